@@ -1,0 +1,124 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Resource is the contract every native resource fulfils. The engine never calls two
+// methods of one resource at the same time, except Watch's pokes, which may come from
+// any goroutine.
+type Resource interface {
+	// Validate checks the parameters without touching the system.
+	Validate() error
+	// Init hands the resource its handle, before anything else is called.
+	Init(h Handle) error
+	// Watch starts watching the real state and returns once the watch is set up; from
+	// then until Close (or ctx's end) the resource calls Handle.Poke whenever its state
+	// may have changed. A resource that needs a goroutine starts its own: the engine
+	// does not keep one per resource, so that 100,000 resources stay cheap.
+	Watch(ctx context.Context) error
+	// CheckApply reads the real state and, when apply is true, repairs it. It returns
+	// ok=true when the state was already as desired. Each property it changes (or, with
+	// apply false, would change) is told through Handle.Change.
+	CheckApply(ctx context.Context, apply bool) (ok bool, err error)
+	// Close stops the watch and frees what the resource holds.
+	Close() error
+}
+
+// Refresher is a resource that reacts to refresh events (an Exec re-runs, a Service
+// restarts). Refresh is called at most once per evaluation however many events arrived,
+// after CheckApply. With apply false it must change nothing.
+type Refresher interface {
+	Refresh(ctx context.Context, apply bool) error
+}
+
+// Locker is a resource that must not run at the same time as others holding one of the
+// same named locks (a package manager, say).
+type Locker interface {
+	Locks() []string
+}
+
+// Handle is what a resource may ask of the engine.
+type Handle interface {
+	// Poke says the real state may have changed; the engine will call CheckApply soon.
+	// Pokes are cheap, deduplicated and rate limited.
+	Poke()
+	// Change records one property change made (or, when not applying, one that would
+	// be made).
+	Change(c Change)
+	// Logf records a free log line about the resource (an Exec's output, say).
+	Logf(level Level, format string, args ...any)
+}
+
+// Change is one property of a resource going from one value to another.
+type Change struct {
+	Property string // "ensure", "content", "mode", "returns"
+	Previous string // the value found, as the log prints it ("absent", "0644")
+	Desired  string // the value wanted
+	// Message is what the log says when the change is made: "created",
+	// "mode changed '0644' to '0600'", "executed successfully".
+	Message string
+}
+
+// Level is the severity of a log line.
+type Level int
+
+// Levels, in Puppet's names.
+const (
+	Debug Level = iota
+	Info
+	Notice
+	Warning
+	Err
+)
+
+func (l Level) String() string {
+	switch l {
+	case Debug:
+		return "Debug"
+	case Info:
+		return "Info"
+	case Notice:
+		return "Notice"
+	case Warning:
+		return "Warning"
+	default:
+		return "Error"
+	}
+}
+
+// ChangeError is a failure to bring one property to its desired value; loggers print it
+// against the property ("change from 'notrun' to ['0'] failed: ...").
+type ChangeError struct {
+	Property string
+	From, To string
+	Err      error
+}
+
+func (e *ChangeError) Error() string {
+	return fmt.Sprintf("change from '%s' to '%s' failed: %v", e.From, e.To, e.Err)
+}
+
+func (e *ChangeError) Unwrap() error { return e.Err }
+
+// permanentError marks an error that retrying cannot help (a bad parameter).
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as one that retrying cannot fix.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+// IsPermanent reports whether err, or an error it wraps, was marked Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}

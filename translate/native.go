@@ -1,0 +1,28 @@
+package translate
+
+import "github.com/mgmt-puppet/mgmt-puppet/engine"
+
+// Native describes how one Puppet type becomes a native resource.
+type Native struct {
+	// Namevar is the parameter that names the resource ("path", "command", "name");
+	// a reference may use its value instead of the title.
+	Namevar string
+	// Canonical normalises a namevar value so that equal names compare equal (File
+	// strips trailing slashes). Nil means identity.
+	Canonical func(string) string
+	// Build reads the parameters and returns the resource; problems go to p.Errorf.
+	Build func(p *Params) engine.Resource
+	// Autorequire lists groups of references ("File[/etc]"); of each group the first
+	// reference that names a resource in the catalog becomes a dependency, the others
+	// are ignored (File needs only its nearest managed parent). References to
+	// resources that are not in the catalog are ignored.
+	Autorequire func(p *Params) [][]string
+	// Ignorable lists parameters that may be set but change nothing here.
+	Ignorable []string
+}
+
+// natives maps a Puppet type name ("File") to its native translation. Each type's file
+// registers itself in an init function.
+var natives = map[string]Native{}
+
+func register(typ string, n Native) { natives[typ] = n }

@@ -1,0 +1,257 @@
+package translate
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/mgmt-puppet/mgmt-puppet/catalog"
+)
+
+// metaparams are handled by translate itself for every type.
+var metaparams = map[string]bool{
+	"require": true, "before": true, "notify": true, "subscribe": true,
+	"alias": true, "tag": true, "noop": true, "schedule": true, "audit": true,
+	"loglevel": true, "stage": true,
+}
+
+// Params reads one resource's parameters with Puppet's coercions. Every problem is
+// recorded as an error naming the resource and the parameter; the getters then return
+// the default, so a builder can read everything and let the caller report all problems.
+type Params struct {
+	res  *catalog.Resource
+	used map[string]bool
+	errs []error
+}
+
+func newParams(r *catalog.Resource) *Params {
+	return &Params{res: r, used: map[string]bool{}}
+}
+
+// Resource is the catalog resource being read.
+func (p *Params) Resource() *catalog.Resource { return p.res }
+
+// Title is the resource's title.
+func (p *Params) Title() string { return p.res.Title }
+
+// Errorf records a problem with parameter name.
+func (p *Params) Errorf(name, format string, args ...any) {
+	p.errs = append(p.errs, fmt.Errorf("%s: parameter %s: %s", p.res.Ref(), name, fmt.Sprintf(format, args...)))
+}
+
+// Raw returns the decoded value of name with Sensitive unwrapped, and whether it is set
+// (nil and `undef` count as unset).
+func (p *Params) Raw(name string) (any, bool) {
+	p.used[name] = true
+	v, ok := p.res.Parameters[name]
+	if !ok || v == nil {
+		return nil, false
+	}
+	if s, ok := v.(catalog.Sensitive); ok {
+		v = s.Value
+	}
+	if _, ok := v.(catalog.Default); ok {
+		return nil, false
+	}
+	return v, true
+}
+
+// Has reports whether name is set.
+func (p *Params) Has(name string) bool {
+	_, ok := p.Raw(name)
+	return ok
+}
+
+// Sensitive reports whether name's value must be redacted from logs.
+func (p *Params) Sensitive(name string) bool {
+	if p.res.IsSensitive(name) {
+		return true
+	}
+	_, ok := p.res.Parameters[name].(catalog.Sensitive)
+	return ok
+}
+
+// Namevar returns the value of the namevar name, which defaults to the title.
+func (p *Params) Namevar(name string) string {
+	if s, ok := p.OptString(name); ok {
+		return s
+	}
+	return p.res.Title
+}
+
+// OptString returns name as a string, and whether it was set. Numbers are accepted and
+// printed as Puppet prints them.
+func (p *Params) OptString(name string) (string, bool) {
+	v, ok := p.Raw(name)
+	if !ok {
+		return "", false
+	}
+	s, ok := scalarString(v)
+	if !ok {
+		p.Errorf(name, "want a string, got %s", describe(v))
+		return "", false
+	}
+	return s, true
+}
+
+// String returns name as a string, or def when unset.
+func (p *Params) String(name, def string) string {
+	if s, ok := p.OptString(name); ok {
+		return s
+	}
+	return def
+}
+
+// Enum returns name, which must be one of allowed, or def when unset.
+func (p *Params) Enum(name, def string, allowed ...string) string {
+	s, ok := p.OptString(name)
+	if !ok {
+		return def
+	}
+	for _, a := range allowed {
+		if s == a {
+			return s
+		}
+	}
+	p.Errorf(name, "invalid value %q, want one of %s", s, strings.Join(allowed, ", "))
+	return def
+}
+
+// Bool returns name as a bool ("true"/"false" strings accepted), or def when unset.
+func (p *Params) Bool(name string, def bool) bool {
+	v, ok := p.Raw(name)
+	if !ok {
+		return def
+	}
+	switch b := v.(type) {
+	case bool:
+		return b
+	case string:
+		switch strings.ToLower(b) {
+		case "true", "yes":
+			return true
+		case "false", "no":
+			return false
+		}
+	}
+	p.Errorf(name, "want true or false, got %s", describe(v))
+	return def
+}
+
+// Int returns name as an integer, or def when unset.
+func (p *Params) Int(name string, def int) int {
+	v, ok := p.Raw(name)
+	if !ok {
+		return def
+	}
+	s, ok := scalarString(v)
+	if ok {
+		if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
+			return n
+		}
+	}
+	p.Errorf(name, "want an integer, got %s", describe(v))
+	return def
+}
+
+// Float returns name as a number, or def when unset.
+func (p *Params) Float(name string, def float64) float64 {
+	v, ok := p.Raw(name)
+	if !ok {
+		return def
+	}
+	s, ok := scalarString(v)
+	if ok {
+		if f, err := strconv.ParseFloat(strings.TrimSpace(s), 64); err == nil {
+			return f
+		}
+	}
+	p.Errorf(name, "want a number, got %s", describe(v))
+	return def
+}
+
+// Strings returns name as a list of strings: a single value becomes a list of one.
+func (p *Params) Strings(name string) []string {
+	v, ok := p.Raw(name)
+	if !ok {
+		return nil
+	}
+	list, isList := v.([]any)
+	if !isList {
+		list = []any{v}
+	}
+	out := make([]string, 0, len(list))
+	for _, e := range list {
+		if s, ok := e.(catalog.Sensitive); ok {
+			e = s.Value
+		}
+		s, ok := scalarString(e)
+		if !ok {
+			p.Errorf(name, "want a string or a list of strings, got %s", describe(e))
+			return nil
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// Unused lists the parameters set in the catalog that nobody read, metaparameters
+// and the ignorable ones excepted, sorted.
+func (p *Params) Unused(ignorable ...string) []string {
+	var out []string
+	for name, v := range p.res.Parameters {
+		if p.used[name] || metaparams[name] || v == nil {
+			continue
+		}
+		skip := false
+		for _, i := range ignorable {
+			if i == name {
+				skip = true
+				break
+			}
+		}
+		if !skip {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Err returns the problems recorded so far, nil when there were none.
+func (p *Params) Errs() []error { return p.errs }
+
+func scalarString(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case json.Number:
+		return x.String(), true
+	case bool:
+		return strconv.FormatBool(x), true
+	case int:
+		return strconv.Itoa(x), true
+	case int64:
+		return strconv.FormatInt(x, 10), true
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64), true
+	}
+	return "", false
+}
+
+func describe(v any) string {
+	switch v.(type) {
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a hash"
+	case bool:
+		return fmt.Sprintf("%v", v)
+	}
+	if s, ok := scalarString(v); ok {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprintf("%T", v)
+}
