@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Resource is the contract every native resource fulfils. The engine never calls two
@@ -90,7 +91,8 @@ func (l Level) String() string {
 }
 
 // ChangeError is a failure to bring one property to its desired value; loggers print it
-// against the property ("change from 'notrun' to ['0'] failed: ...").
+// against the property ("change from 'notrun' to ['0'] failed: ..."). From and To are
+// quoted as Puppet does, unless they are lists ("['0']"), which are printed as they are.
 type ChangeError struct {
 	Property string
 	From, To string
@@ -98,7 +100,14 @@ type ChangeError struct {
 }
 
 func (e *ChangeError) Error() string {
-	return fmt.Sprintf("change from '%s' to '%s' failed: %v", e.From, e.To, e.Err)
+	return fmt.Sprintf("change from %s to %s failed: %v", quoteValue(e.From), quoteValue(e.To), e.Err)
+}
+
+func quoteValue(s string) string {
+	if strings.HasPrefix(s, "[") {
+		return s
+	}
+	return "'" + s + "'"
 }
 
 func (e *ChangeError) Unwrap() error { return e.Err }

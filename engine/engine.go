@@ -1,0 +1,776 @@
+package engine
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Config is the engine's configuration. The zero value is usable: New fills defaults.
+type Config struct {
+	// Parallelism bounds how many resources are evaluated at once. Zero means
+	// DefaultParallelism().
+	Parallelism int
+	// Noop: check every resource, change nothing.
+	Noop bool
+	// ConvergedTimeout: after the first pass, Run returns once everything has been idle
+	// this long. Zero returns right after the first pass (no watching); a negative value
+	// runs until the context ends.
+	ConvergedTimeout time.Duration
+	// Observer receives every event; nil discards them.
+	Observer Observer
+	// RetryMin and RetryMax bound the backoff between retries of a failed resource
+	// after the first pass. Errors marked Permanent are not retried.
+	RetryMin, RetryMax time.Duration
+	// RateBurst and RateInterval limit how often pokes may re-run one resource: a burst
+	// of RateBurst runs, then one per RateInterval.
+	RateBurst    int
+	RateInterval time.Duration
+}
+
+// DefaultParallelism is the default bound on concurrent evaluations: resources mostly
+// wait on the system (processes, disks), so several per CPU.
+func DefaultParallelism() int {
+	n := 4 * runtime.NumCPU()
+	if n < 8 {
+		n = 8
+	}
+	return n
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	switch {
+	case c.Parallelism < 0:
+		return fmt.Errorf("parallelism %d: must be at least 1", c.Parallelism)
+	case c.RetryMin < 0 || c.RetryMax < 0 || c.RetryMax > 0 && c.RetryMax < c.RetryMin:
+		return fmt.Errorf("retry backoff %v..%v: invalid", c.RetryMin, c.RetryMax)
+	case c.RateBurst < 0 || c.RateInterval < 0:
+		return errors.New("rate limit: negative values")
+	}
+	return nil
+}
+
+func (c *Config) setDefaults() {
+	if c.Parallelism == 0 {
+		c.Parallelism = DefaultParallelism()
+	}
+	if c.Observer == nil {
+		c.Observer = ObserverFunc(func(Event) {})
+	}
+	if c.RetryMin == 0 {
+		c.RetryMin = 500 * time.Millisecond
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = 5 * time.Minute
+		if c.RetryMax < c.RetryMin {
+			c.RetryMax = c.RetryMin
+		}
+	}
+	if c.RateBurst == 0 {
+		c.RateBurst = 20
+	}
+	if c.RateInterval == 0 {
+		c.RateInterval = 20 * time.Millisecond
+	}
+}
+
+// Result sums up a run.
+type Result struct {
+	Total     int // vertices evaluated (not Skip)
+	Changed   int // vertices that changed something at least once
+	OutOfSync int // vertices found out of sync at least once (noop included)
+	Restarted int // vertices refreshed at least once
+	Failed    int // vertices failed at the end of the run (or of the first pass)
+	Skipped   int // vertices skipped for failed dependencies at the end
+	// FailedToRestart counts vertices whose refresh failed at least once.
+	FailedToRestart int
+	// Corrective counts evaluations after the first pass that changed something.
+	Corrective int
+	// FirstPass is how long the first pass over the graph took.
+	FirstPass time.Duration
+}
+
+// Engine runs graphs. One Engine runs one graph at a time; Swap replaces it while Run
+// goes on.
+type Engine struct {
+	cfg  Config
+	swap chan swapReq
+
+	// Pokes from any goroutine land here; the run loop drains them.
+	pokeMu   sync.Mutex
+	pokeList []*node
+	wake     chan struct{}
+}
+
+type swapReq struct {
+	g    *Graph
+	done chan error
+}
+
+// New returns an engine with cfg, defaults filled in.
+func New(cfg Config) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	return &Engine{cfg: cfg, swap: make(chan swapReq), wake: make(chan struct{}, 1)}, nil
+}
+
+// Swap replaces the running graph by g. Vertices of g with the name and fingerprint
+// of a running vertex keep that vertex's resource, state and watch; new or changed
+// vertices are initialised and evaluated; vertices no longer present are closed. It
+// returns once the swap is done (after in-flight evaluations finished).
+func (e *Engine) Swap(ctx context.Context, g *Graph) error {
+	req := swapReq{g: g, done: make(chan error, 1)}
+	select {
+	case e.swap <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+type state uint8
+
+const (
+	idle    state = iota
+	waiting       // wants to run; some dependency is not done yet
+	queued        // ready, waiting for a worker (or a lock)
+	running
+)
+
+type outcome uint8
+
+const (
+	none    outcome = iota
+	success         // in sync, or brought in sync
+	failure
+	skipped // a dependency failed
+)
+
+// node is the engine's state of one vertex. Only the run loop touches it, except for
+// the fields the running worker owns while state is running (noted).
+type node struct {
+	e       *Engine
+	v       *Vertex
+	in, out []nedge
+	index   int // catalog order
+
+	st        state
+	result    outcome
+	roots     []string // failed vertices behind a failure or skip
+	refreshes int      // refresh events waiting for the next evaluation
+	again     bool     // poked while running
+	removed   bool
+	permanent bool // the last failure cannot be fixed by retrying
+
+	retries  int
+	timer    *time.Timer // a retry or a rate-limited poke is scheduled
+	tokens   float64
+	tokensAt time.Time
+
+	everChanged, everOutOfSync, everRestarted, everFailedRestart bool
+
+	pokeQueued chan struct{} // capacity 1: the dedupe flag for Poke
+
+	// Owned by the worker while running.
+	noop     bool
+	changes  int
+	watching bool
+}
+
+type nedge struct {
+	n       *node
+	refresh bool
+}
+
+type completion struct {
+	n          *node
+	changed    bool // changed something, or would have with noop
+	restarted  bool
+	err        error
+	refreshErr bool
+}
+
+// nodeHeap orders queued nodes by catalog order.
+type nodeHeap []*node
+
+func (h nodeHeap) Len() int           { return len(h) }
+func (h nodeHeap) Less(i, j int) bool { return h[i].index < h[j].index }
+func (h nodeHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *nodeHeap) Push(x any)        { *h = append(*h, x.(*node)) }
+func (h *nodeHeap) Pop() any {
+	old := *h
+	n := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return n
+}
+
+// run is the state of one Run call, owned by the loop goroutine.
+type run struct {
+	e        *Engine
+	ctx      context.Context // for Watch: ends with the run
+	work     context.Context // for evaluations: not cancelled by a shutdown, so in-flight work finishes
+	nodes    []*node
+	ready    nodeHeap
+	blocked  []*node // queued but a lock is held
+	locks    map[string]bool
+	active   int // nodes waiting, queued or running
+	running  int
+	done     chan completion
+	passDone bool
+	start    time.Time
+	result   Result
+	check    []*node // waiting nodes whose dependencies may be done now
+	// afterPass holds vertices poked during the first pass after their evaluation.
+	afterPass []*node
+}
+
+// Run evaluates g: a first pass in dependency order, then, unless ConvergedTimeout is
+// zero, it keeps every resource watched and repairs drift until it has converged for
+// ConvergedTimeout or ctx ends. When ctx ends, in-flight evaluations finish first.
+func (e *Engine) Run(ctx context.Context, g *Graph) (Result, error) {
+	watchCtx, cancelWatch := context.WithCancel(ctx)
+	defer cancelWatch()
+	r := &run{
+		e:     e,
+		ctx:   watchCtx,
+		work:  context.WithoutCancel(ctx),
+		locks: map[string]bool{},
+		done:  make(chan completion, e.cfg.Parallelism),
+		start: time.Now(),
+	}
+	if err := r.load(g, nil); err != nil {
+		return Result{}, err
+	}
+	for _, n := range r.nodes {
+		r.want(n)
+	}
+	r.settle()
+	err := r.loop(ctx)
+	r.closeAll()
+	return r.finish(), err
+}
+
+// load builds the node table for g, reusing the nodes of old whose vertex is unchanged.
+// It returns the nodes that are new.
+func (r *run) load(g *Graph, old map[string]*node) error {
+	nodes := make([]*node, len(g.vertices))
+	var errs []error
+	for i, v := range g.vertices {
+		if o, ok := old[v.Name]; ok && v.Fingerprint != "" && o.v.Fingerprint == v.Fingerprint && o.v.Skip == v.Skip {
+			v.Resource = o.v.Resource
+			o.v = v
+			o.index = i
+			delete(old, v.Name)
+			nodes[i] = o
+			continue
+		}
+		n := &node{e: r.e, v: v, index: i, pokeQueued: make(chan struct{}, 1)}
+		n.tokens = float64(r.e.cfg.RateBurst)
+		if !v.Skip {
+			if v.Resource == nil {
+				errs = append(errs, fmt.Errorf("%s: no resource", v.Name))
+				continue
+			}
+			if err := v.Resource.Init(n); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", v.Name, err))
+			}
+		}
+		nodes[i] = n
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	for i, n := range nodes {
+		n.in, n.out = n.in[:0], n.out[:0]
+		for _, ed := range g.in[i] {
+			n.in = append(n.in, nedge{n: nodes[ed.to], refresh: ed.refresh})
+		}
+		for _, ed := range g.out[i] {
+			n.out = append(n.out, nedge{n: nodes[ed.to], refresh: ed.refresh})
+		}
+	}
+	r.nodes = nodes
+	return nil
+}
+
+// Poke implements Handle.
+func (n *node) Poke() {
+	select {
+	case n.pokeQueued <- struct{}{}:
+	default:
+		return // already queued
+	}
+	e := n.e
+	e.pokeMu.Lock()
+	e.pokeList = append(e.pokeList, n)
+	e.pokeMu.Unlock()
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Change implements Handle.
+func (n *node) Change(c Change) {
+	n.changes++
+	n.e.cfg.Observer.Observe(Event{Kind: EventChange, Vertex: n.v, Time: time.Now(), Change: c, Noop: n.noop})
+}
+
+// Logf implements Handle.
+func (n *node) Logf(level Level, format string, args ...any) {
+	n.e.cfg.Observer.Observe(Event{Kind: EventLog, Vertex: n.v, Time: time.Now(), Level: level, Message: fmt.Sprintf(format, args...)})
+}
+
+// want marks n as wanting an evaluation.
+func (r *run) want(n *node) {
+	if n.removed || n.v.Skip && r.passDone {
+		return
+	}
+	switch n.st {
+	case running:
+		n.again = true
+		return
+	case waiting, queued:
+		return
+	}
+	if r.passDone && !n.takeToken(r.e.cfg) {
+		r.schedule(n, n.tokenWait(r.e.cfg))
+		return
+	}
+	n.st = waiting
+	r.active++
+	r.check = append(r.check, n)
+}
+
+func (n *node) takeToken(c Config) bool {
+	now := time.Now()
+	n.tokens += float64(now.Sub(n.tokensAt)) / float64(c.RateInterval)
+	if max := float64(c.RateBurst); n.tokens > max {
+		n.tokens = max
+	}
+	n.tokensAt = now
+	if n.tokens >= 1 {
+		n.tokens--
+		return true
+	}
+	return false
+}
+
+func (n *node) tokenWait(c Config) time.Duration {
+	return time.Duration((1 - n.tokens) * float64(c.RateInterval))
+}
+
+// schedule pokes n again after d, unless something is scheduled already.
+func (r *run) schedule(n *node, d time.Duration) {
+	if n.timer != nil {
+		return
+	}
+	n.timer = time.AfterFunc(d, func() { n.Poke() })
+}
+
+// settle moves waiting nodes whose dependencies are done to the ready queue (or skips
+// them), then starts what the concurrency bound and the locks allow.
+func (r *run) settle() {
+	for len(r.check) > 0 {
+		n := r.check[len(r.check)-1]
+		r.check = r.check[:len(r.check)-1]
+		if n.st != waiting {
+			continue
+		}
+		var roots []string
+		blocked := false
+		for _, d := range n.in {
+			if d.n.st != idle {
+				blocked = true
+				break
+			}
+			if d.n.result == failure || d.n.result == skipped {
+				roots = append(roots, d.n.roots...)
+			}
+		}
+		if blocked {
+			continue
+		}
+		if n.v.Skip {
+			r.finishNode(n, success, nil)
+			continue
+		}
+		if len(roots) > 0 {
+			roots = uniqSorted(roots)
+			n.refreshes = 0
+			r.e.cfg.Observer.Observe(Event{Kind: EventSkip, Vertex: n.v, Time: time.Now(), Failed: roots})
+			r.finishNode(n, skipped, roots)
+			continue
+		}
+		n.st = queued
+		heap.Push(&r.ready, n)
+	}
+	r.dispatch()
+}
+
+// finishNode ends n's evaluation (or skip) with res and wakes its dependents.
+func (r *run) finishNode(n *node, res outcome, roots []string) {
+	prev := n.result
+	n.st = idle
+	r.active--
+	n.result = res
+	n.roots = roots
+	for _, d := range n.out {
+		if d.n.st == waiting {
+			r.check = append(r.check, d.n)
+		} else if r.passDone && res == success && prev != success && d.n.result != success {
+			// A dependency recovered: give the skipped dependent another go.
+			r.want(d.n)
+		}
+	}
+}
+
+func (r *run) dispatch() {
+	for r.running < r.e.cfg.Parallelism && r.ready.Len() > 0 {
+		n := heap.Pop(&r.ready).(*node)
+		locks := lockNames(n.v.Resource)
+		if r.locked(locks) {
+			r.blocked = append(r.blocked, n)
+			continue
+		}
+		for _, l := range locks {
+			r.locks[l] = true
+		}
+		n.st = running
+		r.running++
+		count := n.refreshes
+		n.refreshes = 0
+		corrective := r.passDone
+		go func() { r.done <- r.evaluate(n, count, corrective) }()
+	}
+}
+
+func lockNames(res Resource) []string {
+	l, ok := res.(Locker)
+	if !ok {
+		return nil
+	}
+	names := l.Locks()
+	sort.Strings(names)
+	return names
+}
+
+func (r *run) locked(names []string) bool {
+	for _, l := range names {
+		if r.locks[l] {
+			return true
+		}
+	}
+	return false
+}
+
+// evaluate runs in a worker goroutine: CheckApply, then Refresh when events came.
+func (r *run) evaluate(n *node, refreshes int, corrective bool) completion {
+	obs := r.e.cfg.Observer
+	start := time.Now()
+	n.noop = r.e.cfg.Noop || n.v.Noop
+	n.changes = 0
+	c := completion{n: n}
+	ok, err := n.v.Resource.CheckApply(r.work, !n.noop)
+	if err != nil {
+		c.err = err
+	} else {
+		c.changed = !ok || n.changes > 0
+	}
+	if err == nil && refreshes > 0 {
+		if rf, isRefresher := n.v.Resource.(Refresher); isRefresher {
+			obs.Observe(Event{Kind: EventRefresh, Vertex: n.v, Time: time.Now(), Count: refreshes, Noop: n.noop})
+			if !n.noop {
+				if err := rf.Refresh(r.work, true); err != nil {
+					c.err, c.refreshErr = err, true
+				} else {
+					c.restarted = true
+				}
+			}
+		}
+	}
+	if c.err != nil {
+		obs.Observe(Event{Kind: EventFailure, Vertex: n.v, Time: time.Now(), Err: c.err})
+	}
+	if r.e.cfg.ConvergedTimeout != 0 && !n.watching {
+		if err := n.v.Resource.Watch(r.ctx); err != nil {
+			obs.Observe(Event{Kind: EventLog, Vertex: n.v, Time: time.Now(), Level: Warning, Message: fmt.Sprintf("cannot watch: %v", err)})
+		} else {
+			n.watching = true
+		}
+	}
+	obs.Observe(Event{Kind: EventEvaluated, Vertex: n.v, Time: time.Now(), Changed: c.changed, Failure: c.err != nil,
+		Noop: n.noop, Corrective: corrective, Duration: time.Since(start)})
+	return c
+}
+
+// complete takes a worker's result back into the loop.
+func (r *run) complete(c completion) {
+	n := c.n
+	r.running--
+	for _, l := range lockNames(n.v.Resource) {
+		delete(r.locks, l)
+	}
+	if len(r.blocked) > 0 {
+		for _, b := range r.blocked {
+			heap.Push(&r.ready, b)
+		}
+		r.blocked = r.blocked[:0]
+	}
+	if c.changed {
+		n.everOutOfSync = true
+		if !n.noop {
+			n.everChanged = true
+			if r.passDone {
+				r.result.Corrective++
+			}
+		}
+	}
+	if c.restarted {
+		n.everRestarted = true
+	}
+	if c.refreshErr {
+		n.everFailedRestart = true
+	}
+	res, roots := success, []string(nil)
+	if c.err != nil {
+		res, roots = failure, []string{n.v.Name}
+		n.permanent = IsPermanent(c.err)
+	} else {
+		n.retries = 0
+	}
+	r.finishNode(n, res, roots)
+	// Events go along refresh edges; after the first pass every dependent re-checks
+	// after a change, since its state may rest on ours.
+	for _, d := range n.out {
+		if (c.changed || c.restarted) && d.refresh {
+			d.n.refreshes++
+			r.want(d.n)
+		} else if r.passDone && (c.changed || c.restarted) && !n.noop {
+			r.want(d.n)
+		}
+	}
+	if res == failure && r.passDone {
+		r.retry(n)
+	}
+	if n.again {
+		n.again = false
+		r.want(n)
+	}
+}
+
+func (r *run) retry(n *node) {
+	if n.permanent || r.e.cfg.ConvergedTimeout == 0 {
+		return
+	}
+	d := r.e.cfg.RetryMin << n.retries
+	if d > r.e.cfg.RetryMax || d <= 0 {
+		d = r.e.cfg.RetryMax
+	} else {
+		n.retries++
+	}
+	r.schedule(n, d)
+}
+
+// loop runs until the first pass is done and, in continuous mode, until converged or
+// ctx ends; then it waits for in-flight evaluations.
+func (r *run) loop(ctx context.Context) error {
+	var converged *time.Timer
+	var convergedC <-chan time.Time
+	stopping := false
+	for {
+		if r.active == 0 && !r.passDone {
+			r.passDone = true
+			r.result.FirstPass = time.Since(r.start)
+			r.e.cfg.Observer.Observe(Event{Kind: EventPassDone, Time: time.Now(), Duration: r.result.FirstPass})
+			if r.e.cfg.ConvergedTimeout == 0 {
+				return nil
+			}
+			for _, n := range r.nodes {
+				if n.result == failure {
+					r.retry(n)
+				}
+			}
+			for _, n := range r.afterPass {
+				r.want(n)
+			}
+			r.afterPass = nil
+			r.settle()
+			continue
+		}
+		if stopping && r.running == 0 {
+			return nil
+		}
+		if r.passDone && r.e.cfg.ConvergedTimeout > 0 {
+			if r.active == 0 && converged == nil {
+				converged = time.NewTimer(r.e.cfg.ConvergedTimeout)
+				convergedC = converged.C
+			} else if r.active > 0 && converged != nil {
+				converged.Stop()
+				converged, convergedC = nil, nil
+			}
+		}
+		var swapC chan swapReq
+		if !stopping && r.running == 0 {
+			swapC = r.e.swap
+		}
+		var doneC <-chan struct{}
+		if !stopping {
+			doneC = ctx.Done()
+		}
+		select {
+		case c := <-r.done:
+			r.complete(c)
+		case <-r.e.wake:
+			r.drainPokes()
+		case req := <-swapC:
+			req.done <- r.swapIn(req.g)
+		case <-convergedC:
+			r.e.cfg.Observer.Observe(Event{Kind: EventConverged, Time: time.Now()})
+			return nil
+		case <-doneC:
+			stopping = true
+			r.ready = r.ready[:0]
+			continue
+		}
+		if !stopping {
+			r.settle()
+		}
+	}
+}
+
+func (r *run) drainPokes() {
+	e := r.e
+	e.pokeMu.Lock()
+	list := e.pokeList
+	e.pokeList = nil
+	e.pokeMu.Unlock()
+	for _, n := range list {
+		<-n.pokeQueued
+		if n.timer != nil {
+			n.timer.Stop()
+			n.timer = nil
+		}
+		if !r.passDone && n.st == idle && n.result != none {
+			// Already evaluated in this first pass: look again once it is over, so
+			// that the first pass evaluates each vertex once, as Puppet does.
+			r.afterPass = append(r.afterPass, n)
+			continue
+		}
+		r.want(n)
+	}
+}
+
+// swapIn replaces the graph; it runs only when nothing is running.
+func (r *run) swapIn(g *Graph) error {
+	if cycles := g.Cycles(); len(cycles) > 0 {
+		return fmt.Errorf("swap: graph has cycles: %v", cycles)
+	}
+	old := make(map[string]*node, len(r.nodes))
+	for _, n := range r.nodes {
+		old[n.v.Name] = n
+	}
+	prev := r.nodes
+	if err := r.load(g, old); err != nil {
+		r.nodes = prev
+		return fmt.Errorf("swap: %w", err)
+	}
+	for _, n := range old {
+		n.removed = true
+		if n.st != idle {
+			r.active--
+		}
+		if n.timer != nil {
+			n.timer.Stop()
+		}
+		if !n.v.Skip {
+			_ = n.v.Resource.Close()
+		}
+	}
+	r.ready = r.ready[:0]
+	r.blocked = r.blocked[:0]
+	for _, n := range r.nodes {
+		if n.st == queued {
+			n.st = waiting
+			r.check = append(r.check, n)
+		}
+		if n.result == none && n.st == idle {
+			r.wantNow(n)
+		}
+	}
+	return nil
+}
+
+// wantNow is want without the rate limit, for vertices new to the graph.
+func (r *run) wantNow(n *node) {
+	if n.st != idle {
+		return
+	}
+	n.st = waiting
+	r.active++
+	r.check = append(r.check, n)
+}
+
+func (r *run) closeAll() {
+	for _, n := range r.nodes {
+		if n.timer != nil {
+			n.timer.Stop()
+		}
+		if !n.v.Skip {
+			_ = n.v.Resource.Close()
+		}
+	}
+}
+
+func (r *run) finish() Result {
+	res := r.result
+	for _, n := range r.nodes {
+		if n.v.Skip {
+			continue
+		}
+		res.Total++
+		if n.everChanged {
+			res.Changed++
+		}
+		if n.everOutOfSync {
+			res.OutOfSync++
+		}
+		if n.everRestarted {
+			res.Restarted++
+		}
+		if n.everFailedRestart {
+			res.FailedToRestart++
+		}
+		switch n.result {
+		case failure:
+			res.Failed++
+		case skipped:
+			res.Skipped++
+		}
+	}
+	return res
+}
+
+func uniqSorted(s []string) []string {
+	sort.Strings(s)
+	out := s[:0]
+	for i, x := range s {
+		if i == 0 || x != s[i-1] {
+			out = append(out, x)
+		}
+	}
+	return out
+}

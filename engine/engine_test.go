@@ -1,0 +1,594 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fake is a resource whose state is a flag: in sync or not. CheckApply with apply
+// brings it in sync. Fail makes CheckApply fail that many times.
+type fake struct {
+	name    string
+	rec     *recorder
+	h       Handle
+	inSync  atomic.Bool
+	fail    atomic.Int32
+	perm    bool
+	sleep   time.Duration
+	locks   []string
+	inits   atomic.Int32
+	closes  atomic.Int32
+	watches atomic.Int32
+	checks  atomic.Int32
+}
+
+func (f *fake) Validate() error                 { return nil }
+func (f *fake) Init(h Handle) error             { f.h = h; f.inits.Add(1); return nil }
+func (f *fake) Watch(ctx context.Context) error { f.watches.Add(1); return nil }
+func (f *fake) Close() error                    { f.closes.Add(1); return nil }
+
+func (f *fake) CheckApply(ctx context.Context, apply bool) (bool, error) {
+	f.checks.Add(1)
+	f.rec.enter(f.name)
+	defer f.rec.leave(f.name)
+	if f.sleep > 0 {
+		time.Sleep(f.sleep)
+	}
+	if f.fail.Load() > 0 {
+		f.fail.Add(-1)
+		err := fmt.Errorf("%s broke", f.name)
+		if f.perm {
+			err = Permanent(err)
+		}
+		return false, err
+	}
+	if f.inSync.Load() {
+		return true, nil
+	}
+	f.h.Change(Change{Property: "ensure", Previous: "absent", Desired: "present", Message: "created"})
+	if apply {
+		f.inSync.Store(true)
+	}
+	return false, nil
+}
+
+// refresher is a fake that can refresh.
+type refresher struct {
+	*fake
+	refreshed atomic.Int32
+}
+
+func (r *refresher) Refresh(ctx context.Context, apply bool) error {
+	r.refreshed.Add(1)
+	r.rec.log("refresh " + r.name)
+	return nil
+}
+
+type locked struct{ *fake }
+
+func (l locked) Locks() []string { return l.fake.locks }
+
+// recorder records the order of evaluations and the peak concurrency.
+type recorder struct {
+	mu     sync.Mutex
+	events []string
+	now    int
+	peak   int
+	obs    []Event
+}
+
+func (r *recorder) enter(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, "start "+name)
+	r.now++
+	if r.now > r.peak {
+		r.peak = r.now
+	}
+}
+
+func (r *recorder) leave(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, "end "+name)
+	r.now--
+}
+
+func (r *recorder) log(s string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, s)
+}
+
+func (r *recorder) Observe(e Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.obs = append(r.obs, e)
+}
+
+func (r *recorder) kinds(k EventKind) []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []Event
+	for _, e := range r.obs {
+		if e.Kind == k {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (r *recorder) index(s string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, e := range r.events {
+		if e == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// build makes a graph of fakes from names and "a->b" or "a~>b" (refresh) edges.
+func build(t *testing.T, rec *recorder, names []string, edges ...string) (*Graph, map[string]*fake) {
+	t.Helper()
+	g := NewGraph()
+	fakes := map[string]*fake{}
+	for _, n := range names {
+		f := &fake{name: n, rec: rec}
+		fakes[n] = f
+		var res Resource = f
+		if n[0] == 'R' {
+			res = &refresher{fake: f}
+		}
+		if err := g.AddVertex(&Vertex{Name: n, Resource: res, Fingerprint: n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, e := range edges {
+		var from, to string
+		refresh := false
+		for i := 0; i+1 < len(e); i++ {
+			if e[i:i+2] == "->" || e[i:i+2] == "~>" {
+				from, to, refresh = e[:i], e[i+2:], e[i] == '~'
+			}
+		}
+		if err := g.AddEdge(from, to, refresh); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return g, fakes
+}
+
+func runOnce(t *testing.T, cfg Config, g *Graph) Result {
+	t.Helper()
+	e, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := e.Run(ctx, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func TestOrdering(t *testing.T) {
+	rec := &recorder{}
+	g, _ := build(t, rec, []string{"a", "b", "c", "d"}, "a->b", "b->c", "a->c")
+	runOnce(t, Config{Observer: rec}, g)
+	for _, pair := range [][2]string{{"end a", "start b"}, {"end b", "start c"}} {
+		if i, j := rec.index(pair[0]), rec.index(pair[1]); i < 0 || j < 0 || i > j {
+			t.Errorf("%q at %d, %q at %d: want the first before the second; events %v", pair[0], i, pair[1], j, rec.events)
+		}
+	}
+}
+
+func TestCatalogOrderTieBreak(t *testing.T) {
+	rec := &recorder{}
+	g, _ := build(t, rec, []string{"e", "d", "c", "b", "a"})
+	runOnce(t, Config{Observer: rec, Parallelism: 1}, g)
+	want := []string{"start e", "end e", "start d", "end d", "start c", "end c", "start b", "end b", "start a", "end a"}
+	if !reflect.DeepEqual(rec.events, want) {
+		t.Errorf("order %v, want %v", rec.events, want)
+	}
+}
+
+func TestParallelism(t *testing.T) {
+	for _, tc := range []struct {
+		parallelism, want int
+	}{{1, 1}, {3, 3}, {8, 6}} {
+		t.Run(fmt.Sprint(tc.parallelism), func(t *testing.T) {
+			rec := &recorder{}
+			g, fakes := build(t, rec, []string{"a", "b", "c", "d", "e", "f"})
+			for _, f := range fakes {
+				f.sleep = 30 * time.Millisecond
+			}
+			res := runOnce(t, Config{Observer: rec, Parallelism: tc.parallelism}, g)
+			if rec.peak != tc.want {
+				t.Errorf("peak concurrency %d, want %d", rec.peak, tc.want)
+			}
+			if res.Changed != 6 {
+				t.Errorf("changed %d, want 6", res.Changed)
+			}
+		})
+	}
+}
+
+func TestLocks(t *testing.T) {
+	rec := &recorder{}
+	g := NewGraph()
+	for _, n := range []string{"a", "b", "c"} {
+		f := &fake{name: n, rec: rec, sleep: 20 * time.Millisecond, locks: []string{"apt"}}
+		if err := g.AddVertex(&Vertex{Name: n, Resource: locked{f}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runOnce(t, Config{Observer: rec}, g)
+	if rec.peak != 1 {
+		t.Errorf("peak concurrency %d under one lock, want 1", rec.peak)
+	}
+}
+
+func TestRefreshCoalesced(t *testing.T) {
+	rec := &recorder{}
+	g, fakes := build(t, rec, []string{"a", "b", "Rc", "Rd"}, "a~>Rc", "b~>Rc", "Rc~>Rd")
+	fakes["Rc"].inSync.Store(true)
+	fakes["Rd"].inSync.Store(true)
+	res := runOnce(t, Config{Observer: rec}, g)
+	ev := rec.kinds(EventRefresh)
+	if len(ev) != 2 || ev[0].Vertex.Name != "Rc" || ev[0].Count != 2 || ev[1].Vertex.Name != "Rd" || ev[1].Count != 1 {
+		t.Fatalf("refresh events %+v, want Rc from 2 events then Rd from 1 (restarted forwarded)", ev)
+	}
+	if res.Restarted != 2 {
+		t.Errorf("restarted %d, want 2", res.Restarted)
+	}
+}
+
+func TestNoRefreshWithoutChange(t *testing.T) {
+	rec := &recorder{}
+	g, fakes := build(t, rec, []string{"a", "Rb"}, "a~>Rb")
+	fakes["a"].inSync.Store(true)
+	runOnce(t, Config{Observer: rec}, g)
+	if ev := rec.kinds(EventRefresh); len(ev) != 0 {
+		t.Errorf("refresh events %+v for an unchanged source, want none", ev)
+	}
+	// A plain edge carries no events.
+	rec = &recorder{}
+	g, _ = build(t, rec, []string{"a", "Rb"}, "a->Rb")
+	runOnce(t, Config{Observer: rec}, g)
+	if ev := rec.kinds(EventRefresh); len(ev) != 0 {
+		t.Errorf("refresh events %+v along a require edge, want none", ev)
+	}
+}
+
+func TestNoopRefresh(t *testing.T) {
+	rec := &recorder{}
+	g, fakes := build(t, rec, []string{"a", "Rb"}, "a~>Rb")
+	res := runOnce(t, Config{Observer: rec, Noop: true}, g)
+	ev := rec.kinds(EventRefresh)
+	if len(ev) != 1 || !ev[0].Noop || ev[0].Count != 1 {
+		t.Fatalf("refresh events %+v, want one noop refresh", ev)
+	}
+	r := g.Vertex("Rb").Resource.(*refresher)
+	if r.refreshed.Load() != 0 || fakes["a"].inSync.Load() {
+		t.Error("noop changed something")
+	}
+	if res.Changed != 0 || res.OutOfSync != 2 {
+		t.Errorf("changed %d out of sync %d, want 0 and 2", res.Changed, res.OutOfSync)
+	}
+}
+
+func TestFailureSkipsDependents(t *testing.T) {
+	rec := &recorder{}
+	g, fakes := build(t, rec, []string{"a", "b", "c", "d", "x"}, "a->b", "b->c", "x->c")
+	fakes["a"].fail.Store(1)
+	res := runOnce(t, Config{Observer: rec}, g)
+	skips := map[string][]string{}
+	for _, e := range rec.kinds(EventSkip) {
+		skips[e.Vertex.Name] = e.Failed
+	}
+	want := map[string][]string{"b": {"a"}, "c": {"a"}}
+	if !reflect.DeepEqual(skips, want) {
+		t.Errorf("skips %v, want %v", skips, want)
+	}
+	if fakes["b"].checks.Load() != 0 || fakes["c"].checks.Load() != 0 {
+		t.Error("a skipped resource was evaluated")
+	}
+	if !fakes["d"].inSync.Load() || !fakes["x"].inSync.Load() {
+		t.Error("independent resources were not applied")
+	}
+	if res.Failed != 1 || res.Skipped != 2 || res.Changed != 2 {
+		t.Errorf("result %+v, want 1 failed, 2 skipped, 2 changed", res)
+	}
+}
+
+func TestSkipVertexPassesOrdering(t *testing.T) {
+	rec := &recorder{}
+	g := NewGraph()
+	fa := &fake{name: "a", rec: rec, sleep: 10 * time.Millisecond}
+	fc := &fake{name: "c", rec: rec}
+	for _, v := range []*Vertex{{Name: "a", Resource: fa}, {Name: "b", Skip: true}, {Name: "c", Resource: fc}} {
+		if err := g.AddVertex(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = g.AddEdge("a", "b", false)
+	_ = g.AddEdge("b", "c", false)
+	res := runOnce(t, Config{Observer: rec}, g)
+	if i, j := rec.index("end a"), rec.index("start c"); i > j {
+		t.Errorf("c started before a ended: %v", rec.events)
+	}
+	if res.Total != 2 {
+		t.Errorf("total %d, want 2", res.Total)
+	}
+}
+
+func TestCycles(t *testing.T) {
+	rec := &recorder{}
+	g, _ := build(t, rec, []string{"a", "b", "c", "d", "e"}, "a->b", "b->c", "c->a", "d->e", "e->e")
+	got := g.Cycles()
+	want := [][]string{{"a", "b", "c"}, {"e"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("cycles %v, want %v", got, want)
+	}
+	if p := g.CyclePath(got[0]); !reflect.DeepEqual(p, []string{"a", "b", "c", "a"}) {
+		t.Errorf("cycle path %v", p)
+	}
+}
+
+// continuous starts a run that watches, and returns a stop function.
+func continuous(t *testing.T, cfg Config, g *Graph) (*Engine, func() Result) {
+	t.Helper()
+	e, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var res Result
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		res, err = e.Run(ctx, g)
+		done <- err
+	}()
+	return e, func() Result {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Error(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Run did not stop")
+		}
+		return res
+	}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestDriftRepairRefreshesDependents(t *testing.T) {
+	rec := &recorder{}
+	g, fakes := build(t, rec, []string{"a", "Rb"}, "a~>Rb")
+	_, stop := continuous(t, Config{Observer: rec, ConvergedTimeout: -1}, g)
+	eventually(t, "first pass", func() bool { return len(rec.kinds(EventPassDone)) == 1 })
+	if fakes["a"].watches.Load() != 1 {
+		t.Errorf("a watched %d times, want 1", fakes["a"].watches.Load())
+	}
+	// Drift: a goes out of sync and its watch pokes it.
+	fakes["a"].inSync.Store(false)
+	fakes["a"].h.Poke()
+	r := g.Vertex("Rb").Resource.(*refresher)
+	eventually(t, "repair and refresh", func() bool { return fakes["a"].inSync.Load() && r.refreshed.Load() == 2 })
+	res := stop()
+	if res.Corrective != 1 {
+		t.Errorf("corrective %d, want 1", res.Corrective)
+	}
+	var corrective int
+	for _, e := range rec.kinds(EventEvaluated) {
+		if e.Corrective && e.Changed {
+			corrective++
+		}
+	}
+	if corrective != 1 {
+		t.Errorf("corrective evaluations %d, want 1", corrective)
+	}
+}
+
+func TestPokesDeduplicated(t *testing.T) {
+	rec := &recorder{}
+	g, fakes := build(t, rec, []string{"a"})
+	fakes["a"].sleep = 20 * time.Millisecond
+	_, stop := continuous(t, Config{Observer: rec, ConvergedTimeout: -1}, g)
+	eventually(t, "first pass", func() bool { return len(rec.kinds(EventPassDone)) == 1 })
+	for i := 0; i < 100; i++ {
+		fakes["a"].h.Poke()
+	}
+	time.Sleep(100 * time.Millisecond)
+	stop()
+	// One first-pass check, then at most one for the burst and one for pokes
+	// that arrived while it ran.
+	if n := fakes["a"].checks.Load(); n > 3 {
+		t.Errorf("%d checks for a burst of 100 pokes, want at most 3", n)
+	}
+	if rec.peak != 1 {
+		t.Errorf("a resource ran %d times at once", rec.peak)
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	rec := &recorder{}
+	g, fakes := build(t, rec, []string{"a"})
+	_, stop := continuous(t, Config{Observer: rec, ConvergedTimeout: -1, RateBurst: 2, RateInterval: time.Hour}, g)
+	eventually(t, "first pass", func() bool { return len(rec.kinds(EventPassDone)) == 1 })
+	for i := 0; i < 10; i++ {
+		fakes["a"].h.Poke()
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	if n := fakes["a"].checks.Load(); n != 3 {
+		t.Errorf("%d checks, want 3 (first pass + a burst of 2)", n)
+	}
+}
+
+func TestRetryWithBackoff(t *testing.T) {
+	rec := &recorder{}
+	g, fakes := build(t, rec, []string{"a", "b"}, "a->b")
+	fakes["a"].fail.Store(2)
+	_, stop := continuous(t, Config{Observer: rec, ConvergedTimeout: -1, RetryMin: 10 * time.Millisecond}, g)
+	eventually(t, "recovery", func() bool { return fakes["a"].inSync.Load() && fakes["b"].inSync.Load() })
+	res := stop()
+	if res.Failed != 0 || res.Skipped != 0 {
+		t.Errorf("result %+v, want no failures at the end", res)
+	}
+	if n := len(rec.kinds(EventSkip)); n < 1 {
+		t.Errorf("b skipped %d times, want at least once while a failed", n)
+	}
+}
+
+func TestPermanentNotRetried(t *testing.T) {
+	rec := &recorder{}
+	g, fakes := build(t, rec, []string{"a"})
+	fakes["a"].fail.Store(5)
+	fakes["a"].perm = true
+	_, stop := continuous(t, Config{Observer: rec, ConvergedTimeout: -1, RetryMin: time.Millisecond}, g)
+	time.Sleep(50 * time.Millisecond)
+	res := stop()
+	if n := fakes["a"].checks.Load(); n != 1 {
+		t.Errorf("%d checks of a permanently failing resource, want 1", n)
+	}
+	if res.Failed != 1 {
+		t.Errorf("failed %d, want 1", res.Failed)
+	}
+}
+
+func TestConvergedTimeout(t *testing.T) {
+	rec := &recorder{}
+	g, _ := build(t, rec, []string{"a", "b"})
+	start := time.Now()
+	runOnce(t, Config{Observer: rec, ConvergedTimeout: 100 * time.Millisecond}, g)
+	if d := time.Since(start); d < 100*time.Millisecond || d > 2*time.Second {
+		t.Errorf("run took %v, want about the converged timeout", d)
+	}
+	if n := len(rec.kinds(EventConverged)); n != 1 {
+		t.Errorf("%d converged events, want 1", n)
+	}
+}
+
+func TestFirstPassOnlyDoesNotWatch(t *testing.T) {
+	rec := &recorder{}
+	g, fakes := build(t, rec, []string{"a"})
+	runOnce(t, Config{Observer: rec}, g)
+	if fakes["a"].watches.Load() != 0 {
+		t.Error("watched with converged timeout 0")
+	}
+	if fakes["a"].closes.Load() != 1 {
+		t.Error("not closed")
+	}
+}
+
+func TestSwapKeepsUnchanged(t *testing.T) {
+	rec := &recorder{}
+	g1, f1 := build(t, rec, []string{"a", "b"}, "a->b")
+	e, stop := continuous(t, Config{Observer: rec, ConvergedTimeout: -1}, g1)
+	eventually(t, "first pass", func() bool { return len(rec.kinds(EventPassDone)) == 1 })
+
+	g2, f2 := build(t, rec, []string{"a", "c"}, "a->c")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.Swap(ctx, g2); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "new vertex applied", func() bool { return f2["c"].inSync.Load() })
+	if f2["a"].inits.Load() != 0 {
+		t.Error("the unchanged vertex's new resource was initialised: want the running one kept")
+	}
+	if f1["a"].closes.Load() != 0 || f1["a"].checks.Load() != 1 {
+		t.Errorf("unchanged a: closed %d, checked %d; want 0 and 1", f1["a"].closes.Load(), f1["a"].checks.Load())
+	}
+	if f1["b"].closes.Load() != 1 {
+		t.Error("removed vertex b was not closed")
+	}
+	// The kept resource still pokes into the new graph.
+	f1["a"].inSync.Store(false)
+	f1["a"].h.Poke()
+	eventually(t, "repair after swap", func() bool { return f1["a"].inSync.Load() })
+	stop()
+}
+
+func TestShutdownFinishesInFlight(t *testing.T) {
+	rec := &recorder{}
+	g, fakes := build(t, rec, []string{"a", "b"}, "a->b")
+	fakes["a"].sleep = 100 * time.Millisecond
+	e, err := New(Config{Observer: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(20*time.Millisecond, cancel)
+	if _, err := e.Run(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	if !fakes["a"].inSync.Load() {
+		t.Error("in-flight a was interrupted")
+	}
+	if fakes["b"].checks.Load() != 0 {
+		t.Error("b started after shutdown was asked")
+	}
+}
+
+func TestLargeChainAndFanOut(t *testing.T) {
+	rec := &recorder{}
+	g := NewGraph()
+	const n = 20000
+	fakes := make([]*fake, n)
+	for i := range fakes {
+		fakes[i] = &fake{name: fmt.Sprint(i), rec: rec}
+		if err := g.AddVertex(&Vertex{Name: fakes[i].name, Resource: fakes[i]}); err != nil {
+			t.Fatal(err)
+		}
+		if i > 0 && i < n/2 {
+			_ = g.AddEdge(fakes[i-1].name, fakes[i].name, false)
+		}
+	}
+	if c := g.Cycles(); c != nil {
+		t.Fatal(c)
+	}
+	res := runOnce(t, Config{}, g)
+	if res.Changed != n {
+		t.Errorf("changed %d, want %d", res.Changed, n)
+	}
+}
+
+func TestErrorsClassified(t *testing.T) {
+	base := errors.New("x")
+	if IsPermanent(base) || !IsPermanent(fmt.Errorf("wrap: %w", Permanent(base))) {
+		t.Error("Permanent not detected through wrapping")
+	}
+	ce := &ChangeError{Property: "returns", From: "notrun", To: "['0']", Err: base}
+	if ce.Error() != "change from 'notrun' to ['0'] failed: x" || !errors.Is(ce, base) {
+		t.Errorf("ChangeError %q", ce.Error())
+	}
+}

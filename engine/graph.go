@@ -1,0 +1,276 @@
+package engine
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+)
+
+// Vertex is one resource in the graph.
+type Vertex struct {
+	// Name is unique in the graph ("File[/etc/motd]").
+	Name string
+	// Resource does the work. Never nil, except for a vertex that is Skip.
+	Resource Resource
+	// Noop: check the resource, report what would change, change nothing.
+	Noop bool
+	// Skip: the vertex is not evaluated at all; ordering still passes through it.
+	Skip bool
+	// Fingerprint identifies the vertex's desired state: when a new graph is swapped
+	// in, a vertex with the same Name and Fingerprint keeps its running resource.
+	Fingerprint string
+	// Data is opaque to the engine; observers use it to describe the vertex.
+	Data any
+}
+
+func (v *Vertex) String() string { return v.Name }
+
+type edge struct {
+	to      int32
+	refresh bool
+}
+
+// Graph is a directed graph of vertices in insertion order; an edge a→b means b depends
+// on a (a runs first). Insertion order is the tie-break for what starts first.
+type Graph struct {
+	vertices []*Vertex
+	index    map[string]int32
+	out, in  [][]edge
+	edges    map[[2]int32]int // index of the edge in out[from]
+}
+
+// NewGraph returns an empty graph.
+func NewGraph() *Graph {
+	return &Graph{index: map[string]int32{}, edges: map[[2]int32]int{}}
+}
+
+// AddVertex adds v; its name must be new.
+func (g *Graph) AddVertex(v *Vertex) error {
+	if _, ok := g.index[v.Name]; ok {
+		return fmt.Errorf("duplicate vertex %s", v.Name)
+	}
+	g.index[v.Name] = int32(len(g.vertices))
+	g.vertices = append(g.vertices, v)
+	g.out = append(g.out, nil)
+	g.in = append(g.in, nil)
+	return nil
+}
+
+// AddEdge makes to depend on from; with refresh, changes of from are sent to to as
+// refresh events. Adding an edge twice keeps one edge, which refreshes if either did.
+func (g *Graph) AddEdge(from, to string, refresh bool) error {
+	f, ok := g.index[from]
+	if !ok {
+		return fmt.Errorf("edge %s -> %s: no vertex %s", from, to, from)
+	}
+	t, ok := g.index[to]
+	if !ok {
+		return fmt.Errorf("edge %s -> %s: no vertex %s", from, to, to)
+	}
+	key := [2]int32{f, t}
+	if i, ok := g.edges[key]; ok {
+		if refresh {
+			g.out[f][i].refresh = true
+			for j := range g.in[t] {
+				if g.in[t][j].to == f {
+					g.in[t][j].refresh = true
+				}
+			}
+		}
+		return nil
+	}
+	g.edges[key] = len(g.out[f])
+	g.out[f] = append(g.out[f], edge{to: t, refresh: refresh})
+	g.in[t] = append(g.in[t], edge{to: f, refresh: refresh})
+	return nil
+}
+
+// Len is the number of vertices.
+func (g *Graph) Len() int { return len(g.vertices) }
+
+// Vertices returns the vertices in insertion order.
+func (g *Graph) Vertices() []*Vertex { return g.vertices }
+
+// Vertex returns the vertex named name, or nil.
+func (g *Graph) Vertex(name string) *Vertex {
+	i, ok := g.index[name]
+	if !ok {
+		return nil
+	}
+	return g.vertices[i]
+}
+
+// EdgeInfo describes one edge for callers outside the engine.
+type EdgeInfo struct {
+	From, To string
+	Refresh  bool
+}
+
+// Edges lists all edges, grouped by source in insertion order.
+func (g *Graph) Edges() []EdgeInfo {
+	var out []EdgeInfo
+	for f, es := range g.out {
+		for _, e := range es {
+			out = append(out, EdgeInfo{From: g.vertices[f].Name, To: g.vertices[e.to].Name, Refresh: e.refresh})
+		}
+	}
+	return out
+}
+
+// Dependencies lists the names of the vertices name depends on directly.
+func (g *Graph) Dependencies(name string) []string {
+	i, ok := g.index[name]
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, e := range g.in[i] {
+		out = append(out, g.vertices[e.to].Name)
+	}
+	return out
+}
+
+// Cycles returns every cycle of the graph as the list of its vertex names (each
+// strongly connected component with more than one vertex, or a vertex depending on
+// itself), sorted so that the output is stable. Nil means the graph is acyclic.
+func (g *Graph) Cycles() [][]string {
+	// Tarjan's algorithm, iterative so that long chains do not exhaust the stack.
+	n := len(g.vertices)
+	index := make([]int32, n)
+	low := make([]int32, n)
+	onStack := make([]bool, n)
+	for i := range index {
+		index[i] = -1
+	}
+	var stack []int32
+	var cycles [][]string
+	next := int32(0)
+	type frame struct {
+		v int32
+		e int
+	}
+	for root := 0; root < n; root++ {
+		if index[root] >= 0 {
+			continue
+		}
+		call := []frame{{v: int32(root)}}
+		index[root], low[root] = next, next
+		next++
+		stack = append(stack, int32(root))
+		onStack[root] = true
+		for len(call) > 0 {
+			f := &call[len(call)-1]
+			if f.e < len(g.out[f.v]) {
+				w := g.out[f.v][f.e].to
+				f.e++
+				if index[w] < 0 {
+					index[w], low[w] = next, next
+					next++
+					stack = append(stack, w)
+					onStack[w] = true
+					call = append(call, frame{v: w})
+				} else if onStack[w] && index[w] < low[f.v] {
+					low[f.v] = index[w]
+				}
+				continue
+			}
+			v := f.v
+			call = call[:len(call)-1]
+			if len(call) > 0 {
+				p := call[len(call)-1].v
+				if low[v] < low[p] {
+					low[p] = low[v]
+				}
+			}
+			if low[v] != index[v] {
+				continue
+			}
+			var comp []string
+			for {
+				w := stack[len(stack)-1]
+				stack = stack[:len(stack)-1]
+				onStack[w] = false
+				comp = append(comp, g.vertices[w].Name)
+				if w == v {
+					break
+				}
+			}
+			_, self := g.edges[[2]int32{v, v}]
+			if len(comp) > 1 || self {
+				sort.Strings(comp)
+				cycles = append(cycles, comp)
+			}
+		}
+	}
+	sort.Slice(cycles, func(i, j int) bool { return cycles[i][0] < cycles[j][0] })
+	return cycles
+}
+
+// CyclePath returns one cycle through the vertices of comp (as found by Cycles), in
+// edge order and closed (the first name repeated last), for an error message.
+func (g *Graph) CyclePath(comp []string) []string {
+	in := map[int32]bool{}
+	for _, name := range comp {
+		in[g.index[name]] = true
+	}
+	start := g.index[comp[0]]
+	// Breadth-first search from start back to start, inside the component.
+	prev := map[int32]int32{}
+	queue := []int32{start}
+	seen := map[int32]bool{}
+	for len(queue) > 0 {
+		v := queue[0]
+		queue = queue[1:]
+		for _, e := range g.out[v] {
+			if !in[e.to] {
+				continue
+			}
+			if e.to == start {
+				path := []string{g.vertices[start].Name}
+				for x := v; x != start; x = prev[x] {
+					path = append(path, g.vertices[x].Name)
+				}
+				path = append(path, g.vertices[start].Name)
+				// Reverse the interior: it was collected backwards.
+				for i, j := 1, len(path)-2; i < j; i, j = i+1, j-1 {
+					path[i], path[j] = path[j], path[i]
+				}
+				return path
+			}
+			if !seen[e.to] {
+				seen[e.to] = true
+				prev[e.to] = v
+				queue = append(queue, e.to)
+			}
+		}
+	}
+	return comp
+}
+
+// WriteDot writes the graph in Graphviz's dot language; refresh edges are dashed.
+func (g *Graph) WriteDot(w io.Writer, name string) error {
+	if _, err := fmt.Fprintf(w, "digraph %s {\n\trankdir=LR;\n", strconv.Quote(name)); err != nil {
+		return err
+	}
+	for _, v := range g.vertices {
+		style := ""
+		if v.Skip {
+			style = ", style=dotted"
+		}
+		if _, err := fmt.Fprintf(w, "\t%s [label=%s%s];\n", strconv.Quote(v.Name), strconv.Quote(v.Name), style); err != nil {
+			return err
+		}
+	}
+	for _, e := range g.Edges() {
+		attr := ""
+		if e.Refresh {
+			attr = " [style=dashed, label=\"refresh\"]"
+		}
+		if _, err := fmt.Fprintf(w, "\t%s -> %s%s;\n", strconv.Quote(e.From), strconv.Quote(e.To), attr); err != nil {
+			return err
+		}
+	}
+	_, err := io.WriteString(w, "}\n")
+	return err
+}
