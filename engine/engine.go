@@ -269,7 +269,7 @@ func (r *run) load(g *Graph, old map[string]*node) error {
 	nodes := make([]*node, len(g.vertices))
 	var errs []error
 	for i, v := range g.vertices {
-		if o, ok := old[v.Name]; ok && v.Fingerprint != "" && o.v.Fingerprint == v.Fingerprint && o.v.Skip == v.Skip {
+		if o, ok := old[v.Name]; ok && v.Fingerprint != "" && o.v.Fingerprint == v.Fingerprint && o.v.Skip == v.Skip && o.v.Relay == v.Relay {
 			v.Resource = o.v.Resource
 			o.v = v
 			o.index = i
@@ -279,7 +279,7 @@ func (r *run) load(g *Graph, old map[string]*node) error {
 		}
 		n := &node{e: r.e, v: v, index: i, pokeQueued: make(chan struct{}, 1)}
 		n.tokens = float64(r.e.cfg.RateBurst)
-		if !v.Skip {
+		if !v.inert() {
 			if v.Resource == nil {
 				errs = append(errs, fmt.Errorf("%s: no resource", v.Name))
 				continue
@@ -408,6 +408,10 @@ func (r *run) settle() {
 			r.finishNode(n, success, nil)
 			continue
 		}
+		if n.v.Relay {
+			r.relay(n, roots)
+			continue
+		}
 		if len(roots) > 0 {
 			roots = uniqSorted(roots)
 			n.refreshes = 0
@@ -419,6 +423,25 @@ func (r *run) settle() {
 		heap.Push(&r.ready, n)
 	}
 	r.dispatch()
+}
+
+// relay passes a container boundary: failures and refresh events go through it.
+func (r *run) relay(n *node, roots []string) {
+	if len(roots) > 0 {
+		n.refreshes = 0
+		r.finishNode(n, skipped, uniqSorted(roots))
+		return
+	}
+	if count := n.refreshes; count > 0 {
+		n.refreshes = 0
+		for _, d := range n.out {
+			if d.refresh {
+				d.n.refreshes += count
+				r.want(d.n)
+			}
+		}
+	}
+	r.finishNode(n, success, nil)
 }
 
 // finishNode ends n's evaluation (or skip) with res and wakes its dependents.
@@ -696,7 +719,7 @@ func (r *run) swapIn(g *Graph) error {
 		if n.timer != nil {
 			n.timer.Stop()
 		}
-		if !n.v.Skip {
+		if !n.v.inert() {
 			_ = n.v.Resource.Close()
 		}
 	}
@@ -729,7 +752,7 @@ func (r *run) closeAll() {
 		if n.timer != nil {
 			n.timer.Stop()
 		}
-		if !n.v.Skip {
+		if !n.v.inert() {
 			_ = n.v.Resource.Close()
 		}
 	}
@@ -738,7 +761,7 @@ func (r *run) closeAll() {
 func (r *run) finish() Result {
 	res := r.result
 	for _, n := range r.nodes {
-		if n.v.Skip {
+		if n.v.inert() {
 			continue
 		}
 		res.Total++

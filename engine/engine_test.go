@@ -592,3 +592,49 @@ func TestErrorsClassified(t *testing.T) {
 		t.Errorf("ChangeError %q", ce.Error())
 	}
 }
+
+func TestRelayPassesEventsAndFailures(t *testing.T) {
+	rec := &recorder{}
+	g := NewGraph()
+	fa := &fake{name: "a", rec: rec}
+	fb := &fake{name: "b", rec: rec}
+	fx := &fake{name: "x", rec: rec}
+	fx.inSync.Store(true)
+	rx := &refresher{fake: fx}
+	for _, v := range []*Vertex{{Name: "start", Relay: true}, {Name: "a", Resource: fa}, {Name: "b", Resource: fb},
+		{Name: "end", Relay: true}, {Name: "x", Resource: rx}} {
+		if err := g.AddVertex(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, e := range [][2]string{{"start", "a"}, {"start", "b"}, {"a", "end"}, {"b", "end"}, {"end", "x"}} {
+		if err := g.AddEdge(e[0], e[1], true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := runOnce(t, Config{Observer: rec}, g)
+	ev := rec.kinds(EventRefresh)
+	if len(ev) != 1 || ev[0].Count != 2 {
+		t.Fatalf("refresh events %+v, want x refreshed once from 2 events", ev)
+	}
+	if res.Total != 3 {
+		t.Errorf("total %d, want 3 (relays are not resources)", res.Total)
+	}
+
+	rec = &recorder{}
+	fa.rec, fb.rec, fx.rec = rec, rec, rec
+	fa.inSync.Store(false)
+	fa.fail.Store(1)
+	g2 := NewGraph()
+	for _, v := range []*Vertex{{Name: "start", Relay: true}, {Name: "a", Resource: fa}, {Name: "end", Relay: true}, {Name: "x", Resource: fx}} {
+		_ = g2.AddVertex(v)
+	}
+	_ = g2.AddEdge("start", "a", true)
+	_ = g2.AddEdge("a", "end", true)
+	_ = g2.AddEdge("end", "x", false)
+	runOnce(t, Config{Observer: rec}, g2)
+	skips := rec.kinds(EventSkip)
+	if len(skips) != 1 || skips[0].Vertex.Name != "x" || !reflect.DeepEqual(skips[0].Failed, []string{"a"}) {
+		t.Errorf("skips %+v, want x skipped for a only (no event for the relay)", skips)
+	}
+}

@@ -15,8 +15,12 @@ type Vertex struct {
 	Resource Resource
 	// Noop: check the resource, report what would change, change nothing.
 	Noop bool
-	// Skip: the vertex is not evaluated at all; ordering still passes through it.
+	// Skip: the vertex is not evaluated at all; ordering still passes through it, and
+	// neither events nor failures do.
 	Skip bool
+	// Relay: the vertex has no resource and is not evaluated; it passes ordering,
+	// failures and refresh events through (a container's start or end).
+	Relay bool
 	// Fingerprint identifies the vertex's desired state: when a new graph is swapped
 	// in, a vertex with the same Name and Fingerprint keeps its running resource.
 	Fingerprint string
@@ -25,6 +29,9 @@ type Vertex struct {
 }
 
 func (v *Vertex) String() string { return v.Name }
+
+// inert vertices have no resource and are never evaluated.
+func (v *Vertex) inert() bool { return v.Skip || v.Relay }
 
 type edge struct {
 	to      int32
@@ -255,8 +262,11 @@ func (g *Graph) WriteDot(w io.Writer, name string) error {
 	}
 	for _, v := range g.vertices {
 		style := ""
-		if v.Skip {
+		switch {
+		case v.Skip:
 			style = ", style=dotted"
+		case v.Relay:
+			style = ", shape=point"
 		}
 		if _, err := fmt.Fprintf(w, "\t%s [label=%s%s];\n", strconv.Quote(v.Name), strconv.Quote(v.Name), style); err != nil {
 			return err

@@ -19,6 +19,8 @@ type Native struct {
 	Autorequire func(p *Params) [][]string
 	// Ignorable lists parameters that may be set but change nothing here.
 	Ignorable []string
+	// NotUnique: two resources may share a namevar value (Exec's command).
+	NotUnique bool
 }
 
 // natives maps a Puppet type name ("File") to its native translation. Each type's file

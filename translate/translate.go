@@ -1,0 +1,527 @@
+package translate
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/mgmt-puppet/mgmt-puppet/catalog"
+	"github.com/mgmt-puppet/mgmt-puppet/engine"
+)
+
+// Options select what is applied.
+type Options struct {
+	// Tags, when set, restricts the run to resources with one of these tags (--tags).
+	Tags []string
+	// SkipTags leaves out resources with one of these tags (--skip-tags).
+	SkipTags []string
+}
+
+// Meta describes the Puppet resource behind a vertex; it is the vertex's Data.
+type Meta struct {
+	Type, Title string
+	// Path is the containment path Puppet prints in logs:
+	// "/Stage[main]/Main/File[/etc/motd]".
+	Path string
+	// Containment lists the containers from the outermost, as in reports
+	// (["Stage[main]", "Main", "File[/etc/motd]"]).
+	Containment []string
+	Tags        []string
+	File        string
+	Line        int
+	// Whit is set for the start and end vertices of containers.
+	Whit bool
+}
+
+// Ref is "Type[title]".
+func (m *Meta) Ref() string { return m.Type + "[" + m.Title + "]" }
+
+// TypeStat counts the resources of one Puppet type by how they run.
+type TypeStat struct {
+	Type        string
+	Native      int // run by a native resource
+	Container   int // classes, stages, defined types: expanded
+	Unsupported int // no native implementation yet
+}
+
+// Result is a translated catalog.
+type Result struct {
+	Graph *engine.Graph
+	Stats []TypeStat
+}
+
+// Problems is the list of everything wrong with a catalog, sorted.
+type Problems []string
+
+func (p Problems) Error() string {
+	return fmt.Sprintf("catalog is invalid (%d problems):\n  %s", len(p), strings.Join(p, "\n  "))
+}
+
+// Translate builds the engine graph of c. On error the Result still holds what could
+// be built (for display); nothing of a catalog with problems may be applied.
+func Translate(c *catalog.Catalog, o Options) (*Result, error) {
+	t := &translation{
+		cat:       c,
+		opts:      o,
+		byKey:     map[string]*item{},
+		resources: make([]*item, 0, len(c.Resources)),
+		stats:     map[string]*TypeStat{},
+		graph:     engine.NewGraph(),
+	}
+	t.addResources()
+	t.addContainment()
+	t.addVertices()
+	t.addRelationships()
+	t.addAutorequires()
+	t.checkCycles()
+	res := &Result{Graph: t.graph}
+	for _, s := range t.stats {
+		res.Stats = append(res.Stats, *s)
+	}
+	sort.Slice(res.Stats, func(i, j int) bool { return res.Stats[i].Type < res.Stats[j].Type })
+	if len(t.problems) > 0 {
+		sort.Strings(t.problems)
+		return res, t.problems
+	}
+	return res, nil
+}
+
+// item is one catalog resource during translation.
+type item struct {
+	r         *catalog.Resource
+	native    *Native
+	container bool
+	parents   []*item
+	children  []*item
+	meta      *Meta
+	params    *Params
+	resource  engine.Resource
+	skip      bool
+	noop      bool
+	// For containers, the names of their start and end vertices; for resources,
+	// both are the resource's own vertex.
+	start, end string
+}
+
+type translation struct {
+	cat       *catalog.Catalog
+	opts      Options
+	byKey     map[string]*item
+	resources []*item
+	stats     map[string]*TypeStat
+	graph     *engine.Graph
+	problems  Problems
+	exports   map[string]bool // keys of exported resources
+}
+
+func (t *translation) problem(format string, args ...any) {
+	t.problems = append(t.problems, fmt.Sprintf(format, args...))
+}
+
+// containerTypes are containers whatever their kind says.
+var containerTypes = map[string]bool{"Class": true, "Stage": true, "Node": true, "Component": true, "Whit": true}
+
+// key is the lookup key of a reference: the type is case-insensitive, and so are class
+// titles.
+func key(typ, title string) string {
+	typ = strings.ToLower(typ)
+	if typ == "class" {
+		title = strings.ToLower(title)
+	}
+	return typ + "[" + title + "]"
+}
+
+func (t *translation) addResources() {
+	for i := range t.cat.Resources {
+		r := &t.cat.Resources[i]
+		if r.Exported {
+			// Exported resources are applied by the nodes that collect them.
+			if t.exports == nil {
+				t.exports = map[string]bool{}
+			}
+			t.exports[key(r.Type, r.Title)] = true
+			continue
+		}
+		it := &item{r: r}
+		stat := t.stats[r.Type]
+		if stat == nil {
+			stat = &TypeStat{Type: r.Type}
+			t.stats[r.Type] = stat
+		}
+		if n, ok := natives[r.Type]; ok && !containerTypes[r.Type] {
+			n := n
+			it.native = &n
+			stat.Native++
+		} else if containerTypes[r.Type] || (r.Kind != "" && r.Kind != "compilable_type") {
+			it.container = true
+			stat.Container++
+		} else {
+			stat.Unsupported++
+			t.problem("%s: type %s is not supported yet", r.Ref(), r.Type)
+		}
+		k := key(r.Type, r.Title)
+		if _, dup := t.byKey[k]; dup {
+			t.problem("%s: Duplicate declaration: %s is already declared", r.Ref(), r.Ref())
+			continue
+		}
+		t.byKey[k] = it
+		t.resources = append(t.resources, it)
+	}
+	// Second names: namevars and aliases, once every title is known.
+	for _, it := range t.resources {
+		if it.native != nil {
+			it.params = newParams(it.r)
+			name := it.params.Namevar(it.native.Namevar)
+			if canon := it.native.canonical(name); canon != it.r.Title {
+				t.alias(it, canon, !it.native.NotUnique, "namevar")
+			}
+		}
+		if aliases, ok := it.r.Parameters["alias"]; ok {
+			for _, a := range stringList(aliases) {
+				t.alias(it, a, true, "alias")
+			}
+		}
+	}
+}
+
+func (t *translation) alias(it *item, name string, unique bool, what string) {
+	k := key(it.r.Type, name)
+	if other, ok := t.byKey[k]; ok && other != it {
+		if unique {
+			t.problem("%s: Cannot alias %s to %q; resource %s already declared", it.r.Ref(), it.r.Ref(), name, other.r.Ref())
+		}
+		return
+	}
+	t.byKey[k] = it
+}
+
+func (n *Native) canonical(s string) string {
+	if n.Canonical == nil {
+		return s
+	}
+	return n.Canonical(s)
+}
+
+// lookup resolves a reference "Type[title]" by title, namevar or alias.
+func (t *translation) lookup(ref string) (*item, bool) {
+	typ, title, ok := splitRef(ref)
+	if !ok {
+		return nil, false
+	}
+	if it, ok := t.byKey[key(typ, title)]; ok {
+		return it, true
+	}
+	if n, ok := natives[canonicalType(typ)]; ok {
+		if it, ok := t.byKey[key(typ, n.canonical(title))]; ok {
+			return it, true
+		}
+	}
+	return nil, false
+}
+
+// splitRef splits "Type[title]"; the title may hold brackets.
+func splitRef(ref string) (typ, title string, ok bool) {
+	i := strings.IndexByte(ref, '[')
+	if i <= 0 || !strings.HasSuffix(ref, "]") {
+		return "", "", false
+	}
+	return ref[:i], ref[i+1 : len(ref)-1], true
+}
+
+// canonicalType capitalises each segment: "concat::fragment" → "Concat::Fragment".
+func canonicalType(typ string) string {
+	parts := strings.Split(typ, "::")
+	for i, p := range parts {
+		if p != "" {
+			parts[i] = strings.ToUpper(p[:1]) + strings.ToLower(p[1:])
+		}
+	}
+	return strings.Join(parts, "::")
+}
+
+func (t *translation) addContainment() {
+	for _, e := range t.cat.Edges {
+		src, ok1 := t.lookup(e.Source)
+		dst, ok2 := t.lookup(e.Target)
+		switch {
+		case !ok1 || !ok2:
+			// Edges to exported resources are expected; others are not.
+			if !t.exported(e.Source) && !t.exported(e.Target) {
+				t.problem("containment edge %s -> %s: no such resource", e.Source, e.Target)
+			}
+			continue
+		case !src.container:
+			t.problem("containment edge %s -> %s: %s is not a container", e.Source, e.Target, e.Source)
+			continue
+		}
+		src.children = append(src.children, dst)
+		dst.parents = append(dst.parents, src)
+	}
+}
+
+func (t *translation) exported(ref string) bool {
+	typ, title, ok := splitRef(ref)
+	return ok && t.exports[key(typ, title)]
+}
+
+// pathElement is how a resource appears in a containment path: classes by their
+// capitalised title, everything else by reference.
+func pathElement(r *catalog.Resource) string {
+	if r.Type == "Class" {
+		return canonicalType(r.Title)
+	}
+	return r.Ref()
+}
+
+// containment returns it's path from the outermost container, through first parents.
+func containment(it *item) []string {
+	var path []string
+	seen := map[*item]bool{}
+	for p := it; p != nil && !seen[p]; {
+		seen[p] = true
+		path = append(path, pathElement(p.r))
+		if len(p.parents) == 0 {
+			break
+		}
+		p = p.parents[0]
+	}
+	for i, j := 0, len(path)-1; i < j; i, j = i+1, j-1 {
+		path[i], path[j] = path[j], path[i]
+	}
+	return path
+}
+
+// inherited reports tags, noop and skip for it, from it and its containers.
+func (t *translation) inherited(it *item) (tags []string, noop bool) {
+	seen := map[*item]bool{}
+	var walk func(*item)
+	walk = func(x *item) {
+		if seen[x] {
+			return
+		}
+		seen[x] = true
+		tags = append(tags, x.r.Tags...)
+		if v, ok := x.r.Parameters["noop"]; ok && isTrue(v) {
+			noop = true
+		}
+		for _, p := range x.parents {
+			walk(p)
+		}
+	}
+	walk(it)
+	return uniqSorted(tags), noop
+}
+
+func (t *translation) selected(tags []string) bool {
+	has := func(want []string) bool {
+		for _, w := range want {
+			for _, tag := range tags {
+				if strings.EqualFold(w, tag) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if len(t.opts.Tags) > 0 && !has(t.opts.Tags) {
+		return false
+	}
+	return !has(t.opts.SkipTags)
+}
+
+func (t *translation) addVertices() {
+	for _, it := range t.resources {
+		path := containment(it)
+		tags, noop := t.inherited(it)
+		it.meta = &Meta{Type: it.r.Type, Title: it.r.Title, Path: "/" + strings.Join(path, "/"),
+			Containment: path, Tags: tags, File: it.r.File, Line: it.r.Line}
+		if it.container {
+			it.start = "Whit[Admissible_" + strings.ToLower(it.r.Type) + "[" + it.r.Title + "]]"
+			it.end = "Whit[Completed_" + strings.ToLower(it.r.Type) + "[" + it.r.Title + "]]"
+			whit := *it.meta
+			whit.Whit = true
+			t.addVertex(&engine.Vertex{Name: it.start, Relay: true, Data: &whit})
+			t.addVertex(&engine.Vertex{Name: it.end, Relay: true, Data: &whit})
+			continue
+		}
+		it.start, it.end = it.r.Ref(), it.r.Ref()
+		v := &engine.Vertex{Name: it.r.Ref(), Data: it.meta, Noop: noop, Fingerprint: fingerprint(it.r)}
+		if it.native != nil {
+			res := it.native.Build(it.params)
+			for _, err := range it.params.Errs() {
+				t.problems = append(t.problems, err.Error())
+			}
+			for _, name := range it.params.Unused(it.native.Ignorable...) {
+				t.problem("%s: parameter %s is not supported yet", it.r.Ref(), name)
+			}
+			if res != nil && len(it.params.Errs()) == 0 {
+				if err := res.Validate(); err != nil {
+					t.problem("%s: %v", it.r.Ref(), err)
+				}
+			}
+			v.Resource = res
+		}
+		if !t.selected(tags) {
+			v.Skip = true
+		}
+		t.addVertex(v)
+	}
+	// Containment: a container's start comes before everything inside it, which comes
+	// before its end; events pass both ways.
+	for _, it := range t.resources {
+		for _, c := range it.children {
+			t.edge(it.start, c.start, true)
+			t.edge(c.end, it.end, true)
+		}
+		if it.container {
+			t.edge(it.start, it.end, false)
+		}
+	}
+}
+
+func (t *translation) addVertex(v *engine.Vertex) {
+	if err := t.graph.AddVertex(v); err != nil {
+		t.problem("%v", err)
+	}
+}
+
+func (t *translation) edge(from, to string, refresh bool) {
+	if err := t.graph.AddEdge(from, to, refresh); err != nil {
+		t.problem("%v", err)
+	}
+}
+
+// relationships are the metaparameters that make edges: whether the other resource
+// comes first, and whether the edge carries refresh events.
+var relationships = []struct {
+	name         string
+	otherFirst   bool
+	refresh      bool
+	errDirection string
+}{
+	{"require", true, false, "from"},
+	{"subscribe", true, true, "from"},
+	{"before", false, false, "to"},
+	{"notify", false, true, "to"},
+}
+
+func (t *translation) addRelationships() {
+	for _, it := range t.resources {
+		for _, rel := range relationships {
+			v, ok := it.r.Parameters[rel.name]
+			if !ok || v == nil {
+				continue
+			}
+			for _, ref := range stringList(v) {
+				other, ok := t.lookup(ref)
+				if !ok {
+					t.problem("%s: parameter %s: Could not find resource '%s' for relationship %s '%s'",
+						it.r.Ref(), rel.name, ref, rel.errDirection, it.r.Ref())
+					continue
+				}
+				if rel.otherFirst {
+					t.edge(other.end, it.start, rel.refresh)
+				} else {
+					t.edge(it.end, other.start, rel.refresh)
+				}
+			}
+		}
+	}
+}
+
+func (t *translation) addAutorequires() {
+	for _, it := range t.resources {
+		if it.native == nil || it.native.Autorequire == nil {
+			continue
+		}
+		for _, group := range it.native.Autorequire(it.params) {
+			for _, ref := range group {
+				other, ok := t.lookup(ref)
+				if !ok {
+					continue
+				}
+				if other != it {
+					// A dependency the catalog already states the other way round wins.
+					if !t.dependsOn(other, it) {
+						t.edge(other.end, it.start, false)
+					}
+				}
+				break
+			}
+		}
+	}
+}
+
+// dependsOn reports whether a directly depends on b through an explicit edge.
+func (t *translation) dependsOn(a, b *item) bool {
+	for _, d := range t.graph.Dependencies(a.start) {
+		if d == b.end {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *translation) checkCycles() {
+	for _, comp := range t.graph.Cycles() {
+		path := t.graph.CyclePath(comp)
+		var names []string
+		for _, n := range path {
+			if v := t.graph.Vertex(n); v != nil && !v.Relay {
+				names = append(names, n)
+			}
+		}
+		if len(names) > 1 && names[0] != names[len(names)-1] {
+			names = append(names, names[0])
+		}
+		t.problem("Found 1 dependency cycle: (%s)", strings.Join(names, " => "))
+	}
+}
+
+func fingerprint(r *catalog.Resource) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00", r.Type, r.Title)
+	_ = json.NewEncoder(h).Encode(r.Parameters)
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+func stringList(v any) []string {
+	switch x := v.(type) {
+	case string:
+		return []string{x}
+	case []any:
+		var out []string
+		for _, e := range x {
+			out = append(out, stringList(e)...)
+		}
+		return out
+	}
+	if s, ok := scalarString(v); ok {
+		return []string{s}
+	}
+	return nil
+}
+
+func isTrue(v any) bool {
+	switch x := v.(type) {
+	case bool:
+		return x
+	case string:
+		return x == "true"
+	}
+	return false
+}
+
+func uniqSorted(s []string) []string {
+	sort.Strings(s)
+	out := s[:0]
+	for i, x := range s {
+		if i == 0 || x != s[i-1] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
