@@ -390,7 +390,7 @@ func (r *run) settle() {
 		if n.st != waiting {
 			continue
 		}
-		var roots []string
+		var roots, direct []string
 		blocked := false
 		for _, d := range n.in {
 			if d.n.st != idle {
@@ -399,6 +399,9 @@ func (r *run) settle() {
 			}
 			if d.n.result == failure || d.n.result == skipped {
 				roots = append(roots, d.n.roots...)
+			}
+			if d.n.result == failure {
+				direct = append(direct, d.n.v.Name)
 			}
 		}
 		if blocked {
@@ -415,7 +418,8 @@ func (r *run) settle() {
 		if len(roots) > 0 {
 			roots = uniqSorted(roots)
 			n.refreshes = 0
-			r.e.cfg.Observer.Observe(Event{Kind: EventSkip, Vertex: n.v, Time: time.Now(), Failed: roots})
+			sort.Strings(direct)
+			r.e.cfg.Observer.Observe(Event{Kind: EventSkip, Vertex: n.v, Time: time.Now(), Failed: direct, Roots: roots})
 			r.finishNode(n, skipped, roots)
 			continue
 		}
@@ -432,11 +436,12 @@ func (r *run) relay(n *node, roots []string) {
 		r.finishNode(n, skipped, uniqSorted(roots))
 		return
 	}
-	if count := n.refreshes; count > 0 {
+	// Like Puppet's whits, a relay turns however many events it got into one.
+	if n.refreshes > 0 {
 		n.refreshes = 0
 		for _, d := range n.out {
 			if d.refresh {
-				d.n.refreshes += count
+				d.n.refreshes++
 				r.want(d.n)
 			}
 		}
@@ -526,7 +531,7 @@ func (r *run) evaluate(n *node, refreshes int, corrective bool) completion {
 		}
 	}
 	if c.err != nil {
-		obs.Observe(Event{Kind: EventFailure, Vertex: n.v, Time: time.Now(), Err: c.err})
+		obs.Observe(Event{Kind: EventFailure, Vertex: n.v, Time: time.Now(), Err: c.err, Refresh: c.refreshErr})
 	}
 	if r.e.cfg.ConvergedTimeout != 0 && !n.watching {
 		if err := n.v.Resource.Watch(r.ctx); err != nil {

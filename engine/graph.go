@@ -18,8 +18,9 @@ type Vertex struct {
 	// Skip: the vertex is not evaluated at all; ordering still passes through it, and
 	// neither events nor failures do.
 	Skip bool
-	// Relay: the vertex has no resource and is not evaluated; it passes ordering,
-	// failures and refresh events through (a container's start or end).
+	// Relay: the vertex has no resource and is not evaluated; it passes ordering and
+	// failures through, and the refresh events it receives as one event (a
+	// container's start or end).
 	Relay bool
 	// Fingerprint identifies the vertex's desired state: when a new graph is swapped
 	// in, a vertex with the same Name and Fingerprint keeps its running resource.

@@ -13,8 +13,8 @@ const (
 	EventLog
 	// EventFailure: CheckApply or Refresh failed with Err.
 	EventFailure
-	// EventSkip: the vertex was not evaluated because the vertices named in Failed,
-	// on which it depends, failed.
+	// EventSkip: the vertex was not evaluated because vertices it depends on failed
+	// (Failed, Roots).
 	EventSkip
 	// EventRefresh: Count refresh events reached a vertex that can refresh; with Noop
 	// it was not refreshed.
@@ -38,16 +38,17 @@ type Event struct {
 	Level   Level
 	Message string
 	Err     error
-	// Failed names the failed vertices a skipped vertex depends on, sorted.
-	Failed []string
+	// Failed names the failed vertices a skipped vertex depends on directly, sorted;
+	// Roots names the failed vertices behind the skip, however far.
+	Failed, Roots []string
 	// Count is the number of refresh events coalesced into one refresh.
 	Count int
 	// Noop is true when nothing was changed because of noop.
 	Noop bool
 	// Changed: the evaluation changed something (or would have, with Noop).
 	Changed bool
-	// Failed evaluation.
-	Failure bool
+	// Failure: the evaluation failed; Refresh: in the refresh, after CheckApply.
+	Failure, Refresh bool
 	// Corrective: the evaluation happened after the first pass, repairing drift.
 	Corrective bool
 	Duration   time.Duration

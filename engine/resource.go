@@ -100,10 +100,11 @@ type ChangeError struct {
 }
 
 func (e *ChangeError) Error() string {
-	return fmt.Sprintf("change from %s to %s failed: %v", quoteValue(e.From), quoteValue(e.To), e.Err)
+	return fmt.Sprintf("change from %s to %s failed: %v", QuoteValue(e.From), QuoteValue(e.To), e.Err)
 }
 
-func quoteValue(s string) string {
+// QuoteValue prints a value as Puppet's logs do: quoted, except lists ("['0']").
+func QuoteValue(s string) string {
 	if strings.HasPrefix(s, "[") {
 		return s
 	}
