@@ -1,0 +1,33 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/mgmt-puppet/mgmt-puppet/catalog"
+	"github.com/mgmt-puppet/mgmt-puppet/translate"
+)
+
+// load reads and translates the catalog at path ("-" for stdin). Problems are printed
+// to stderr in Puppet's style; the result is returned even then (for display) along
+// with an error.
+func load(path string, opts translate.Options, stderr io.Writer) (*translate.Result, error) {
+	cat, err := catalog.ReadFile(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "Error: Could not parse catalog %s: %v\n", path, err)
+		return nil, exitError{1}
+	}
+	res, err := translate.Translate(cat, opts)
+	if err != nil {
+		if problems, ok := err.(translate.Problems); ok {
+			for _, p := range problems {
+				fmt.Fprintf(stderr, "Error: %s\n", p)
+			}
+			fmt.Fprintf(stderr, "Error: Could not run: catalog %s has %d problems; nothing was applied\n", path, len(problems))
+		} else {
+			fmt.Fprintf(stderr, "Error: Could not run: %v\n", err)
+		}
+		return res, exitError{1}
+	}
+	return res, nil
+}

@@ -1,0 +1,42 @@
+// Command mgmt-puppet runs catalogs compiled by Puppet on a parallel, event-driven
+// engine: `puppet catalog find NODE --terminus compiler --render-as rich_data_json |
+// mgmt-puppet run -`.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// exitError carries an exit code out of a command; its message, if any, has been
+// printed already.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "mgmt-puppet",
+		Short:         "Run compiled Puppet catalogs on a parallel, event-driven engine",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newRunCommand(), newTranslateCommand())
+	return root
+}
+
+func main() {
+	err := newRootCommand().Execute()
+	var ee exitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		os.Exit(ee.code)
+	default:
+		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+		os.Exit(1)
+	}
+}

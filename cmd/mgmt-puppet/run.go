@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/mgmt-puppet/mgmt-puppet/engine"
+	"github.com/mgmt-puppet/mgmt-puppet/puppetlog"
+	"github.com/mgmt-puppet/mgmt-puppet/translate"
+)
+
+type runOptions struct {
+	noop              bool
+	tags, skipTags    []string
+	convergedTimeout  int
+	parallelism       int
+	detailedExitcodes bool
+	graphviz          string
+	color             string
+	verbose, debug    bool
+}
+
+func newRunCommand() *cobra.Command {
+	o := &runOptions{}
+	cmd := &cobra.Command{
+		Use:   "run [FILE|-]",
+		Short: "Apply a compiled catalog, then keep it converged",
+		Long: `Apply a catalog compiled by Puppet (JSON or rich_data_json; "-" reads stdin).
+Independent resources run in parallel. With --converged-timeout other than 0, every
+resource stays watched afterwards and drift is repaired as it happens.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := "-"
+			if len(args) == 1 {
+				path = args[0]
+			}
+			return o.run(cmd.Context(), path)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.noop, "noop", false, "check everything, change nothing")
+	f.StringSliceVar(&o.tags, "tags", nil, "apply only resources with one of these tags")
+	f.StringSliceVar(&o.skipTags, "skip-tags", nil, "do not apply resources with one of these tags")
+	f.IntVar(&o.convergedTimeout, "converged-timeout", 0, "seconds to keep watching once converged: 0 exits after the first pass, -1 runs until a signal")
+	f.IntVar(&o.parallelism, "parallelism", engine.DefaultParallelism(), "resources evaluated at once")
+	f.BoolVar(&o.detailedExitcodes, "detailed-exitcodes", false, "exit 0 no changes, 2 changes, 4 failures, 6 both, 1 could not run")
+	f.StringVar(&o.graphviz, "graphviz", "", "write the resource graph to this file in dot format")
+	f.StringVar(&o.color, "color", "auto", "colour log lines: auto, true, false or ansi")
+	f.BoolVarP(&o.verbose, "verbose", "v", false, "log info lines")
+	f.BoolVarP(&o.debug, "debug", "d", false, "log debug lines")
+	return cmd
+}
+
+func (o *runOptions) validate() error {
+	switch {
+	case o.parallelism < 1:
+		return fmt.Errorf("--parallelism %d: must be at least 1", o.parallelism)
+	case o.convergedTimeout < -1:
+		return fmt.Errorf("--converged-timeout %d: must be -1, 0 or a number of seconds", o.convergedTimeout)
+	}
+	switch o.color {
+	case "auto", "true", "false", "ansi":
+	default:
+		return fmt.Errorf("--color %q: want auto, true, false or ansi", o.color)
+	}
+	return nil
+}
+
+func (o *runOptions) logger() *puppetlog.Logger {
+	level := engine.Notice
+	if o.verbose {
+		level = engine.Info
+	}
+	if o.debug {
+		level = engine.Debug
+	}
+	color := o.color == "true" || o.color == "ansi"
+	if o.color == "auto" {
+		_, err := unix.IoctlGetTermios(int(os.Stdout.Fd()), unix.TCGETS)
+		color = err == nil
+	}
+	return puppetlog.New(os.Stdout, level, color)
+}
+
+func (o *runOptions) run(ctx context.Context, path string) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	log := o.logger()
+	res, err := load(path, translate.Options{Tags: o.tags, SkipTags: o.skipTags}, os.Stderr)
+	if err != nil {
+		return err
+	}
+	if o.graphviz != "" {
+		if err := writeDot(o.graphviz, res); err != nil {
+			return err
+		}
+	}
+	timeout := time.Duration(o.convergedTimeout) * time.Second
+	if o.convergedTimeout < 0 {
+		timeout = -1
+	}
+	eng, err := engine.New(engine.Config{
+		Parallelism:      o.parallelism,
+		Noop:             o.noop,
+		ConvergedTimeout: timeout,
+		Observer:         log,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal kills the process the usual way
+	}()
+	result, err := eng.Run(ctx, res.Graph)
+	if err != nil {
+		log.Printf(engine.Err, "Could not run: %v", err)
+		return exitError{1}
+	}
+	if !o.detailedExitcodes {
+		return nil
+	}
+	code := 0
+	if result.Changed > 0 || result.Restarted > 0 {
+		code |= 2
+	}
+	if result.Failed > 0 || result.FailedToRestart > 0 {
+		code |= 4
+	}
+	if code != 0 {
+		return exitError{code}
+	}
+	return nil
+}

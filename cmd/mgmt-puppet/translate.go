@@ -1,0 +1,160 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mgmt-puppet/mgmt-puppet/translate"
+)
+
+type translateOptions struct {
+	format         string
+	tags, skipTags []string
+}
+
+func newTranslateCommand() *cobra.Command {
+	o := &translateOptions{}
+	cmd := &cobra.Command{
+		Use:   "translate [FILE|-]",
+		Short: "Print the native resource graph of a catalog and what is not supported yet",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := "-"
+			if len(args) == 1 {
+				path = args[0]
+			}
+			return o.run(path, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.format, "format", "text", "output format: text, json or dot")
+	f.StringSliceVar(&o.tags, "tags", nil, "select only resources with one of these tags")
+	f.StringSliceVar(&o.skipTags, "skip-tags", nil, "leave out resources with one of these tags")
+	return cmd
+}
+
+func (o *translateOptions) run(path string, stdout, stderr io.Writer) error {
+	switch o.format {
+	case "text", "json", "dot":
+	default:
+		return fmt.Errorf("--format %q: want text, json or dot", o.format)
+	}
+	res, loadErr := load(path, translate.Options{Tags: o.tags, SkipTags: o.skipTags}, stderr)
+	if res == nil {
+		return loadErr
+	}
+	var err error
+	switch o.format {
+	case "text":
+		err = writeText(stdout, res)
+	case "json":
+		err = writeJSON(stdout, res)
+	case "dot":
+		err = res.Graph.WriteDot(stdout, "catalog")
+	}
+	if err != nil {
+		return err
+	}
+	return loadErr
+}
+
+func writeText(w io.Writer, res *translate.Result) error {
+	fmt.Fprintf(w, "%-32s %8s %10s %12s\n", "TYPE", "NATIVE", "CONTAINER", "UNSUPPORTED")
+	for _, s := range res.Stats {
+		fmt.Fprintf(w, "%-32s %8d %10d %12d\n", s.Type, s.Native, s.Container, s.Unsupported)
+	}
+	fmt.Fprintln(w)
+	for _, v := range res.Graph.Vertices() {
+		if v.Relay {
+			continue
+		}
+		state := ""
+		switch {
+		case v.Skip:
+			state = " (skipped by tags)"
+		case v.Noop:
+			state = " (noop)"
+		case v.Resource == nil:
+			state = " (not supported)"
+		}
+		path := v.Name
+		if m, ok := v.Data.(*translate.Meta); ok {
+			path = m.Path
+		}
+		fmt.Fprintf(w, "%s%s\n", path, state)
+	}
+	fmt.Fprintln(w)
+	for _, e := range res.Graph.Edges() {
+		arrow := "->"
+		if e.Refresh {
+			arrow = "~>"
+		}
+		fmt.Fprintf(w, "%s %s %s\n", e.From, arrow, e.To)
+	}
+	return nil
+}
+
+type jsonVertex struct {
+	Name      string   `json:"name"`
+	Path      string   `json:"path,omitempty"`
+	Kind      string   `json:"kind"` // resource, boundary
+	Supported bool     `json:"supported"`
+	Skip      bool     `json:"skip,omitempty"`
+	Noop      bool     `json:"noop,omitempty"`
+	Tags      []string `json:"tags,omitempty"`
+}
+
+type jsonEdge struct {
+	From    string `json:"from"`
+	To      string `json:"to"`
+	Refresh bool   `json:"refresh,omitempty"`
+}
+
+func writeJSON(w io.Writer, res *translate.Result) error {
+	out := struct {
+		Types    []translate.TypeStat `json:"types"`
+		Vertices []jsonVertex         `json:"vertices"`
+		Edges    []jsonEdge           `json:"edges"`
+	}{Types: res.Stats}
+	for _, v := range res.Graph.Vertices() {
+		jv := jsonVertex{Name: v.Name, Kind: "resource", Supported: v.Resource != nil, Skip: v.Skip, Noop: v.Noop}
+		if v.Relay {
+			jv.Kind, jv.Supported = "boundary", true
+		}
+		if m, ok := v.Data.(*translate.Meta); ok {
+			jv.Path, jv.Tags = m.Path, m.Tags
+		}
+		out.Vertices = append(out.Vertices, jv)
+	}
+	for _, e := range res.Graph.Edges() {
+		out.Edges = append(out.Edges, jsonEdge{From: e.From, To: e.To, Refresh: e.Refresh})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+// writeDot writes the graph to path atomically.
+func writeDot(path string, res *translate.Result) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".graphviz-*")
+	if err != nil {
+		return fmt.Errorf("--graphviz: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := res.Graph.WriteDot(tmp, "catalog"); err != nil {
+		tmp.Close()
+		return fmt.Errorf("--graphviz %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("--graphviz %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("--graphviz: %w", err)
+	}
+	return nil
+}
