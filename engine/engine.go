@@ -331,7 +331,22 @@ func (n *node) Change(c Change) {
 
 // Logf implements Handle.
 func (n *node) Logf(level Level, format string, args ...any) {
-	n.e.cfg.Observer.Observe(Event{Kind: EventLog, Vertex: n.v, Time: time.Now(), Level: level, Message: fmt.Sprintf(format, args...)})
+	n.log(level, "", false, format, args)
+}
+
+// PropertyLogf implements Handle.
+func (n *node) PropertyLogf(level Level, property, format string, args ...any) {
+	n.log(level, property, false, format, args)
+}
+
+// Printf implements Handle.
+func (n *node) Printf(level Level, format string, args ...any) {
+	n.log(level, "", true, format, args)
+}
+
+func (n *node) log(level Level, property string, bare bool, format string, args []any) {
+	n.e.cfg.Observer.Observe(Event{Kind: EventLog, Vertex: n.v, Time: time.Now(), Level: level,
+		Message: fmt.Sprintf(format, args...), Property: property, Bare: bare})
 }
 
 // want marks n as wanting an evaluation.

@@ -37,6 +37,9 @@ type Event struct {
 	Change  Change
 	Level   Level
 	Message string
+	// Property names the property a log line is about; Bare lines name no source.
+	Property string
+	Bare     bool
 	Err     error
 	// Failed names the failed vertices a skipped vertex depends on directly, sorted;
 	// Roots names the failed vertices behind the skip, however far.

@@ -49,8 +49,13 @@ type Handle interface {
 	// Change records one property change made (or, when not applying, one that would
 	// be made).
 	Change(c Change)
-	// Logf records a free log line about the resource (an Exec's output, say).
+	// Logf records a free log line about the resource.
 	Logf(level Level, format string, args ...any)
+	// PropertyLogf records a line about one property of the resource (an Exec's
+	// output is logged against "returns").
+	PropertyLogf(level Level, property, format string, args ...any)
+	// Printf records a line that names no resource (a Notify's message).
+	Printf(level Level, format string, args ...any)
 }
 
 // Change is one property of a resource going from one value to another.

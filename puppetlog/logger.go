@@ -60,26 +60,34 @@ func (l *Logger) Observe(e engine.Event) {
 	if e.Vertex == nil || e.Vertex.Relay {
 		return
 	}
-	path := e.Vertex.Name
+	path, level := e.Vertex.Name, engine.Notice
 	if m, ok := e.Vertex.Data.(*translate.Meta); ok {
-		path = m.Path
+		path, level = m.Path, m.Loglevel
 	}
 	switch e.Kind {
 	case engine.EventChange:
 		c := e.Change
 		if e.Noop {
-			l.Printf(engine.Notice, "%s/%s: current_value %s, should be %s (noop)", path, c.Property,
+			l.Printf(level, "%s/%s: current_value %s, should be %s (noop)", path, c.Property,
 				engine.QuoteValue(c.Previous), engine.QuoteValue(c.Desired))
 		} else {
-			l.Printf(engine.Notice, "%s/%s: %s", path, c.Property, c.Message)
+			l.Printf(level, "%s/%s: %s", path, c.Property, c.Message)
 		}
 	case engine.EventLog:
-		l.Printf(e.Level, "%s: %s", path, e.Message)
+		switch {
+		case e.Bare:
+			l.Printf(e.Level, "%s", e.Message)
+		case e.Property != "":
+			l.Printf(e.Level, "%s/%s: %s", path, e.Property, e.Message)
+		default:
+			l.Printf(e.Level, "%s: %s", path, e.Message)
+		}
 	case engine.EventFailure:
 		var ce *engine.ChangeError
 		switch {
 		case e.Refresh:
 			l.Printf(engine.Err, "%s: Failed to call refresh: %v", path, e.Err)
+			l.Printf(engine.Err, "%s: %v", path, e.Err)
 		case errors.As(e.Err, &ce):
 			l.Printf(engine.Err, "%s", ce.Err)
 			l.Printf(engine.Err, "%s/%s: %v", path, ce.Property, ce)

@@ -34,6 +34,9 @@ type Meta struct {
 	Line        int
 	// Whit is set for the start and end vertices of containers.
 	Whit bool
+	// Loglevel is the level of the resource's change lines (the loglevel
+	// metaparameter, notice by default).
+	Loglevel engine.Level
 }
 
 // Ref is "Type[title]".
@@ -83,8 +86,7 @@ func Translate(c *catalog.Catalog, o Options) (*Result, error) {
 	}
 	sort.Slice(res.Stats, func(i, j int) bool { return res.Stats[i].Type < res.Stats[j].Type })
 	if len(t.problems) > 0 {
-		sort.Strings(t.problems)
-		return res, t.problems
+		return res, Problems(uniqSorted(t.problems))
 	}
 	return res, nil
 }
@@ -337,7 +339,10 @@ func (t *translation) addVertices() {
 		path := containment(it)
 		tags, noop := t.inherited(it)
 		it.meta = &Meta{Type: it.r.Type, Title: it.r.Title, Path: "/" + strings.Join(path, "/"),
-			Containment: path, Tags: tags, File: it.r.File, Line: it.r.Line}
+			Containment: path, Tags: tags, File: it.r.File, Line: it.r.Line, Loglevel: engine.Notice}
+		if it.params != nil {
+			it.meta.Loglevel = loglevel(it.params)
+		}
 		if it.container {
 			it.start = "Whit[Admissible_" + strings.ToLower(it.r.Type) + "[" + it.r.Title + "]]"
 			it.end = "Whit[Completed_" + strings.ToLower(it.r.Type) + "[" + it.r.Title + "]]"

@@ -1,0 +1,29 @@
+# mgmt-puppet: see README.md.
+GO ?= go
+
+.PHONY: build test deps demo bench fuzz clean
+
+build:
+	$(GO) build -o bin/mgmt-puppet ./cmd/mgmt-puppet
+
+# deps installs what the tests need (real Puppet) when it is missing.
+deps:
+	scripts/deps.sh
+
+# test is the command README and CI run: vet, then every test with the race detector,
+# the end-to-end comparison with real puppet apply included.
+test: deps
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+demo: build
+	scripts/demo.sh
+
+# bench runs mgmt-puppet and real puppet apply on the same catalogs in one run and
+# prints the comparison table (README shows the current one).
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 90m ./integration/ | tee bench.out
+	$(GO) run ./integration/benchtable < bench.out
+
+clean:
+	rm -rf bin bench.out

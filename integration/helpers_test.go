@@ -1,0 +1,141 @@
+package integration
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// placeholder is the root every fixture catalog manages paths under.
+const placeholder = "/tmp/mgmt-puppet-fixture"
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+	buildOut  []byte
+)
+
+// moduleRoot is the repository's root, found from the test's working directory.
+func moduleRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found")
+		}
+		dir = parent
+	}
+}
+
+// binary builds mgmt-puppet once per test process and returns its path.
+func binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "mgmt-puppet-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "mgmt-puppet")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/mgmt-puppet")
+		cmd.Dir = moduleRoot(t)
+		buildOut, buildErr = cmd.CombinedOutput()
+	})
+	if buildErr != nil {
+		t.Fatalf("building mgmt-puppet: %v\n%s", buildErr, buildOut)
+	}
+	return binPath
+}
+
+// requirePuppet skips without puppet, except in CI, where a missing puppet fails.
+func requirePuppet(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath("puppet"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("puppet is not installed; CI must install it (apt-get install puppet)")
+		}
+		t.Skip("puppet is not installed")
+	}
+}
+
+// fixtureCatalog writes fixture name's catalog with the placeholder root replaced by
+// root, and returns the file's path.
+func fixtureCatalog(t testing.TB, name, root string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(moduleRoot(t), "fixtures", name, "catalog.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = bytes.ReplaceAll(data, []byte(placeholder), []byte(root))
+	path := filepath.Join(t.TempDir(), name+".json")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// result is what one process run printed and returned.
+type result struct {
+	out  string
+	code int
+}
+
+func runCommand(t testing.TB, name string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return result{out: out.String(), code: code}
+}
+
+// puppetApply runs real `puppet apply --catalog` with throwaway directories and an
+// empty module path (so facter does not run Debian modules' apt facts).
+func puppetApply(t testing.TB, catalog string, extra ...string) result {
+	t.Helper()
+	tmp := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(tmp, "modules"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"apply", "--catalog", catalog, "--color", "false",
+		"--confdir", filepath.Join(tmp, "conf"), "--vardir", filepath.Join(tmp, "var"),
+		"--codedir", filepath.Join(tmp, "code"), "--basemodulepath", filepath.Join(tmp, "modules")}, extra...)
+	return runCommand(t, "puppet", args...)
+}
+
+// logLines normalises console output for comparison: the root becomes the
+// placeholder, timings and facter noise go, and the lines are sorted (a parallel
+// engine orders independent resources differently).
+func logLines(out, root string) []string {
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		l = strings.TrimSpace(strings.ReplaceAll(l, root, placeholder))
+		switch {
+		case l == "",
+			strings.Contains(l, "/proc/1/environ"),
+			strings.HasPrefix(l, "Notice: Applied catalog in "):
+			continue
+		}
+		lines = append(lines, l)
+	}
+	sortStrings(lines)
+	return lines
+}

@@ -1,0 +1,17 @@
+#!/bin/sh
+# Installs what the tests and benchmarks need when it is missing: real Puppet 7 from
+# Debian (the tests compare mgmt-puppet with `puppet apply`). Needs root for apt-get.
+set -eu
+missing=""
+command -v puppet >/dev/null 2>&1 || missing="$missing puppet"
+if [ -z "$missing" ]; then
+	exit 0
+fi
+echo "deps.sh: installing$missing" >&2
+if [ "$(id -u)" != 0 ]; then
+	echo "deps.sh: need root to apt-get install$missing" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq $missing >/dev/null
