@@ -1,0 +1,108 @@
+package translate
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mgmt-puppet/mgmt-puppet/catalog"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// TestGolden translates every testdata/<case>: its catalog.json, or, when the folder
+// has a file named fixture, the real catalog fixtures/<case>/catalog.json. The golden
+// file holds the problems, the type counts, the vertices and the edges.
+func TestGolden(t *testing.T) {
+	dirs, err := filepath.Glob("testdata/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dirs) == 0 {
+		t.Fatal("no test cases")
+	}
+	for _, dir := range dirs {
+		if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+			continue
+		}
+		name := filepath.Base(dir)
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(dir, "catalog.json")
+			if _, err := os.Stat(filepath.Join(dir, "fixture")); err == nil {
+				path = filepath.Join("..", "fixtures", name, "catalog.json")
+			}
+			cat, err := catalog.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := dump(Translate(cat, Options{}))
+			golden := filepath.Join(dir, "want.golden")
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./translate -update)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("translation differs from %s (run with -update if intended):\n%s", golden, got)
+			}
+		})
+	}
+}
+
+func dump(res *Result, err error) []byte {
+	var b bytes.Buffer
+	var problems Problems
+	if errors.As(err, &problems) {
+		b.WriteString("problems:\n")
+		for _, p := range problems {
+			fmt.Fprintf(&b, "  %s\n", p)
+		}
+	} else if err != nil {
+		fmt.Fprintf(&b, "error: %v\n", err)
+	}
+	b.WriteString("types:\n")
+	for _, s := range res.Stats {
+		fmt.Fprintf(&b, "  %s native=%d container=%d unsupported=%d\n", s.Type, s.Native, s.Container, s.Unsupported)
+	}
+	b.WriteString("vertices:\n")
+	for _, v := range res.Graph.Vertices() {
+		if v.Relay {
+			continue
+		}
+		m := v.Data.(*Meta)
+		var flags []string
+		if v.Resource == nil {
+			flags = append(flags, "unsupported")
+		}
+		if v.Skip {
+			flags = append(flags, "skip")
+		}
+		if v.Noop {
+			flags = append(flags, "noop")
+		}
+		if len(flags) > 0 {
+			fmt.Fprintf(&b, "  %s (%s)\n", m.Path, strings.Join(flags, ","))
+		} else {
+			fmt.Fprintf(&b, "  %s\n", m.Path)
+		}
+	}
+	b.WriteString("edges:\n")
+	for _, e := range res.Graph.Edges() {
+		arrow := "->"
+		if e.Refresh {
+			arrow = "~>"
+		}
+		fmt.Fprintf(&b, "  %s %s %s\n", e.From, arrow, e.To)
+	}
+	return b.Bytes()
+}
