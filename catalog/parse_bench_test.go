@@ -1,0 +1,76 @@
+package catalog
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// bigCatalog renders a format 2 catalog of n File resources with a few parameters
+// each, in the shape Puppet prints (one line, containment edges from Class[main]).
+func bigCatalog(n int) []byte {
+	var b bytes.Buffer
+	b.Grow(n * 400)
+	b.WriteString("\x1b[mNotice: Compiled catalog for big in environment production in 9.99 seconds\x1b[0m\n")
+	b.WriteString(`{"tags":["settings","class"],"name":"big","version":1700000000,"code_id":null,"catalog_uuid":"00000000-0000-0000-0000-000000000000","catalog_format":2,"environment":"production","resources":[`)
+	b.WriteString(`{"type":"Stage","title":"main","tags":["stage"],"exported":false,"kind":"compilable_type","parameters":{"name":"main"}},`)
+	b.WriteString(`{"type":"Class","title":"main","tags":["class"],"exported":false,"kind":"unknown","parameters":{"name":"main"}}`)
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, `,{"type":"File","title":"/srv/data/dir%03d/file%06d.conf","tags":["file","class","data"],"file":"/etc/puppetlabs/code/environments/production/manifests/site.pp","line":%d,"exported":false,"kind":"compilable_type","parameters":{"ensure":"file","content":"key=%d\nvalue=something fairly long to look like a real config line\n","mode":"0644","owner":"root","group":"root","require":["File[/srv/data/dir%03d]","Package[pkg%d]"],"backup":false}}`,
+			i%1000, i, i%5000+1, i, i%1000, i%50)
+	}
+	b.WriteString(`],"edges":[{"source":"Stage[main]","target":"Class[main]"}`)
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, `,{"source":"Class[main]","target":"File[/srv/data/dir%03d/file%06d.conf]"}`, i%1000, i)
+	}
+	b.WriteString(`],"classes":["settings"]}` + "\n")
+	return b.Bytes()
+}
+
+func benchmarkParse(b *testing.B, n int) {
+	data := bigCatalog(n)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		c, err := Parse(bytes.NewReader(data))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(c.Resources) != n+2 {
+			b.Fatalf("got %d resources", len(c.Resources))
+		}
+	}
+}
+
+func BenchmarkParse10k(b *testing.B)  { benchmarkParse(b, 10_000) }
+func BenchmarkParse100k(b *testing.B) { benchmarkParse(b, 100_000) }
+
+// TestParse100kUnder2s guards the performance goal: a 100,000-resource catalog parses
+// in well under 2 s (best of three; skipped under -short; the race detector's slowdown
+// is allowed for).
+func TestParse100kUnder2s(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	data := bigCatalog(100_000)
+	// The best of three runs, so that a busy machine does not fail the test.
+	elapsed := time.Hour
+	for range 3 {
+		start := time.Now()
+		c, err := Parse(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		elapsed = min(elapsed, time.Since(start))
+		t.Logf("%d resources, %.1f MB in %v", len(c.Resources), float64(len(data))/1e6, time.Since(start))
+	}
+	limit := 2 * time.Second
+	if raceEnabled {
+		limit *= 10
+	}
+	if elapsed > limit {
+		t.Errorf("parse took %v, want < %v", elapsed, limit)
+	}
+}
