@@ -1,0 +1,720 @@
+package resources
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mgmt-puppet/mgmt-puppet/engine"
+	"github.com/mgmt-puppet/mgmt-puppet/resources/fswatch"
+)
+
+var _ engine.Resource = (*File)(nil)
+
+// File manages one path the way Puppet 7's file type does with links => manage: a
+// symlink is managed as itself, never followed.
+type File struct {
+	Path string // absolute and clean
+	// Ensure is present (exists as anything; an empty file is created when missing),
+	// absent, file, directory or link; empty leaves existence alone and manages the
+	// other properties only when the path exists.
+	Ensure           string
+	Content          *string // nil leaves content alone
+	ContentSensitive bool    // logs show [redacted] instead of checksums
+	Mode             string  // "0644", "644" or symbolic ("u=rw,go=r"); empty is unmanaged
+	Owner            string  // user name or uid; empty is unmanaged
+	Group            string  // group name or gid; empty is unmanaged
+	Target           string  // the link's target, for ensure link
+	Force            bool    // allow replacing or removing a directory
+	// Replace allows changing an existing path's content or type. Puppet's default is
+	// true; the zero value here is false, so whoever builds a File sets it.
+	Replace bool
+	// Backup is empty for none, or a suffix starting with "." that the old file is
+	// copied to (path+suffix) before it is replaced or removed.
+	Backup string
+	// Checksum names the digest used to compare and print content: sha256 (when
+	// empty), md5, sha224, sha384 or sha512.
+	Checksum string
+
+	h         engine.Handle
+	watcher   *fswatch.Watcher // nil means fswatch.Default()
+	unwatch   func()
+	stopAfter func() bool
+	want      string // cached digest of Content
+	warned    bool   // the non-root ownership warning was given
+}
+
+// Ensure values.
+const (
+	ensurePresent   = "present"
+	ensureAbsent    = "absent"
+	ensureFile      = "file"
+	ensureDirectory = "directory"
+	ensureLink      = "link"
+)
+
+// defaultFileMode is what Puppet gives a new file whose mode is not managed.
+const defaultFileMode = 0o644
+
+// FileChecksums lists the checksum values File supports.
+var FileChecksums = []string{"sha256", "md5", "sha224", "sha384", "sha512"}
+
+// Validate checks the parameters without touching the system.
+func (f *File) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf(format, args...))
+	}
+	if !filepath.IsAbs(f.Path) || filepath.Clean(f.Path) != f.Path {
+		bad("File paths must be fully qualified and clean, not %q", f.Path)
+	}
+	switch f.Ensure {
+	case "", ensurePresent, ensureAbsent, ensureFile, ensureDirectory:
+	case ensureLink:
+		if f.Target == "" {
+			bad("Cannot create a symlink without a target")
+		}
+	default:
+		bad("invalid ensure %q", f.Ensure)
+	}
+	if f.Mode != "" {
+		if err := ValidFileMode(f.Mode); err != nil {
+			bad("mode: %v", err)
+		}
+	}
+	if f.Checksum != "" && newHash(f.Checksum) == nil {
+		bad("checksum %q is not supported (want one of %s)", f.Checksum, strings.Join(FileChecksums, ", "))
+	}
+	if f.Backup != "" && !strings.HasPrefix(f.Backup, ".") {
+		bad("backup %q: only a suffix starting with '.' is supported", f.Backup)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return engine.Permanent(err)
+	}
+	return nil
+}
+
+// Init keeps the handle.
+func (f *File) Init(h engine.Handle) error {
+	f.h = h
+	return nil
+}
+
+// Watch registers the path with the shared watcher; every change of the path, its
+// type, content, mode or owner, or of its parent directory's existence pokes.
+func (f *File) Watch(ctx context.Context) error {
+	w := f.watcher
+	if w == nil {
+		var err error
+		if w, err = fswatch.Default(); err != nil {
+			return err
+		}
+	}
+	cancel, err := w.Add(f.Path, f.h.Poke)
+	if err != nil {
+		return err
+	}
+	f.unwatch = cancel
+	f.stopAfter = context.AfterFunc(ctx, cancel)
+	return nil
+}
+
+// Close cancels the watch.
+func (f *File) Close() error {
+	if f.stopAfter != nil {
+		f.stopAfter()
+	}
+	if f.unwatch != nil {
+		f.unwatch()
+	}
+	return nil
+}
+
+// state is what lstat found at the path.
+type state struct {
+	typ      string // "absent", "file", "directory", "link", "fifo", "socket", "characterSpecial", "blockSpecial"
+	perm     uint32 // mode bits 07777
+	uid, gid int
+}
+
+func (s state) exists() bool { return s.typ != ensureAbsent }
+
+func readState(path string) (state, error) {
+	var st unix.Stat_t
+	err := unix.Lstat(path, &st)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+		return state{typ: ensureAbsent}, nil
+	}
+	if err != nil {
+		return state{}, &fs.PathError{Op: "lstat", Path: path, Err: err}
+	}
+	s := state{perm: st.Mode & 0o7777, uid: int(st.Uid), gid: int(st.Gid)}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		s.typ = "file"
+	case unix.S_IFDIR:
+		s.typ = "directory"
+	case unix.S_IFLNK:
+		s.typ = "link"
+	case unix.S_IFIFO:
+		s.typ = "fifo"
+	case unix.S_IFSOCK:
+		s.typ = "socket"
+	case unix.S_IFCHR:
+		s.typ = "characterSpecial"
+	case unix.S_IFBLK:
+		s.typ = "blockSpecial"
+	default:
+		s.typ = "unknown"
+	}
+	return s, nil
+}
+
+// CheckApply compares the path with what is wanted and, when apply is true, repairs
+// it, in Puppet's order: ensure, then (when ensure was in sync) content, target,
+// owner, group and mode.
+func (f *File) CheckApply(ctx context.Context, apply bool) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	cur, err := readState(f.Path)
+	if err != nil {
+		return false, err
+	}
+	if handled, ok, err := f.checkEnsure(cur, apply); handled {
+		return ok, err
+	}
+	if !cur.exists() {
+		return true, nil // no ensure and nothing there: nothing to manage
+	}
+	ok := true
+	for _, check := range []func(state, bool) (bool, error){f.checkContent, f.checkTarget, f.checkOwner, f.checkGroup, f.checkMode} {
+		inSync, err := check(cur, apply)
+		if err != nil {
+			return false, err
+		}
+		ok = ok && inSync
+	}
+	return ok, nil
+}
+
+// checkEnsure handles the ensure property; handled says the other properties must not
+// be looked at (ensure was out of sync, failed, or wants the path absent).
+func (f *File) checkEnsure(cur state, apply bool) (handled, ok bool, err error) {
+	want := f.Ensure
+	switch {
+	case want == "":
+		return false, true, nil
+	case cur.exists() && !f.Replace:
+		return false, true, nil // Puppet: an existing path is in sync when not replacing
+	case want == ensureAbsent:
+		if !cur.exists() {
+			return true, true, nil
+		}
+		if cur.typ == ensureDirectory && !f.Force {
+			// Puppet notices this and then claims "removed"; we only notice.
+			f.h.Logf(engine.Notice, "Not removing directory; use 'force' to override")
+			return true, true, nil
+		}
+	case want == ensurePresent && cur.exists():
+		return false, true, nil
+	case want == cur.typ:
+		return false, true, nil
+	}
+
+	c := f.ensureChange(cur)
+	f.h.Change(c)
+	if !apply {
+		return true, false, nil
+	}
+	if err := f.syncEnsure(cur); err != nil {
+		return true, false, &engine.ChangeError{Property: "ensure", From: c.Previous, To: c.Desired,
+			Err: fmt.Errorf("Could not set '%s' on ensure: %w", want, err)}
+	}
+	return true, false, nil
+}
+
+// ensureChange describes the ensure change as Puppet's file ensure property does.
+func (f *File) ensureChange(cur state) engine.Change {
+	c := engine.Change{Property: "ensure", Previous: cur.typ, Desired: f.Ensure}
+	creatingFile := f.Ensure == ensureFile || f.Ensure == ensurePresent
+	switch {
+	case creatingFile && f.Content != nil && f.ContentSensitive:
+		c.Previous, c.Desired = "[redacted]", "[redacted]"
+		c.Message = "changed [redacted] to [redacted]"
+	case creatingFile && f.Content != nil:
+		c.Message = fmt.Sprintf("defined content as '%s'", f.wantDigest())
+	case !cur.exists():
+		c.Message = "created"
+	case f.Ensure == ensureAbsent:
+		c.Message = "removed"
+	default:
+		c.Message = fmt.Sprintf("ensure changed '%s' to '%s'", cur.typ, f.Ensure)
+	}
+	return c
+}
+
+// syncEnsure makes the path what Ensure wants. The error texts follow Puppet's.
+func (f *File) syncEnsure(cur state) error {
+	if cur.exists() {
+		if err := f.backup(cur); err != nil {
+			return err
+		}
+		if cur.typ == ensureDirectory {
+			if !f.Force {
+				f.h.Logf(engine.Notice, "Not removing directory; use 'force' to override")
+				if f.Ensure == ensureLink {
+					return engine.Permanent(fmt.Errorf("Could not remove existing file %s", f.Path))
+				}
+				return engine.Permanent(fmt.Errorf("Is a directory - %s", f.Path))
+			}
+			if err := os.RemoveAll(f.Path); err != nil {
+				return err
+			}
+		} else if f.Ensure == ensureAbsent || f.Ensure == ensureDirectory {
+			// Files and links are replaced by rename below; these need a removal.
+			if err := os.Remove(f.Path); err != nil {
+				return err
+			}
+		}
+	}
+	switch f.Ensure {
+	case ensureAbsent:
+		return nil
+	case ensureDirectory:
+		return f.mkdir()
+	case ensureLink:
+		return f.symlink()
+	default:
+		content := ""
+		if f.Content != nil {
+			content = *f.Content
+		}
+		mode := uint32(defaultFileMode)
+		if f.Mode != "" {
+			m, _, err := desiredMode(f.Mode, defaultFileMode, false)
+			if err != nil {
+				return engine.Permanent(err)
+			}
+			mode = m
+		}
+		uid, gid, err := f.ids(-1, -1)
+		if err != nil {
+			return err
+		}
+		return writeAtomic(f.Path, content, mode, uid, gid)
+	}
+}
+
+// ids resolves the managed owner and group, falling back to uid and gid.
+func (f *File) ids(uid, gid int) (int, int, error) {
+	if f.Owner != "" && os.Geteuid() == 0 {
+		u, ok := lookupUID(f.Owner)
+		if !ok {
+			return 0, 0, fmt.Errorf("Could not find user %s", f.Owner)
+		}
+		uid = u
+	}
+	if f.Group != "" {
+		g, ok := lookupGID(f.Group)
+		if !ok {
+			return 0, 0, fmt.Errorf("Could not find group %s", f.Group)
+		}
+		gid = g
+	}
+	return uid, gid, nil
+}
+
+func (f *File) mkdir() error {
+	parent := filepath.Dir(f.Path)
+	if _, err := os.Stat(parent); err != nil {
+		return fmt.Errorf("Cannot create %s; parent directory %s does not exist", f.Path, parent)
+	}
+	if err := os.Mkdir(f.Path, 0o777); err != nil { // the umask applies, as in Puppet
+		return err
+	}
+	if f.Mode != "" {
+		m, _, err := desiredMode(f.Mode, 0o755, true)
+		if err != nil {
+			return engine.Permanent(err)
+		}
+		if err := unix.Chmod(f.Path, m); err != nil {
+			return &fs.PathError{Op: "chmod", Path: f.Path, Err: err}
+		}
+	}
+	return f.chownNew()
+}
+
+func (f *File) symlink() error {
+	tmp := tempName(f.Path)
+	if err := os.Symlink(f.Target, tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, f.Path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return f.chownNew()
+}
+
+// chownNew gives a path just made its managed owner and group.
+func (f *File) chownNew() error {
+	uid, gid, err := f.ids(-1, -1)
+	if err != nil {
+		return err
+	}
+	if uid == -1 && gid == -1 {
+		return nil
+	}
+	return os.Lchown(f.Path, uid, gid)
+}
+
+// checkContent handles content: only a regular file's, only when managed and allowed
+// to be replaced.
+func (f *File) checkContent(cur state, apply bool) (bool, error) {
+	if f.Content == nil || cur.typ != ensureFile || !f.Replace {
+		return true, nil
+	}
+	have, err := f.digestFile()
+	if err != nil {
+		return false, err
+	}
+	want := f.wantDigest()
+	if have == want {
+		return true, nil
+	}
+	c := engine.Change{Property: "content", Previous: have, Desired: want,
+		Message: fmt.Sprintf("content changed '%s' to '%s'", have, want)}
+	if f.ContentSensitive {
+		c.Previous, c.Desired, c.Message = "[redacted]", "[redacted]", "changed [redacted] to [redacted]"
+	}
+	f.h.Change(c)
+	if !apply {
+		return false, nil
+	}
+	fail := func(err error) error {
+		return &engine.ChangeError{Property: "content", From: c.Previous, To: c.Desired, Err: err}
+	}
+	if err := f.backup(cur); err != nil {
+		return false, fail(err)
+	}
+	// The new file gets its final mode and owner before it appears, so that new
+	// content is never visible with the old, maybe wider, permissions.
+	mode := cur.perm
+	if f.Mode != "" {
+		if m, _, err := desiredMode(f.Mode, cur.perm, false); err == nil {
+			mode = m
+		}
+	}
+	uid, gid, err := f.ids(cur.uid, cur.gid)
+	if err != nil {
+		uid, gid = cur.uid, cur.gid // the owner check reports it
+	}
+	if err := writeAtomic(f.Path, *f.Content, mode, uid, gid); err != nil {
+		return false, fail(err)
+	}
+	return false, nil
+}
+
+// checkTarget handles a link's target.
+func (f *File) checkTarget(cur state, apply bool) (bool, error) {
+	if f.Target == "" || cur.typ != ensureLink || (f.Ensure != ensureLink && f.Ensure != "") {
+		return true, nil
+	}
+	have, err := os.Readlink(f.Path)
+	if err != nil {
+		return false, err
+	}
+	if have == f.Target {
+		return true, nil
+	}
+	c := engine.Change{Property: "target", Previous: have, Desired: f.Target,
+		Message: fmt.Sprintf("target changed '%s' to '%s'", have, f.Target)}
+	f.h.Change(c)
+	if !apply {
+		return false, nil
+	}
+	if err := f.backup(cur); err != nil {
+		return false, &engine.ChangeError{Property: "target", From: have, To: f.Target, Err: err}
+	}
+	if err := f.symlink(); err != nil {
+		return false, &engine.ChangeError{Property: "target", From: have, To: f.Target, Err: err}
+	}
+	return false, nil
+}
+
+func (f *File) checkOwner(cur state, apply bool) (bool, error) {
+	if f.Owner == "" {
+		return true, nil
+	}
+	uid, found := lookupUID(f.Owner)
+	if found && uid == cur.uid {
+		return true, nil
+	}
+	if found && os.Geteuid() != 0 {
+		if !f.warned {
+			f.warned = true
+			f.h.Logf(engine.Warning, "Cannot manage ownership unless running as root")
+		}
+		return true, nil
+	}
+	desired := f.Owner
+	if found {
+		desired = uidName(uid)
+	}
+	c := engine.Change{Property: "owner", Previous: uidName(cur.uid), Desired: desired}
+	c.Message = fmt.Sprintf("owner changed '%s' to '%s'", c.Previous, c.Desired)
+	f.h.Change(c)
+	if !apply {
+		return false, nil
+	}
+	if !found {
+		return false, &engine.ChangeError{Property: "owner", From: c.Previous, To: c.Desired,
+			Err: fmt.Errorf("Could not find user %s", f.Owner)}
+	}
+	if err := os.Lchown(f.Path, uid, -1); err != nil {
+		return false, &engine.ChangeError{Property: "owner", From: c.Previous, To: c.Desired, Err: err}
+	}
+	return false, nil
+}
+
+func (f *File) checkGroup(cur state, apply bool) (bool, error) {
+	if f.Group == "" {
+		return true, nil
+	}
+	gid, found := lookupGID(f.Group)
+	if found && gid == cur.gid {
+		return true, nil
+	}
+	desired := f.Group
+	if found {
+		desired = gidName(gid)
+	}
+	c := engine.Change{Property: "group", Previous: gidName(cur.gid), Desired: desired}
+	c.Message = fmt.Sprintf("group changed '%s' to '%s'", c.Previous, c.Desired)
+	f.h.Change(c)
+	if !apply {
+		return false, nil
+	}
+	if !found {
+		return false, &engine.ChangeError{Property: "group", From: c.Previous, To: c.Desired,
+			Err: fmt.Errorf("Could not find group %s", f.Group)}
+	}
+	if err := os.Lchown(f.Path, -1, gid); err != nil {
+		return false, &engine.ChangeError{Property: "group", From: c.Previous, To: c.Desired, Err: err}
+	}
+	return false, nil
+}
+
+// checkMode handles mode; a link's mode is not managed.
+func (f *File) checkMode(cur state, apply bool) (bool, error) {
+	if f.Mode == "" || cur.typ == ensureLink {
+		return true, nil
+	}
+	want, display, err := desiredMode(f.Mode, cur.perm, cur.typ == ensureDirectory)
+	if err != nil {
+		return false, engine.Permanent(fmt.Errorf("mode: %w", err))
+	}
+	if want == cur.perm {
+		return true, nil
+	}
+	have := fmt.Sprintf("%04o", cur.perm)
+	c := engine.Change{Property: "mode", Previous: have, Desired: display,
+		Message: fmt.Sprintf("mode changed '%s' to '%s'", have, display)}
+	f.h.Change(c)
+	if !apply {
+		return false, nil
+	}
+	if err := unix.Chmod(f.Path, want); err != nil {
+		return false, &engine.ChangeError{Property: "mode", From: have, To: display,
+			Err: &fs.PathError{Op: "chmod", Path: f.Path, Err: err}}
+	}
+	return false, nil
+}
+
+// backup copies the existing file to Path+Backup before it is replaced or removed.
+func (f *File) backup(cur state) error {
+	if f.Backup == "" {
+		return nil
+	}
+	dst := f.Path + f.Backup
+	switch cur.typ {
+	case ensureFile:
+		src, err := os.Open(f.Path)
+		if err != nil {
+			return fmt.Errorf("Could not back up; will not remove: %w", err)
+		}
+		defer src.Close()
+		var b strings.Builder
+		if _, err := io.Copy(&b, src); err != nil {
+			return fmt.Errorf("Could not back up; will not remove: %w", err)
+		}
+		if err := writeAtomic(dst, b.String(), cur.perm, cur.uid, cur.gid); err != nil {
+			return fmt.Errorf("Could not back up; will not remove: %w", err)
+		}
+	case ensureLink:
+		target, err := os.Readlink(f.Path)
+		if err == nil {
+			tmp := tempName(dst)
+			if err = os.Symlink(target, tmp); err == nil {
+				if err = os.Rename(tmp, dst); err != nil {
+					os.Remove(tmp)
+				}
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("Could not back up; will not remove: %w", err)
+		}
+	default:
+		f.h.Logf(engine.Warning, "Could not back up file of type %s", cur.typ)
+	}
+	return nil
+}
+
+// writeAtomic replaces path with a file holding content, mode and owner: it writes a
+// temporary file in the same directory, syncs it and renames it over path, so that
+// readers see the old file or the new one, never a part. uid or gid -1 leaves that
+// id as the process's.
+func writeAtomic(path, content string, mode uint32, uid, gid int) (err error) {
+	dir, base := filepath.Split(path)
+	tmp, err := os.CreateTemp(dir, "."+base+".*.tmp")
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("No such file or directory - %s", path)
+		}
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = io.WriteString(tmp, content); err != nil {
+		return err
+	}
+	if uid != -1 || gid != -1 {
+		if err = tmp.Chown(uid, gid); err != nil {
+			return err
+		}
+	}
+	if err = unix.Fchmod(int(tmp.Fd()), mode); err != nil { // after chown, which clears setuid
+		return &fs.PathError{Op: "chmod", Path: tmp.Name(), Err: err}
+	}
+	if err = tmp.Sync(); err != nil {
+		return err
+	}
+	if err = tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// tempName is a name beside path for a link about to be renamed over it.
+func tempName(path string) string {
+	dir, base := filepath.Split(path)
+	return filepath.Join(dir, "."+base+"."+rand.Text()[:12]+".tmp")
+}
+
+func newHash(name string) hash.Hash {
+	switch name {
+	case "", "sha256":
+		return sha256.New()
+	case "md5":
+		return md5.New()
+	case "sha224":
+		return sha256.New224()
+	case "sha384":
+		return sha512.New384()
+	case "sha512":
+		return sha512.New()
+	}
+	return nil
+}
+
+func (f *File) checksumName() string {
+	if f.Checksum == "" {
+		return "sha256"
+	}
+	return f.Checksum
+}
+
+// wantDigest is the desired content's digest as Puppet prints it: {sha256}hex.
+func (f *File) wantDigest() string {
+	if f.want == "" && f.Content != nil {
+		h := newHash(f.Checksum)
+		io.WriteString(h, *f.Content)
+		f.want = "{" + f.checksumName() + "}" + hex.EncodeToString(h.Sum(nil))
+	}
+	return f.want
+}
+
+// digestFile is the digest of the file at Path.
+func (f *File) digestFile() (string, error) {
+	r, err := os.Open(f.Path)
+	if err != nil {
+		return "", err
+	}
+	defer r.Close()
+	h := newHash(f.Checksum)
+	if _, err := io.Copy(h, r); err != nil {
+		return "", err
+	}
+	return "{" + f.checksumName() + "}" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// lookupUID resolves a user name or numeric id.
+func lookupUID(s string) (int, bool) {
+	if n, err := strconv.Atoi(s); err == nil {
+		return n, true
+	}
+	u, err := user.Lookup(s)
+	if err != nil {
+		return 0, false
+	}
+	n, err := strconv.Atoi(u.Uid)
+	return n, err == nil
+}
+
+// lookupGID resolves a group name or numeric id.
+func lookupGID(s string) (int, bool) {
+	if n, err := strconv.Atoi(s); err == nil {
+		return n, true
+	}
+	g, err := user.LookupGroup(s)
+	if err != nil {
+		return 0, false
+	}
+	n, err := strconv.Atoi(g.Gid)
+	return n, err == nil
+}
+
+// uidName prints a uid as Puppet does: the name when there is one.
+func uidName(uid int) string {
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		return u.Username
+	}
+	return strconv.Itoa(uid)
+}
+
+func gidName(gid int) string {
+	if g, err := user.LookupGroupId(strconv.Itoa(gid)); err == nil {
+		return g.Name
+	}
+	return strconv.Itoa(gid)
+}

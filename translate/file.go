@@ -1,0 +1,238 @@
+package translate
+
+import (
+	"path/filepath"
+	"strings"
+
+	"github.com/mgmt-puppet/mgmt-puppet/engine"
+	"github.com/mgmt-puppet/mgmt-puppet/resources"
+)
+
+func init() {
+	register("File", Native{
+		Namevar:     "path",
+		Canonical:   canonicalPath,
+		Build:       buildFile,
+		Autorequire: fileAutorequire,
+		// Parameters that change nothing here: SELinux, diff display, read-only
+		// properties, and options of features that are rejected when used (source,
+		// recurse).
+		Ignorable: []string{
+			"show_diff", "selinux_ignore_defaults", "seluser", "selrole", "seltype", "selrange",
+			"validate_replacement", "provider", "ignore", "sourceselect", "max_files",
+			"ctime", "mtime", "type", "staging_location",
+		},
+	})
+}
+
+// canonicalPath is Puppet's file path munging: an absolute path is cleaned (trailing
+// slashes, "//", "." and ".." go, as with Ruby's File.expand_path); "/" stays "/".
+func canonicalPath(s string) string {
+	if filepath.IsAbs(s) {
+		return filepath.Clean(s)
+	}
+	if t := strings.TrimRight(s, "/"); t != "" {
+		return t
+	}
+	return s
+}
+
+// fileEnsures are the ensure values Puppet knows ("false" is an alias of absent).
+var fileEnsures = map[string]string{
+	"present": "present", "absent": "absent", "false": "absent",
+	"file": "file", "directory": "directory", "link": "link",
+}
+
+// buildFile reads Puppet's file parameters (lib/puppet/type/file.rb and file/*.rb).
+// Parameters not read here and not ignorable (source, validate_cmd, recurselimit,
+// source_permissions, checksum_value...) are reported as not supported yet.
+func buildFile(p *Params) engine.Resource {
+	f := &resources.File{Replace: true}
+	path := p.Namevar("path")
+	if !filepath.IsAbs(path) {
+		p.Errorf("path", "File paths must be fully qualified, not '%s'", path)
+	}
+	f.Path = canonicalPath(path)
+
+	if s, ok := p.OptString("ensure"); ok {
+		switch e, known := fileEnsures[s]; {
+		case known:
+			f.Ensure = e
+		case filepath.IsAbs(s):
+			// ensure => '/target' means a link to it.
+			f.Ensure, f.Target = "link", s
+		default:
+			p.Errorf("ensure", "invalid value %q, want present, absent, file, directory, link or an absolute link target", s)
+		}
+	}
+	if v, ok := p.Raw("content"); ok {
+		if s, isString := v.(string); isString {
+			f.Content = &s
+			f.ContentSensitive = p.Sensitive("content")
+		} else {
+			p.Errorf("content", "want a string, got %s", describe(v))
+		}
+	}
+	if t, ok := p.OptString("target"); ok {
+		f.Target = t
+	}
+	if f.Ensure == "" {
+		// As Puppet's file type does on creation.
+		switch {
+		case f.Target != "":
+			f.Ensure = "link"
+		case f.Content != nil:
+			f.Ensure = "file"
+		}
+	}
+	if f.Ensure == "link" && f.Target == "" {
+		p.Errorf("target", "Cannot create a symlink without a target")
+	}
+
+	if v, ok := p.Raw("mode"); ok {
+		if s, isString := v.(string); !isString {
+			p.Errorf("mode", "The file mode specification must be a string, not %s; quote it", describe(v))
+		} else if err := resources.ValidFileMode(s); err != nil {
+			p.Errorf("mode", "%v", err)
+		} else {
+			f.Mode = s
+		}
+	}
+	f.Owner = p.String("owner", "")
+	if p.Has("owner") && f.Owner == "" {
+		p.Errorf("owner", "Invalid owner name ''")
+	}
+	f.Group = p.String("group", "")
+	if p.Has("group") && f.Group == "" {
+		p.Errorf("group", "Invalid group name ''")
+	}
+	f.Force = p.Bool("force", false)
+	f.Replace = p.Bool("replace", true)
+	f.Backup = fileBackup(p)
+	f.Checksum = fileChecksum(p)
+
+	if s, ok := p.OptString("links"); ok && s != "manage" {
+		if s == "follow" {
+			p.Errorf("links", "follow is not supported yet; only manage is")
+		} else {
+			p.Errorf("links", "invalid value %q, want manage or follow", s)
+		}
+	}
+	// recurse and purge are supported at their default, false; otherwise they stay
+	// unread and are reported as not supported yet.
+	for _, name := range []string{"recurse", "purge"} {
+		if v, ok := p.res.Parameters[name]; ok && isFalse(v) {
+			p.Raw(name)
+		}
+	}
+	return f
+}
+
+// isFalse reports whether a parameter value is Puppet's false.
+func isFalse(v any) bool {
+	switch x := v.(type) {
+	case bool:
+		return !x
+	case string:
+		return x == "false"
+	}
+	return false
+}
+
+// fileBackup reads backup: false means none, true means Puppet's ".puppet-bak" suffix,
+// a string starting with "." is a suffix; a filebucket name is not supported.
+func fileBackup(p *Params) string {
+	v, ok := p.Raw("backup")
+	if !ok {
+		return ""
+	}
+	if b, isBool := v.(bool); isBool {
+		if b {
+			return ".puppet-bak"
+		}
+		return ""
+	}
+	s, isString := v.(string)
+	switch {
+	case !isString:
+		p.Errorf("backup", "want false, true or a suffix, got %s", describe(v))
+	case s == "" || s == "false":
+	case s == "true":
+		return ".puppet-bak"
+	case strings.HasPrefix(s, "."):
+		return s
+	default:
+		p.Errorf("backup", "backing up to filebucket %q is not supported yet; use false or a suffix starting with '.'", s)
+	}
+	return ""
+}
+
+// fileChecksum reads checksum; the digests File compares content with are supported.
+func fileChecksum(p *Params) string {
+	s, ok := p.OptString("checksum")
+	if !ok {
+		return ""
+	}
+	for _, c := range resources.FileChecksums {
+		if s == c {
+			return s
+		}
+	}
+	switch s {
+	case "md5lite", "sha256lite", "sha1", "sha1lite", "mtime", "ctime", "none":
+		p.Errorf("checksum", "%s is not supported yet; use one of %s", s, strings.Join(resources.FileChecksums, ", "))
+	default:
+		p.Errorf("checksum", "invalid value %q", s)
+	}
+	return ""
+}
+
+// fileAutorequire lists, as Puppet's file type does: the managed parent directories
+// nearest first (only the nearest one in the catalog counts), the link target, and
+// the owner and group when given by name. It reads the raw values so that problems
+// Build reported are not reported twice.
+func fileAutorequire(p *Params) [][]string {
+	str := func(name string) string {
+		v, _ := p.Raw(name)
+		s, _ := v.(string)
+		return s
+	}
+	path := str("path")
+	if path == "" {
+		path = p.Title()
+	}
+	path = canonicalPath(path)
+	var groups [][]string
+	if filepath.IsAbs(path) && path != "/" {
+		var parents []string
+		for d := filepath.Dir(path); ; d = filepath.Dir(d) {
+			parents = append(parents, "File["+d+"]")
+			if d == "/" {
+				break
+			}
+		}
+		groups = append(groups, parents)
+	}
+	target := str("target")
+	if e := str("ensure"); target == "" && filepath.IsAbs(e) {
+		target = e
+	}
+	if filepath.IsAbs(target) {
+		groups = append(groups, []string{"File[" + canonicalPath(target) + "]"})
+	}
+	for _, x := range []struct{ param, typ string }{{"owner", "User"}, {"group", "Group"}} {
+		if name := str(x.param); name != "" && !isNumeric(name) {
+			groups = append(groups, []string{x.typ + "[" + name + "]"})
+		}
+	}
+	return groups
+}
+
+func isNumeric(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
+}

@@ -1,0 +1,156 @@
+package translate
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/mgmt-puppet/mgmt-puppet/catalog"
+	"github.com/mgmt-puppet/mgmt-puppet/resources"
+)
+
+// translateFile builds a File as Translate does and returns the problems it would
+// report: parameter errors, unread parameters, then Validate.
+func translateFile(t *testing.T, r catalog.Resource) (*resources.File, []string) {
+	t.Helper()
+	r.Type, r.Kind = "File", "compilable_type"
+	n := natives["File"]
+	p := newParams(&r)
+	f := n.Build(p).(*resources.File)
+	var probs []string
+	for _, err := range p.Errs() {
+		probs = append(probs, err.Error())
+	}
+	for _, name := range p.Unused(n.Ignorable...) {
+		probs = append(probs, fmt.Sprintf("%s: parameter %s is not supported yet", r.Ref(), name))
+	}
+	if len(probs) == 0 {
+		if err := f.Validate(); err != nil {
+			probs = append(probs, fmt.Sprintf("%s: %v", r.Ref(), err))
+		}
+	}
+	return f, probs
+}
+
+func TestFileTranslate(t *testing.T) {
+	s := func(v string) *string { return &v }
+	cases := []struct {
+		name   string
+		title  string
+		params map[string]any
+		sens   []string
+		want   resources.File
+	}{
+		{"defaults", "/etc/motd", nil, nil,
+			resources.File{Path: "/etc/motd", Replace: true}},
+		{"trailing slash", "/etc/", map[string]any{"ensure": "directory"}, nil,
+			resources.File{Path: "/etc", Ensure: "directory", Replace: true}},
+		{"path parameter", "motd", map[string]any{"path": "/etc//motd", "ensure": "file"}, nil,
+			resources.File{Path: "/etc/motd", Ensure: "file", Replace: true}},
+		{"content implies file", "/x", map[string]any{"content": "hi\n", "mode": "0644", "owner": "root", "group": json.Number("0")}, nil,
+			resources.File{Path: "/x", Ensure: "file", Content: s("hi\n"), Mode: "0644", Owner: "root", Group: "0", Replace: true}},
+		{"sensitive content", "/x", map[string]any{"content": "pw"}, []string{"content"},
+			resources.File{Path: "/x", Ensure: "file", Content: s("pw"), ContentSensitive: true, Replace: true}},
+		{"nested sensitive content", "/x", map[string]any{"content": catalog.Sensitive{Value: "pw"}}, nil,
+			resources.File{Path: "/x", Ensure: "file", Content: s("pw"), ContentSensitive: true, Replace: true}},
+		{"target implies link", "/x", map[string]any{"target": "/y"}, nil,
+			resources.File{Path: "/x", Ensure: "link", Target: "/y", Replace: true}},
+		{"ensure as target", "/x", map[string]any{"ensure": "/y"}, nil,
+			resources.File{Path: "/x", Ensure: "link", Target: "/y", Replace: true}},
+		{"ensure false", "/x", map[string]any{"ensure": "false", "force": true}, nil,
+			resources.File{Path: "/x", Ensure: "absent", Force: true, Replace: true}},
+		{"symbolic mode, replace, backup, checksum", "/x",
+			map[string]any{"mode": "u=rw,go=r", "replace": "false", "backup": ".bak", "checksum": "md5"}, nil,
+			resources.File{Path: "/x", Mode: "u=rw,go=r", Replace: false, Backup: ".bak", Checksum: "md5"}},
+		{"backup true and false", "/x", map[string]any{"backup": true}, nil,
+			resources.File{Path: "/x", Backup: ".puppet-bak", Replace: true}},
+		{"backup false", "/x", map[string]any{"backup": false}, nil,
+			resources.File{Path: "/x", Replace: true}},
+		{"defaults and ignorables accepted", "/x",
+			map[string]any{"recurse": false, "purge": "false", "links": "manage", "show_diff": false,
+				"seltype": "etc_t", "provider": "posix", "checksum": "sha256", "require": "File[/]"}, nil,
+			resources.File{Path: "/x", Checksum: "sha256", Replace: true}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f, probs := translateFile(t, catalog.Resource{Title: c.title, Parameters: c.params, SensitiveParameters: c.sens})
+			if probs != nil {
+				t.Fatalf("problems: %q", probs)
+			}
+			if !reflect.DeepEqual(*f, c.want) {
+				t.Errorf("got  %+v\nwant %+v", *f, c.want)
+			}
+		})
+	}
+}
+
+func TestFileTranslateErrors(t *testing.T) {
+	cases := []struct {
+		title  string
+		params map[string]any
+		want   string
+	}{
+		{"motd", nil, "File[motd]: parameter path: File paths must be fully qualified, not 'motd'"},
+		{"/x", map[string]any{"ensure": "fiel"}, `File[/x]: parameter ensure: invalid value "fiel"`},
+		{"/x", map[string]any{"ensure": "link"}, "File[/x]: parameter target: Cannot create a symlink without a target"},
+		{"/x", map[string]any{"mode": "0999"}, `File[/x]: parameter mode: The file mode specification is invalid: "0999"`},
+		{"/x", map[string]any{"mode": json.Number("644")}, "File[/x]: parameter mode: The file mode specification must be a string"},
+		{"/x", map[string]any{"mode": "a=X"}, "File[/x]: parameter mode: X only works with the '+' operator"},
+		{"/x", map[string]any{"checksum": "mtime"}, "File[/x]: parameter checksum: mtime is not supported yet"},
+		{"/x", map[string]any{"checksum": "sha3"}, `File[/x]: parameter checksum: invalid value "sha3"`},
+		{"/x", map[string]any{"backup": "puppet"}, `File[/x]: parameter backup: backing up to filebucket "puppet" is not supported yet`},
+		{"/x", map[string]any{"links": "follow"}, "File[/x]: parameter links: follow is not supported yet"},
+		{"/x", map[string]any{"force": "maybe"}, `File[/x]: parameter force: want true or false, got "maybe"`},
+		{"/x", map[string]any{"group": ""}, "File[/x]: parameter group: Invalid group name ''"},
+		{"/x", map[string]any{"content": []any{"a"}}, "File[/x]: parameter content: want a string, got a list"},
+		{"/x", map[string]any{"source": "puppet:///modules/m/f"}, "File[/x]: parameter source is not supported yet"},
+		{"/x", map[string]any{"recurse": true}, "File[/x]: parameter recurse is not supported yet"},
+		{"/x", map[string]any{"recurse": "remote"}, "File[/x]: parameter recurse is not supported yet"},
+		{"/x", map[string]any{"purge": true}, "File[/x]: parameter purge is not supported yet"},
+		{"/x", map[string]any{"validate_cmd": "/bin/true %"}, "File[/x]: parameter validate_cmd is not supported yet"},
+		{"/x", map[string]any{"source_permissions": "use"}, "File[/x]: parameter source_permissions is not supported yet"},
+	}
+	for _, c := range cases {
+		_, probs := translateFile(t, catalog.Resource{Title: c.title, Parameters: c.params})
+		if len(probs) != 1 || !strings.HasPrefix(probs[0], c.want) {
+			t.Errorf("%s %v: problems %q, want one starting %q", c.title, c.params, probs, c.want)
+		}
+	}
+}
+
+func TestFileCanonical(t *testing.T) {
+	for in, want := range map[string]string{
+		"/": "/", "//": "/", "/etc/": "/etc", "/etc///": "/etc", "/a//b/./c/../d": "/a/b/d", "rel/": "rel",
+	} {
+		if got := canonicalPath(in); got != want {
+			t.Errorf("canonicalPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestFileAutorequire(t *testing.T) {
+	cases := []struct {
+		title  string
+		params map[string]any
+		want   [][]string
+	}{
+		{"/", nil, nil},
+		{"/etc", nil, [][]string{{"File[/]"}}},
+		{"/a/b/c/", map[string]any{"owner": "www", "group": "www-data"},
+			[][]string{{"File[/a/b]", "File[/a]", "File[/]"}, {"User[www]"}, {"Group[www-data]"}}},
+		{"x", map[string]any{"path": "/srv/x", "owner": "0", "group": json.Number("0")},
+			[][]string{{"File[/srv]", "File[/]"}}},
+		{"/l", map[string]any{"ensure": "link", "target": "/opt/app/"}, [][]string{{"File[/]"}, {"File[/opt/app]"}}},
+		{"/l", map[string]any{"ensure": "/opt/app"}, [][]string{{"File[/]"}, {"File[/opt/app]"}}},
+		{"/l", map[string]any{"ensure": "link", "target": "relative"}, [][]string{{"File[/]"}}},
+	}
+	for _, c := range cases {
+		r := &catalog.Resource{Type: "File", Title: c.title, Parameters: c.params}
+		got := natives["File"].Autorequire(newParams(r))
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s %v: got %q, want %q", c.title, c.params, got, c.want)
+		}
+	}
+}
