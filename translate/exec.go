@@ -13,9 +13,11 @@ import (
 
 func init() {
 	register("Exec", Native{
-		Namevar:     "command",
-		NotUnique:   true, // Puppet allows execs of the same command
-		Build:       buildExec,
+		Namevar:   "command",
+		NotUnique: true, // Puppet allows execs of the same command
+		Build:     buildExec,
+		// returns is the property; Exec redacts its commands itself.
+		Redactable:  []string{"returns", "command", "onlyif", "unless"},
 		Autorequire: execAutorequire,
 	})
 }

@@ -14,6 +14,8 @@ func init() {
 		Canonical:   canonicalPath,
 		Build:       buildFile,
 		Autorequire: fileAutorequire,
+		Redactable: []string{"ensure", "content", "target", "owner", "group", "mode",
+			"checksum_value", "ctime", "mtime", "seltype", "selrange", "selrole", "seluser", "type"},
 		// Parameters that change nothing here: SELinux, diff display, read-only
 		// properties, and options of features that are rejected when used (source,
 		// recurse).

@@ -70,6 +70,12 @@ func dump(res *Result, err error) []byte {
 	} else if err != nil {
 		fmt.Fprintf(&b, "error: %v\n", err)
 	}
+	if len(res.Warnings) > 0 {
+		b.WriteString("warnings:\n")
+		for _, w := range res.Warnings {
+			fmt.Fprintf(&b, "  %s\n", w)
+		}
+	}
 	b.WriteString("types:\n")
 	for _, s := range res.Stats {
 		fmt.Fprintf(&b, "  %s native=%d container=%d unsupported=%d\n", s.Type, s.Native, s.Container, s.Unsupported)

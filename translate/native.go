@@ -21,6 +21,10 @@ type Native struct {
 	Ignorable []string
 	// NotUnique: two resources may share a namevar value (Exec's command).
 	NotUnique bool
+	// Redactable lists the parameters whose values Puppet can redact from logs (its
+	// properties). A Sensitive value for any other parameter gets Puppet's warning
+	// that it cannot be redacted.
+	Redactable []string
 }
 
 // natives maps a Puppet type name ("File") to its native translation. Each type's file

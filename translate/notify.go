@@ -6,7 +6,7 @@ import (
 )
 
 func init() {
-	register("Notify", Native{Namevar: "name", Build: buildNotify})
+	register("Notify", Native{Namevar: "name", Build: buildNotify, Redactable: []string{"message"}})
 	register("Anchor", Native{Namevar: "name", Build: func(p *Params) engine.Resource {
 		p.Namevar("name")
 		return &resources.Anchor{}

@@ -54,6 +54,8 @@ type TypeStat struct {
 type Result struct {
 	Graph *engine.Graph
 	Stats []TypeStat
+	// Warnings are Puppet's warnings about the catalog, for the log.
+	Warnings []string
 }
 
 // Problems is the list of everything wrong with a catalog, sorted.
@@ -80,7 +82,7 @@ func Translate(c *catalog.Catalog, o Options) (*Result, error) {
 	t.addRelationships()
 	t.addAutorequires()
 	t.checkCycles()
-	res := &Result{Graph: t.graph}
+	res := &Result{Graph: t.graph, Warnings: t.warnings}
 	for _, s := range t.stats {
 		res.Stats = append(res.Stats, *s)
 	}
@@ -117,6 +119,7 @@ type translation struct {
 	graph     *engine.Graph
 	problems  Problems
 	exports   map[string]bool // keys of exported resources
+	warnings  []string
 }
 
 func (t *translation) problem(format string, args ...any) {
@@ -368,6 +371,7 @@ func (t *translation) addVertices() {
 				}
 			}
 			v.Resource = res
+			t.checkRedactable(it)
 		}
 		if !t.selected(tags) {
 			v.Skip = true
@@ -385,6 +389,27 @@ func (t *translation) addVertices() {
 			t.edge(it.start, it.end, false)
 		}
 	}
+}
+
+// checkRedactable warns, as Puppet does, about Sensitive values of parameters that
+// cannot be redacted from logs.
+func (t *translation) checkRedactable(it *item) {
+	for _, name := range it.r.SensitiveParameters {
+		if metaparams[name] || contains(it.native.Redactable, name) {
+			continue
+		}
+		t.warnings = append(t.warnings, fmt.Sprintf("/%s: Unable to mark '%s' as sensitive: %s is a parameter and not a property, and cannot be automatically redacted.",
+			it.r.Ref(), name, name))
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 func (t *translation) addVertex(v *engine.Vertex) {

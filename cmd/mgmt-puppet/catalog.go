@@ -11,13 +11,16 @@ import (
 // load reads and translates the catalog at path ("-" for stdin). Problems are printed
 // to stderr in Puppet's style; the result is returned even then (for display) along
 // with an error.
-func load(path string, opts translate.Options, stderr io.Writer) (*translate.Result, error) {
+func load(path string, opts translate.Options, stdout, stderr io.Writer) (*translate.Result, error) {
 	cat, err := catalog.ReadFile(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "Error: Could not parse catalog %s: %v\n", path, err)
 		return nil, exitError{1}
 	}
 	res, err := translate.Translate(cat, opts)
+	for _, w := range res.Warnings {
+		fmt.Fprintf(stdout, "Warning: %s\n", w)
+	}
 	if err != nil {
 		if problems, ok := err.(translate.Problems); ok {
 			for _, p := range problems {

@@ -94,7 +94,7 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 		return err
 	}
 	log := o.logger()
-	res, err := load(path, translate.Options{Tags: o.tags, SkipTags: o.skipTags}, os.Stderr)
+	res, err := load(path, translate.Options{Tags: o.tags, SkipTags: o.skipTags}, os.Stdout, os.Stderr)
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ func (o *translateOptions) run(path string, stdout, stderr io.Writer) error {
 	default:
 		return fmt.Errorf("--format %q: want text, json or dot", o.format)
 	}
-	res, loadErr := load(path, translate.Options{Tags: o.tags, SkipTags: o.skipTags}, stderr)
+	res, loadErr := load(path, translate.Options{Tags: o.tags, SkipTags: o.skipTags}, stderr, stderr)
 	if res == nil {
 		return loadErr
 	}
