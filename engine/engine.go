@@ -466,16 +466,18 @@ func (r *run) relay(n *node, roots []string) {
 
 // finishNode ends n's evaluation (or skip) with res and wakes its dependents.
 func (r *run) finishNode(n *node, res outcome, roots []string) {
-	prev := n.result
 	n.st = idle
 	r.active--
 	n.result = res
 	n.roots = roots
 	for _, d := range n.out {
-		if d.n.st == waiting {
+		switch {
+		case d.n.st == waiting:
 			r.check = append(r.check, d.n)
-		} else if r.passDone && res == success && prev != success && d.n.result != success {
-			// A dependency recovered: give the skipped dependent another go.
+		case r.passDone && res == success && d.n.st == idle &&
+			(d.n.result == skipped || d.n.result == failure && !d.n.permanent):
+			// This dependency is in order: a dependent that was skipped, or failed
+			// perhaps because of it, gets another go now rather than at its retry.
 			r.want(d.n)
 		}
 	}
@@ -596,14 +598,14 @@ func (r *run) complete(c completion) {
 		n.retries = 0
 	}
 	r.finishNode(n, res, roots)
-	// Events go along refresh edges; after the first pass every dependent re-checks
-	// after a change, since its state may rest on ours.
-	for _, d := range n.out {
-		if (c.changed || c.restarted) && d.refresh {
-			d.n.refreshes++
-			r.want(d.n)
-		} else if r.passDone && (c.changed || c.restarted) && !n.noop {
-			r.want(d.n)
+	// Events go along refresh edges. Other dependents are not re-run: their own
+	// watches tell when they drift.
+	if c.changed || c.restarted {
+		for _, d := range n.out {
+			if d.refresh {
+				d.n.refreshes++
+				r.want(d.n)
+			}
 		}
 	}
 	if res == failure && r.passDone {

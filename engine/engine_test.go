@@ -638,3 +638,23 @@ func TestRelayPassesEventsAndFailures(t *testing.T) {
 		t.Errorf("skips %+v, want x skipped for a, not directly (no event for the relay)", skips)
 	}
 }
+
+func TestRepairDoesNotRerunHealthyDependents(t *testing.T) {
+	rec := &recorder{}
+	g, fakes := build(t, rec, []string{"dir", "file", "notify"}, "dir->file", "dir->notify")
+	_, stop := continuous(t, Config{Observer: rec, ConvergedTimeout: -1, RetryMin: time.Hour}, g)
+	eventually(t, "first pass", func() bool { return len(rec.kinds(EventPassDone)) == 1 })
+	// The file fails on its own (say its parent vanished), then the dir is repaired:
+	// the failed file gets another go at once, the healthy notify is left alone.
+	fakes["file"].inSync.Store(false)
+	fakes["file"].fail.Store(1)
+	fakes["file"].h.Poke()
+	eventually(t, "file failure", func() bool { return fakes["file"].checks.Load() == 2 })
+	fakes["dir"].inSync.Store(false)
+	fakes["dir"].h.Poke()
+	eventually(t, "file repaired after dir", func() bool { return fakes["file"].inSync.Load() })
+	stop()
+	if n := fakes["notify"].checks.Load(); n != 1 {
+		t.Errorf("healthy dependent checked %d times, want 1 (first pass only)", n)
+	}
+}

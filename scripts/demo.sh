@@ -26,6 +26,7 @@ echo "   whole process: $(echo "$end - $start" | bc) s"
 
 echo
 echo "== 2. drift repair: fixtures/basic, kept converged (--converged-timeout -1)"
+: >"$root/run.log"
 $bin run --color false --converged-timeout -1 "$(catalog basic)" >"$root/run.log" 2>&1 &
 pid=$!
 i=0
