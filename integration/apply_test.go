@@ -7,8 +7,25 @@ import (
 	"testing"
 )
 
-// fidelityCases are the fixture catalogs whose outcome must match puppet apply's.
-var fidelityCases = []string{"basic", "refresh", "failure", "stages", "aliases", "tags", "deferred", "sensitive"}
+// fidelityCase is a fixture catalog applied with the same options by both tools.
+type fidelityCase struct {
+	name, fixture string
+	ours, puppet  []string // extra flags, each in its tool's spelling
+}
+
+// fidelityCases are the runs whose outcome must match puppet apply's.
+var fidelityCases = []fidelityCase{
+	{name: "basic", fixture: "basic"},
+	{name: "refresh", fixture: "refresh"},
+	{name: "failure", fixture: "failure"},
+	{name: "stages", fixture: "stages"},
+	{name: "aliases", fixture: "aliases"},
+	{name: "tags", fixture: "tags"},
+	{name: "tags-frontend", fixture: "tags", ours: []string{"--tags", "always,frontend"}, puppet: []string{"--tags", "always,frontend"}},
+	{name: "skip-tags", fixture: "tags", ours: []string{"--skip-tags", "special,backend"}, puppet: []string{"--skip_tags", "special,backend"}},
+	{name: "deferred", fixture: "deferred"},
+	{name: "sensitive", fixture: "sensitive"},
+}
 
 // TestMatchesPuppetApply applies each fixture catalog with mgmt-puppet and with real
 // puppet apply into separate roots, then compares the trees, the log lines and the
@@ -16,8 +33,8 @@ var fidelityCases = []string{"basic", "refresh", "failure", "stages", "aliases",
 func TestMatchesPuppetApply(t *testing.T) {
 	requirePuppet(t)
 	bin := binary(t)
-	for _, name := range fidelityCases {
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range fidelityCases {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ours, theirs := filepath.Join(t.TempDir(), "root"), filepath.Join(t.TempDir(), "root")
 			for _, d := range []string{ours, theirs} {
@@ -25,10 +42,10 @@ func TestMatchesPuppetApply(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			ourCatalog, theirCatalog := fixtureCatalog(t, name, ours), fixtureCatalog(t, name, theirs)
+			ourCatalog, theirCatalog := fixtureCatalog(t, tc.fixture, ours), fixtureCatalog(t, tc.fixture, theirs)
 			for pass := 1; pass <= 2; pass++ {
-				got := runCommand(t, bin, "run", "--color", "false", ourCatalog)
-				want := puppetApply(t, theirCatalog)
+				got := runCommand(t, bin, append([]string{"run", "--color", "false", ourCatalog}, tc.ours...)...)
+				want := puppetApply(t, theirCatalog, tc.puppet...)
 				if got.code != want.code {
 					t.Errorf("pass %d: exit %d, puppet exit %d\nours:\n%s\npuppet:\n%s", pass, got.code, want.code, got.out, want.out)
 				}
