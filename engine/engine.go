@@ -188,6 +188,10 @@ type node struct {
 	noop     bool
 	changes  int
 	watching bool
+	// pending holds the changes told during CheckApply, reported once it returns:
+	// a change whose property then failed is reported as the failure only.
+	pending    []Change
+	collecting bool
 }
 
 type nedge struct {
@@ -326,7 +330,30 @@ func (n *node) Poke() {
 // Change implements Handle.
 func (n *node) Change(c Change) {
 	n.changes++
+	if n.collecting {
+		n.pending = append(n.pending, c)
+		return
+	}
 	n.e.cfg.Observer.Observe(Event{Kind: EventChange, Vertex: n.v, Time: time.Now(), Change: c, Noop: n.noop})
+}
+
+// flushChanges reports the changes collected during CheckApply, except the one for
+// the property that failed with err.
+func (n *node) flushChanges(err error) {
+	n.collecting = false
+	var ce *ChangeError
+	failed := ""
+	if errors.As(err, &ce) {
+		failed = ce.Property
+	}
+	for _, c := range n.pending {
+		if c.Property == failed {
+			n.changes--
+			continue
+		}
+		n.e.cfg.Observer.Observe(Event{Kind: EventChange, Vertex: n.v, Time: time.Now(), Change: c, Noop: n.noop})
+	}
+	n.pending = n.pending[:0]
 }
 
 // Logf implements Handle.
@@ -529,7 +556,9 @@ func (r *run) evaluate(n *node, refreshes int, corrective bool) completion {
 	n.noop = r.e.cfg.Noop || n.v.Noop
 	n.changes = 0
 	c := completion{n: n}
+	n.collecting = true
 	ok, err := n.v.Resource.CheckApply(r.work, !n.noop)
+	n.flushChanges(err)
 	if err != nil {
 		c.err = err
 	} else {

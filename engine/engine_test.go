@@ -658,3 +658,28 @@ func TestRepairDoesNotRerunHealthyDependents(t *testing.T) {
 		t.Errorf("healthy dependent checked %d times, want 1 (first pass only)", n)
 	}
 }
+
+// halfway changes two properties and fails on the second.
+type halfway struct{ fake }
+
+func (h *halfway) CheckApply(ctx context.Context, apply bool) (bool, error) {
+	h.h.Change(Change{Property: "mode", Message: "mode changed '0644' to '0600'"})
+	h.h.Change(Change{Property: "content", Message: "content changed"})
+	return false, &ChangeError{Property: "content", From: "a", To: "b", Err: errors.New("disk full")}
+}
+
+func TestFailedChangeNotReportedAsMade(t *testing.T) {
+	rec := &recorder{}
+	g := NewGraph()
+	if err := g.AddVertex(&Vertex{Name: "h", Resource: &halfway{fake{name: "h", rec: rec}}}); err != nil {
+		t.Fatal(err)
+	}
+	runOnce(t, Config{Observer: rec}, g)
+	ch := rec.kinds(EventChange)
+	if len(ch) != 1 || ch[0].Change.Property != "mode" {
+		t.Errorf("changes %+v, want only the mode change (content failed)", ch)
+	}
+	if f := rec.kinds(EventFailure); len(f) != 1 {
+		t.Errorf("failures %+v, want 1", f)
+	}
+}
