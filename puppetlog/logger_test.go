@@ -1,0 +1,69 @@
+package puppetlog
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mgmt-puppet/mgmt-puppet/engine"
+	"github.com/mgmt-puppet/mgmt-puppet/translate"
+)
+
+func TestLines(t *testing.T) {
+	v := &engine.Vertex{Name: "Exec[x]", Data: &translate.Meta{Path: "/Stage[main]/Main/Exec[x]", Loglevel: engine.Notice}}
+	quiet := &engine.Vertex{Name: "File[/q]", Data: &translate.Meta{Path: "/Stage[main]/Main/File[/q]", Loglevel: engine.Info}}
+	boom := errors.New("'/bin/false' returned 1 instead of one of [0]")
+	for _, tc := range []struct {
+		name string
+		ev   engine.Event
+		want string
+	}{
+		{"change", engine.Event{Kind: engine.EventChange, Vertex: v, Change: engine.Change{Property: "returns", Message: "executed successfully"}},
+			"Notice: /Stage[main]/Main/Exec[x]/returns: executed successfully\n"},
+		{"noop change", engine.Event{Kind: engine.EventChange, Vertex: v, Noop: true, Change: engine.Change{Property: "returns", Previous: "notrun", Desired: "['0']"}},
+			"Notice: /Stage[main]/Main/Exec[x]/returns: current_value 'notrun', should be ['0'] (noop)\n"},
+		{"redacted noop", engine.Event{Kind: engine.EventChange, Vertex: v, Noop: true, Change: engine.Change{Property: "content", Previous: "[redacted]", Desired: "[redacted]"}},
+			"Notice: /Stage[main]/Main/Exec[x]/content: current_value [redacted], should be [redacted] (noop)\n"},
+		{"loglevel below the log's", engine.Event{Kind: engine.EventChange, Vertex: quiet, Change: engine.Change{Property: "ensure", Message: "created"}}, ""},
+		{"change failure", engine.Event{Kind: engine.EventFailure, Vertex: v, Err: &engine.ChangeError{Property: "returns", From: "notrun", To: "['0']", Err: boom}},
+			"Error: '/bin/false' returned 1 instead of one of [0]\nError: /Stage[main]/Main/Exec[x]/returns: change from 'notrun' to ['0'] failed: '/bin/false' returned 1 instead of one of [0]\n"},
+		{"evaluation failure", engine.Event{Kind: engine.EventFailure, Vertex: v, Err: errors.New("gone")},
+			"Error: /Stage[main]/Main/Exec[x]: Could not evaluate: gone\n"},
+		{"refresh failure", engine.Event{Kind: engine.EventFailure, Vertex: v, Refresh: true, Err: boom},
+			"Error: /Stage[main]/Main/Exec[x]: Failed to call refresh: '/bin/false' returned 1 instead of one of [0]\nError: /Stage[main]/Main/Exec[x]: '/bin/false' returned 1 instead of one of [0]\n"},
+		{"skip direct", engine.Event{Kind: engine.EventSkip, Vertex: v, Failed: []string{"Exec[y]"}},
+			"Notice: /Stage[main]/Main/Exec[x]: Dependency Exec[y] has failures: true\nWarning: /Stage[main]/Main/Exec[x]: Skipping because of failed dependencies\n"},
+		{"skip transitive", engine.Event{Kind: engine.EventSkip, Vertex: v, Roots: []string{"Exec[y]"}},
+			"Warning: /Stage[main]/Main/Exec[x]: Skipping because of failed dependencies\n"},
+		{"refresh", engine.Event{Kind: engine.EventRefresh, Vertex: v, Count: 2},
+			"Notice: /Stage[main]/Main/Exec[x]: Triggered 'refresh' from 2 events\n"},
+		{"noop refresh", engine.Event{Kind: engine.EventRefresh, Vertex: v, Count: 1, Noop: true},
+			"Notice: /Stage[main]/Main/Exec[x]: Would have triggered 'refresh' from 1 event\n"},
+		{"property log", engine.Event{Kind: engine.EventLog, Vertex: v, Level: engine.Notice, Property: "returns", Message: "hi"},
+			"Notice: /Stage[main]/Main/Exec[x]/returns: hi\n"},
+		{"bare log", engine.Event{Kind: engine.EventLog, Vertex: v, Level: engine.Notice, Bare: true, Message: "hello world"},
+			"Notice: hello world\n"},
+		{"debug hidden", engine.Event{Kind: engine.EventLog, Vertex: v, Level: engine.Debug, Message: "x"}, ""},
+		{"relay silent", engine.Event{Kind: engine.EventSkip, Vertex: &engine.Vertex{Name: "Whit[x]", Relay: true}}, ""},
+		{"pass done", engine.Event{Kind: engine.EventPassDone, Duration: 1234 * time.Millisecond},
+			"Notice: Applied catalog in 1.23 seconds\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			New(&b, engine.Notice, false).Observe(tc.ev)
+			if b.String() != tc.want {
+				t.Errorf("got\n%s\nwant\n%s", b.String(), tc.want)
+			}
+		})
+	}
+}
+
+func TestColor(t *testing.T) {
+	var b bytes.Buffer
+	New(&b, engine.Notice, true).Printf(engine.Warning, "careful")
+	if got := b.String(); !strings.HasPrefix(got, "\x1b[0;33mWarning: careful") || !strings.HasSuffix(got, "\x1b[0m\n") {
+		t.Errorf("coloured line %q", got)
+	}
+}
