@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 )
@@ -18,12 +19,34 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 func newRootCommand() *cobra.Command {
+	var cpuprofile string
+	var profile *os.File
 	root := &cobra.Command{
 		Use:           "mgmt-puppet",
 		Short:         "Run compiled Puppet catalogs on a parallel, event-driven engine",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if cpuprofile == "" {
+				return nil
+			}
+			f, err := os.Create(cpuprofile)
+			if err != nil {
+				return err
+			}
+			profile = f
+			return pprof.StartCPUProfile(f)
+		},
+		PersistentPostRunE: func(cmd *cobra.Command, args []string) error {
+			if profile == nil {
+				return nil
+			}
+			pprof.StopCPUProfile()
+			return profile.Close()
+		},
 	}
+	root.PersistentFlags().StringVar(&cpuprofile, "cpuprofile", "", "write a Go CPU profile to this file (for developers)")
+	_ = root.PersistentFlags().MarkHidden("cpuprofile")
 	root.AddCommand(newRunCommand(), newTranslateCommand())
 	return root
 }
