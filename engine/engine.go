@@ -168,6 +168,7 @@ type node struct {
 	index   int // catalog order
 
 	st        state
+	busy      int // dependencies that are not idle
 	result    outcome
 	roots     []string // failed vertices behind a failure or skip
 	refreshes int      // refresh events waiting for the next evaluation
@@ -392,9 +393,20 @@ func (r *run) want(n *node) {
 		r.schedule(n, n.tokenWait(r.e.cfg))
 		return
 	}
+	r.activate(n)
+}
+
+// activate takes an idle n to waiting; its dependents count it as busy until
+// finishNode.
+func (r *run) activate(n *node) {
 	n.st = waiting
 	r.active++
-	r.check = append(r.check, n)
+	for _, d := range n.out {
+		d.n.busy++
+	}
+	if n.busy == 0 {
+		r.check = append(r.check, n)
+	}
 }
 
 func (n *node) takeToken(c Config) bool {
@@ -429,25 +441,17 @@ func (r *run) settle() {
 	for len(r.check) > 0 {
 		n := r.check[len(r.check)-1]
 		r.check = r.check[:len(r.check)-1]
-		if n.st != waiting {
+		if n.st != waiting || n.busy > 0 {
 			continue
 		}
 		var roots, direct []string
-		blocked := false
 		for _, d := range n.in {
-			if d.n.st != idle {
-				blocked = true
-				break
-			}
 			if d.n.result == failure || d.n.result == skipped {
 				roots = append(roots, d.n.roots...)
 			}
 			if d.n.result == failure {
 				direct = append(direct, d.n.v.Name)
 			}
-		}
-		if blocked {
-			continue
 		}
 		if n.v.Skip {
 			r.finishNode(n, success, nil)
@@ -498,9 +502,12 @@ func (r *run) finishNode(n *node, res outcome, roots []string) {
 	n.result = res
 	n.roots = roots
 	for _, d := range n.out {
+		d.n.busy--
 		switch {
 		case d.n.st == waiting:
-			r.check = append(r.check, d.n)
+			if d.n.busy == 0 {
+				r.check = append(r.check, d.n)
+			}
 		case r.passDone && res == success && d.n.st == idle &&
 			(d.n.result == skipped || d.n.result == failure && !d.n.permanent):
 			// This dependency is in order: a dependent that was skipped, or failed
@@ -777,6 +784,16 @@ func (r *run) swapIn(g *Graph) error {
 	r.ready = r.ready[:0]
 	r.blocked = r.blocked[:0]
 	for _, n := range r.nodes {
+		n.busy = 0
+	}
+	for _, n := range r.nodes {
+		if n.st != idle {
+			for _, d := range n.out {
+				d.n.busy++
+			}
+		}
+	}
+	for _, n := range r.nodes {
 		if n.st == queued {
 			n.st = waiting
 			r.check = append(r.check, n)
@@ -793,9 +810,7 @@ func (r *run) wantNow(n *node) {
 	if n.st != idle {
 		return
 	}
-	n.st = waiting
-	r.active++
-	r.check = append(r.check, n)
+	r.activate(n)
 }
 
 func (r *run) closeAll() {

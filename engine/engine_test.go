@@ -683,3 +683,57 @@ func TestFailedChangeNotReportedAsMade(t *testing.T) {
 		t.Errorf("failures %+v, want 1", f)
 	}
 }
+
+// nop is an in-sync resource that costs nothing, to measure the engine itself.
+type nop struct{}
+
+func (nop) Validate() error                                { return nil }
+func (nop) Init(Handle) error                              { return nil }
+func (nop) Watch(context.Context) error                    { return nil }
+func (nop) Close() error                                   { return nil }
+func (nop) CheckApply(context.Context, bool) (bool, error) { return true, nil }
+
+// BenchmarkWalk measures one first pass over graphs shaped like translated catalogs:
+// every resource inside a container whose end relay depends on all of them (fan-in),
+// and one long chain.
+func BenchmarkWalk(b *testing.B) {
+	const n = 100000
+	shapes := []struct {
+		name  string
+		build func(g *Graph)
+	}{
+		{"fan-in", func(g *Graph) {
+			_ = g.AddVertex(&Vertex{Name: "end", Relay: true})
+			for i := 0; i < n; i++ {
+				name := fmt.Sprint(i)
+				_ = g.AddVertex(&Vertex{Name: name, Resource: nop{}})
+				_ = g.AddEdge(name, "end", false)
+			}
+		}},
+		{"chain", func(g *Graph) {
+			for i := 0; i < n; i++ {
+				_ = g.AddVertex(&Vertex{Name: fmt.Sprint(i), Resource: nop{}})
+				if i > 0 {
+					_ = g.AddEdge(fmt.Sprint(i-1), fmt.Sprint(i), false)
+				}
+			}
+		}},
+	}
+	for _, s := range shapes {
+		b.Run(s.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				g := NewGraph()
+				s.build(g)
+				e, err := New(Config{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				if _, err := e.Run(context.Background(), g); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
