@@ -40,7 +40,7 @@ type Event struct {
 	// Property names the property a log line is about; Bare lines name no source.
 	Property string
 	Bare     bool
-	Err     error
+	Err      error
 	// Failed names the failed vertices a skipped vertex depends on directly, sorted;
 	// Roots names the failed vertices behind the skip, however far.
 	Failed, Roots []string
