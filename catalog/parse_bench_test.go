@@ -45,4 +45,3 @@ func benchmarkParse(b *testing.B, n int) {
 
 func BenchmarkParse10k(b *testing.B)  { benchmarkParse(b, 10_000) }
 func BenchmarkParse100k(b *testing.B) { benchmarkParse(b, 100_000) }
-
