@@ -34,13 +34,10 @@ type Config struct {
 }
 
 // DefaultParallelism is the default bound on concurrent evaluations: resources mostly
-// wait on the system (processes, disks), so several per CPU.
+// wait on the system (processes, disk syncs), so several per CPU, and at least 16,
+// which lets a file system's journal commit many files' syncs at once.
 func DefaultParallelism() int {
-	n := 4 * runtime.NumCPU()
-	if n < 8 {
-		n = 8
-	}
-	return n
+	return max(16, 4*runtime.NumCPU())
 }
 
 // Validate checks the configuration.

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -588,41 +589,73 @@ func (f *File) backup(cur state) error {
 
 // writeAtomic replaces path with a file holding content, mode and owner: it writes a
 // temporary file in the same directory, syncs it and renames it over path, so that
-// readers see the old file or the new one, never a part. uid or gid -1 leaves that
-// id as the process's.
-func writeAtomic(path, content string, mode uint32, uid, gid int) (err error) {
-	dir, base := filepath.Split(path)
-	tmp, err := os.CreateTemp(dir, "."+base+".*.tmp")
+// readers, and a crash, see the old file or the new one, never a part (Puppet syncs
+// too). uid or gid -1 leaves that id as the process's. It calls the system directly:
+// os.File's poller registration costs more than the write for small files.
+func writeAtomic(path, content string, mode uint32, uid, gid int) error {
+	var tmp string
+	var fd int
+	var err error
+	for range 10 { // a name clash is unlikely; a few tries make it impossible in practice
+		tmp = tempName(path)
+		fd, err = unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NOCTTY, 0o600)
+		if err != unix.EEXIST {
+			break
+		}
+	}
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		if err == unix.ENOENT {
 			return fmt.Errorf("No such file or directory - %s", path)
 		}
-		return err
+		return &fs.PathError{Op: "open", Path: tmp, Err: err}
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = io.WriteString(tmp, content); err != nil {
+	if err := fillTemp(fd, content, mode, uid, gid); err != nil {
+		unix.Close(fd)
+		unix.Unlink(tmp)
+		return &fs.PathError{Op: "write", Path: tmp, Err: err}
+	}
+	if err := unix.Close(fd); err != nil {
+		unix.Unlink(tmp)
+		return &fs.PathError{Op: "close", Path: tmp, Err: err}
+	}
+	if err := unix.Rename(tmp, path); err != nil {
+		unix.Unlink(tmp)
+		return &os.LinkError{Op: "rename", Old: tmp, New: path, Err: err}
+	}
+	return nil
+}
+
+// fillTemp gives the open temporary file fd its content, owner and mode, and makes
+// them durable.
+func fillTemp(fd int, content string, mode uint32, uid, gid int) error {
+	if err := writeAll(fd, content); err != nil {
 		return err
 	}
 	if uid != -1 || gid != -1 {
-		if err = tmp.Chown(uid, gid); err != nil {
+		if err := unix.Fchown(fd, uid, gid); err != nil {
 			return err
 		}
 	}
-	if err = unix.Fchmod(int(tmp.Fd()), mode); err != nil { // after chown, which clears setuid
-		return &fs.PathError{Op: "chmod", Path: tmp.Name(), Err: err}
-	}
-	if err = tmp.Sync(); err != nil {
+	if err := unix.Fchmod(fd, mode); err != nil { // after chown, which clears setuid
 		return err
 	}
-	if err = tmp.Close(); err != nil {
-		return err
+	return unix.Fsync(fd)
+}
+
+// writeAll writes s to fd, retrying short writes and interruptions.
+func writeAll(fd int, s string) error {
+	b := unsafe.Slice(unsafe.StringData(s), len(s))
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		b = b[n:]
 	}
-	return os.Rename(tmp.Name(), path)
+	return nil
 }
 
 // tempName is a name beside path for a link about to be renamed over it.
@@ -666,16 +699,34 @@ func (f *File) wantDigest() string {
 
 // digestFile is the digest of the file at Path.
 func (f *File) digestFile() (string, error) {
-	r, err := os.Open(f.Path)
-	if err != nil {
-		return "", err
-	}
-	defer r.Close()
 	h := newHash(f.Checksum)
-	if _, err := io.Copy(h, r); err != nil {
+	if err := hashFile(f.Path, h); err != nil {
 		return "", err
 	}
 	return "{" + f.checksumName() + "}" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// hashFile feeds the file at path into h, calling the system directly as writeAtomic
+// does.
+func hashFile(path string, h hash.Hash) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	if err != nil {
+		return &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	var buf [16 << 10]byte
+	for {
+		n, err := unix.Read(fd, buf[:])
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return &fs.PathError{Op: "read", Path: path, Err: err}
+		case n == 0:
+			return nil
+		}
+		h.Write(buf[:n])
+	}
 }
 
 // lookupUID resolves a user name or numeric id.
