@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -391,14 +392,15 @@ func (f *File) checkContent(cur state, apply bool) (bool, error) {
 	if f.Content == nil || cur.typ != ensureFile || !f.Replace {
 		return true, nil
 	}
+	// Equal bytes are equal digests: compare first, hash only to report a change.
+	if same, err := sameContent(f.Path, *f.Content); err != nil || same {
+		return same, err
+	}
 	have, err := f.digestFile()
 	if err != nil {
 		return false, err
 	}
 	want := f.wantDigest()
-	if have == want {
-		return true, nil
-	}
 	c := engine.Change{Property: "content", Previous: have, Desired: want,
 		Message: fmt.Sprintf("content changed '%s' to '%s'", have, want)}
 	if f.ContentSensitive {
@@ -706,15 +708,38 @@ func (f *File) digestFile() (string, error) {
 	return "{" + f.checksumName() + "}" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// readBufs holds read buffers for hashFile and sameContent.
+var readBufs = sync.Pool{New: func() any { return new([16 << 10]byte) }}
+
 // hashFile feeds the file at path into h, calling the system directly as writeAtomic
 // does.
 func hashFile(path string, h hash.Hash) error {
+	return readFile(path, func(b []byte) bool { h.Write(b); return true })
+}
+
+// sameContent reports whether the file at path holds exactly want.
+func sameContent(path, want string) (bool, error) {
+	same := true
+	err := readFile(path, func(b []byte) bool {
+		if len(b) > len(want) || string(b) != want[:len(b)] {
+			same = false
+			return false
+		}
+		want = want[len(b):]
+		return true
+	})
+	return same && want == "", err
+}
+
+// readFile passes the file at path to each chunk by chunk until it returns false.
+func readFile(path string, each func([]byte) bool) error {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
 	if err != nil {
 		return &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
-	var buf [16 << 10]byte
+	buf := readBufs.Get().(*[16 << 10]byte)
+	defer readBufs.Put(buf)
 	for {
 		n, err := unix.Read(fd, buf[:])
 		switch {
@@ -725,7 +750,9 @@ func hashFile(path string, h hash.Hash) error {
 		case n == 0:
 			return nil
 		}
-		h.Write(buf[:n])
+		if !each(buf[:n]) {
+			return nil
+		}
 	}
 }
 

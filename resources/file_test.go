@@ -730,3 +730,36 @@ func TestWatchEndsWithContext(t *testing.T) {
 	}
 	f.Close()
 }
+
+func TestSameContent(t *testing.T) {
+	dir := t.TempDir()
+	long := strings.Repeat("0123456789abcdef", 3000) // longer than one read buffer
+	for _, tc := range []struct {
+		name, have, want string
+		same             bool
+	}{
+		{"equal", "a\n", "a\n", true},
+		{"empty both", "", "", true},
+		{"file longer", "a\nb", "a\n", false},
+		{"file shorter", "a", "a\n", false},
+		{"differs", "b\n", "a\n", false},
+		{"empty file", "", "a", false},
+		{"long equal", long, long, true},
+		{"long differs at end", long + "x", long + "y", false},
+		{"long shorter", long, long + "z", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-"))
+			if err := os.WriteFile(p, []byte(tc.have), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			same, err := sameContent(p, tc.want)
+			if err != nil || same != tc.same {
+				t.Errorf("sameContent = %v, %v; want %v", same, err, tc.same)
+			}
+		})
+	}
+	if _, err := sameContent(filepath.Join(dir, "missing"), "x"); err == nil {
+		t.Error("missing file: no error")
+	}
+}

@@ -19,7 +19,7 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 func newRootCommand() *cobra.Command {
-	var cpuprofile string
+	var cpuprofile, memprofile string
 	var profile *os.File
 	root := &cobra.Command{
 		Use:           "mgmt-puppet",
@@ -38,6 +38,11 @@ func newRootCommand() *cobra.Command {
 			return pprof.StartCPUProfile(f)
 		},
 		PersistentPostRunE: func(cmd *cobra.Command, args []string) error {
+			if memprofile != "" {
+				if err := writeHeapProfile(memprofile); err != nil {
+					return err
+				}
+			}
 			if profile == nil {
 				return nil
 			}
@@ -47,8 +52,24 @@ func newRootCommand() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&cpuprofile, "cpuprofile", "", "write a Go CPU profile to this file (for developers)")
 	_ = root.PersistentFlags().MarkHidden("cpuprofile")
+	root.PersistentFlags().StringVar(&memprofile, "memprofile", "", "write a Go heap profile to this file at exit (for developers)")
+	_ = root.PersistentFlags().MarkHidden("memprofile")
 	root.AddCommand(newRunCommand(), newTranslateCommand())
 	return root
+}
+
+// writeHeapProfile writes the heap profile (allocations since start, and what the
+// last garbage collection found live) to file.
+func writeHeapProfile(file string) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func main() {
