@@ -1,5 +1,6 @@
 # mgmt-puppet: see README.md.
 GO ?= go
+SHELL := /bin/bash
 
 .PHONY: build test deps demo bench fuzz clean
 
@@ -22,7 +23,7 @@ demo: build
 # bench runs mgmt-puppet and real puppet apply on the same catalogs in one run and
 # prints the comparison table (README shows the current one).
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 90m ./integration/ | tee bench.out
+	set -o pipefail; $(GO) test -run '^$$' -bench . -benchtime 3x -timeout 90m ./integration/ | tee bench.out
 	$(GO) run ./integration/benchtable < bench.out
 
 clean:
