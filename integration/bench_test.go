@@ -276,78 +276,57 @@ func (p benchPeakRSS) report(b *testing.B) {
 }
 
 // BenchmarkFirstApply applies files1000 (one folder, 1000 files) to an empty root,
-// a fresh one at every iteration. Roots are removed only when the benchmark ends:
-// on a file system mounted with discard, removing 1000 files just before a timed
-// run makes that run pay for the discards.
+// a fresh one at every iteration. Roots are removed only when the benchmark ends,
+// so that no timed run starts right after the removal of a thousand files.
 func BenchmarkFirstApply(b *testing.B) {
-	for _, tool := range benchTools {
-		b.Run("catalog=files1000/tool="+tool, func(b *testing.B) {
-			b.StopTimer()
-			if tool == toolPuppet {
-				benchNeedPuppet(b)
-			} else {
-				benchBinary(b)
+	benchEachTool(b, "catalog=files1000/", func(b *testing.B, tool string) {
+		base := b.TempDir()
+		var rss benchPeakRSS
+		for i := 0; i < b.N; i++ {
+			dir, err := os.MkdirTemp(base, "iter-")
+			if err != nil {
+				b.Fatal(err)
 			}
-			base := b.TempDir()
-			var rss benchPeakRSS
-			for i := 0; i < b.N; i++ {
-				dir, err := os.MkdirTemp(base, "iter-")
-				if err != nil {
-					b.Fatal(err)
-				}
-				root, catalog := filepath.Join(dir, "root"), filepath.Join(dir, "catalog.json")
-				benchFixture(b, "files1000", root, catalog)
-				rss.add(benchApply(b, true, tool, catalog, filepath.Join(dir, "state"), 2))
-				benchCheckFiles(b, filepath.Join(root, "files1000"), 1000)
-			}
-			rss.report(b)
-		})
-	}
+			root, catalog := filepath.Join(dir, "root"), filepath.Join(dir, "catalog.json")
+			benchFixture(b, "files1000", root, catalog)
+			rss.add(benchApply(b, true, tool, catalog, filepath.Join(dir, "state"), 2))
+			benchCheckFiles(b, filepath.Join(root, "files1000"), 1000)
+		}
+		rss.report(b)
+	})
 }
 
 // BenchmarkNoopReapply applies files1000 once untimed, then times re-applies that
 // find everything in sync.
 func BenchmarkNoopReapply(b *testing.B) {
-	for _, tool := range benchTools {
-		b.Run("catalog=files1000/tool="+tool, func(b *testing.B) {
-			b.StopTimer()
-			if tool == toolPuppet {
-				benchNeedPuppet(b)
-			}
-			dir := b.TempDir()
-			root, catalog, state := filepath.Join(dir, "root"), filepath.Join(dir, "catalog.json"), filepath.Join(dir, "state")
-			benchFixture(b, "files1000", root, catalog)
-			benchApply(b, false, tool, catalog, state, 2)
-			benchCheckFiles(b, filepath.Join(root, "files1000"), 1000)
-			var rss benchPeakRSS
-			for i := 0; i < b.N; i++ {
-				rss.add(benchApply(b, true, tool, catalog, state, 0))
-			}
-			rss.report(b)
-		})
-	}
+	benchEachTool(b, "catalog=files1000/", func(b *testing.B, tool string) {
+		dir := b.TempDir()
+		root, catalog, state := filepath.Join(dir, "root"), filepath.Join(dir, "catalog.json"), filepath.Join(dir, "state")
+		benchFixture(b, "files1000", root, catalog)
+		benchApply(b, false, tool, catalog, state, 2)
+		benchCheckFiles(b, filepath.Join(root, "files1000"), 1000)
+		var rss benchPeakRSS
+		for i := 0; i < b.N; i++ {
+			rss.add(benchApply(b, true, tool, catalog, state, 0))
+		}
+		rss.report(b)
+	})
 }
 
 // BenchmarkSleepChains applies the sleep fixture: `sleep 2` three times in a
 // require chain and once on its own. Serial, that is 8 s; in parallel, 6 s.
 func BenchmarkSleepChains(b *testing.B) {
-	for _, tool := range benchTools {
-		b.Run("tool="+tool, func(b *testing.B) {
-			b.StopTimer()
-			if tool == toolPuppet {
-				benchNeedPuppet(b)
-			}
-			dir := b.TempDir()
-			catalog := filepath.Join(dir, "catalog.json")
-			benchFixture(b, "sleep", filepath.Join(dir, "root"), catalog)
-			var rss benchPeakRSS
-			for i := 0; i < b.N; i++ {
-				// Execs without a guard run every time: always a change.
-				rss.add(benchApply(b, true, tool, catalog, filepath.Join(dir, "state"), 2))
-			}
-			rss.report(b)
-		})
-	}
+	benchEachTool(b, "", func(b *testing.B, tool string) {
+		dir := b.TempDir()
+		catalog := filepath.Join(dir, "catalog.json")
+		benchFixture(b, "sleep", filepath.Join(dir, "root"), catalog)
+		var rss benchPeakRSS
+		for i := 0; i < b.N; i++ {
+			// Execs without a guard run every time: always a change.
+			rss.add(benchApply(b, true, tool, catalog, filepath.Join(dir, "state"), 2))
+		}
+		rss.report(b)
+	})
 }
 
 // BenchmarkScale applies synthetic catalogs of many files with mgmt-puppet only
@@ -650,5 +629,22 @@ func (w *benchInotify) await(name, path, want string, deadline time.Time) error 
 				return nil
 			}
 		}
+	}
+}
+
+// benchEachTool runs body as a sub-benchmark "<prefix>tool=<tool>" for each tool,
+// with the timer stopped; the puppet one needs puppet (benchNeedPuppet), the
+// mgmt-puppet one builds the binary first.
+func benchEachTool(b *testing.B, prefix string, body func(b *testing.B, tool string)) {
+	for _, tool := range benchTools {
+		b.Run(prefix+"tool="+tool, func(b *testing.B) {
+			b.StopTimer()
+			if tool == toolPuppet {
+				benchNeedPuppet(b)
+			} else {
+				benchBinary(b)
+			}
+			body(b, tool)
+		})
 	}
 }
