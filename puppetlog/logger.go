@@ -33,79 +33,107 @@ var colors = map[engine.Level]string{
 	engine.Err:     "\x1b[1;31m",
 }
 
-// Printf writes one log line at level.
+// Line is one log line as Puppet prints it: "Level: Source: Message", or
+// "Level: Message" when Source is empty (a bare line, whose source in a report is
+// "Puppet"). Vertex is the resource the line is about, nil for run-level lines.
+type Line struct {
+	Level           engine.Level
+	Source, Message string
+	Vertex          *engine.Vertex
+}
+
+// String is the line as the console shows it, without colour.
+func (l Line) String() string {
+	if l.Source == "" {
+		return l.Level.String() + ": " + l.Message
+	}
+	return l.Level.String() + ": " + l.Source + ": " + l.Message
+}
+
+// Printf writes one bare log line at level.
 func (l *Logger) Printf(level engine.Level, format string, args ...any) {
-	if level < l.level {
+	l.write(Line{Level: level, Message: fmt.Sprintf(format, args...)})
+}
+
+func (l *Logger) write(line Line) {
+	if line.Level < l.level {
 		return
 	}
-	line := level.String() + ": " + fmt.Sprintf(format, args...)
+	s := line.String()
 	if l.color {
-		line = colors[level] + line + "\x1b[0m"
+		s = colors[line.Level] + s + "\x1b[0m"
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	fmt.Fprintln(l.w, line)
+	fmt.Fprintln(l.w, s)
 }
 
 // Observe implements engine.Observer.
 func (l *Logger) Observe(e engine.Event) {
+	for _, line := range Lines(e) {
+		l.write(line)
+	}
+}
+
+// Lines are the log lines Puppet prints for e, none for most events.
+func Lines(e engine.Event) []Line {
 	switch e.Kind {
 	case engine.EventPassDone:
-		l.Printf(engine.Notice, "Applied catalog in %.2f seconds", e.Duration.Seconds())
-		return
+		return []Line{{Level: engine.Notice, Message: fmt.Sprintf("Applied catalog in %.2f seconds", e.Duration.Seconds())}}
 	case engine.EventConverged:
-		l.Printf(engine.Info, "Converged: nothing changed for the converged timeout")
-		return
+		return []Line{{Level: engine.Info, Message: "Converged: nothing changed for the converged timeout"}}
 	}
 	if e.Vertex == nil || e.Vertex.Relay {
-		return
+		return nil
 	}
 	path, level := e.Vertex.Name, engine.Notice
 	if m, ok := e.Vertex.Data.(*translate.Meta); ok {
 		path, level = m.Path, m.Loglevel
 	}
+	line := func(level engine.Level, source, format string, args ...any) Line {
+		return Line{Level: level, Source: source, Message: fmt.Sprintf(format, args...), Vertex: e.Vertex}
+	}
 	switch e.Kind {
 	case engine.EventChange:
 		c := e.Change
 		if e.Noop {
-			l.Printf(level, "%s/%s: current_value %s, should be %s (noop)", path, c.Property,
-				engine.QuoteValue(c.Previous), engine.QuoteValue(c.Desired))
-		} else {
-			l.Printf(level, "%s/%s: %s", path, c.Property, c.Message)
+			return []Line{line(level, path+"/"+c.Property, "current_value %s, should be %s (noop)",
+				engine.QuoteValue(c.Previous), engine.QuoteValue(c.Desired))}
 		}
+		return []Line{line(level, path+"/"+c.Property, "%s", c.Message)}
 	case engine.EventLog:
 		switch {
 		case e.Bare:
-			l.Printf(e.Level, "%s", e.Message)
+			return []Line{line(e.Level, "", "%s", e.Message)}
 		case e.Property != "":
-			l.Printf(e.Level, "%s/%s: %s", path, e.Property, e.Message)
+			return []Line{line(e.Level, path+"/"+e.Property, "%s", e.Message)}
 		default:
-			l.Printf(e.Level, "%s: %s", path, e.Message)
+			return []Line{line(e.Level, path, "%s", e.Message)}
 		}
 	case engine.EventFailure:
 		var ce *engine.ChangeError
 		switch {
 		case e.Refresh:
-			l.Printf(engine.Err, "%s: Failed to call refresh: %v", path, e.Err)
-			l.Printf(engine.Err, "%s: %v", path, e.Err)
+			return []Line{line(engine.Err, path, "Failed to call refresh: %v", e.Err), line(engine.Err, path, "%v", e.Err)}
 		case errors.As(e.Err, &ce):
-			l.Printf(engine.Err, "%s", ce.Err)
-			l.Printf(engine.Err, "%s/%s: %v", path, ce.Property, ce)
+			return []Line{line(engine.Err, "", "%s", ce.Err), line(engine.Err, path+"/"+ce.Property, "%v", ce)}
 		default:
-			l.Printf(engine.Err, "%s: Could not evaluate: %v", path, e.Err)
+			return []Line{line(engine.Err, path, "Could not evaluate: %v", e.Err)}
 		}
 	case engine.EventSkip:
+		var out []Line
 		for _, f := range e.Failed {
-			l.Printf(engine.Notice, "%s: Dependency %s has failures: true", path, f)
+			out = append(out, line(engine.Notice, path, "Dependency %s has failures: true", f))
 		}
-		l.Printf(engine.Warning, "%s: Skipping because of failed dependencies", path)
+		return append(out, line(engine.Warning, path, "Skipping because of failed dependencies"))
 	case engine.EventRefresh:
 		what := "Triggered"
 		if e.Noop {
 			what = "Would have triggered"
 		}
-		l.Printf(engine.Notice, "%s: %s 'refresh' from %d %s", path, what, e.Count, plural(e.Count, "event"))
+		return []Line{line(engine.Notice, path, "%s 'refresh' from %d %s", what, e.Count, plural(e.Count, "event"))}
 	}
+	return nil
 }
 
 func plural(n int, s string) string {
