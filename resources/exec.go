@@ -90,6 +90,9 @@ var (
 
 // Validate checks the parameters; all problems are returned together, each an
 // *ExecParamError, and the whole marked engine.Permanent.
+// ProviderName names the provider, as reports do.
+func (e *Exec) ProviderName() string { return e.Provider }
+
 func (e *Exec) Validate() error {
 	var errs []error
 	bad := func(param, format string, args ...any) {

@@ -77,6 +77,9 @@ const defaultFileMode = 0o644
 var FileChecksums = []string{"sha256", "md5", "sha224", "sha384", "sha512"}
 
 // Validate checks the parameters without touching the system.
+// ProviderName names the provider, as reports do: Puppet's File on Linux is posix.
+func (f *File) ProviderName() string { return "posix" }
+
 func (f *File) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) {

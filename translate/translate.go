@@ -29,9 +29,13 @@ type Meta struct {
 	// Containment lists the containers from the outermost, as in reports
 	// (["Stage[main]", "Main", "File[/etc/motd]"]).
 	Containment []string
-	Tags        []string
-	File        string
-	Line        int
+	// Tags are the resource's tags with those of its containers, sorted: what
+	// --tags and --skip-tags match.
+	Tags []string
+	// ResourceTags are the resource's own tags in catalog order, as reports list them.
+	ResourceTags []string
+	File         string
+	Line         int
 	// Whit is set for the start and end vertices of containers.
 	Whit bool
 	// Loglevel is the level of the resource's change lines (the loglevel
@@ -342,7 +346,7 @@ func (t *translation) addVertices() {
 		path := containment(it)
 		tags, noop := t.inherited(it)
 		it.meta = &Meta{Type: it.r.Type, Title: it.r.Title, Path: "/" + strings.Join(path, "/"),
-			Containment: path, Tags: tags, File: it.r.File, Line: it.r.Line, Loglevel: engine.Notice}
+			Containment: path, Tags: tags, ResourceTags: it.r.Tags, File: it.r.File, Line: it.r.Line, Loglevel: engine.Notice}
 		if it.params != nil {
 			it.meta.Loglevel = loglevel(it.params)
 		}

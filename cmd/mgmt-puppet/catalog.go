@@ -11,11 +11,11 @@ import (
 // load reads and translates the catalog at path ("-" for stdin). Problems are printed
 // to stderr in Puppet's style; the result is returned even then (for display) along
 // with an error.
-func load(path string, opts translate.Options, stdout, stderr io.Writer) (*translate.Result, error) {
+func load(path string, opts translate.Options, stdout, stderr io.Writer) (*catalog.Catalog, *translate.Result, error) {
 	cat, err := catalog.ReadFile(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "Error: Could not parse catalog %s: %v\n", path, err)
-		return nil, exitError{1}
+		return nil, nil, exitError{1}
 	}
 	res, err := translate.Translate(cat, opts)
 	for _, w := range res.Warnings {
@@ -30,7 +30,7 @@ func load(path string, opts translate.Options, stdout, stderr io.Writer) (*trans
 		} else {
 			fmt.Fprintf(stderr, "Error: Could not run: %v\n", err)
 		}
-		return res, exitError{1}
+		return cat, res, exitError{1}
 	}
-	return res, nil
+	return cat, res, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
 	"github.com/mgmt-puppet/mgmt-puppet/puppetlog"
+	"github.com/mgmt-puppet/mgmt-puppet/report"
 	"github.com/mgmt-puppet/mgmt-puppet/translate"
 )
 
@@ -25,6 +26,7 @@ type runOptions struct {
 	graphviz          string
 	color             string
 	verbose, debug    bool
+	report, summary   string
 }
 
 func newRunCommand() *cobra.Command {
@@ -53,6 +55,8 @@ resource stays watched afterwards and drift is repaired as it happens.`,
 	f.BoolVar(&o.detailedExitcodes, "detailed-exitcodes", false, "exit 0 no changes, 2 changes, 4 failures, 6 both, 1 could not run")
 	f.StringVar(&o.graphviz, "graphviz", "", "write the resource graph to this file in dot format")
 	f.StringVar(&o.color, "color", "auto", "colour log lines: auto, true, false or ansi")
+	f.StringVar(&o.report, "report", "", "write Puppet's run report (last_run_report format) to this file; JSON when it ends in .json")
+	f.StringVar(&o.summary, "summary", "", "write Puppet's last_run_summary.yaml to this file")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log info lines")
 	f.BoolVarP(&o.debug, "debug", "d", false, "log debug lines")
 	return cmd
@@ -73,14 +77,19 @@ func (o *runOptions) validate() error {
 	return nil
 }
 
+// level is the lowest level logged.
+func (o *runOptions) level() engine.Level {
+	switch {
+	case o.debug:
+		return engine.Debug
+	case o.verbose:
+		return engine.Info
+	}
+	return engine.Notice
+}
+
 func (o *runOptions) logger() *puppetlog.Logger {
-	level := engine.Notice
-	if o.verbose {
-		level = engine.Info
-	}
-	if o.debug {
-		level = engine.Debug
-	}
+	level := o.level()
 	color := o.color == "true" || o.color == "ansi"
 	if o.color == "auto" {
 		_, err := unix.IoctlGetTermios(int(os.Stdout.Fd()), unix.TCGETS)
@@ -93,10 +102,27 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
+	start := time.Now()
 	log := o.logger()
-	res, err := load(path, translate.Options{Tags: o.tags, SkipTags: o.skipTags}, os.Stdout, os.Stderr)
+	cat, res, err := load(path, translate.Options{Tags: o.tags, SkipTags: o.skipTags}, os.Stdout, os.Stderr)
 	if err != nil {
 		return err
+	}
+	var observer engine.Observer = log
+	var reports *reportWriter
+	if o.report != "" || o.summary != "" {
+		rec := report.NewRecorder(report.Run{Host: cat.Name, ConfigurationVersion: cat.Version,
+			CatalogUUID: cat.CatalogUUID, Environment: cat.Environment, Noop: o.noop,
+			ConfigRetrieval: time.Since(start)}, o.level())
+		var skipped []*engine.Vertex
+		for _, v := range res.Graph.Vertices() {
+			if v.Skip {
+				skipped = append(skipped, v)
+			}
+		}
+		rec.Skipped(skipped)
+		reports = newReportWriter(rec, o.report, o.summary, log)
+		observer = observers{log, reports}
 	}
 	if o.graphviz != "" {
 		if err := writeDot(o.graphviz, res); err != nil {
@@ -111,7 +137,7 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 		Parallelism:      o.parallelism,
 		Noop:             o.noop,
 		ConvergedTimeout: timeout,
-		Observer:         log,
+		Observer:         observer,
 	})
 	if err != nil {
 		return err
@@ -122,7 +148,15 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 		<-ctx.Done()
 		stop() // a second signal kills the process the usual way
 	}()
+	if reports != nil && o.convergedTimeout != 0 {
+		loopCtx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go reports.loop(loopCtx)
+	}
 	result, err := eng.Run(ctx, res.Graph)
+	if reports != nil {
+		reports.write()
+	}
 	if err != nil {
 		log.Printf(engine.Err, "Could not run: %v", err)
 		return exitError{1}

@@ -44,7 +44,7 @@ func (o *translateOptions) run(path string, stdout, stderr io.Writer) error {
 	default:
 		return fmt.Errorf("--format %q: want text, json or dot", o.format)
 	}
-	res, loadErr := load(path, translate.Options{Tags: o.tags, SkipTags: o.skipTags}, stderr, stderr)
+	_, res, loadErr := load(path, translate.Options{Tags: o.tags, SkipTags: o.skipTags}, stderr, stderr)
 	if res == nil {
 		return loadErr
 	}
@@ -141,20 +141,30 @@ func writeJSON(w io.Writer, res *translate.Result) error {
 
 // writeDot writes the graph to path atomically.
 func writeDot(path string, res *translate.Result) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".graphviz-*")
-	if err != nil {
-		return fmt.Errorf("--graphviz: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := res.Graph.WriteDot(tmp, "catalog"); err != nil {
-		tmp.Close()
-		return fmt.Errorf("--graphviz %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("--graphviz %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := replaceFile(path, func(w io.Writer) error { return res.Graph.WriteDot(w, "catalog") }); err != nil {
 		return fmt.Errorf("--graphviz: %w", err)
 	}
 	return nil
+}
+
+// replaceFile writes path through write: into a temporary file beside it, synced,
+// then renamed over path, so that path is never seen half-written.
+func replaceFile(path string, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // fails once renamed
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }

@@ -1,0 +1,238 @@
+package report
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mgmt-puppet/mgmt-puppet/engine"
+	"github.com/mgmt-puppet/mgmt-puppet/puppetlog"
+	"github.com/mgmt-puppet/mgmt-puppet/translate"
+)
+
+// PuppetVersion is the version written as puppet_version: the Puppet whose reports
+// these reproduce, and against which they are tested.
+const PuppetVersion = "7.23.0"
+
+// Run describes a run as a whole; it comes from the catalog.
+type Run struct {
+	Host                 string // the catalog's name (certname)
+	ConfigurationVersion string
+	CatalogUUID          string
+	Environment          string
+	Noop                 bool // the run's global --noop
+	// ConfigRetrieval is the time spent reading and translating the catalog.
+	ConfigRetrieval time.Duration
+}
+
+// Recorder is an engine.Observer that keeps what a report needs. Its methods may be
+// called from many goroutines.
+type Recorder struct {
+	mu       sync.Mutex
+	run      Run
+	level    engine.Level
+	uuid     string
+	start    time.Time
+	logs     []logEntry
+	statuses map[*engine.Vertex]*status
+	order    []*status
+	applied  time.Duration // the first pass
+	passDone bool
+}
+
+type logEntry struct {
+	line puppetlog.Line
+	time time.Time
+}
+
+type status struct {
+	meta                             *translate.Meta
+	provider                         any
+	time                             time.Time
+	evaluation                       time.Duration
+	evaluated                        bool
+	failed, failedToRestart, skipped bool
+	changed, outOfSync, restarted    bool
+	changeCount, outOfSyncCount      int
+	corrective                       bool
+	events                           []event
+}
+
+type event struct {
+	property          string
+	previous, desired any
+	message, name     string
+	status            string // success, failure, noop
+	time              time.Time
+	redacted          any // true, false or nil, as Puppet writes it
+	corrective        bool
+}
+
+// providers is implemented by resources that name their provider (File: posix).
+type providers interface{ ProviderName() string }
+
+// NewRecorder returns a recorder for run that keeps log lines at level and above.
+func NewRecorder(run Run, level engine.Level) *Recorder {
+	return &Recorder{run: run, level: level, uuid: newUUID(), start: time.Now(), statuses: map[*engine.Vertex]*status{}}
+}
+
+// Observe implements engine.Observer.
+func (r *Recorder) Observe(e engine.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, l := range puppetlog.Lines(e) {
+		if l.Level >= r.level {
+			r.logs = append(r.logs, logEntry{line: l, time: e.Time})
+		}
+	}
+	if e.Kind == engine.EventPassDone {
+		r.applied, r.passDone = e.Duration, true
+		return
+	}
+	st := r.status(e.Vertex, e.Time)
+	if st == nil {
+		return
+	}
+	switch e.Kind {
+	case engine.EventChange:
+		c := e.Change
+		ev := event{property: c.Property, previous: value(c.Previous), desired: value(c.Desired),
+			message: c.Message, name: eventName(st.meta.Type, c.Property, c.Desired),
+			status: "success", time: e.Time, corrective: r.passDone}
+		if c.Previous == "[redacted]" || c.Desired == "[redacted]" {
+			ev.redacted = true
+		}
+		if e.Noop {
+			ev.status = "noop"
+			ev.message = fmt.Sprintf("current_value %s, should be %s (noop)", engine.QuoteValue(c.Previous), engine.QuoteValue(c.Desired))
+		}
+		st.add(ev)
+	case engine.EventRefresh:
+		if !e.Noop {
+			st.restarted = true
+			st.add(event{name: "refresh", status: "success", time: e.Time, redacted: false, corrective: r.passDone,
+				message: fmt.Sprintf("Triggered 'refresh' from %d %s", e.Count, plural(e.Count, "event"))})
+		}
+	case engine.EventFailure:
+		var ce *engine.ChangeError
+		switch {
+		case e.Refresh:
+			st.failedToRestart = true
+		case errors.As(e.Err, &ce):
+			ev := event{property: ce.Property, previous: value(ce.From), desired: value(ce.To), message: ce.Error(),
+				name: eventName(st.meta.Type, ce.Property, ce.To), status: "failure", time: e.Time, corrective: r.passDone}
+			if ce.From == "[redacted]" || ce.To == "[redacted]" {
+				ev.redacted = true
+			}
+			st.add(ev)
+		default:
+			st.add(event{name: "resource_error", status: "failure", message: e.Err.Error(), time: e.Time, corrective: r.passDone})
+		}
+	case engine.EventSkip:
+		st.skipped = true
+	case engine.EventEvaluated:
+		st.evaluated = true
+		st.evaluation += e.Duration
+		if !r.passDone || st.time.IsZero() {
+			st.time = e.Time.Add(-e.Duration)
+		}
+	}
+}
+
+// status is the entry of v, made on its first event; nil for vertices that are not
+// resources in a report (containers).
+func (r *Recorder) status(v *engine.Vertex, t time.Time) *status {
+	if v == nil || v.Relay {
+		return nil
+	}
+	if st, ok := r.statuses[v]; ok {
+		return st
+	}
+	m, ok := v.Data.(*translate.Meta)
+	if !ok || m.Whit {
+		return nil
+	}
+	st := &status{meta: m, time: t}
+	if p, ok := v.Resource.(providers); ok {
+		st.provider = p.ProviderName()
+	}
+	r.statuses[v] = st
+	r.order = append(r.order, st)
+	return st
+}
+
+// Skipped records vertices that are not evaluated at all (filtered out by tags):
+// Puppet lists them as skipped.
+func (r *Recorder) Skipped(vs []*engine.Vertex) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, v := range vs {
+		if st := r.status(v, time.Now()); st != nil {
+			st.skipped = true
+		}
+	}
+}
+
+func (st *status) add(ev event) {
+	st.events = append(st.events, ev)
+	switch ev.status {
+	case "failure":
+		st.failed = true
+	case "success":
+		st.changeCount++
+		st.changed = true
+	}
+	st.outOfSyncCount++
+	st.outOfSync = true
+	if ev.corrective {
+		st.corrective = true
+	}
+}
+
+// eventName is Puppet's name for a change of property to desired: File's ensure
+// values have their own, Exec's returns is executed_command, any other property
+// is <property>_changed.
+func eventName(typ, property, desired string) string {
+	switch {
+	case property == "ensure" && typ == "File":
+		switch desired {
+		case "absent":
+			return "file_removed"
+		case "directory":
+			return "directory_created"
+		case "link":
+			return "link_created"
+		}
+		return "file_created"
+	case property == "ensure":
+		switch desired {
+		case "absent":
+			return strings.ToLower(typ) + "_removed"
+		case "present":
+			return strings.ToLower(typ) + "_created"
+		}
+		return strings.ToLower(typ) + "_changed"
+	case property == "returns" && typ == "Exec":
+		return "executed_command"
+	}
+	return property + "_changed"
+}
+
+func plural(n int, s string) string {
+	if n == 1 {
+		return s
+	}
+	return s + "s"
+}
+
+// newUUID is a random (version 4) UUID.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
