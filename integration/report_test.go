@@ -167,3 +167,29 @@ func statusText(v any) string {
 	}
 	return b.String()
 }
+
+// TestReportReadByPuppet has Puppet's own Ruby classes read the reports mgmt-puppet
+// writes (testdata/readreport.rb) and requires them to find what they find in the
+// report real Puppet wrote for the same catalog.
+func TestReportReadByPuppet(t *testing.T) {
+	requirePuppet(t)
+	bin := binary(t)
+	script := filepath.Join(moduleRoot(t), "integration", "testdata", "readreport.rb")
+	for _, name := range []string{"refresh", "failure", "sensitive"} {
+		t.Run(name, func(t *testing.T) {
+			root := t.TempDir()
+			reportFile := filepath.Join(t.TempDir(), "report.yaml")
+			if r := runCommand(t, bin, "run", fixtureCatalog(t, name, root), "--color", "false", "--report", reportFile); r.code != 0 {
+				t.Fatalf("mgmt-puppet exit %d\n%s", r.code, r.out)
+			}
+			got := runCommand(t, "ruby", script, reportFile)
+			want := runCommand(t, "ruby", script, fixturePath(t, name, "puppet-report.yaml"))
+			if got.code != 0 || want.code != 0 {
+				t.Fatalf("readreport.rb: exit %d on ours, %d on Puppet's\n%s\n%s", got.code, want.code, got.out, want.out)
+			}
+			if got.out != want.out {
+				t.Errorf("Puppet reads:\n ours    %s puppet's %s", got.out, want.out)
+			}
+		})
+	}
+}
