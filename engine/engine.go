@@ -164,14 +164,16 @@ type node struct {
 	in, out []nedge
 	index   int // catalog order
 
-	st        state
-	busy      int // dependencies that are not idle
-	result    outcome
-	roots     []string // failed vertices behind a failure or skip
-	refreshes int      // refresh events waiting for the next evaluation
-	again     bool     // poked while running
-	removed   bool
-	permanent bool // the last failure cannot be fixed by retrying
+	st     state
+	busy   int // dependencies that are not idle
+	result outcome
+	roots  []string // failed vertices behind a failure or skip
+	// refreshes counts the events waiting for the next evaluation; real counts those
+	// that are not noop events. With only noop events a refresh is only reported.
+	refreshes, real int
+	again           bool // poked while running
+	removed         bool
+	permanent       bool // the last failure cannot be fixed by retrying
 
 	retries  int
 	timer    *time.Timer // a retry or a rate-limited poke is scheduled
@@ -203,6 +205,9 @@ type completion struct {
 	restarted  bool
 	err        error
 	refreshErr bool
+	// events is the number of events for dependents along refresh edges; real
+	// counts those that are not noop events.
+	events, real int
 }
 
 // nodeHeap orders queued nodes by catalog order.
@@ -460,7 +465,7 @@ func (r *run) settle() {
 		}
 		if len(roots) > 0 {
 			roots = uniqSorted(roots)
-			n.refreshes = 0
+			n.refreshes, n.real = 0, 0
 			sort.Strings(direct)
 			r.e.cfg.Observer.Observe(Event{Kind: EventSkip, Vertex: n.v, Time: time.Now(), Failed: direct, Roots: roots})
 			r.finishNode(n, skipped, roots)
@@ -474,22 +479,32 @@ func (r *run) settle() {
 
 // relay passes a container boundary: failures and refresh events go through it.
 func (r *run) relay(n *node, roots []string) {
+	count, real := n.refreshes, n.real
+	n.refreshes, n.real = 0, 0
 	if len(roots) > 0 {
-		n.refreshes = 0
 		r.finishNode(n, skipped, uniqSorted(roots))
 		return
 	}
-	// Like Puppet's whits, a relay turns however many events it got into one.
-	if n.refreshes > 0 {
-		n.refreshes = 0
-		for _, d := range n.out {
-			if d.refresh {
-				d.n.refreshes++
-				r.want(d.n)
-			}
+	// Like Puppet's whits, a relay turns however many events it got into one; when
+	// all were noop events, it says what it would have triggered.
+	if count > 0 {
+		if real == 0 {
+			r.e.cfg.Observer.Observe(Event{Kind: EventRefresh, Vertex: n.v, Time: time.Now(), Count: count, Noop: true})
 		}
+		r.send(n, 1, min(real, 1))
 	}
 	r.finishNode(n, success, nil)
+}
+
+// send passes events, real of them not noop events, along n's refresh edges.
+func (r *run) send(n *node, events, real int) {
+	for _, d := range n.out {
+		if d.refresh {
+			d.n.refreshes += events
+			d.n.real += real
+			r.want(d.n)
+		}
+	}
 }
 
 // finishNode ends n's evaluation (or skip) with res and wakes its dependents.
@@ -527,10 +542,10 @@ func (r *run) dispatch() {
 		}
 		n.st = running
 		r.running++
-		count := n.refreshes
-		n.refreshes = 0
+		count, real := n.refreshes, n.real
+		n.refreshes, n.real = 0, 0
 		corrective := r.passDone
-		go func() { r.done <- r.evaluate(n, count, corrective) }()
+		go func() { r.done <- r.evaluate(n, count, real, corrective) }()
 	}
 }
 
@@ -554,7 +569,7 @@ func (r *run) locked(names []string) bool {
 }
 
 // evaluate runs in a worker goroutine: CheckApply, then Refresh when events came.
-func (r *run) evaluate(n *node, refreshes int, corrective bool) completion {
+func (r *run) evaluate(n *node, refreshes, real int, corrective bool) completion {
 	obs := r.e.cfg.Observer
 	start := time.Now()
 	n.noop = r.e.cfg.Noop || n.v.Noop
@@ -568,14 +583,25 @@ func (r *run) evaluate(n *node, refreshes int, corrective bool) completion {
 	} else {
 		c.changed = !ok || n.changes > 0
 	}
+	// Every change is an event for the dependents along refresh edges, as in Puppet;
+	// a noop change is a noop event.
+	if c.changed {
+		c.events = max(n.changes, 1)
+		if !n.noop {
+			c.real = c.events
+		}
+	}
 	if err == nil && refreshes > 0 {
 		if rf, isRefresher := n.v.Resource.(Refresher); isRefresher {
-			obs.Observe(Event{Kind: EventRefresh, Vertex: n.v, Time: time.Now(), Count: refreshes, Noop: n.noop})
-			if !n.noop {
+			noop := n.noop || real == 0
+			obs.Observe(Event{Kind: EventRefresh, Vertex: n.v, Time: time.Now(), Count: refreshes, Noop: noop})
+			c.events++ // restarted, or with noop the restart it would have made
+			if !noop {
 				if err := rf.Refresh(r.work, true); err != nil {
 					c.err, c.refreshErr = err, true
 				} else {
 					c.restarted = true
+					c.real++
 				}
 			}
 		}
@@ -633,13 +659,8 @@ func (r *run) complete(c completion) {
 	r.finishNode(n, res, roots)
 	// Events go along refresh edges. Other dependents are not re-run: their own
 	// watches tell when they drift.
-	if c.changed || c.restarted {
-		for _, d := range n.out {
-			if d.refresh {
-				d.n.refreshes++
-				r.want(d.n)
-			}
-		}
+	if c.err == nil && c.events > 0 {
+		r.send(n, c.events, c.real)
 	}
 	if res == failure && r.passDone {
 		r.retry(n)

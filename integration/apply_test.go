@@ -25,6 +25,13 @@ var fidelityCases = []fidelityCase{
 	{name: "skip-tags", fixture: "tags", ours: []string{"--skip-tags", "special,backend"}, puppet: []string{"--skip_tags", "special,backend"}},
 	{name: "deferred", fixture: "deferred"},
 	{name: "sensitive", fixture: "sensitive"},
+	// noop: nothing changes on disk (both trees stay empty), and the lines say what
+	// would have changed, including what each container would have triggered.
+	{name: "noop-refresh", fixture: "refresh", ours: []string{"--noop"}, puppet: []string{"--noop"}},
+	{name: "noop-basic", fixture: "basic", ours: []string{"--noop"}, puppet: []string{"--noop"}},
+	{name: "noop-failure", fixture: "failure", ours: []string{"--noop"}, puppet: []string{"--noop"}},
+	{name: "noop-stages", fixture: "stages", ours: []string{"--noop"}, puppet: []string{"--noop"}},
+	{name: "noop-sensitive", fixture: "sensitive", ours: []string{"--noop"}, puppet: []string{"--noop"}},
 }
 
 // TestMatchesPuppetApply applies each fixture catalog with mgmt-puppet and with real

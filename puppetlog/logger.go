@@ -83,12 +83,21 @@ func Lines(e engine.Event) []Line {
 	case engine.EventConverged:
 		return []Line{{Level: engine.Info, Message: "Converged: nothing changed for the converged timeout"}}
 	}
-	if e.Vertex == nil || e.Vertex.Relay {
+	if e.Vertex == nil {
 		return nil
 	}
 	path, level := e.Vertex.Name, engine.Notice
-	if m, ok := e.Vertex.Data.(*translate.Meta); ok {
+	m, ok := e.Vertex.Data.(*translate.Meta)
+	if ok {
 		path, level = m.Path, m.Loglevel
+	}
+	if e.Vertex.Relay {
+		// Of a container's boundaries Puppet says only what they would have
+		// triggered, and names the container by its reference.
+		if !ok || e.Kind != engine.EventRefresh || !e.Noop {
+			return nil
+		}
+		path = containerRef(m)
 	}
 	line := func(level engine.Level, source, format string, args ...any) Line {
 		return Line{Level: level, Source: source, Message: fmt.Sprintf(format, args...), Vertex: e.Vertex}
@@ -134,6 +143,15 @@ func Lines(e engine.Event) []Line {
 		return []Line{line(engine.Notice, path, "%s 'refresh' from %d %s", what, e.Count, plural(e.Count, "event"))}
 	}
 	return nil
+}
+
+// containerRef names a container as Puppet's whits do in logs: Class[Main],
+// Refresh::Snippet[one], Stage[main].
+func containerRef(m *translate.Meta) string {
+	if m.Type == "Class" && len(m.Containment) > 0 {
+		return "Class[" + m.Containment[len(m.Containment)-1] + "]"
+	}
+	return m.Ref()
 }
 
 func plural(n int, s string) string {
