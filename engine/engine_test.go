@@ -737,3 +737,60 @@ func BenchmarkWalk(b *testing.B) {
 		})
 	}
 }
+
+// twoChangesH is out of sync in two properties: two events for its dependents.
+type twoChangesH struct {
+	nop
+	h Handle
+}
+
+func (r *twoChangesH) Init(h Handle) error { r.h = h; return nil }
+func (r *twoChangesH) CheckApply(ctx context.Context, apply bool) (bool, error) {
+	r.h.Change(Change{Property: "content", Previous: "a", Desired: "b", Message: "content changed"})
+	r.h.Change(Change{Property: "mode", Previous: "0644", Desired: "0600", Message: "mode changed"})
+	return false, nil
+}
+
+// TestEventsCountChangesAndNoopMixes checks Puppet's counting: every change is one
+// event; a relay forwards one; a receiver of only noop events (a resource with the
+// noop metaparameter upstream) is not refreshed, and only says what it would do.
+func TestEventsCountChangesAndNoopMixes(t *testing.T) {
+	rec := &recorder{}
+	g := NewGraph()
+	add := func(v *Vertex) {
+		if err := g.AddVertex(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(&Vertex{Name: "two", Resource: &twoChangesH{}})
+	add(&Vertex{Name: "quiet", Resource: &twoChangesH{}, Noop: true})
+	in1 := &refresher{fake: &fake{name: "in1", rec: rec}}
+	in1.inSync.Store(true)
+	in2 := &refresher{fake: &fake{name: "in2", rec: rec}}
+	in2.inSync.Store(true)
+	add(&Vertex{Name: "in1", Resource: in1})
+	add(&Vertex{Name: "end", Relay: true})
+	add(&Vertex{Name: "in2", Resource: in2})
+	for _, e := range [][2]string{{"two", "in1"}, {"quiet", "end"}, {"end", "in2"}} {
+		if err := g.AddEdge(e[0], e[1], true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runOnce(t, Config{Observer: rec}, g)
+	got := map[string]Event{}
+	for _, e := range rec.kinds(EventRefresh) {
+		got[e.Vertex.Name] = e
+	}
+	if e := got["in1"]; e.Count != 2 || e.Noop {
+		t.Errorf("in1: %+v, want a real refresh from 2 events", e)
+	}
+	if e := got["end"]; e.Count != 2 || !e.Noop {
+		t.Errorf("relay: %+v, want a noop refresh from 2 events", e)
+	}
+	if e := got["in2"]; e.Count != 1 || !e.Noop {
+		t.Errorf("in2: %+v, want a noop refresh from 1 event", e)
+	}
+	if in1.refreshed.Load() != 1 || in2.refreshed.Load() != 0 {
+		t.Errorf("refreshed in1 %d in2 %d, want 1 and 0", in1.refreshed.Load(), in2.refreshed.Load())
+	}
+}
