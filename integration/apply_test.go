@@ -25,6 +25,7 @@ var fidelityCases = []fidelityCase{
 	{name: "skip-tags", fixture: "tags", ours: []string{"--skip-tags", "special,backend"}, puppet: []string{"--skip_tags", "special,backend"}},
 	{name: "deferred", fixture: "deferred"},
 	{name: "sensitive", fixture: "sensitive"},
+	{name: "noopmeta", fixture: "noopmeta"},
 	// noop: nothing changes on disk (both trees stay empty), and the lines say what
 	// would have changed, including what each container would have triggered.
 	{name: "noop-refresh", fixture: "refresh", ours: []string{"--noop"}, puppet: []string{"--noop"}},

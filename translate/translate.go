@@ -303,8 +303,11 @@ func containment(it *item) []string {
 	return path
 }
 
-// inherited reports tags, noop and skip for it, from it and its containers.
+// inherited reports the tags of it and its containers, and whether it is noop. A
+// container's noop does not reach what it contains: Puppet 7 applying a catalog
+// honours noop only on the resource itself (fixtures/noopmeta shows it).
 func (t *translation) inherited(it *item) (tags []string, noop bool) {
+	noop = isTrue(it.r.Parameters["noop"])
 	seen := map[*item]bool{}
 	var walk func(*item)
 	walk = func(x *item) {
@@ -313,9 +316,6 @@ func (t *translation) inherited(it *item) (tags []string, noop bool) {
 		}
 		seen[x] = true
 		tags = append(tags, x.r.Tags...)
-		if v, ok := x.r.Parameters["noop"]; ok && isTrue(v) {
-			noop = true
-		}
 		for _, p := range x.parents {
 			walk(p)
 		}
