@@ -283,11 +283,7 @@ func BenchmarkFirstApply(b *testing.B) {
 		base := b.TempDir()
 		var rss benchPeakRSS
 		for i := 0; i < b.N; i++ {
-			dir, err := os.MkdirTemp(base, "iter-")
-			if err != nil {
-				b.Fatal(err)
-			}
-			root, catalog := filepath.Join(dir, "root"), filepath.Join(dir, "catalog.json")
+			dir, root, catalog := benchIterDir(b, base)
 			benchFixture(b, "files1000", root, catalog)
 			rss.add(benchApply(b, true, tool, catalog, filepath.Join(dir, "state"), 2))
 			benchCheckFiles(b, filepath.Join(root, "files1000"), 1000)
@@ -343,11 +339,7 @@ func BenchmarkScale(b *testing.B) {
 				b.StopTimer()
 				var rss benchPeakRSS
 				for i := 0; i < b.N; i++ {
-					dir, err := os.MkdirTemp(base, "iter-")
-					if err != nil {
-						b.Fatal(err)
-					}
-					root, catalog := filepath.Join(dir, "root"), filepath.Join(dir, "catalog.json")
+					_, root, catalog := benchIterDir(b, base)
 					benchSynth(b, root, catalog, files)
 					rss.add(benchApply(b, true, toolMgmt, catalog, "", 2))
 					benchCheckFiles(b, filepath.Join(root, "files"), files)
@@ -630,6 +622,17 @@ func (w *benchInotify) await(name, path, want string, deadline time.Time) error 
 			}
 		}
 	}
+}
+
+// benchIterDir makes a fresh folder under base for one iteration and returns it
+// with the root and catalog paths inside it.
+func benchIterDir(b *testing.B, base string) (dir, root, catalog string) {
+	b.Helper()
+	dir, err := os.MkdirTemp(base, "iter-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return dir, filepath.Join(dir, "root"), filepath.Join(dir, "catalog.json")
 }
 
 // benchEachTool runs body as a sub-benchmark "<prefix>tool=<tool>" for each tool,
