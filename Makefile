@@ -16,6 +16,15 @@ deps:
 test: deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) fuzz
+
+# fuzz runs each fuzz test for FUZZTIME (make test and CI run it too): parsing and
+# translating arbitrary catalogs must never panic or hang, and every rejection must
+# say why.
+FUZZTIME ?= 15s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./catalog
+	$(GO) test -run '^$$' -fuzz '^FuzzTranslate$$' -fuzztime $(FUZZTIME) ./translate
 
 demo: build
 	scripts/demo.sh
