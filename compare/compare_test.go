@@ -1,0 +1,83 @@
+package compare
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// puppetReport reads a report real Puppet wrote for a fixture catalog.
+func puppetReport(t *testing.T, fixture string) State {
+	t.Helper()
+	f, err := os.Open(filepath.Join("..", "fixtures", fixture, "puppet-report.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s, err := ReadReport(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestReadReport(t *testing.T) {
+	s := puppetReport(t, "noopmeta")
+	held := s["File[/tmp/mgmt-puppet-fixture/noopmeta/held.conf]"].Changes["ensure"]
+	if held.Previous != "absent" || held.Desired != "file" || held.Status != "noop" {
+		t.Errorf("held.conf ensure: %+v", held)
+	}
+	// Puppet writes this digest as base64; it is read back as the digest.
+	content := s["File[/tmp/mgmt-puppet-fixture/noopmeta/twice.conf]"].Changes["content"]
+	if !strings.HasPrefix(content.Desired, "{sha256}3c6d500b") {
+		t.Errorf("twice.conf content desired %q", content.Desired)
+	}
+	exec := puppetReport(t, "failure")["Exec[fail]"]
+	if !exec.Failed || exec.Changes["returns"].Desired != "['0']" || exec.Changes["returns"].Status != "failure" {
+		t.Errorf("Exec[fail]: %+v", exec)
+	}
+	if _, err := ReadReport(strings.NewReader("just: text\n")); err == nil {
+		t.Error("no error for a file that is not a report")
+	}
+}
+
+func TestDiff(t *testing.T) {
+	const conf = "File[/tmp/mgmt-puppet-fixture/refresh/a.conf]"
+	for _, tc := range []struct {
+		name   string
+		change func(State)
+		want   []Difference
+	}{
+		{"same", func(State) {}, nil},
+		{"in sync on one side", func(s State) {
+			s[conf] = Resource{Changes: map[string]Change{}}
+		}, []Difference{{Resource: conf, Property: "ensure",
+			A: "would change 'absent' to 'file' (success)", B: "in sync"}}},
+		{"other value", func(s State) {
+			c := s[conf].Changes["ensure"]
+			c.Desired = "link"
+			s[conf].Changes["ensure"] = c
+		}, []Difference{{Resource: conf, Property: "ensure",
+			A: "would change 'absent' to 'file' (success)", B: "would change 'absent' to 'link' (success)"}}},
+		{"failed on one side", func(s State) {
+			r := s[conf]
+			r.Failed = true
+			s[conf] = r
+		}, []Difference{{Resource: conf, A: "1 property out of sync", B: "failed"}}},
+		{"missing on one side", func(s State) { delete(s, conf) },
+			[]Difference{{Resource: conf, A: "1 property out of sync", B: "not in the report"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := puppetReport(t, "refresh"), puppetReport(t, "refresh")
+			tc.change(b)
+			if got := Diff(a, b); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("Diff:\n got %v\nwant %v", got, tc.want)
+			}
+		})
+	}
+	if n, out := Counts(puppetReport(t, "refresh"), puppetReport(t, "refresh")); n != 13 || out != 10 {
+		t.Errorf("Counts = %d, %d; want 13, 10 (three refreshonly execs change no property)", n, out)
+	}
+}
