@@ -94,3 +94,31 @@ func TestDetailedExitcodes(t *testing.T) {
 		})
 	}
 }
+
+// TestRejectedLikePuppet applies catalogs that Puppet refuses as a whole: both tools
+// must exit 1 and leave the root untouched, and mgmt-puppet must name the resource
+// and the parameter.
+func TestRejectedLikePuppet(t *testing.T) {
+	requirePuppet(t)
+	bin := binary(t)
+	for _, tc := range []struct{ fixture, want string }{
+		{"sensitive-nested", "Exec[nested sensitive env]: parameter environment: Invalid environment setting 'Sensitive [value redacted]'"},
+	} {
+		t.Run(tc.fixture, func(t *testing.T) {
+			ours, theirs := t.TempDir(), t.TempDir()
+			got := runCommand(t, bin, "run", "--color", "false", fixtureCatalog(t, tc.fixture, ours))
+			want := puppetApply(t, fixtureCatalog(t, tc.fixture, theirs))
+			if got.code != 1 || want.code != 1 {
+				t.Errorf("exit %d, puppet exit %d; want both 1\nours:\n%s\npuppet:\n%s", got.code, want.code, got.out, want.out)
+			}
+			if !strings.Contains(got.out, tc.want) {
+				t.Errorf("output lacks %q:\n%s", tc.want, got.out)
+			}
+			for _, root := range []string{ours, theirs} {
+				if entries, _ := os.ReadDir(root); len(entries) != 0 {
+					t.Errorf("%s: %d entries after a refused catalog", root, len(entries))
+				}
+			}
+		})
+	}
+}

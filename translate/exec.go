@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mgmt-puppet/mgmt-puppet/catalog"
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
 	"github.com/mgmt-puppet/mgmt-puppet/resources"
 )
@@ -46,6 +47,14 @@ func buildExec(p *Params) engine.Resource {
 		}
 	}
 	e.Cwd = p.String("cwd", "")
+	// A Sensitive element inside the list: Puppet 7 rejects the catalog.
+	if list, ok := p.res.Parameters["environment"].([]any); ok {
+		for _, v := range list {
+			if _, ok := v.(catalog.Sensitive); ok {
+				p.Errorf("environment", "Invalid environment setting 'Sensitive [value redacted]'")
+			}
+		}
+	}
 	e.Environment = p.Strings("environment")
 	e.User = p.String("user", "")
 	e.Group = p.String("group", "")
