@@ -2,7 +2,7 @@
 GO ?= go
 SHELL := /bin/bash
 
-.PHONY: build test deps demo bench fuzz clean
+.PHONY: build test deps demo bench fuzz differential clean
 
 build:
 	$(GO) build -o bin/mgmt-puppet ./cmd/mgmt-puppet
@@ -35,5 +35,11 @@ bench: deps
 	set -o pipefail; $(GO) test -run '^$$' -bench . -benchtime 3x -timeout 90m ./integration/ | tee bench.out
 	$(GO) run ./integration/benchtable < bench.out
 
+# differential applies every fidelity case with real puppet apply and mgmt-puppet, one
+# after another, and writes the agreement and time table to differential.md (README).
+differential: deps
+	DIFFERENTIAL_TABLE=$(CURDIR)/differential.md $(GO) test -count=1 -run '^TestMatchesPuppetApply$$' ./integration/
+	cat differential.md
+
 clean:
-	rm -rf bin bench.out
+	rm -rf bin bench.out differential.md

@@ -1,10 +1,14 @@
 package integration
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/mgmt-puppet/mgmt-puppet/compare"
 )
 
 // fidelityCase is a fixture catalog applied with the same options by both tools.
@@ -36,14 +40,22 @@ var fidelityCases = []fidelityCase{
 }
 
 // TestMatchesPuppetApply applies each fixture catalog with mgmt-puppet and with real
-// puppet apply into separate roots, then compares the trees, the log lines and the
-// exit codes; then applies both a second time (nothing left to change).
+// puppet apply into separate roots, then compares the trees, the log lines, the
+// exit codes and the changes each reports (resource by resource and property by
+// property, from the two run reports); then applies both a second time (nothing
+// left to change). With DIFFERENTIAL_TABLE=FILE the cases run one after another
+// and a Markdown table of resources, agreement and times goes to FILE (`make
+// differential`; the README shows it).
 func TestMatchesPuppetApply(t *testing.T) {
 	requirePuppet(t)
 	bin := binary(t)
-	for _, tc := range fidelityCases {
+	table := os.Getenv("DIFFERENTIAL_TABLE")
+	rows := make([]string, len(fidelityCases))
+	for i, tc := range fidelityCases {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
+			if table == "" {
+				t.Parallel()
+			}
 			ours, theirs := filepath.Join(t.TempDir(), "root"), filepath.Join(t.TempDir(), "root")
 			for _, d := range []string{ours, theirs} {
 				if err := os.MkdirAll(d, 0o755); err != nil {
@@ -51,23 +63,93 @@ func TestMatchesPuppetApply(t *testing.T) {
 				}
 			}
 			ourCatalog, theirCatalog := fixtureCatalog(t, tc.fixture, ours), fixtureCatalog(t, tc.fixture, theirs)
+			reports := t.TempDir()
+			ourReport, theirReport := filepath.Join(reports, "ours.yaml"), filepath.Join(reports, "theirs.yaml")
+			row := fmt.Sprintf("| %s | %s |", tc.name, strings.Join(tc.ours, " "))
 			for pass := 1; pass <= 2; pass++ {
-				got := runCommand(t, bin, append([]string{"run", "--color", "false", ourCatalog}, tc.ours...)...)
-				want := puppetApply(t, theirCatalog, tc.puppet...)
+				start := time.Now()
+				got := runCommand(t, bin, append([]string{"run", "--color", "false", "--report", ourReport, ourCatalog}, tc.ours...)...)
+				ourTime := time.Since(start)
+				start = time.Now()
+				want := puppetApply(t, theirCatalog, append([]string{"--lastrunreport", theirReport}, tc.puppet...)...)
+				theirTime := time.Since(start)
+				agree := true
 				if got.code != want.code {
+					agree = false
 					t.Errorf("pass %d: exit %d, puppet exit %d\nours:\n%s\npuppet:\n%s", pass, got.code, want.code, got.out, want.out)
 				}
 				gl, wl := logLines(got.out, ours), logLines(want.out, theirs)
 				if strings.Join(gl, "\n") != strings.Join(wl, "\n") {
+					agree = false
 					t.Errorf("pass %d: log lines differ\nours:\n  %s\npuppet:\n  %s", pass,
 						strings.Join(gl, "\n  "), strings.Join(wl, "\n  "))
 				}
-				if d := diffTrees(tree(t, theirs), tree(t, ours)); len(d) > 0 {
+				d := diffTrees(tree(t, theirs), tree(t, ours))
+				sameState := len(d) == 0
+				if !sameState {
 					t.Errorf("pass %d: trees differ:\n  %s", pass, strings.Join(d, "\n  "))
 				}
+				changes := reportDiff(t, theirReport, ourReport, theirs, ours)
+				for _, d := range changes {
+					t.Errorf("pass %d: reported changes differ: %s", pass, d)
+				}
+				resources := reportResources(t, ourReport)
+				if pass == 1 {
+					row += fmt.Sprintf(" %d |", resources)
+				}
+				row += fmt.Sprintf(" %s | %s | %.2f s | %.2f s |", yesNo(sameState), yesNo(agree && len(changes) == 0),
+					theirTime.Seconds(), ourTime.Seconds())
 			}
+			rows[i] = row
 		})
 	}
+	if table != "" {
+		text := "| case | flags | resources | first apply: same state | same changes, logs, exit | puppet | mgmt-puppet | re-apply: same state | same changes, logs, exit | puppet | mgmt-puppet |\n" +
+			"|---|---|---|---|---|---|---|---|---|---|---|\n" + strings.Join(rows, "\n") + "\n"
+		if err := os.WriteFile(table, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "NO"
+}
+
+// reportDiff compares the changes two run reports tell, with each root put back to
+// the placeholder.
+func reportDiff(t *testing.T, theirs, ours, theirRoot, ourRoot string) []compare.Difference {
+	t.Helper()
+	read := func(path, root string) compare.State {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("report: %v", err)
+		}
+		s, err := compare.ReadReport(strings.NewReader(strings.ReplaceAll(string(data), root, placeholder)))
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		return s
+	}
+	return compare.Diff(read(theirs, theirRoot), read(ours, ourRoot))
+}
+
+// reportResources is the number of resources in a report.
+func reportResources(t *testing.T, path string) int {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s, err := compare.ReadReport(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(s)
 }
 
 // TestDetailedExitcodes checks the codes puppet agent gives: 2 changes, 4 failures,
