@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // brokenCatalog is basic's real catalog with a dangling reference and a cycle added.
@@ -134,12 +137,15 @@ func TestTranslateFormats(t *testing.T) {
 }
 
 // TestDriftRepairedThenSIGTERM runs a catalog continuously, breaks files in the three
-// ways an operator would, expects each repair in the log within a second, then
-// stops the process with SIGTERM and expects a clean exit.
+// ways an operator would, expects each repair in the log within a second, and in
+// the rolling report as corrective changes, then stops the process with SIGTERM and
+// expects a clean exit.
 func TestDriftRepairedThenSIGTERM(t *testing.T) {
 	bin := binary(t)
 	root := t.TempDir()
-	cmd := exec.Command(bin, "run", "--color", "false", "--converged-timeout", "-1", fixtureCatalog(t, "basic", root))
+	reportFile := filepath.Join(t.TempDir(), "report.yaml")
+	cmd := exec.Command(bin, "run", "--color", "false", "--converged-timeout", "-1", "--report", reportFile,
+		fixtureCatalog(t, "basic", root))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -204,6 +210,41 @@ func TestDriftRepairedThenSIGTERM(t *testing.T) {
 	}
 	if data, err := os.ReadFile(conf); err != nil || string(data) != "setting = 1\n" {
 		t.Errorf("after repair %s holds %q (%v)", conf, data, err)
+	}
+	// The rolling report is rewritten at most once a second: within a few, it must
+	// tell the repairs as corrective changes.
+	corrective := func() (bool, string) {
+		data, err := os.ReadFile(reportFile)
+		if err != nil {
+			return false, err.Error()
+		}
+		var rep struct {
+			Corrective bool `yaml:"corrective_change"`
+			Statuses   map[string]struct {
+				Corrective bool `yaml:"corrective_change"`
+				Events     []struct {
+					Property   string `yaml:"property"`
+					Corrective bool   `yaml:"corrective_change"`
+				} `yaml:"events"`
+			} `yaml:"resource_statuses"`
+		}
+		if err := yaml.Unmarshal(data, &rep); err != nil {
+			return false, err.Error()
+		}
+		st := rep.Statuses["File["+script+"]"]
+		for _, ev := range st.Events {
+			if ev.Property == "mode" && ev.Corrective {
+				return rep.Corrective && st.Corrective, ""
+			}
+		}
+		return false, fmt.Sprintf("no corrective mode event for %s yet", script)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for ok, why := corrective(); !ok; ok, why = corrective() {
+		if time.Now().After(deadline) {
+			t.Fatalf("rolling report: %s", why)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
