@@ -21,20 +21,36 @@ import (
 // the transaction UUID differ by nature and are left out.
 func TestReportMatchesPuppet(t *testing.T) {
 	bin := binary(t)
-	for _, name := range []string{"basic", "refresh", "failure", "stages", "aliases", "tags", "sensitive", "deferred", "noopmeta"} {
-		t.Run(name, func(t *testing.T) {
+	type reportCase struct {
+		name, fixture string
+		flags         []string
+		report        string // Puppet's report in the fixture's folder
+		summary       string // and its summary, when recorded
+	}
+	var cases []reportCase
+	for _, f := range []string{"basic", "refresh", "failure", "stages", "aliases", "tags", "sensitive", "deferred", "noopmeta"} {
+		cases = append(cases, reportCase{f, f, nil, "puppet-report.yaml", "puppet-summary.yaml"})
+	}
+	for _, f := range []string{"basic", "refresh", "failure", "noopmeta"} {
+		cases = append(cases, reportCase{"noop-" + f, f, []string{"--noop"}, "puppet-noop-report.yaml", ""})
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
-			catalog := fixtureCatalog(t, name, root)
+			catalog := fixtureCatalog(t, tc.fixture, root)
 			out := t.TempDir()
 			reportFile, summaryFile := filepath.Join(out, "report.yaml"), filepath.Join(out, "summary.yaml")
-			r := runCommand(t, bin, "run", catalog, "--color", "false", "--report", reportFile, "--summary", summaryFile)
-			if r.code != 0 {
+			args := append([]string{"run", catalog, "--color", "false", "--report", reportFile, "--summary", summaryFile}, tc.flags...)
+			if r := runCommand(t, bin, args...); r.code != 0 {
 				t.Fatalf("mgmt-puppet exit %d\n%s", r.code, r.out)
 			}
-			got, want := readReport(t, reportFile, root), readReport(t, fixturePath(t, name, "puppet-report.yaml"), "")
+			got, want := readReport(t, reportFile, root), readReport(t, fixturePath(t, tc.fixture, tc.report), "")
 			puppetDigests(want)
 			compareReports(t, got, want)
-			gotSum, wantSum := readReport(t, summaryFile, root), readReport(t, fixturePath(t, name, "puppet-summary.yaml"), "")
+			if tc.summary == "" {
+				return
+			}
+			gotSum, wantSum := readReport(t, summaryFile, root), readReport(t, fixturePath(t, tc.fixture, tc.summary), "")
 			for _, section := range []string{"resources", "changes", "events"} {
 				if g, w := fmt.Sprint(gotSum[section]), fmt.Sprint(wantSum[section]); g != w {
 					t.Errorf("summary %s:\n got %s\nwant %s", section, g, w)

@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
+	"github.com/mgmt-puppet/mgmt-puppet/translate"
 )
 
 // rubyTime is Ruby's Time#iso8601(9), the form of every time in a report.
@@ -157,9 +158,13 @@ func (s *snapshot) obj() obj {
 		if l.line.Source != "" {
 			source = l.line.Source
 		}
-		if st := r.statuses[l.line.Vertex]; st != nil && l.line.Source != "" {
-			file, line = nilIfEmpty(st.meta.File), nilIfZero(st.meta.Line)
-			tags = append(tags, st.meta.ResourceTags...)
+		if v := l.line.Vertex; v != nil && l.line.Source != "" {
+			if m, ok := v.Data.(*translate.Meta); ok {
+				tags = append(tags, m.ResourceTags...)
+				if !v.Relay { // a container's boundary has no place in the manifest
+					file, line = nilIfEmpty(m.File), nilIfZero(m.Line)
+				}
+			}
 		}
 		logs = append(logs, obj{{"level", levelNames[l.line.Level]}, {"message", l.line.Message}, {"source", source},
 			{"tags", tags}, {"time", rubyTimeOf(l.time)}, {"file", file}, {"line", line}})
