@@ -86,6 +86,22 @@ func fixtureCatalog(t testing.TB, name, root string) string {
 	return path
 }
 
+// fixtureManifest writes fixture name's manifest with the placeholder root replaced
+// by root, and returns the file's path.
+func fixtureManifest(t testing.TB, name, root string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(moduleRoot(t), "fixtures", name, "manifest.pp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = bytes.ReplaceAll(data, []byte(placeholder), []byte(root))
+	path := filepath.Join(t.TempDir(), name+".pp")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // result is what one process run printed and returned.
 type result struct {
 	out  string
@@ -111,13 +127,25 @@ func runCommand(t testing.TB, name string, args ...string) result {
 // empty module path (so facter does not run Debian modules' apt facts).
 func puppetApply(t testing.TB, catalog string, extra ...string) result {
 	t.Helper()
+	return puppetApplyArgs(t, append([]string{"--catalog", catalog}, extra...))
+}
+
+// puppetApplyManifest compiles and applies a manifest with real `puppet apply`, in
+// the same throwaway setting.
+func puppetApplyManifest(t testing.TB, manifest string, extra ...string) result {
+	t.Helper()
+	return puppetApplyArgs(t, append([]string{manifest}, extra...))
+}
+
+func puppetApplyArgs(t testing.TB, args []string) result {
+	t.Helper()
 	tmp := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(tmp, "modules"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{"apply", "--catalog", catalog, "--color", "false",
+	args = append([]string{"apply", "--color", "false",
 		"--confdir", filepath.Join(tmp, "conf"), "--vardir", filepath.Join(tmp, "var"),
-		"--codedir", filepath.Join(tmp, "code"), "--basemodulepath", filepath.Join(tmp, "modules")}, extra...)
+		"--codedir", filepath.Join(tmp, "code"), "--basemodulepath", filepath.Join(tmp, "modules")}, args...)
 	return runCommand(t, "puppet", args...)
 }
 
