@@ -23,7 +23,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
-	"github.com/mgmt-puppet/mgmt-puppet/resources/fswatch"
 )
 
 var _ engine.Resource = (*File)(nil)
@@ -53,12 +52,10 @@ type File struct {
 	// empty), md5, sha224, sha384 or sha512.
 	Checksum string
 
-	h         engine.Handle
-	watcher   *fswatch.Watcher // nil means fswatch.Default()
-	unwatch   func()
-	stopAfter func() bool
-	want      string // cached digest of Content
-	warned    bool   // the non-root ownership warning was given
+	h engine.Handle
+	pathWatch
+	want   string // cached digest of Content
+	warned bool   // the non-root ownership warning was given
 }
 
 // Ensure values.
@@ -123,30 +120,12 @@ func (f *File) Init(h engine.Handle) error {
 // Watch registers the path with the shared watcher; every change of the path, its
 // type, content, mode or owner, or of its parent directory's existence pokes.
 func (f *File) Watch(ctx context.Context) error {
-	w := f.watcher
-	if w == nil {
-		var err error
-		if w, err = fswatch.Default(); err != nil {
-			return err
-		}
-	}
-	cancel, err := w.Add(f.Path, f.h.Poke)
-	if err != nil {
-		return err
-	}
-	f.unwatch = cancel
-	f.stopAfter = context.AfterFunc(ctx, cancel)
-	return nil
+	return f.watch(ctx, f.Path, f.h.Poke)
 }
 
 // Close cancels the watch.
 func (f *File) Close() error {
-	if f.stopAfter != nil {
-		f.stopAfter()
-	}
-	if f.unwatch != nil {
-		f.unwatch()
-	}
+	f.close()
 	return nil
 }
 

@@ -591,7 +591,7 @@ func TestFileTimeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := filepath.Join(dir, "motd")
-	f := &File{Path: p, Ensure: "file", Content: ptr("hello\n"), Mode: "0640", Replace: true, watcher: w}
+	f := &File{Path: p, Ensure: "file", Content: ptr("hello\n"), Mode: "0640", Replace: true, pathWatch: pathWatch{watcher: w}}
 	h := newFileHandle()
 	if err := f.Validate(); err != nil {
 		t.Fatal(err)
@@ -678,7 +678,7 @@ func TestLinkTimeline(t *testing.T) {
 
 	root := t.TempDir()
 	p := filepath.Join(root, "current")
-	f := &File{Path: p, Ensure: "link", Target: "releases/2", Replace: true, watcher: w}
+	f := &File{Path: p, Ensure: "link", Target: "releases/2", Replace: true, pathWatch: pathWatch{watcher: w}}
 	h := newFileHandle()
 	f.Init(h)
 	if err := f.Watch(ctx); err != nil {
@@ -712,7 +712,7 @@ func TestWatchEndsWithContext(t *testing.T) {
 	w := startWatcher(t, t.Context())
 	defer w.Close()
 	ctx, cancel := context.WithCancel(t.Context())
-	f := &File{Path: filepath.Join(t.TempDir(), "f"), Ensure: "file", Replace: true, watcher: w}
+	f := &File{Path: filepath.Join(t.TempDir(), "f"), Ensure: "file", Replace: true, pathWatch: pathWatch{watcher: w}}
 	f.Init(newFileHandle())
 	if err := f.Watch(ctx); err != nil {
 		t.Fatal(err)
