@@ -17,6 +17,9 @@ type fidelityCase struct {
 	ours, puppet  []string // extra flags, each in its tool's spelling
 }
 
+// debianModules is where Debian's puppet-module-* packages install modules.
+const debianModules = "/usr/share/puppet/modules"
+
 // fidelityCases are the runs whose outcome must match puppet apply's.
 var fidelityCases = []fidelityCase{
 	{name: "basic", fixture: "basic"},
@@ -30,6 +33,9 @@ var fidelityCases = []fidelityCase{
 	{name: "deferred", fixture: "deferred"},
 	{name: "sensitive", fixture: "sensitive"},
 	{name: "noopmeta", fixture: "noopmeta"},
+	// Debian's real puppetlabs-concat and -stdlib: Puppet needs them on its module
+	// path to apply their types; mgmt-puppet runs them natively.
+	{name: "webnode", fixture: "webnode", puppet: []string{"--basemodulepath", debianModules}},
 	// noop: nothing changes on disk (both trees stay empty), and the lines say what
 	// would have changed, including what each container would have triggered.
 	{name: "noop-refresh", fixture: "refresh", ours: []string{"--noop"}, puppet: []string{"--noop"}},

@@ -28,7 +28,7 @@ func TestReportMatchesPuppet(t *testing.T) {
 		summary       string // and its summary, when recorded
 	}
 	var cases []reportCase
-	for _, f := range []string{"basic", "refresh", "failure", "stages", "aliases", "tags", "sensitive", "deferred", "noopmeta"} {
+	for _, f := range []string{"basic", "refresh", "failure", "stages", "aliases", "tags", "sensitive", "deferred", "noopmeta", "webnode"} {
 		cases = append(cases, reportCase{f, f, nil, "puppet-report.yaml", "puppet-summary.yaml"})
 	}
 	for _, f := range []string{"basic", "refresh", "failure", "noopmeta"} {

@@ -375,13 +375,16 @@ func (t *translation) addVertices() {
 				}
 			}
 			v.Resource = res
+			it.resource = res
 			t.checkRedactable(it)
 		}
 		if !t.selected(tags) {
 			v.Skip = true
 		}
+		it.noop, it.skip = noop, v.Skip
 		t.addVertex(v)
 	}
+	t.generateConcats()
 	// Containment: a container's start comes before everything inside it, which comes
 	// before its end; events pass both ways.
 	for _, it := range t.resources {
