@@ -103,10 +103,10 @@ func TestStdinWithCompileNotice(t *testing.T) {
 
 func TestTranslateFormats(t *testing.T) {
 	bin := binary(t)
-	cat := fixtureCatalog(t, "webnode", placeholder)
+	cat := fixtureCatalog(t, "system", placeholder)
 	text := runCommand(t, bin, "translate", cat)
-	// webnode holds module types that are not native yet: reported, exit 1.
-	if text.code != 1 || !strings.Contains(text.out, "Concat_file") || !strings.Contains(text.out, "not supported yet") {
+	// system holds types that are not native yet: reported, exit 1.
+	if text.code != 1 || !strings.Contains(text.out, "Package[memcached]: type Package is not supported yet") {
 		t.Errorf("translate text: exit %d\n%s", text.code, text.out)
 	}
 	basic := fixtureCatalog(t, "refresh", placeholder)
