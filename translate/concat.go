@@ -69,13 +69,7 @@ func buildConcatFile(p *Params) engine.Resource {
 		p.Errorf("path", "File paths must be fully qualified, not '%s'", c.path)
 	}
 	c.path = canonicalPath(c.path)
-	switch e := p.String("ensure", "present"); e {
-	case "present":
-	case "absent":
-		c.absent = true
-	default:
-		p.Errorf("ensure", "Invalid value %q. Valid values are present, absent.", e)
-	}
+	c.absent = ensureAbsent(p)
 	c.tag = p.String("tag", "")
 	c.order = p.String("order", "numeric")
 	if c.order != "numeric" && c.order != "alpha" {
@@ -86,15 +80,7 @@ func buildConcatFile(p *Params) engine.Resource {
 		p.Errorf("format", "format %s is not supported yet; only plain is", f)
 	}
 	p.Bool("force", false) // merges yaml and json formats only
-	if v, ok := p.Raw("mode"); ok {
-		if s, isString := v.(string); !isString {
-			p.Errorf("mode", "The file mode specification must be a string, not %s; quote it", describe(v))
-		} else if err := resources.ValidFileMode(s); err != nil {
-			p.Errorf("mode", "%v", err)
-		} else {
-			c.file.Mode = s
-		}
-	}
+	c.file.Mode = fileMode(p)
 	c.file.Owner = p.String("owner", "")
 	c.file.Group = p.String("group", "")
 	c.file.Replace = p.Bool("replace", true)

@@ -91,15 +91,7 @@ func buildFile(p *Params) engine.Resource {
 		p.Errorf("target", "Cannot create a symlink without a target")
 	}
 
-	if v, ok := p.Raw("mode"); ok {
-		if s, isString := v.(string); !isString {
-			p.Errorf("mode", "The file mode specification must be a string, not %s; quote it", describe(v))
-		} else if err := resources.ValidFileMode(s); err != nil {
-			p.Errorf("mode", "%v", err)
-		} else {
-			f.Mode = s
-		}
-	}
+	f.Mode = fileMode(p)
 	f.Owner = p.String("owner", "")
 	if p.Has("owner") && f.Owner == "" {
 		p.Errorf("owner", "Invalid owner name ''")
@@ -128,6 +120,36 @@ func buildFile(p *Params) engine.Resource {
 		}
 	}
 	return f
+}
+
+// fileMode reads mode: a string, octal or symbolic; empty when unset.
+func fileMode(p *Params) string {
+	v, ok := p.Raw("mode")
+	if !ok {
+		return ""
+	}
+	s, isString := v.(string)
+	if !isString {
+		p.Errorf("mode", "The file mode specification must be a string, not %s; quote it", describe(v))
+		return ""
+	}
+	if err := resources.ValidFileMode(s); err != nil {
+		p.Errorf("mode", "%v", err)
+		return ""
+	}
+	return s
+}
+
+// ensureAbsent reads an ensure that is present (the default) or absent.
+func ensureAbsent(p *Params) bool {
+	switch e := p.String("ensure", "present"); e {
+	case "present":
+	case "absent":
+		return true
+	default:
+		p.Errorf("ensure", "Invalid value %q. Valid values are present, absent.", e)
+	}
+	return false
 }
 
 // isFalse reports whether a parameter value is Puppet's false.

@@ -29,13 +29,7 @@ func buildFileLine(p *Params) engine.Resource {
 	if l.Path == "" {
 		p.Errorf("path", "path is a required attribute")
 	}
-	switch e := p.String("ensure", "present"); e {
-	case "present":
-	case "absent":
-		l.Absent = true
-	default:
-		p.Errorf("ensure", "Invalid value %q. Valid values are present, absent.", e)
-	}
+	l.Absent = ensureAbsent(p)
 	l.Line = p.String("line", "")
 	l.Match = p.String("match", "")
 	l.After = p.String("after", "")
