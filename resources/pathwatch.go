@@ -2,6 +2,7 @@ package resources
 
 import (
 	"context"
+	"path/filepath"
 
 	"github.com/mgmt-puppet/mgmt-puppet/resources/fswatch"
 )
@@ -40,4 +41,31 @@ func (w *pathWatch) close() {
 	if w.unwatch != nil {
 		w.unwatch()
 	}
+}
+
+// watches keeps several paths watched, for resources whose state lives in more
+// than one file (accounts).
+type watches struct {
+	list []pathWatch
+}
+
+// watchAll registers each of files under root; any change pokes.
+func (w *watches) watchAll(ctx context.Context, root string, files []string, poke func()) error {
+	for _, f := range files {
+		var pw pathWatch
+		if err := pw.watch(ctx, filepath.Join("/", root, f), poke); err != nil {
+			w.closeAll()
+			return err
+		}
+		w.list = append(w.list, pw)
+	}
+	return nil
+}
+
+// closeAll cancels every watch.
+func (w *watches) closeAll() {
+	for i := range w.list {
+		w.list[i].close()
+	}
+	w.list = nil
 }
