@@ -73,7 +73,9 @@ func (u *User) Init(h engine.Handle) error {
 }
 
 // Watch watches the account files.
-func (u *User) Watch(ctx context.Context) error { return u.watchAll(ctx, u.Root, accountFiles, u.h.Poke) }
+func (u *User) Watch(ctx context.Context) error {
+	return u.watchAll(ctx, u.Root, accountFiles, u.h.Poke)
+}
 
 // Close ends the watches.
 func (u *User) Close() error {

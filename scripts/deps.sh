@@ -1,9 +1,13 @@
 #!/bin/sh
 # Installs what the tests and benchmarks need when it is missing: real Puppet 7 from
-# Debian (the tests compare mgmt-puppet with `puppet apply`). Needs root for apt-get.
+# Debian (the tests compare mgmt-puppet with `puppet apply`), and debootstrap and
+# systemd-nspawn (package systemd-container) for the real-systemd testbed of
+# scripts/testbed.sh. Needs root for apt-get.
 set -eu
 missing=""
 command -v puppet >/dev/null 2>&1 || missing="$missing puppet"
+command -v debootstrap >/dev/null 2>&1 || missing="$missing debootstrap"
+command -v systemd-nspawn >/dev/null 2>&1 || missing="$missing systemd-container"
 if [ -z "$missing" ]; then
 	exit 0
 fi
