@@ -150,9 +150,10 @@ func (u *User) CheckApply(ctx context.Context, apply bool) (bool, error) {
 		have := a.members[u.Name]
 		want := u.wantGroups(have)
 		if !slices.Equal(have, want) {
-			is, should := strings.Join(have, ","), strings.Join(want, ",")
+			// Puppet prints the groups held joined, the groups wanted as an array.
+			is, should := strings.Join(have, ","), "['"+strings.Join(want, "', '")+"']"
 			add(engine.Change{Property: "groups", Previous: is, Desired: should,
-				Message: changed("groups", quoteShow(is), quoteShow(should))}, "-G", should)
+				Message: changed("groups", is, should)}, "-G", strings.Join(want, ","))
 		}
 	}
 	if u.Password != nil && a.shadow[u.Name] != *u.Password {

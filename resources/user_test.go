@@ -115,7 +115,7 @@ func TestUserTimeline(t *testing.T) {
 			"deploy:x:2001:2001:Deploy user:/srv/deploy:/bin/sh"},
 		{"groups: minimum keeps extra groups", func() error {
 			return runTool(context.Background(), root, "usermod", "-G", "sudo", "deploy")
-		}, u, uh, []string{"groups: groups changed 'sudo' to 'adm,sudo'"}, ""},
+		}, u, uh, []string{"groups: groups changed sudo to ['adm', 'sudo']"}, ""},
 		{"uid drift", func() error {
 			return runTool(context.Background(), root, "usermod", "-u", "2500", "deploy")
 		}, u, uh, []string{"uid: uid changed 2500 to 2001"}, "deploy:x:2001:2001:Deploy user:/srv/deploy:/bin/sh"},
@@ -142,7 +142,7 @@ func TestUserTimeline(t *testing.T) {
 
 	// inclusive membership drops the extra group.
 	u.Inclusive = true
-	if _, msgs := applyOnce(t, u, uh); strings.Join(msgs, "") != "groups: groups changed 'adm,sudo' to 'adm'" {
+	if _, msgs := applyOnce(t, u, uh); strings.Join(msgs, "") != "groups: groups changed adm,sudo to ['adm']" {
 		t.Errorf("inclusive: %q", msgs)
 	}
 	// an unknown primary group is an error, not a change.

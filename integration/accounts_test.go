@@ -1,0 +1,126 @@
+package integration
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// etcCopy is a throwaway copy of the host's /etc; run executes a command in a
+// private mount namespace where that copy is mounted over /etc, so the real
+// shadow tools, run by Puppet or by mgmt-puppet, change the copy and never the
+// host's accounts.
+type etcCopy struct{ dir string }
+
+func newEtcCopy(t *testing.T) *etcCopy {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI=true: the account tests need root (a private mount namespace over /etc)")
+		}
+		t.Skip("needs root: mounts a copy of /etc in a private mount namespace")
+	}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Fatalf("unshare: %v (Debian package util-linux)", err)
+	}
+	dir := filepath.Join(t.TempDir(), "etc")
+	if out, err := exec.Command("cp", "-a", "/etc", dir).CombinedOutput(); err != nil {
+		t.Fatalf("cp -a /etc: %v\n%s", err, out)
+	}
+	return &etcCopy{dir: dir}
+}
+
+func (e *etcCopy) run(t *testing.T, name string, args ...string) result {
+	t.Helper()
+	script := `mount --make-rprivate / && mount --bind "$0" /etc && exec "$@"`
+	return runCommand(t, "unshare", append([]string{"--mount", "sh", "-c", script, e.dir, name}, args...)...)
+}
+
+// accountLines are the lines of the copy's account files that name the test's
+// users and groups, root put back to the placeholder, with shadow's date of last change left out (it is today for
+// both tools, but may cross midnight).
+func (e *etcCopy) accountLines(t *testing.T, root string) []string {
+	t.Helper()
+	mine := regexp.MustCompile(`^mp[a-z]+:|[:,]mp[a-z]+(,|$)`)
+	var out []string
+	for _, f := range []string{"passwd", "group", "shadow", "gshadow"} {
+		data, err := os.ReadFile(filepath.Join(e.dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(data), "\n") {
+			if !mine.MatchString(l) {
+				continue
+			}
+			if f == "shadow" {
+				fields := strings.Split(l, ":")
+				if len(fields) > 2 {
+					fields[2] = "<today>"
+				}
+				l = strings.Join(fields, ":")
+			}
+			out = append(out, f+": "+strings.ReplaceAll(l, root, placeholder))
+		}
+	}
+	return out
+}
+
+// TestAccountsMatchPuppetApply applies the accounts fixture with real puppet apply
+// and with mgmt-puppet, each over its own copy of /etc: a first apply, a second
+// (nothing to do) and a third after the same drift in both; each time it compares
+// the account entries, the managed tree, the log lines and the exit codes.
+func TestAccountsMatchPuppetApply(t *testing.T) {
+	requirePuppet(t)
+	bin := binary(t)
+	ours, theirs := newEtcCopy(t), newEtcCopy(t)
+	ourRoot, theirRoot := t.TempDir(), t.TempDir()
+	ourCatalog, theirCatalog := fixtureCatalog(t, "accounts", ourRoot), fixtureCatalog(t, "accounts", theirRoot)
+	state := t.TempDir()
+	for _, d := range []string{"modules"} {
+		if err := os.MkdirAll(filepath.Join(state, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Pass 3 finds drift made with the tools themselves: another shell, comment, uid
+	// and supplementary groups, and the absent user present.
+	drift := func(e *etcCopy) {
+		for _, cmd := range [][]string{
+			{"usermod", "-s", "/bin/bash", "-c", "someone", "-u", "3199", "-G", "mpextra", "mpdeploy"},
+			{"useradd", "-M", "mpgone"},
+		} {
+			if r := e.run(t, cmd[0], cmd[1:]...); r.code != 0 {
+				t.Fatalf("%v: exit %d\n%s", cmd, r.code, r.out)
+			}
+		}
+	}
+	for pass := 1; pass <= 3; pass++ {
+		if pass == 3 {
+			drift(ours)
+			drift(theirs)
+		}
+		got := ours.run(t, bin, "run", "--color", "false", ourCatalog)
+		want := theirs.run(t, "puppet", "apply", "--catalog", theirCatalog, "--color", "false",
+			"--confdir", filepath.Join(state, "conf"), "--vardir", filepath.Join(state, "var"),
+			"--codedir", filepath.Join(state, "code"), "--basemodulepath", filepath.Join(state, "modules"))
+		if got.code != want.code {
+			t.Errorf("pass %d: exit %d, puppet exit %d\nours:\n%s\npuppet:\n%s", pass, got.code, want.code, got.out, want.out)
+		}
+		gl, wl := logLines(got.out, ourRoot), logLines(want.out, theirRoot)
+		if strings.Join(gl, "\n") != strings.Join(wl, "\n") {
+			t.Errorf("pass %d: log lines differ\nours:\n  %s\npuppet:\n  %s", pass, strings.Join(gl, "\n  "), strings.Join(wl, "\n  "))
+		}
+		if g, w := ours.accountLines(t, ourRoot), theirs.accountLines(t, theirRoot); strings.Join(g, "\n") != strings.Join(w, "\n") {
+			t.Errorf("pass %d: accounts differ\nours:\n  %s\npuppet:\n  %s", pass, strings.Join(g, "\n  "), strings.Join(w, "\n  "))
+		}
+		if d := diffTrees(tree(t, theirRoot), tree(t, ourRoot)); len(d) > 0 {
+			t.Errorf("pass %d: trees differ:\n  %s", pass, strings.Join(d, "\n  "))
+		}
+	}
+	// The host's own accounts were not touched.
+	if data, _ := os.ReadFile("/etc/passwd"); strings.Contains(string(data), "mpdeploy") {
+		t.Fatal("the host's /etc/passwd holds mpdeploy")
+	}
+}
