@@ -1,12 +1,17 @@
 package integration
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // etcCopy is a throwaway copy of the host's /etc; run executes a command in a
@@ -123,4 +128,86 @@ func TestAccountsMatchPuppetApply(t *testing.T) {
 	if data, _ := os.ReadFile("/etc/passwd"); strings.Contains(string(data), "mpdeploy") {
 		t.Fatal("the host's /etc/passwd holds mpdeploy")
 	}
+}
+
+// TestUserDriftRepairedByEvent keeps the accounts fixture converged with
+// mgmt-puppet over a copy of /etc and, 20 times, changes the user's shell with
+// usermod: every change must be undone through the watch on /etc/passwd (no
+// polling), and the repair latency is logged (p50, p99).
+func TestUserDriftRepairedByEvent(t *testing.T) {
+	bin := binary(t)
+	e := newEtcCopy(t)
+	root := t.TempDir()
+	script := `mount --make-rprivate / && mount --bind "$0" /etc && exec "$@"`
+	cmd := exec.Command("unshare", "--mount", "sh", "-c", script, e.dir,
+		bin, "run", "--color", "false", "--converged-timeout", "-1", fixtureCatalog(t, "accounts", root))
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Error("no exit within 5 s of SIGTERM")
+		}
+	}()
+	shell := func() string {
+		for _, l := range e.accountLines(t, root) {
+			if strings.HasPrefix(l, "passwd: mpdeploy:") {
+				return l[strings.LastIndex(l, ":")+1:]
+			}
+		}
+		return ""
+	}
+	waitFor := func(what string, ok func() bool) time.Duration {
+		start := time.Now()
+		for !ok() {
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("no %s within 10 s\n%s", what, out.String())
+			}
+			time.Sleep(time.Millisecond)
+		}
+		return time.Since(start)
+	}
+	waitFor("first pass", func() bool { return strings.Contains(out.String(), "Applied catalog") })
+	var lat []time.Duration
+	for i := 0; i < 20; i++ {
+		if r := e.run(t, "usermod", "-s", "/bin/bash", "mpdeploy"); r.code != 0 {
+			t.Fatalf("usermod: %s", r.out)
+		}
+		// The latency counts from the end of usermod, when the drift is in place.
+		lat = append(lat, waitFor("repair", func() bool { return shell() == "/bin/sh" }))
+		time.Sleep(20 * time.Millisecond)
+	}
+	slices.Sort(lat)
+	t.Logf("user shell drift repaired by event: p50 %v, p99 %v, max %v (20 trials)",
+		lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
+	if n := strings.Count(out.String(), "User[mpdeploy]/shell: shell changed '/bin/bash' to '/bin/sh'"); n != 20 {
+		t.Errorf("%d repairs logged, want 20\n%s", n, out.String())
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a child's output and a reader at once.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
