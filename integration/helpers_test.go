@@ -159,7 +159,8 @@ func logLines(out, root string) []string {
 		switch {
 		case l == "",
 			strings.Contains(l, "/proc/1/environ"),
-			strings.HasPrefix(l, "Notice: Applied catalog in "):
+			strings.HasPrefix(l, "Notice: Applied catalog in "),
+			strings.HasPrefix(l, "Notice: Compiled catalog for "): // puppet apply MANIFEST
 			continue
 		}
 		lines = append(lines, l)

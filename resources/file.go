@@ -51,9 +51,17 @@ type File struct {
 	// Checksum names the digest used to compare and print content: sha256 (when
 	// empty), md5, sha224, sha384 or sha512.
 	Checksum string
+	// Source lists Puppet source URLs; the first that exists gives the content
+	// (file_source.go). ModulePath resolves puppet:///modules/ URLs; Environment
+	// only names the environment in errors.
+	Source      []string
+	ModulePath  []string
+	Environment string
 
 	h engine.Handle
 	pathWatch
+	sources    watches // the local paths of Source
+	fromSource bool    // Content was read from Source
 	want   string // cached digest of Content
 	warned bool   // the non-root ownership warning was given
 }
@@ -105,6 +113,9 @@ func (f *File) Validate() error {
 	if f.Backup != "" && !strings.HasPrefix(f.Backup, ".") {
 		bad("backup %q: only a suffix starting with '.' is supported", f.Backup)
 	}
+	if err := f.checkSource(); err != nil {
+		bad("%v", err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return engine.Permanent(err)
 	}
@@ -120,12 +131,16 @@ func (f *File) Init(h engine.Handle) error {
 // Watch registers the path with the shared watcher; every change of the path, its
 // type, content, mode or owner, or of its parent directory's existence pokes.
 func (f *File) Watch(ctx context.Context) error {
-	return f.watch(ctx, f.Path, f.h.Poke)
+	if err := f.watch(ctx, f.Path, f.h.Poke); err != nil {
+		return err
+	}
+	return f.watchSources(ctx)
 }
 
-// Close cancels the watch.
+// Close cancels the watches.
 func (f *File) Close() error {
 	f.close()
+	f.sources.closeAll()
 	return nil
 }
 
@@ -175,6 +190,11 @@ func readState(path string) (state, error) {
 func (f *File) CheckApply(ctx context.Context, apply bool) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
+	}
+	if len(f.Source) > 0 {
+		if err := f.loadSource(); err != nil {
+			return false, err
+		}
 	}
 	cur, err := readState(f.Path)
 	if err != nil {

@@ -17,8 +17,8 @@ func init() {
 		Redactable: []string{"ensure", "content", "target", "owner", "group", "mode",
 			"checksum_value", "ctime", "mtime", "seltype", "selrange", "selrole", "seluser", "type"},
 		// Parameters that change nothing here: SELinux, diff display, read-only
-		// properties, and options of features that are rejected when used (source,
-		// recurse).
+		// properties, and options of features that are rejected when used
+		// (recurse).
 		Ignorable: []string{
 			"show_diff", "selinux_ignore_defaults", "seluser", "selrole", "seltype", "selrange",
 			"validate_replacement", "provider", "ignore", "sourceselect", "max_files",
@@ -46,7 +46,7 @@ var fileEnsures = map[string]string{
 }
 
 // buildFile reads Puppet's file parameters (lib/puppet/type/file.rb and file/*.rb).
-// Parameters not read here and not ignorable (source, validate_cmd, recurselimit,
+// Parameters not read here and not ignorable (validate_cmd, recurselimit,
 // source_permissions, checksum_value...) are reported as not supported yet.
 func buildFile(p *Params) engine.Resource {
 	f := &resources.File{Replace: true}
@@ -78,12 +78,15 @@ func buildFile(p *Params) engine.Resource {
 	if t, ok := p.OptString("target"); ok {
 		f.Target = t
 	}
+	if p.Has("source") {
+		f.Source = p.Strings("source")
+	}
 	if f.Ensure == "" {
 		// As Puppet's file type does on creation.
 		switch {
 		case f.Target != "":
 			f.Ensure = "link"
-		case f.Content != nil:
+		case f.Content != nil, len(f.Source) > 0:
 			f.Ensure = "file"
 		}
 	}

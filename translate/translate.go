@@ -18,6 +18,10 @@ type Options struct {
 	Tags []string
 	// SkipTags leaves out resources with one of these tags (--skip-tags).
 	SkipTags []string
+	// ModulePath lists the folders puppet:///modules/ file sources are found in;
+	// "$environment" in them stands for the catalog's environment, as in Puppet's
+	// modulepath setting.
+	ModulePath []string
 }
 
 // Meta describes the Puppet resource behind a vertex; it is the vertex's Data.
@@ -41,6 +45,20 @@ type Meta struct {
 	// Loglevel is the level of the resource's change lines (the loglevel
 	// metaparameter, notice by default).
 	Loglevel engine.Level
+}
+
+// modulePath is Options.ModulePath with $environment replaced.
+func (t *translation) modulePath() []string {
+	out := make([]string, len(t.opts.ModulePath))
+	for i, d := range t.opts.ModulePath {
+		out[i] = strings.ReplaceAll(d, "$environment", t.cat.Environment)
+	}
+	return out
+}
+
+// modulePathUser is a resource that resolves puppet:///modules/ URLs (File).
+type modulePathUser interface {
+	SetModulePath(dirs []string, environment string)
 }
 
 // Ref is "Type[title]".
@@ -373,6 +391,9 @@ func (t *translation) addVertices() {
 				if err := res.Validate(); err != nil {
 					t.problem("%s: %v", it.r.Ref(), err)
 				}
+			}
+			if m, ok := res.(modulePathUser); ok {
+				m.SetModulePath(t.modulePath(), t.cat.Environment)
 			}
 			v.Resource = res
 			it.resource = res

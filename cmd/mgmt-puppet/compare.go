@@ -44,7 +44,7 @@ out of sync, and what it would change. Exit 0 when they agree, 2 when they do no
 	f := cmd.Flags()
 	f.BoolVar(&o.json, "json", false, "print the comparison as JSON")
 	f.StringVar(&o.puppet, "puppet", "puppet", "the puppet command")
-	f.StringVar(&o.modulepath, "modulepath", "", "puppet's module path, for puppet:/// sources and module facts (default: an empty folder, which keeps facter quick)")
+	f.StringVar(&o.modulepath, "modulepath", "", "the module path for puppet:///modules/ sources, for both tools (default: none for mgmt-puppet, an empty folder for puppet, which keeps facter quick)")
 	f.StringVar(&o.keep, "keep-reports", "", "save both noop reports in this folder (puppet.yaml, mgmt-puppet.yaml)")
 	return cmd
 }
@@ -78,7 +78,7 @@ func (o *compareOptions) run(ctx context.Context, path string, stdout, stderr io
 	if err := os.WriteFile(catalogFile, data, 0o600); err != nil {
 		return err
 	}
-	cat, res, err := load(catalogFile, translate.Options{}, stderr, stderr)
+	cat, res, err := load(catalogFile, translate.Options{ModulePath: splitPath(o.modulepath)}, stderr, stderr)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -27,6 +28,21 @@ type runOptions struct {
 	color             string
 	verbose, debug    bool
 	report, summary   string
+	modulepath        string
+}
+
+// defaultModulePath is Debian's Puppet module path.
+const defaultModulePath = "/etc/puppet/code/environments/$environment/modules:/etc/puppet/code/modules:/usr/share/puppet/modules"
+
+// splitPath splits a colon-separated path list, dropping empty entries.
+func splitPath(s string) []string {
+	var out []string
+	for _, d := range strings.Split(s, ":") {
+		if d != "" {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 func newRunCommand() *cobra.Command {
@@ -55,6 +71,7 @@ resource stays watched afterwards and drift is repaired as it happens.`,
 	f.BoolVar(&o.detailedExitcodes, "detailed-exitcodes", false, "exit 0 no changes, 2 changes, 4 failures, 6 both, 1 could not run")
 	f.StringVar(&o.graphviz, "graphviz", "", "write the resource graph to this file in dot format")
 	f.StringVar(&o.color, "color", "auto", "colour log lines: auto, true, false or ansi")
+	f.StringVar(&o.modulepath, "modulepath", defaultModulePath, "where puppet:///modules/ file sources are found ($environment: the catalog's)")
 	f.StringVar(&o.report, "report", "", "write Puppet's run report (last_run_report format) to this file; JSON when it ends in .json")
 	f.StringVar(&o.summary, "summary", "", "write Puppet's last_run_summary.yaml to this file")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log info lines")
@@ -104,7 +121,8 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 	}
 	start := time.Now()
 	log := o.logger()
-	cat, res, err := load(path, translate.Options{Tags: o.tags, SkipTags: o.skipTags}, os.Stdout, os.Stderr)
+	cat, res, err := load(path, translate.Options{Tags: o.tags, SkipTags: o.skipTags, ModulePath: splitPath(o.modulepath)},
+		os.Stdout, os.Stderr)
 	if err != nil {
 		return err
 	}

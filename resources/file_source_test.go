@@ -1,0 +1,72 @@
+package resources
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestSourceCandidates(t *testing.T) {
+	f := &File{ModulePath: []string{"/a", "/b"}}
+	for _, tc := range []struct {
+		in, err string
+		want    []string
+	}{
+		{in: "/etc/x", want: []string{"/etc/x"}},
+		{in: "file:///etc/x", want: []string{"/etc/x"}},
+		{in: "puppet:///modules/m/d/f", want: []string{"/a/m/files/d/f", "/b/m/files/d/f"}},
+		{in: "puppet:///modules/m/../../../etc/shadow", want: []string{"/a/m/files/etc/shadow", "/b/m/files/etc/shadow"}},
+		{in: "puppet:///modules/m", err: "only puppet:///modules/MODULE/FILE"},
+		{in: "puppet://server/modules/m/f", err: "Puppet server is not supported"},
+		{in: "https://example.invalid/f", err: "only puppet:///modules/"},
+		{in: "relative", err: "only puppet:///modules/"},
+	} {
+		got, err := f.sourceCandidates(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: err %v, want %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: %v %v, want %v", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+// TestSourceChangeApplied: a changed source is applied at the next check.
+func TestSourceChangeApplied(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	if err := os.WriteFile(src, []byte("one\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := &File{Path: dst, Ensure: "file", Source: []string{src}, Replace: true}
+	if err := f.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	h := newFileHandle()
+	_ = f.Init(h)
+	for i, content := range []string{"one\n", "two\n"} {
+		if i > 0 {
+			if err := os.WriteFile(src, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := f.CheckApply(context.Background(), true); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(dst); string(got) != content {
+			t.Errorf("step %d: %q, want %q", i, got, content)
+		}
+		if ok, _ := f.CheckApply(context.Background(), true); !ok {
+			t.Errorf("step %d: not in sync after apply", i)
+		}
+	}
+	if err := f.Validate(); err != nil {
+		t.Errorf("Validate after a check: %v", err)
+	}
+}
