@@ -62,8 +62,8 @@ type File struct {
 	pathWatch
 	sources    watches // the local paths of Source
 	fromSource bool    // Content was read from Source
-	want   string // cached digest of Content
-	warned bool   // the non-root ownership warning was given
+	want       string  // cached digest of Content
+	warned     bool    // the non-root ownership warning was given
 }
 
 // Ensure values.
