@@ -34,6 +34,9 @@ func TestTestbedBoots(t *testing.T) {
 	if out, code := tb.Exec(t, "getent", "passwd", "root"); code != 0 || !strings.HasPrefix(out, "root:x:0:0:") {
 		t.Errorf("getent passwd root = %q, code %d", out, code)
 	}
+	if out, code := tb.Exec(t, "hostname"); code != 0 || strings.TrimSpace(out) != "testbed" {
+		t.Errorf("hostname = %q, code %d; want testbed", out, code)
+	}
 	if _, code := tb.Exec(t, "sh", "-c", "exit 3"); code != 3 {
 		t.Errorf("exit 3 inside gave code %d", code)
 	}
