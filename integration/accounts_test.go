@@ -70,6 +70,9 @@ func (e *etcCopy) accountLines(t *testing.T, root string) []string {
 			out = append(out, f+": "+strings.ReplaceAll(l, root, placeholder))
 		}
 	}
+	// Independent groups and users are created in parallel: the order of the
+	// entries is not compared.
+	slices.Sort(out)
 	return out
 }
 

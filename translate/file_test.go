@@ -105,7 +105,7 @@ func TestFileTranslateErrors(t *testing.T) {
 		{"/x", map[string]any{"force": "maybe"}, `File[/x]: parameter force: want true or false, got "maybe"`},
 		{"/x", map[string]any{"group": ""}, "File[/x]: parameter group: Invalid group name ''"},
 		{"/x", map[string]any{"content": []any{"a"}}, "File[/x]: parameter content: want a string, got a list"},
-		{"/x", map[string]any{"source": "puppet:///modules/m/f"}, "File[/x]: parameter source is not supported yet"},
+		{"/x", map[string]any{"source": "puppet://server/modules/m/f"}, `File[/x]: source "puppet://server/modules/m/f": fetching from a Puppet server is not supported`},
 		{"/x", map[string]any{"recurse": true}, "File[/x]: parameter recurse is not supported yet"},
 		{"/x", map[string]any{"recurse": "remote"}, "File[/x]: parameter recurse is not supported yet"},
 		{"/x", map[string]any{"purge": true}, "File[/x]: parameter purge is not supported yet"},
