@@ -39,7 +39,8 @@ func moduleRoot(t testing.TB) string {
 	}
 }
 
-// binary builds mgmt-puppet once per test process and returns its path.
+// binary builds mgmt-puppet once per test process and returns its path. It is
+// static (no cgo), so that it also runs inside the test container.
 func binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -51,6 +52,7 @@ func binary(t testing.TB) string {
 		binPath = filepath.Join(dir, "mgmt-puppet")
 		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/mgmt-puppet")
 		cmd.Dir = moduleRoot(t)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		buildOut, buildErr = cmd.CombinedOutput()
 	})
 	if buildErr != nil {
