@@ -591,6 +591,9 @@ func (r *run) evaluate(n *node, refreshes, real int, corrective bool) completion
 			c.real = c.events
 		}
 	}
+	if inv, ok := n.v.Resource.(RefreshInvalidator); ok && err == nil && inv.RefreshInvalidated() {
+		refreshes = 0
+	}
 	if err == nil && refreshes > 0 {
 		if rf, isRefresher := n.v.Resource.(Refresher); isRefresher {
 			noop := n.noop || real == 0

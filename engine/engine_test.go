@@ -794,3 +794,22 @@ func TestEventsCountChangesAndNoopMixes(t *testing.T) {
 		t.Errorf("refreshed in1 %d in2 %d, want 1 and 0", in1.refreshed.Load(), in2.refreshed.Load())
 	}
 }
+
+// invalidating is a refresher whose change voids its pending refreshes.
+type invalidating struct{ *refresher }
+
+func (invalidating) RefreshInvalidated() bool { return true }
+
+func TestRefreshInvalidated(t *testing.T) {
+	rec := &recorder{}
+	g := NewGraph()
+	a := &fake{name: "a", rec: rec}
+	r := &refresher{fake: &fake{name: "svc", rec: rec}}
+	_ = g.AddVertex(&Vertex{Name: "a", Resource: a})
+	_ = g.AddVertex(&Vertex{Name: "svc", Resource: invalidating{r}})
+	_ = g.AddEdge("a", "svc", true)
+	runOnce(t, Config{Observer: rec}, g)
+	if ev := rec.kinds(EventRefresh); len(ev) != 0 || r.refreshed.Load() != 0 {
+		t.Errorf("refresh events %v, refreshed %d; want none", ev, r.refreshed.Load())
+	}
+}

@@ -35,6 +35,13 @@ type Refresher interface {
 	Refresh(ctx context.Context, apply bool) error
 }
 
+// RefreshInvalidator is a Refresher whose last CheckApply may void the refresh
+// events waiting for it (a service it just started): then it is not refreshed and
+// nothing is said of those events, as Puppet's invalidate_refreshes does.
+type RefreshInvalidator interface {
+	RefreshInvalidated() bool
+}
+
 // Locker is a resource that must not run at the same time as others holding one of the
 // same named locks (a package manager, say).
 type Locker interface {

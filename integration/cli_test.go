@@ -106,7 +106,7 @@ func TestTranslateFormats(t *testing.T) {
 	cat := fixtureCatalog(t, "system", placeholder)
 	text := runCommand(t, bin, "translate", cat)
 	// system holds types that are not native yet: reported, exit 1.
-	if text.code != 1 || !strings.Contains(text.out, "Service[memcached]: type Service is not supported yet") {
+	if text.code != 1 || !strings.Contains(text.out, "Tidy[/tmp/mgmt-puppet-fixture/system/tmp]: type Tidy is not supported yet") {
 		t.Errorf("translate text: exit %d\n%s", text.code, text.out)
 	}
 	basic := fixtureCatalog(t, "refresh", placeholder)

@@ -89,3 +89,63 @@ func TestPackageInTestbed(t *testing.T) {
 	t.Logf("package removed with apt-get, installed again %v after apt-get returned", repair)
 	waitIn("repair logged", logged("Package[memcached]/ensure: created"))
 }
+
+// TestServiceInTestbed applies the services fixture inside the test container:
+// the configuration change restarts the running service (one refresh); a second
+// run changes nothing; then, kept converged, the service stopped or disabled with
+// systemctl is started or enabled again through systemd's D-Bus signals, and the
+// repair times are logged.
+func TestServiceInTestbed(t *testing.T) {
+	tb := testbed.Start(t)
+	bin, catalog := inTestbed(t, tb, "services")
+	out, code := tb.Exec(t, bin, "run", "--color", "false", "--detailed-exitcodes", catalog)
+	if code != 2 ||
+		!strings.Contains(out, "Notice: /Stage[main]/Main/Package[memcached]/ensure: created") ||
+		!strings.Contains(out, "Notice: /Stage[main]/Main/Service[memcached]: Triggered 'refresh' from 1 event") {
+		t.Fatalf("first run: exit %d\n%s", code, out)
+	}
+	if out, code := tb.Exec(t, "systemctl", "is-active", "memcached"); code != 0 {
+		t.Fatalf("memcached not active: %s", out)
+	}
+	if out, code := tb.Exec(t, bin, "run", "--color", "false", "--detailed-exitcodes", catalog); code != 0 {
+		t.Fatalf("second run: exit %d, want 0 (in sync)\n%s", code, out)
+	}
+	if out, code := tb.Exec(t, "sh", "-c", "nohup "+bin+" run --color false --converged-timeout -1 "+catalog+
+		" >/root/daemon.log 2>&1 & echo $! >/root/daemon.pid"); code != 0 {
+		t.Fatalf("starting the daemon: %s", out)
+	}
+	defer tb.Exec(t, "sh", "-c", "kill $(cat /root/daemon.pid)")
+	daemonLog := func() string {
+		log, _ := os.ReadFile(filepath.Join(tb.Root, "root/daemon.log"))
+		return string(log)
+	}
+	wait := func(what string, cond func() bool) time.Duration {
+		start := time.Now()
+		for !cond() {
+			if time.Since(start) > 30*time.Second {
+				t.Fatalf("no %s within 30 s\n%s", what, daemonLog())
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		return time.Since(start)
+	}
+	wait("first pass", func() bool { return strings.Contains(daemonLog(), "Applied catalog") })
+	for i, step := range []struct {
+		breakIt []string
+		check   []string
+		logged  string
+	}{
+		{[]string{"systemctl", "stop", "memcached"}, []string{"systemctl", "is-active", "memcached"},
+			"Service[memcached]/ensure: ensure changed 'stopped' to 'running'"},
+		{[]string{"systemctl", "disable", "memcached"}, []string{"systemctl", "is-enabled", "memcached"},
+			"Service[memcached]/enable: enable changed 'false' to 'true'"},
+	} {
+		if out, code := tb.Exec(t, step.breakIt...); code != 0 {
+			t.Fatalf("%v: %s", step.breakIt, out)
+		}
+		d := wait("repair", func() bool { _, code := tb.Exec(t, step.check...); return code == 0 })
+		t.Logf("%v repaired %v after it returned (polled through nsenter, so an upper bound)", step.breakIt, d)
+		wait("repair logged", func() bool { return strings.Count(daemonLog(), step.logged) >= 1 })
+		_ = i
+	}
+}
