@@ -94,7 +94,7 @@ func (s *Service) RefreshInvalidated() bool { return s.started }
 // unitState is what systemd says of the unit.
 type unitState struct {
 	active, fileState, load string
-	needReload           bool
+	needReload              bool
 }
 
 // settleTime bounds how long a check waits for a unit that is starting or
