@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -147,5 +148,58 @@ func TestServiceInTestbed(t *testing.T) {
 		t.Logf("%v repaired %v after it returned (polled through nsenter, so an upper bound)", step.breakIt, d)
 		wait("repair logged", func() bool { return strings.Count(daemonLog(), step.logged) >= 1 })
 		_ = i
+	}
+}
+
+// TestServicesMatchPuppetInTestbed applies the services fixture with mgmt-puppet in
+// one container and with real `puppet apply --catalog` in a second copy of the same
+// image: first apply, no-op re-apply, and a re-apply after the same drift (service
+// stopped and disabled) in both. Exit codes, log lines and the resulting state
+// (package, unit state, configuration) must agree; wall times are logged.
+func TestServicesMatchPuppetInTestbed(t *testing.T) {
+	ours, theirs := testbed.Start(t), testbed.Start(t)
+	if _, code := theirs.Exec(t, "puppet", "--version"); code != 0 {
+		t.Fatal("the testbed image has no puppet: rebuild it (scripts/testbed.sh build)")
+	}
+	bin, catalog := inTestbed(t, ours, "services")
+	_, theirCatalog := inTestbed(t, theirs, "services")
+	state := func(tb *testbed.Testbed) string {
+		var b strings.Builder
+		for _, cmd := range [][]string{
+			{"dpkg-query", "-W", "--showformat", "${Status} ${Version}", "memcached"},
+			{"systemctl", "is-active", "memcached"},
+			{"systemctl", "is-enabled", "memcached"},
+			{"cat", "/etc/memcached.conf"},
+		} {
+			out, code := tb.Exec(t, cmd...)
+			fmt.Fprintf(&b, "%v: %d %s\n", cmd, code, strings.TrimSpace(out))
+		}
+		return b.String()
+	}
+	drift := []string{"sh", "-c", "systemctl stop memcached && systemctl disable -q memcached"}
+	for pass, name := range []string{"first apply", "no-op re-apply", "after drift"} {
+		if pass == 2 {
+			for _, tb := range []*testbed.Testbed{ours, theirs} {
+				if out, code := tb.Exec(t, drift...); code != 0 {
+					t.Fatalf("drift: %s", out)
+				}
+			}
+		}
+		start := time.Now()
+		got, gotCode := ours.Exec(t, bin, "run", "--color", "false", catalog)
+		ourTime := time.Since(start)
+		start = time.Now()
+		want, wantCode := theirs.Exec(t, "puppet", "apply", "--catalog", theirCatalog, "--color", "false")
+		theirTime := time.Since(start)
+		t.Logf("%s: puppet %.2f s, mgmt-puppet %.2f s", name, theirTime.Seconds(), ourTime.Seconds())
+		if gotCode != wantCode {
+			t.Errorf("%s: exit %d, puppet exit %d\nours:\n%s\npuppet:\n%s", name, gotCode, wantCode, got, want)
+		}
+		if g, w := logLines(got, "/nonexistent"), logLines(want, "/nonexistent"); strings.Join(g, "\n") != strings.Join(w, "\n") {
+			t.Errorf("%s: log lines differ\nours:\n  %s\npuppet:\n  %s", name, strings.Join(g, "\n  "), strings.Join(w, "\n  "))
+		}
+		if g, w := state(ours), state(theirs); g != w {
+			t.Errorf("%s: state differs\nours:\n%s\npuppet:\n%s", name, g, w)
+		}
 	}
 }

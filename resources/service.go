@@ -152,7 +152,8 @@ func (s *Service) enabled(st unitState) string {
 }
 
 // CheckApply compares the unit's state with ensure and enable and, with apply,
-// changes it: ensure first, then enable, as Puppet does.
+// changes it as Puppet does: a change of ensure brings enable along silently;
+// enable is a change of its own only when ensure was in sync.
 func (s *Service) CheckApply(ctx context.Context, apply bool) (bool, error) {
 	s.started = false
 	m, err := systemd.Default()
@@ -181,7 +182,15 @@ func (s *Service) CheckApply(ctx context.Context, apply bool) (bool, error) {
 					return false, &engine.ChangeError{Property: "ensure", From: is, To: s.Ensure, Err: err}
 				}
 				s.started = s.Ensure == "running"
+				// Puppet's service ensure syncs enable with it, without an event of
+				// its own; the harness then looks at no other property.
+				if s.Enable != "" && s.enabled(st) != s.Enable {
+					if err := s.setEnable(ctx, m); err != nil {
+						return false, &engine.ChangeError{Property: "ensure", From: is, To: s.Ensure, Err: err}
+					}
+				}
 			}
+			return false, nil
 		}
 	}
 	if s.Enable != "" {

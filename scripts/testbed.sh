@@ -8,16 +8,22 @@
 #   testbed.sh exec DIR CMD..  run CMD inside the running container, exit with its code
 #
 # The image carries apt's package lists and the .debs of memcached, so that apt installs
-# it offline: the container has a private network with only its own loopback.
+# it offline: the container has a private network with only its own loopback. It has
+# Puppet installed, so that tests can apply the same catalog with real Puppet in a
+# second copy of the same image.
 # Environment: TESTBED_CACHE (the tarball, default below), TESTBED_MIRROR (the Debian
 # mirror, default: the one of /etc/apt/sources.list.d/debian.sources). Needs root.
 set -eu
 
-cache=${TESTBED_CACHE:-/var/cache/mgmt-puppet/testbed-bookworm.tgz}
+# The number names the image's recipe: change it with the build steps, so that a
+# cached tarball of an older recipe is not used.
+cache=${TESTBED_CACHE:-/var/cache/mgmt-puppet/testbed-bookworm-2.tgz}
 suite=bookworm
 include=systemd,systemd-sysv,dbus,passwd,ca-certificates
 # Downloaded into the image, not installed: the tests install them offline.
 predownload=memcached
+# Installed into the image.
+install=puppet
 boot_timeout=30
 stop_timeout=15
 
@@ -88,6 +94,16 @@ cmd_build() {
 	chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
 		sh -c "apt-get clean && apt-get update -qq && apt-get install --download-only -y -qq $predownload" >"$work/apt.log" 2>&1 ||
 		{ tail -n 30 "$work/apt.log" >&2; die "apt-get in the image failed"; }
+	# Installing must not start services in the chroot: policy-rc.d says no while it runs.
+	echo "testbed.sh: installing $install" >&2
+	printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+	chmod 755 "$root/usr/sbin/policy-rc.d"
+	chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
+		sh -c "apt-get install -y -qq --no-install-recommends $install" >>"$work/apt.log" 2>&1 ||
+		{ tail -n 30 "$work/apt.log" >&2; die "apt-get in the image failed"; }
+	rm -f "$root/usr/sbin/policy-rc.d"
+	# The agent's service would try to reach a Puppet server at every boot.
+	chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin systemctl disable -q puppet.service 2>/dev/null || true
 	# debootstrap copied the build host's name; each machine's image should be the same.
 	echo testbed >"$root/etc/hostname"
 	echo "testbed.sh: writing $cache" >&2
