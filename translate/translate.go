@@ -66,10 +66,10 @@ func (m *Meta) Ref() string { return m.Type + "[" + m.Title + "]" }
 
 // TypeStat counts the resources of one Puppet type by how they run.
 type TypeStat struct {
-	Type        string
-	Native      int // run by a native resource
-	Container   int // classes, stages, defined types: expanded
-	Unsupported int // no native implementation yet
+	Type        string `json:"type"`
+	Native      int    `json:"native"`      // run by a native resource
+	Container   int    `json:"container"`   // classes, stages, defined types: expanded
+	Unsupported int    `json:"unsupported"` // no native implementation yet
 }
 
 // Result is a translated catalog.
