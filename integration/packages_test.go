@@ -157,30 +157,50 @@ func TestServiceInTestbed(t *testing.T) {
 // stopped and disabled) in both. Exit codes, log lines and the resulting state
 // (package, unit state, configuration) must agree; wall times are logged.
 func TestServicesMatchPuppetInTestbed(t *testing.T) {
+	matchPuppetInTestbed(t, "services", [][]string{
+		{"dpkg-query", "-W", "--showformat", "${Status} ${Version}", "memcached"},
+		{"systemctl", "is-active", "memcached"},
+		{"systemctl", "is-enabled", "memcached"},
+		{"cat", "/etc/memcached.conf"},
+	}, "systemctl stop memcached && systemctl disable -q memcached")
+}
+
+// TestModuleCatalogMatchesPuppetInTestbed does the same for a catalog compiled from
+// a real Debian module, puppetlabs-ntp, with memcached beside it; the drift removes
+// ntp's package and edits its configuration.
+func TestModuleCatalogMatchesPuppetInTestbed(t *testing.T) {
+	matchPuppetInTestbed(t, "ntpnode", [][]string{
+		{"dpkg-query", "-W", "--showformat", "${Status} ${Version}", "ntp", "memcached"},
+		{"systemctl", "is-active", "memcached"},
+		{"systemctl", "is-enabled", "memcached"},
+		{"cat", "/etc/ntp.conf", "/etc/memcached.conf"},
+		{"stat", "-c", "%a %U %G", "/etc/ntp.conf"},
+	}, "echo '# drift' >> /etc/ntp.conf && systemctl stop memcached")
+}
+
+// matchPuppetInTestbed applies fixture's catalog with mgmt-puppet in one testbed and
+// with real puppet apply in another, three times (first apply, no-op, after the
+// shell command drift ran in both), comparing exit codes, log lines and the output
+// of the state commands.
+func matchPuppetInTestbed(t *testing.T, fixture string, stateCmds [][]string, drift string) {
 	ours, theirs := testbed.Start(t), testbed.Start(t)
 	if _, code := theirs.Exec(t, "puppet", "--version"); code != 0 {
 		t.Fatal("the testbed image has no puppet: rebuild it (scripts/testbed.sh build)")
 	}
-	bin, catalog := inTestbed(t, ours, "services")
-	_, theirCatalog := inTestbed(t, theirs, "services")
+	bin, catalog := inTestbed(t, ours, fixture)
+	_, theirCatalog := inTestbed(t, theirs, fixture)
 	state := func(tb *testbed.Testbed) string {
 		var b strings.Builder
-		for _, cmd := range [][]string{
-			{"dpkg-query", "-W", "--showformat", "${Status} ${Version}", "memcached"},
-			{"systemctl", "is-active", "memcached"},
-			{"systemctl", "is-enabled", "memcached"},
-			{"cat", "/etc/memcached.conf"},
-		} {
+		for _, cmd := range stateCmds {
 			out, code := tb.Exec(t, cmd...)
 			fmt.Fprintf(&b, "%v: %d %s\n", cmd, code, strings.TrimSpace(out))
 		}
 		return b.String()
 	}
-	drift := []string{"sh", "-c", "systemctl stop memcached && systemctl disable -q memcached"}
 	for pass, name := range []string{"first apply", "no-op re-apply", "after drift"} {
 		if pass == 2 {
 			for _, tb := range []*testbed.Testbed{ours, theirs} {
-				if out, code := tb.Exec(t, drift...); code != 0 {
+				if out, code := tb.Exec(t, "sh", "-c", drift); code != 0 {
 					t.Fatalf("drift: %s", out)
 				}
 			}
@@ -191,7 +211,7 @@ func TestServicesMatchPuppetInTestbed(t *testing.T) {
 		start = time.Now()
 		want, wantCode := theirs.Exec(t, "puppet", "apply", "--catalog", theirCatalog, "--color", "false")
 		theirTime := time.Since(start)
-		t.Logf("%s: puppet %.2f s, mgmt-puppet %.2f s", name, theirTime.Seconds(), ourTime.Seconds())
+		t.Logf("%s %s: puppet %.2f s, mgmt-puppet %.2f s", fixture, name, theirTime.Seconds(), ourTime.Seconds())
 		if gotCode != wantCode {
 			t.Errorf("%s: exit %d, puppet exit %d\nours:\n%s\npuppet:\n%s", name, gotCode, wantCode, got, want)
 		}

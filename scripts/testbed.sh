@@ -7,7 +7,7 @@
 #   testbed.sh stop DIR        halt the container started in DIR (DIR itself is kept)
 #   testbed.sh exec DIR CMD..  run CMD inside the running container, exit with its code
 #
-# The image carries apt's package lists and the .debs of memcached, so that apt installs
+# The image carries apt's package lists and the .debs of memcached and ntp, so that apt installs
 # it offline: the container has a private network with only its own loopback. It has
 # Puppet installed, so that tests can apply the same catalog with real Puppet in a
 # second copy of the same image.
@@ -17,11 +17,11 @@ set -eu
 
 # The number names the image's recipe: change it with the build steps, so that a
 # cached tarball of an older recipe is not used.
-cache=${TESTBED_CACHE:-/var/cache/mgmt-puppet/testbed-bookworm-2.tgz}
+cache=${TESTBED_CACHE:-/var/cache/mgmt-puppet/testbed-bookworm-3.tgz}
 suite=bookworm
 include=systemd,systemd-sysv,dbus,passwd,ca-certificates
 # Downloaded into the image, not installed: the tests install them offline.
-predownload=memcached
+predownload="memcached ntp"
 # Installed into the image.
 install=puppet
 boot_timeout=30
