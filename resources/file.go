@@ -57,13 +57,30 @@ type File struct {
 	Source      []string
 	ModulePath  []string
 	Environment string
+	// Recurse manages the directory's contents too, as the child resources Puppet
+	// generates (file_recurse.go): "" (false), "true" or "remote" (only what the
+	// source has). RecurseLimit is how many levels deep; 0 is no limit.
+	Recurse      string
+	RecurseLimit int
+	// Purge removes the children that no source has (with Recurse "true").
+	Purge bool
+	// Ignore holds glob patterns; recursion leaves matching names alone.
+	Ignore []string
+	// Managed lists the paths below Path that other File resources of the catalog
+	// manage: recursion leaves them, and all below them, alone.
+	Managed []string
+	// LogContainer is the containment path that generated children's log lines
+	// start with ("/Stage[main]/Main").
+	LogContainer string
 
 	h engine.Handle
 	pathWatch
-	sources    watches // the local paths of Source
-	fromSource bool    // Content was read from Source
-	want       string  // cached digest of Content
-	warned     bool    // the non-root ownership warning was given
+	tree       *treeWatch // the directories recursion manages, once watched
+	sources    watches    // the local paths of Source
+	fromSource bool       // Content was read from Source
+	sourceDir  string     // the local directory Source named at the last check
+	want       string     // cached digest of Content
+	warned     bool       // the non-root ownership warning was given
 }
 
 // Ensure values.
@@ -116,6 +133,9 @@ func (f *File) Validate() error {
 	if err := f.checkSource(); err != nil {
 		bad("%v", err)
 	}
+	if err := f.checkRecurse(); err != nil {
+		bad("%v", err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return engine.Permanent(err)
 	}
@@ -134,13 +154,19 @@ func (f *File) Watch(ctx context.Context) error {
 	if err := f.watch(ctx, f.Path, f.h.Poke); err != nil {
 		return err
 	}
-	return f.watchSources(ctx)
+	if err := f.watchSources(ctx); err != nil {
+		return err
+	}
+	return f.watchTree(ctx)
 }
 
 // Close cancels the watches.
 func (f *File) Close() error {
 	f.close()
 	f.sources.closeAll()
+	if f.tree != nil {
+		f.tree.close()
+	}
 	return nil
 }
 
@@ -186,8 +212,18 @@ func readState(path string) (state, error) {
 
 // CheckApply compares the path with what is wanted and, when apply is true, repairs
 // it, in Puppet's order: ensure, then (when ensure was in sync) content, target,
-// owner, group and mode.
+// owner, group and mode; then, with Recurse, the directory's contents.
 func (f *File) CheckApply(ctx context.Context, apply bool) (bool, error) {
+	ok, err := f.checkPath(ctx, apply)
+	if err != nil || f.Recurse == "" {
+		return ok, err
+	}
+	inSync, err := f.recurse(ctx, apply)
+	return ok && inSync, err
+}
+
+// checkPath is CheckApply for the path itself.
+func (f *File) checkPath(ctx context.Context, apply bool) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}

@@ -57,29 +57,21 @@ func (f *File) sourceCandidates(s string) ([]string, error) {
 	return nil, fmt.Errorf("source %q: only puppet:///modules/..., file:// and absolute paths are supported", s)
 }
 
-// sourceContent reads the first source that exists.
-func (f *File) sourceContent() (string, error) {
+// findSource returns the local path of the first source that exists, and what it
+// is.
+func (f *File) findSource() (string, os.FileInfo, error) {
 	for _, s := range f.Source {
 		paths, err := f.sourceCandidates(s)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		for _, p := range paths {
-			info, err := os.Stat(p)
-			if err != nil {
-				continue
+			if info, err := os.Stat(p); err == nil {
+				return p, info, nil
 			}
-			if info.IsDir() {
-				return "", fmt.Errorf("source %s is a directory; directory sources (recurse) are not supported yet", s)
-			}
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return "", err
-			}
-			return string(data), nil
 		}
 	}
-	return "", fmt.Errorf("Could not retrieve information from environment %s source(s) %s", f.environment(), strings.Join(f.Source, ", "))
+	return "", nil, fmt.Errorf("Could not retrieve information from environment %s source(s) %s", f.environment(), strings.Join(f.Source, ", "))
 }
 
 func (f *File) environment() string {
@@ -89,12 +81,33 @@ func (f *File) environment() string {
 	return f.Environment
 }
 
-// loadSource makes the source's current content the content wanted.
+// loadSource makes the source what is wanted, as Puppet's copy_source_values does:
+// the source's type becomes ensure (unless absent), and a file's content the
+// content. A directory source's contents are copied only with Recurse.
 func (f *File) loadSource() error {
-	content, err := f.sourceContent()
+	p, info, err := f.findSource()
 	if err != nil {
 		return err
 	}
+	if info.IsDir() {
+		f.sourceDir = p
+		if f.Ensure != ensureAbsent {
+			f.Ensure = ensureDirectory
+		}
+		if f.fromSource {
+			f.Content, f.want, f.fromSource = nil, "", false
+		}
+		return nil
+	}
+	f.sourceDir = ""
+	if f.Ensure != ensureAbsent {
+		f.Ensure = ensureFile
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	content := string(data)
 	if f.Content == nil || *f.Content != content {
 		f.Content, f.want, f.fromSource = &content, "", true
 	}
@@ -107,15 +120,22 @@ func (f *File) SetModulePath(dirs []string, environment string) {
 	f.ModulePath, f.Environment = dirs, environment
 }
 
-// watchSources watches the local paths the sources may name.
+// watchSources watches the local paths the sources may name, with the watcher
+// the path itself uses.
 func (f *File) watchSources(ctx context.Context) error {
-	var paths []string
 	for _, s := range f.Source {
 		candidates, err := f.sourceCandidates(s)
 		if err != nil {
 			return err
 		}
-		paths = append(paths, candidates...)
+		for _, p := range candidates {
+			pw := pathWatch{watcher: f.watcher}
+			if err := pw.watch(ctx, p, f.h.Poke); err != nil {
+				f.sources.closeAll()
+				return err
+			}
+			f.sources.list = append(f.sources.list, pw)
+		}
 	}
-	return f.sources.watchAll(ctx, "", paths, f.h.Poke)
+	return nil
 }

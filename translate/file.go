@@ -2,6 +2,8 @@ package translate
 
 import (
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
@@ -17,11 +19,10 @@ func init() {
 		Redactable: []string{"ensure", "content", "target", "owner", "group", "mode",
 			"checksum_value", "ctime", "mtime", "seltype", "selrange", "selrole", "seluser", "type"},
 		// Parameters that change nothing here: SELinux, diff display, read-only
-		// properties, and options of features that are rejected when used
-		// (recurse).
+		// properties, and max_files (recursion has no file limit here).
 		Ignorable: []string{
 			"show_diff", "selinux_ignore_defaults", "seluser", "selrole", "seltype", "selrange",
-			"validate_replacement", "provider", "ignore", "sourceselect", "max_files",
+			"validate_replacement", "provider", "max_files",
 			"ctime", "mtime", "type", "staging_location",
 		},
 	})
@@ -46,8 +47,8 @@ var fileEnsures = map[string]string{
 }
 
 // buildFile reads Puppet's file parameters (lib/puppet/type/file.rb and file/*.rb).
-// Parameters not read here and not ignorable (validate_cmd, recurselimit,
-// source_permissions, checksum_value...) are reported as not supported yet.
+// Parameters not read here and not ignorable (validate_cmd, source_permissions,
+// checksum_value...) are reported as not supported yet.
 func buildFile(p *Params) engine.Resource {
 	f := &resources.File{Replace: true}
 	path := p.Namevar("path")
@@ -115,14 +116,76 @@ func buildFile(p *Params) engine.Resource {
 			p.Errorf("links", "invalid value %q, want manage or follow", s)
 		}
 	}
-	// recurse and purge are supported at their default, false; otherwise they stay
-	// unread and are reported as not supported yet.
-	for _, name := range []string{"recurse", "purge"} {
-		if v, ok := p.res.Parameters[name]; ok && isFalse(v) {
-			p.Raw(name)
+	fileRecurse(p, f)
+	return f
+}
+
+// fileRecurse reads recurse, recurselimit, purge, ignore and sourceselect.
+func fileRecurse(p *Params, f *resources.File) {
+	if v, ok := p.Raw("recurse"); ok {
+		switch s, _ := scalarString(v); s {
+		case "true":
+			f.Recurse = "true"
+		case "remote":
+			f.Recurse = "remote"
+		case "false":
+		default:
+			p.Errorf("recurse", "Invalid recurse value %s, want true, false or remote", describe(v))
 		}
 	}
-	return f
+	if v, ok := p.Raw("recurselimit"); ok {
+		s, _ := scalarString(v)
+		n, err := strconv.Atoi(s)
+		switch {
+		case err != nil || n < 0 || strings.HasPrefix(s, "+"):
+			p.Errorf("recurselimit", "Invalid recurselimit value %s", describe(v))
+		case n == 0:
+			f.Recurse = "" // Puppet: the same as recurse => false
+		default:
+			f.RecurseLimit = n
+		}
+	}
+	f.Purge = p.Bool("purge", false)
+	if v, ok := p.Raw("ignore"); ok && !isFalse(v) {
+		f.Ignore = p.Strings("ignore")
+	}
+	if s := p.Enum("sourceselect", "first", "first", "all"); s == "all" {
+		p.Errorf("sourceselect", "all is not supported yet; only first is")
+	}
+	if f.Recurse != "" && f.Content != nil {
+		p.Errorf("recurse", "content with recurse is not supported yet")
+	}
+}
+
+// linkRecursiveFiles tells every recursing File which paths below it other File
+// resources manage, since Puppet leaves those and everything under them to their
+// own resources, and the containment that its generated children's log lines
+// name. It runs once all resources are built.
+func (t *translation) linkRecursiveFiles() {
+	var paths []string
+	var recursing []*item
+	for _, it := range t.resources {
+		switch r := it.resource.(type) {
+		case *resources.File:
+			paths = append(paths, r.Path)
+			if r.Recurse != "" {
+				recursing = append(recursing, it)
+			}
+		case *concatFile:
+			paths = append(paths, r.path) // it generates File[path]
+		}
+	}
+	sort.Strings(paths)
+	for _, it := range recursing {
+		f := it.resource.(*resources.File)
+		prefix := strings.TrimSuffix(f.Path, "/") + "/"
+		f.Managed = nil
+		for i := sort.SearchStrings(paths, prefix); i < len(paths) && strings.HasPrefix(paths[i], prefix); i++ {
+			f.Managed = append(f.Managed, paths[i])
+		}
+		c := it.meta.Containment
+		f.LogContainer = "/" + strings.Join(c[:len(c)-1], "/")
+	}
 }
 
 // fileMode reads mode: a string, octal or symbolic; empty when unset.

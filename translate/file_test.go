@@ -68,6 +68,18 @@ func TestFileTranslate(t *testing.T) {
 			resources.File{Path: "/x", Backup: ".puppet-bak", Replace: true}},
 		{"backup false", "/x", map[string]any{"backup": false}, nil,
 			resources.File{Path: "/x", Replace: true}},
+		{"recurse with source, purge and ignore", "/d",
+			map[string]any{"ensure": "directory", "recurse": true, "purge": true, "force": true, "source": "puppet:///modules/m/d",
+				"recurselimit": json.Number("2"), "ignore": []any{"*.bak", ".git"}, "sourceselect": "first", "max_files": json.Number("0")}, nil,
+			resources.File{Path: "/d", Ensure: "directory", Recurse: "true", RecurseLimit: 2, Purge: true, Force: true,
+				Source: []string{"puppet:///modules/m/d"}, Ignore: []string{"*.bak", ".git"}, Replace: true}},
+		{"recurse remote, ignore a string", "/d",
+			map[string]any{"recurse": "remote", "source": "/src", "ignore": "*.o", "recurselimit": "1"}, nil,
+			resources.File{Path: "/d", Ensure: "file", Recurse: "remote", RecurseLimit: 1, Source: []string{"/src"}, Ignore: []string{"*.o"}, Replace: true}},
+		{"recurse true as a string, ignore false", "/d", map[string]any{"recurse": "true", "ignore": false}, nil,
+			resources.File{Path: "/d", Recurse: "true", Replace: true}},
+		{"recurselimit 0 is no recursion", "/d", map[string]any{"recurse": true, "recurselimit": json.Number("0"), "purge": true}, nil,
+			resources.File{Path: "/d", Purge: true, Replace: true}},
 		{"defaults and ignorables accepted", "/x",
 			map[string]any{"recurse": false, "purge": "false", "links": "manage", "show_diff": false,
 				"seltype": "etc_t", "provider": "posix", "checksum": "sha256", "require": "File[/]"}, nil,
@@ -106,9 +118,15 @@ func TestFileTranslateErrors(t *testing.T) {
 		{"/x", map[string]any{"group": ""}, "File[/x]: parameter group: Invalid group name ''"},
 		{"/x", map[string]any{"content": []any{"a"}}, "File[/x]: parameter content: want a string, got a list"},
 		{"/x", map[string]any{"source": "puppet://server/modules/m/f"}, `File[/x]: source "puppet://server/modules/m/f": fetching from a Puppet server is not supported`},
-		{"/x", map[string]any{"recurse": true}, "File[/x]: parameter recurse is not supported yet"},
-		{"/x", map[string]any{"recurse": "remote"}, "File[/x]: parameter recurse is not supported yet"},
-		{"/x", map[string]any{"purge": true}, "File[/x]: parameter purge is not supported yet"},
+		{"/x", map[string]any{"recurse": "inf"}, `File[/x]: parameter recurse: Invalid recurse value "inf"`},
+		{"/x", map[string]any{"recurse": json.Number("2")}, `File[/x]: parameter recurse: Invalid recurse value "2"`},
+		{"/x", map[string]any{"recurse": "remote"}, "File[/x]: You cannot specify a remote recursion without a source"},
+		{"/x", map[string]any{"recurse": true, "recurselimit": "-1"}, `File[/x]: parameter recurselimit: Invalid recurselimit value "-1"`},
+		{"/x", map[string]any{"recurse": true, "recurselimit": "two"}, `File[/x]: parameter recurselimit: Invalid recurselimit value "two"`},
+		{"/x", map[string]any{"recurse": true, "content": "x"}, "File[/x]: parameter recurse: content with recurse is not supported yet"},
+		{"/x", map[string]any{"recurse": true, "sourceselect": "all", "source": "/s"}, "File[/x]: parameter sourceselect: all is not supported yet"},
+		{"/x", map[string]any{"recurse": true, "ignore": "[a"}, `File[/x]: ignore "[a": syntax error in pattern`},
+		{"/x", map[string]any{"purge": "maybe"}, `File[/x]: parameter purge: want true or false, got "maybe"`},
 		{"/x", map[string]any{"validate_cmd": "/bin/true %"}, "File[/x]: parameter validate_cmd is not supported yet"},
 		{"/x", map[string]any{"source_permissions": "use"}, "File[/x]: parameter source_permissions is not supported yet"},
 	}
@@ -152,5 +170,51 @@ func TestFileAutorequire(t *testing.T) {
 		if !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s %v: got %q, want %q", c.title, c.params, got, c.want)
 		}
+	}
+}
+
+// TestFileRecurseLinks checks what Translate tells a recursing File: the paths
+// below it that other resources manage (a File, a Concat_file's generated File;
+// not itself, not a sibling whose name merely starts the same, not an exported
+// one), and the containment its children's log lines name.
+func TestFileRecurseLinks(t *testing.T) {
+	file := func(title string, params map[string]any) catalog.Resource {
+		return catalog.Resource{Type: "File", Title: title, Kind: "compilable_type", Parameters: params}
+	}
+	exported := file("/d/exported", nil)
+	exported.Exported = true
+	c := &catalog.Catalog{
+		Name: "n", Environment: "production",
+		Resources: []catalog.Resource{
+			{Type: "Stage", Title: "main"},
+			{Type: "Class", Title: "Web", Kind: "class"},
+			file("/d", map[string]any{"ensure": "directory", "recurse": true, "purge": true}),
+			file("/d/explicit", map[string]any{"content": "x"}),
+			file("sub", map[string]any{"path": "/d/sub/"}),
+			file("/d/sub/deeper", nil),
+			file("/d-sibling", nil),
+			file("/other", nil),
+			exported,
+			{Type: "Concat_file", Title: "/d/concat", Kind: "compilable_type"},
+		},
+		Edges: []catalog.Edge{
+			{Source: "Stage[main]", Target: "Class[Web]"},
+			{Source: "Class[Web]", Target: "File[/d]"},
+		},
+	}
+	res, err := Translate(c, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := res.Graph.Vertex("File[/d]").Resource.(*resources.File)
+	want := []string{"/d/concat", "/d/explicit", "/d/sub", "/d/sub/deeper"}
+	if !reflect.DeepEqual(f.Managed, want) {
+		t.Errorf("Managed %q, want %q", f.Managed, want)
+	}
+	if f.LogContainer != "/Stage[main]/Web" {
+		t.Errorf("LogContainer %q", f.LogContainer)
+	}
+	if g := res.Graph.Vertex("File[/other]").Resource.(*resources.File); g.Managed != nil || g.LogContainer != "" {
+		t.Errorf("a File that does not recurse got %q %q", g.Managed, g.LogContainer)
 	}
 }

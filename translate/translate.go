@@ -406,6 +406,7 @@ func (t *translation) addVertices() {
 		t.addVertex(v)
 	}
 	t.generateConcats()
+	t.linkRecursiveFiles()
 	// Containment: a container's start comes before everything inside it, which comes
 	// before its end; events pass both ways.
 	for _, it := range t.resources {
