@@ -226,15 +226,19 @@ func (h *nodeHeap) Pop() any {
 
 // run is the state of one Run call, owned by the loop goroutine.
 type run struct {
-	e        *Engine
-	ctx      context.Context // for Watch: ends with the run
-	work     context.Context // for evaluations: not cancelled by a shutdown, so in-flight work finishes
-	nodes    []*node
-	ready    nodeHeap
+	e     *Engine
+	ctx   context.Context // for Watch: ends with the run
+	work  context.Context // for evaluations: not cancelled by a shutdown, so in-flight work finishes
+	nodes []*node
+	ready nodeHeap
+	// offReady holds the queued nodes whose resources are Offloaded: they start
+	// whatever the Parallelism bound.
+	offReady nodeHeap
 	blocked  []*node // queued but a lock is held
 	locks    map[string]bool
 	active   int // nodes waiting, queued or running
-	running  int
+	running  int // nodes running
+	slots    int // nodes running that count against Parallelism
 	done     chan completion
 	passDone bool
 	start    time.Time
@@ -472,7 +476,7 @@ func (r *run) settle() {
 			continue
 		}
 		n.st = queued
-		heap.Push(&r.ready, n)
+		r.enqueue(n)
 	}
 	r.dispatch()
 }
@@ -529,24 +533,49 @@ func (r *run) finishNode(n *node, res outcome, roots []string) {
 	}
 }
 
-func (r *run) dispatch() {
-	for r.running < r.e.cfg.Parallelism && r.ready.Len() > 0 {
-		n := heap.Pop(&r.ready).(*node)
-		locks := lockNames(n.v.Resource)
-		if r.locked(locks) {
-			r.blocked = append(r.blocked, n)
-			continue
-		}
-		for _, l := range locks {
-			r.locks[l] = true
-		}
-		n.st = running
-		r.running++
-		count, real := n.refreshes, n.real
-		n.refreshes, n.real = 0, 0
-		corrective := r.passDone
-		go func() { r.done <- r.evaluate(n, count, real, corrective) }()
+// enqueue puts a node on the ready queue its resource belongs to.
+func (r *run) enqueue(n *node) {
+	if isOffloaded(n.v.Resource) {
+		heap.Push(&r.offReady, n)
+		return
 	}
+	heap.Push(&r.ready, n)
+}
+
+func isOffloaded(res Resource) bool {
+	_, ok := res.(Offloaded)
+	return ok
+}
+
+func (r *run) dispatch() {
+	for r.offReady.Len() > 0 {
+		r.start1(heap.Pop(&r.offReady).(*node), false)
+	}
+	for r.slots < r.e.cfg.Parallelism && r.ready.Len() > 0 {
+		r.start1(heap.Pop(&r.ready).(*node), true)
+	}
+}
+
+// start1 starts evaluating n, unless one of its locks is held; slot says whether it
+// takes one of the Parallelism slots.
+func (r *run) start1(n *node, slot bool) {
+	locks := lockNames(n.v.Resource)
+	if r.locked(locks) {
+		r.blocked = append(r.blocked, n)
+		return
+	}
+	for _, l := range locks {
+		r.locks[l] = true
+	}
+	n.st = running
+	r.running++
+	if slot {
+		r.slots++
+	}
+	count, real := n.refreshes, n.real
+	n.refreshes, n.real = 0, 0
+	corrective := r.passDone
+	go func() { r.done <- r.evaluate(n, count, real, corrective) }()
 }
 
 func lockNames(res Resource) []string {
@@ -576,6 +605,9 @@ func (r *run) evaluate(n *node, refreshes, real int, corrective bool) completion
 	n.changes = 0
 	c := completion{n: n}
 	n.collecting = true
+	if p, ok := n.v.Resource.(RefreshPreparer); ok {
+		p.PrepareRefresh(refreshes > 0, n.noop || real == 0)
+	}
 	ok, err := n.v.Resource.CheckApply(r.work, !n.noop)
 	n.flushChanges(err)
 	if err != nil {
@@ -628,12 +660,15 @@ func (r *run) evaluate(n *node, refreshes, real int, corrective bool) completion
 func (r *run) complete(c completion) {
 	n := c.n
 	r.running--
+	if !isOffloaded(n.v.Resource) {
+		r.slots--
+	}
 	for _, l := range lockNames(n.v.Resource) {
 		delete(r.locks, l)
 	}
 	if len(r.blocked) > 0 {
 		for _, b := range r.blocked {
-			heap.Push(&r.ready, b)
+			r.enqueue(b)
 		}
 		r.blocked = r.blocked[:0]
 	}
@@ -746,6 +781,7 @@ func (r *run) loop(ctx context.Context) error {
 		case <-doneC:
 			stopping = true
 			r.ready = r.ready[:0]
+			r.offReady = r.offReady[:0]
 			continue
 		}
 		if !stopping {
@@ -803,6 +839,7 @@ func (r *run) swapIn(g *Graph) error {
 		}
 	}
 	r.ready = r.ready[:0]
+	r.offReady = r.offReady[:0]
 	r.blocked = r.blocked[:0]
 	for _, n := range r.nodes {
 		n.busy = 0

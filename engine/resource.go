@@ -42,6 +42,22 @@ type RefreshInvalidator interface {
 	RefreshInvalidated() bool
 }
 
+// RefreshPreparer is a Refresher that must know before CheckApply whether a refresh
+// will follow, because one step does both (a resource handed to another program).
+// PrepareRefresh is called before every CheckApply: due says refresh events wait,
+// noop that they only may say what they would have done. Such a resource is a
+// RefreshInvalidator too, to say when it does not refresh at all.
+type RefreshPreparer interface {
+	PrepareRefresh(due, noop bool)
+}
+
+// Offloaded is a resource whose CheckApply mostly waits for work done elsewhere, by a
+// process that serves many such resources at once. It does not take one of the
+// Parallelism slots, so that all of them that are ready can join one batch.
+type Offloaded interface {
+	Offloaded()
+}
+
 // Locker is a resource that must not run at the same time as others holding one of the
 // same named locks (a package manager, say).
 type Locker interface {
@@ -124,6 +140,27 @@ func QuoteValue(s string) string {
 }
 
 func (e *ChangeError) Unwrap() error { return e.Err }
+
+// reportedError marks an error whose lines the resource has logged itself (another
+// program's output, passed on): loggers print nothing more for it.
+type reportedError struct{ err error }
+
+func (e reportedError) Error() string { return e.err.Error() }
+func (e reportedError) Unwrap() error { return e.err }
+
+// Reported marks err as already logged by the resource.
+func Reported(err error) error {
+	if err == nil {
+		return nil
+	}
+	return reportedError{err}
+}
+
+// IsReported reports whether err, or an error it wraps, was marked Reported.
+func IsReported(err error) bool {
+	var r reportedError
+	return errors.As(err, &r)
+}
 
 // permanentError marks an error that retrying cannot help (a bad parameter).
 type permanentError struct{ err error }

@@ -43,6 +43,15 @@ var fidelityCases = []fidelityCase{
 	{name: "noop-failure", fixture: "failure", ours: []string{"--noop"}, puppet: []string{"--noop"}},
 	{name: "noop-stages", fixture: "stages", ours: []string{"--noop"}, puppet: []string{"--noop"}},
 	{name: "noop-sensitive", fixture: "sensitive", ours: []string{"--noop"}, puppet: []string{"--noop"}},
+	// Types without a native implementation (Debian's host_core and sshkeys_core)
+	// run through Puppet itself, in the graph among native resources.
+	{name: "delegated", fixture: "delegated", puppet: []string{"--basemodulepath", debianModules}},
+	{name: "noop-delegated", fixture: "delegated", ours: []string{"--noop"}, puppet: []string{"--basemodulepath", debianModules, "--noop"}},
+	// Native types handed to Puppet all the same: refresh through containers and
+	// failure skipping keep Puppet's semantics across the hand-over.
+	{name: "refresh-by-puppet", fixture: "refresh", ours: []string{"--delegate-types", "Exec"}},
+	{name: "failure-by-puppet", fixture: "failure", ours: []string{"--delegate-types", "Exec"}},
+	{name: "noop-refresh-by-puppet", fixture: "refresh", ours: []string{"--noop", "--delegate-types", "Exec"}, puppet: []string{"--noop"}},
 }
 
 // TestMatchesPuppetApply applies each fixture catalog with mgmt-puppet and with real

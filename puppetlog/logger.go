@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
@@ -105,6 +106,10 @@ func Lines(e engine.Event) []Line {
 	switch e.Kind {
 	case engine.EventChange:
 		c := e.Change
+		if e.Noop && strings.HasSuffix(c.Message, " (noop)") {
+			// Said by another program (Puppet, for a delegated resource).
+			return []Line{line(level, path+"/"+c.Property, "%s", c.Message)}
+		}
 		if e.Noop {
 			return []Line{line(level, path+"/"+c.Property, "current_value %s, should be %s (noop)",
 				engine.QuoteValue(c.Previous), engine.QuoteValue(c.Desired))}
@@ -122,6 +127,8 @@ func Lines(e engine.Event) []Line {
 	case engine.EventFailure:
 		var ce *engine.ChangeError
 		switch {
+		case engine.IsReported(e.Err):
+			return nil
 		case e.Refresh:
 			return []Line{line(engine.Err, path, "Failed to call refresh: %v", e.Err), line(engine.Err, path, "%v", e.Err)}
 		case errors.As(e.Err, &ce):

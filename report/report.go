@@ -107,7 +107,9 @@ func (r *Recorder) Observe(e engine.Event) {
 		}
 		if e.Noop {
 			ev.status = "noop"
-			ev.message = fmt.Sprintf("current_value %s, should be %s (noop)", engine.QuoteValue(c.Previous), engine.QuoteValue(c.Desired))
+			if !strings.HasSuffix(c.Message, " (noop)") { // else said by Puppet itself
+				ev.message = fmt.Sprintf("current_value %s, should be %s (noop)", engine.QuoteValue(c.Previous), engine.QuoteValue(c.Desired))
+			}
 		}
 		st.add(ev)
 	case engine.EventRefresh:

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/mgmt-puppet/mgmt-puppet/catalog"
+	"github.com/mgmt-puppet/mgmt-puppet/delegate"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -40,7 +41,13 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := dump(Translate(cat, Options{}))
+			var opts Options
+			if _, err := os.Stat(filepath.Join(dir, "delegate")); err == nil {
+				// Types without a native implementation go to Puppet; which
+				// types Puppet knows is not checked (it depends on the machine).
+				opts.Delegate = delegate.NewRunner(delegate.Config{TypeDirs: []string{}})
+			}
+			got := dump(Translate(cat, opts))
 			golden := filepath.Join(dir, "want.golden")
 			if *update {
 				if err := os.WriteFile(golden, got, 0o644); err != nil {
@@ -78,7 +85,7 @@ func dump(res *Result, err error) []byte {
 	}
 	b.WriteString("types:\n")
 	for _, s := range res.Stats {
-		fmt.Fprintf(&b, "  %s native=%d container=%d unsupported=%d\n", s.Type, s.Native, s.Container, s.Unsupported)
+		fmt.Fprintf(&b, "  %s native=%d container=%d delegated=%d unsupported=%d\n", s.Type, s.Native, s.Container, s.Delegated, s.Unsupported)
 	}
 	b.WriteString("vertices:\n")
 	for _, v := range res.Graph.Vertices() {
@@ -89,6 +96,9 @@ func dump(res *Result, err error) []byte {
 		var flags []string
 		if v.Resource == nil {
 			flags = append(flags, "unsupported")
+		}
+		if _, ok := v.Resource.(*delegate.Resource); ok {
+			flags = append(flags, "puppet")
 		}
 		if v.Skip {
 			flags = append(flags, "skip")

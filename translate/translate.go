@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/mgmt-puppet/mgmt-puppet/catalog"
+	"github.com/mgmt-puppet/mgmt-puppet/delegate"
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
 )
 
@@ -22,6 +23,12 @@ type Options struct {
 	// "$environment" in them stands for the catalog's environment, as in Puppet's
 	// modulepath setting.
 	ModulePath []string
+	// Delegate, when set, runs the resources of types without a native
+	// implementation through Puppet itself; when nil such resources are an error.
+	Delegate *delegate.Runner
+	// DelegateTypes are native types to hand to Delegate all the same (a site that
+	// does not trust a native type yet).
+	DelegateTypes []string
 }
 
 // Meta describes the Puppet resource behind a vertex; it is the vertex's Data.
@@ -69,7 +76,8 @@ type TypeStat struct {
 	Type        string `json:"type"`
 	Native      int    `json:"native"`      // run by a native resource
 	Container   int    `json:"container"`   // classes, stages, defined types: expanded
-	Unsupported int    `json:"unsupported"` // no native implementation yet
+	Delegated   int    `json:"delegated"`   // run by Puppet itself
+	Unsupported int    `json:"unsupported"` // no native implementation, and no Puppet to run it
 }
 
 // Result is a translated catalog.
@@ -99,6 +107,7 @@ func Translate(c *catalog.Catalog, o Options) (*Result, error) {
 		graph:     engine.NewGraph(),
 	}
 	t.addResources()
+	t.checkDelegated()
 	t.addContainment()
 	t.addVertices()
 	t.addRelationships()
@@ -120,6 +129,7 @@ type item struct {
 	r         *catalog.Resource
 	native    *Native
 	container bool
+	delegated bool
 	parents   []*item
 	children  []*item
 	meta      *Meta
@@ -178,16 +188,18 @@ func (t *translation) addResources() {
 			stat = &TypeStat{Type: r.Type}
 			t.stats[r.Type] = stat
 		}
-		if n, ok := natives[r.Type]; ok && !containerTypes[r.Type] {
+		if n, ok := natives[r.Type]; ok && !containerTypes[r.Type] && !t.forcedDelegate(r.Type) {
 			n := n
 			it.native = &n
 			stat.Native++
 		} else if containerTypes[r.Type] || (r.Kind != "" && r.Kind != "compilable_type") {
 			it.container = true
 			stat.Container++
+		} else if t.opts.Delegate != nil {
+			it.delegated = true
+			stat.Delegated++
 		} else {
 			stat.Unsupported++
-			t.problem("%s: type %s is not supported yet", r.Ref(), r.Type)
 		}
 		k := key(r.Type, r.Title)
 		if _, dup := t.byKey[k]; dup {
@@ -205,6 +217,10 @@ func (t *translation) addResources() {
 			if canon := it.native.canonical(name); canon != it.r.Title {
 				t.alias(it, canon, !it.native.NotUnique, "namevar")
 			}
+		}
+		if name, ok := it.r.Parameters["name"].(string); ok && it.delegated && name != it.r.Title {
+			// Most types' namevar is name.
+			t.alias(it, name, false, "namevar")
 		}
 		if aliases, ok := it.r.Parameters["alias"]; ok {
 			for _, a := range stringList(aliases) {
@@ -303,6 +319,22 @@ func pathElement(r *catalog.Resource) string {
 	return r.Ref()
 }
 
+// containers returns the catalog resources of it's containers, outermost first,
+// through first parents.
+func containers(it *item) []*catalog.Resource {
+	var out []*catalog.Resource
+	seen := map[*item]bool{it: true}
+	for p := it; len(p.parents) > 0 && !seen[p.parents[0]]; {
+		p = p.parents[0]
+		seen[p] = true
+		out = append(out, p.r)
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}
+
 // containment returns it's path from the outermost container, through first parents.
 func containment(it *item) []string {
 	var path []string
@@ -398,6 +430,11 @@ func (t *translation) addVertices() {
 			v.Resource = res
 			it.resource = res
 			t.checkRedactable(it)
+		}
+		if it.delegated {
+			res := t.opts.Delegate.Resource(t.cat, it.r, containers(it))
+			v.Resource = res
+			it.resource = res
 		}
 		if !t.selected(tags) {
 			v.Skip = true

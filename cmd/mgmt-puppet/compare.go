@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mgmt-puppet/mgmt-puppet/compare"
+	"github.com/mgmt-puppet/mgmt-puppet/delegate"
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
 	"github.com/mgmt-puppet/mgmt-puppet/report"
 	"github.com/mgmt-puppet/mgmt-puppet/translate"
@@ -78,7 +79,10 @@ func (o *compareOptions) run(ctx context.Context, path string, stdout, stderr io
 	if err := os.WriteFile(catalogFile, data, 0o600); err != nil {
 		return err
 	}
-	cat, res, err := load(catalogFile, translate.Options{ModulePath: splitPath(o.modulepath)}, stderr, stderr)
+	modulepath := splitPath(o.modulepath)
+	runner := delegate.NewRunner(delegate.Config{Puppet: o.puppet, ModulePath: modulepath})
+	defer runner.Close()
+	cat, res, err := load(catalogFile, translate.Options{ModulePath: modulepath, Delegate: runner}, stderr, stderr)
 	if err != nil {
 		return err
 	}

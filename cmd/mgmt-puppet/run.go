@@ -29,6 +29,7 @@ type runOptions struct {
 	verbose, debug    bool
 	report, summary   string
 	modulepath        string
+	delegate          delegateOptions
 }
 
 // defaultModulePath is Debian's Puppet module path.
@@ -76,6 +77,7 @@ resource stays watched afterwards and drift is repaired as it happens.`,
 	f.StringVar(&o.summary, "summary", "", "write Puppet's last_run_summary.yaml to this file")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log info lines")
 	f.BoolVarP(&o.debug, "debug", "d", false, "log debug lines")
+	o.delegate.flags(f)
 	return cmd
 }
 
@@ -121,8 +123,13 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 	}
 	start := time.Now()
 	log := o.logger()
-	cat, res, err := load(path, translate.Options{Tags: o.tags, SkipTags: o.skipTags, ModulePath: splitPath(o.modulepath)},
-		os.Stdout, os.Stderr)
+	modulepath := splitPath(o.modulepath)
+	runner := o.delegate.runner(modulepath)
+	if runner != nil {
+		defer runner.Close()
+	}
+	cat, res, err := load(path, translate.Options{Tags: o.tags, SkipTags: o.skipTags, ModulePath: modulepath,
+		Delegate: runner, DelegateTypes: o.delegate.types}, os.Stdout, os.Stderr)
 	if err != nil {
 		return err
 	}

@@ -9,12 +9,15 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mgmt-puppet/mgmt-puppet/delegate"
 	"github.com/mgmt-puppet/mgmt-puppet/translate"
 )
 
 type translateOptions struct {
 	format         string
 	tags, skipTags []string
+	modulepath     string
+	delegate       delegateOptions
 }
 
 func newTranslateCommand() *cobra.Command {
@@ -35,6 +38,8 @@ func newTranslateCommand() *cobra.Command {
 	f.StringVar(&o.format, "format", "text", "output format: text, json or dot")
 	f.StringSliceVar(&o.tags, "tags", nil, "select only resources with one of these tags")
 	f.StringSliceVar(&o.skipTags, "skip-tags", nil, "leave out resources with one of these tags")
+	f.StringVar(&o.modulepath, "modulepath", defaultModulePath, "where modules are found ($environment: the catalog's)")
+	o.delegate.flags(f)
 	return cmd
 }
 
@@ -44,7 +49,9 @@ func (o *translateOptions) run(path string, stdout, stderr io.Writer) error {
 	default:
 		return fmt.Errorf("--format %q: want text, json or dot", o.format)
 	}
-	_, res, loadErr := load(path, translate.Options{Tags: o.tags, SkipTags: o.skipTags}, stderr, stderr)
+	modulepath := splitPath(o.modulepath)
+	_, res, loadErr := load(path, translate.Options{Tags: o.tags, SkipTags: o.skipTags, ModulePath: modulepath,
+		Delegate: o.delegate.runner(modulepath), DelegateTypes: o.delegate.types}, stderr, stderr)
 	if res == nil {
 		return loadErr
 	}
@@ -64,9 +71,9 @@ func (o *translateOptions) run(path string, stdout, stderr io.Writer) error {
 }
 
 func writeText(w io.Writer, res *translate.Result) error {
-	fmt.Fprintf(w, "%-32s %8s %10s %12s\n", "TYPE", "NATIVE", "CONTAINER", "UNSUPPORTED")
+	fmt.Fprintf(w, "%-32s %8s %10s %10s %12s\n", "TYPE", "NATIVE", "CONTAINER", "DELEGATED", "UNSUPPORTED")
 	for _, s := range res.Stats {
-		fmt.Fprintf(w, "%-32s %8d %10d %12d\n", s.Type, s.Native, s.Container, s.Unsupported)
+		fmt.Fprintf(w, "%-32s %8d %10d %10d %12d\n", s.Type, s.Native, s.Container, s.Delegated, s.Unsupported)
 	}
 	fmt.Fprintln(w)
 	for _, v := range res.Graph.Vertices() {
@@ -81,6 +88,9 @@ func writeText(w io.Writer, res *translate.Result) error {
 			state = " (noop)"
 		case v.Resource == nil:
 			state = " (not supported)"
+		}
+		if _, ok := v.Resource.(*delegate.Resource); ok {
+			state += " (run by Puppet)"
 		}
 		path := v.Name
 		if m, ok := v.Data.(*translate.Meta); ok {

@@ -1,0 +1,218 @@
+package delegate
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mgmt-puppet/mgmt-puppet/catalog"
+	"github.com/mgmt-puppet/mgmt-puppet/engine"
+)
+
+// Resource is one catalog resource that Puppet applies for us.
+type Resource struct {
+	runner     *Runner
+	head       *catalog.Catalog // the catalog res comes from
+	res        *catalog.Resource
+	containers []*catalog.Resource // outermost first
+	order      int                 // creation order: the translator makes them in catalog order
+	h          engine.Handle
+
+	refresh     bool  // refresh events wait for the next CheckApply
+	refreshNoop bool  // and they may only say what they would do
+	refreshed   bool  // Puppet refreshed it (or said it would) in the last CheckApply
+	refreshErr  error // and the refresh failed
+
+	stop     context.CancelFunc
+	stopOnce sync.Once
+}
+
+var (
+	_ engine.Resource           = (*Resource)(nil)
+	_ engine.Refresher          = (*Resource)(nil)
+	_ engine.RefreshPreparer    = (*Resource)(nil)
+	_ engine.RefreshInvalidator = (*Resource)(nil)
+	_ engine.Offloaded          = (*Resource)(nil)
+)
+
+// Resource returns the delegated resource for res, a resource of catalog head
+// that sits in containers (outermost first, as the catalog's containment edges say).
+func (r *Runner) Resource(head *catalog.Catalog, res *catalog.Resource, containers []*catalog.Resource) *Resource {
+	r.made++
+	return &Resource{runner: r, head: head, res: res, containers: containers, order: r.made}
+}
+
+// ProviderName is what reports name as the provider.
+func (d *Resource) ProviderName() string { return "puppet" }
+
+// Validate checks nothing: Puppet validates the parameters when it applies them.
+func (d *Resource) Validate() error { return nil }
+
+// Init keeps the handle.
+func (d *Resource) Init(h engine.Handle) error {
+	d.h = h
+	return nil
+}
+
+// Offloaded says that Puppet does the work, for many resources at once.
+func (d *Resource) Offloaded() {}
+
+// Watch pokes every Config.Interval: Puppet's types give no events.
+func (d *Resource) Watch(ctx context.Context) error {
+	every := d.runner.cfg.Interval
+	if every <= 0 {
+		return nil
+	}
+	ctx, d.stop = context.WithCancel(ctx)
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				d.h.Poke()
+			}
+		}
+	}()
+	return nil
+}
+
+// Close stops the watch.
+func (d *Resource) Close() error {
+	d.stopOnce.Do(func() {
+		if d.stop != nil {
+			d.stop()
+		}
+	})
+	return nil
+}
+
+// PrepareRefresh says whether the next CheckApply must refresh the resource too, or
+// with noop say that it would.
+func (d *Resource) PrepareRefresh(due, noop bool) { d.refresh, d.refreshNoop = due, noop }
+
+// RefreshInvalidated is true when a refresh was passed on and Puppet neither did it
+// nor said it would: the type does not refresh.
+func (d *Resource) RefreshInvalidated() bool { return d.refresh && !d.refreshed }
+
+// Refresh reports how the refresh, made by Puppet with CheckApply, went.
+func (d *Resource) Refresh(ctx context.Context, apply bool) error { return d.refreshErr }
+
+// CheckApply has Puppet apply (or, with apply false, check) the resource and tells
+// the engine what Puppet did.
+func (d *Resource) CheckApply(ctx context.Context, apply bool) (bool, error) {
+	d.refreshed, d.refreshErr = false, nil
+	out := d.runner.do(ctx, &request{res: d, apply: apply, refresh: d.refresh, refreshNoop: d.refreshNoop || !apply})
+	if out.err != nil {
+		return false, out.err
+	}
+	st := out.status
+	path := st.path()
+	used := make([]bool, len(st.Events))
+	// change tells the engine of event i, once.
+	change := func(i int) {
+		if used[i] {
+			return
+		}
+		used[i] = true
+		ev := st.Events[i]
+		d.h.Change(engine.Change{Property: ev.Property, Previous: show(ev.Previous), Desired: show(ev.Desired), Message: ev.Message})
+	}
+	var failure, refreshFailure string
+	foreign := false
+	for _, l := range out.logs {
+		level := logLevel(l.Level)
+		switch {
+		case l.Source == path && strings.HasPrefix(l.Message, "Triggered 'refresh' from "):
+			d.refreshed = true
+		case l.Source == path && strings.HasPrefix(l.Message, "Would have triggered 'refresh' from "):
+			// The engine says this itself, with its own count.
+			d.refreshed = true
+		case l.Source == path:
+			if level == engine.Err {
+				failure = l.Message
+				if strings.HasPrefix(l.Message, "Failed to call refresh: ") {
+					d.refreshed = true
+					refreshFailure = strings.TrimPrefix(l.Message, "Failed to call refresh: ")
+				}
+			}
+			d.h.Logf(level, "%s", l.Message)
+		case strings.HasPrefix(l.Source, path+"/") && !strings.Contains(l.Source[len(path)+1:], "/"):
+			prop := l.Source[len(path)+1:]
+			if i := matchEvent(st, used, prop, l.Message); i >= 0 {
+				change(i)
+				continue
+			}
+			if level == engine.Err {
+				failure = l.Message
+			}
+			d.h.PropertyLogf(level, prop, "%s", l.Message)
+		case l.Source == "Puppet" || l.Source == "":
+			d.h.Printf(level, "%s", l.Message)
+		default:
+			// A resource Puppet generated for this one (a Tidy's files): said as
+			// Puppet said it.
+			foreign = true
+			d.h.Printf(level, "%s: %s", l.Source, l.Message)
+		}
+	}
+	for i, ev := range st.Events {
+		if ev.Property != "" && (ev.Status == "success" || ev.Status == "noop") {
+			change(i)
+		}
+	}
+	if refreshFailure != "" {
+		d.refreshErr = engine.Reported(errors.New(refreshFailure))
+	}
+	if st.Failed && !st.FailedToRestart {
+		return false, engine.Reported(failureError(st, failure))
+	}
+	inSync := !st.Changed && !st.OutOfSync && !foreign
+	return inSync, nil
+}
+
+// matchEvent finds the unused event of property prop that a log line tells of.
+func matchEvent(st *status, used []bool, prop, msg string) int {
+	for i, ev := range st.Events {
+		if !used[i] && ev.Property == prop && ev.Message == msg && (ev.Status == "success" || ev.Status == "noop") {
+			return i
+		}
+	}
+	return -1
+}
+
+// failureError is the error of a failed resource: its failed property, else the
+// last error Puppet logged about it.
+func failureError(st *status, logged string) error {
+	for _, ev := range st.Events {
+		if ev.Status == "failure" && ev.Property != "" {
+			msg := ev.Message
+			if _, after, ok := strings.Cut(msg, " failed: "); ok {
+				msg = after
+			}
+			return &engine.ChangeError{Property: ev.Property, From: show(ev.Previous), To: show(ev.Desired), Err: errors.New(msg)}
+		}
+	}
+	if logged == "" {
+		logged = "failed in Puppet"
+	}
+	return errors.New(strings.TrimPrefix(logged, "Could not evaluate: "))
+}
+
+func logLevel(s string) engine.Level {
+	switch s {
+	case "debug":
+		return engine.Debug
+	case "info":
+		return engine.Info
+	case "notice":
+		return engine.Notice
+	case "warning":
+		return engine.Warning
+	}
+	return engine.Err
+}

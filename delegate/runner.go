@@ -1,0 +1,256 @@
+package delegate
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mgmt-puppet/mgmt-puppet/engine"
+)
+
+// Config says how Puppet is run.
+type Config struct {
+	// Puppet is the puppet command; "puppet" from PATH when empty.
+	Puppet string
+	// ModulePath is passed as --basemodulepath, so that Puppet finds the types that
+	// modules bring; "$environment" stands for the catalog's environment. Empty:
+	// Puppet's own setting.
+	ModulePath []string
+	// Gather is how long a request waits for others that become ready with it.
+	Gather time.Duration
+	// TypeDirs are the folders of Puppet's own types (lib/puppet/type), which tell
+	// the types Puppet knows; nil: where Puppet's packages put them.
+	TypeDirs []string
+	// Interval is how often a delegated resource is checked again after the first
+	// pass (Puppet has no events to tell us of drift); 0 never.
+	Interval time.Duration
+}
+
+// DefaultGather is Config.Gather's default.
+const DefaultGather = 50 * time.Millisecond
+
+// Runner runs Puppet for the delegated resources of one catalog, one process at a
+// time, each serving every request that waited for it.
+type Runner struct {
+	cfg     Config
+	mu      sync.Mutex // held while Puppet runs
+	dir     string     // private vardir and files of the runs, made on first use
+	pending sync.Mutex
+	waiting []*request
+	runs    int // Puppet processes started, under mu
+	made    int // resources made, numbered in the order the translator made them
+}
+
+// request is one delegated resource's evaluation, waiting for a Puppet run.
+type request struct {
+	res         *Resource
+	apply       bool
+	refresh     bool // pass a refresh on
+	refreshNoop bool // as a noop event: say what it would do
+	done        chan outcome
+}
+
+// outcome is what one run says about one request's resource.
+type outcome struct {
+	status *status
+	logs   []logLine // the run's lines about this resource, in order
+	err    error     // the run as a whole failed
+}
+
+// NewRunner returns a runner; nothing runs until a resource is evaluated.
+func NewRunner(cfg Config) *Runner {
+	if cfg.Puppet == "" {
+		cfg.Puppet = "puppet"
+	}
+	if cfg.Gather == 0 {
+		cfg.Gather = DefaultGather
+	}
+	return &Runner{cfg: cfg}
+}
+
+// Runs is the number of Puppet processes started so far.
+func (r *Runner) Runs() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.runs
+}
+
+// Close removes the runner's private files.
+func (r *Runner) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dir == "" {
+		return nil
+	}
+	err := os.RemoveAll(r.dir)
+	r.dir = ""
+	return err
+}
+
+// do queues q and waits for the run that serves it.
+func (r *Runner) do(ctx context.Context, q *request) outcome {
+	q.done = make(chan outcome, 1)
+	r.pending.Lock()
+	r.waiting = append(r.waiting, q)
+	r.pending.Unlock()
+	time.Sleep(r.cfg.Gather)
+	r.mu.Lock()
+	r.pending.Lock()
+	batch := r.waiting
+	r.waiting = nil
+	r.pending.Unlock()
+	if len(batch) > 0 { // else an earlier request's run took this one
+		// In catalog order, as Puppet would apply them (and as its parsedfile
+		// providers write their records).
+		sort.Slice(batch, func(i, j int) bool { return batch[i].res.order < batch[j].res.order })
+		r.runBatch(ctx, batch)
+	}
+	r.mu.Unlock()
+	return <-q.done
+}
+
+// runBatch applies the batch's resources in one Puppet process and hands each
+// request its outcome. Called with mu held.
+func (r *Runner) runBatch(ctx context.Context, batch []*request) {
+	fail := func(err error) {
+		for _, q := range batch {
+			q.done <- outcome{err: err}
+		}
+	}
+	rep, err := r.apply(ctx, batch)
+	if err != nil {
+		fail(err)
+		return
+	}
+	// Each log line goes to the resource it names; the lines of resources Puppet
+	// generated (a Tidy's files) go to the one evaluated just before them.
+	byPath := map[string]*request{}
+	outs := make(map[*request]*outcome, len(batch))
+	for _, q := range batch {
+		st := rep.Statuses[q.res.res.Ref()]
+		outs[q] = &outcome{status: st}
+		if st == nil {
+			outs[q].err = fmt.Errorf("puppet apply did not evaluate %s", q.res.res.Ref())
+			continue
+		}
+		byPath[st.path()] = q
+	}
+	var last *request
+	for _, l := range rep.Logs {
+		// Puppet's own lines about the run (Applied catalog in...) are not ours to
+		// print; its warnings and errors are.
+		// Sources that are not paths are the sub-catalog's containers, saying what
+		// they would have triggered: the engine's containers say that.
+		if (l.Source == "Puppet" || l.Source == "") && logLevel(l.Level) < engine.Warning ||
+			l.Source != "Puppet" && l.Source != "" && !strings.HasPrefix(l.Source, "/") ||
+			strings.Contains(l.Source, "Notify["+triggerPrefix) {
+			continue
+		}
+		q := owner(byPath, l.Source)
+		if q == nil {
+			q = last
+		}
+		if q == nil {
+			q = batch[0]
+		}
+		last = q
+		outs[q].logs = append(outs[q].logs, l)
+	}
+	for _, q := range batch {
+		q.done <- *outs[q]
+	}
+}
+
+// owner finds the request whose resource a log source ("/Stage[main]/Main/Host[x]",
+// or ".../Host[x]/ensure") names.
+func owner(byPath map[string]*request, source string) *request {
+	if q, ok := byPath[source]; ok {
+		return q
+	}
+	if i := strings.LastIndexByte(source, '/'); i > 0 {
+		return byPath[source[:i]]
+	}
+	return nil
+}
+
+// apply runs `puppet apply --catalog` on the batch's sub-catalog and reads its report.
+func (r *Runner) apply(ctx context.Context, batch []*request) (*report, error) {
+	if r.dir == "" {
+		dir, err := os.MkdirTemp("", "mgmt-puppet-delegate-")
+		if err != nil {
+			return nil, err
+		}
+		r.dir = dir
+	}
+	head := batch[0].res.head
+	data, err := subCatalog(head, batch)
+	if err != nil {
+		return nil, err
+	}
+	catFile := filepath.Join(r.dir, "catalog.json")
+	reportFile := filepath.Join(r.dir, "report.yaml")
+	_ = os.Remove(reportFile)
+	// The catalog may hold secrets: only its owner may read it (MkdirTemp's 0700
+	// folder, and 0600 here).
+	if err := os.WriteFile(catFile, data, 0o600); err != nil {
+		return nil, err
+	}
+	defer os.Remove(catFile)
+	args := []string{"apply", "--catalog", catFile, "--color", "false",
+		"--vardir", filepath.Join(r.dir, "var"), "--lastrunreport", reportFile,
+		"--lastrunfile", filepath.Join(r.dir, "summary.yaml")}
+	if mp := r.modulePath(head.Environment); len(mp) > 0 {
+		args = append(args, "--basemodulepath", strings.Join(mp, ":"))
+	}
+	r.runs++
+	cmd := exec.CommandContext(ctx, r.cfg.Puppet, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	runErr := cmd.Run()
+	f, err := os.Open(reportFile)
+	if err != nil {
+		return nil, runFailure(runErr, out.String())
+	}
+	defer f.Close()
+	rep, err := readReport(f)
+	if err != nil {
+		return nil, errors.Join(err, runFailure(runErr, out.String()))
+	}
+	return rep, nil
+}
+
+// modulePath is Config.ModulePath for a catalog of environment env.
+func (r *Runner) modulePath(env string) []string {
+	out := make([]string, len(r.cfg.ModulePath))
+	for i, d := range r.cfg.ModulePath {
+		out[i] = strings.ReplaceAll(d, "$environment", env)
+	}
+	return out
+}
+
+// runFailure says why a Puppet run produced no report, from its error lines.
+func runFailure(err error, out string) error {
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		// Facter's complaints about what it may not read in a container are noise.
+		if strings.HasPrefix(l, "Error: ") && !strings.Contains(l, "Facter:") {
+			lines = append(lines, strings.TrimPrefix(l, "Error: "))
+		}
+	}
+	msg := strings.Join(lines, "; ")
+	switch {
+	case msg == "" && err != nil:
+		msg = err.Error()
+	case msg == "":
+		msg = "no report written"
+	}
+	return fmt.Errorf("puppet apply: %s", msg)
+}
