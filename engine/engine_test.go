@@ -813,3 +813,81 @@ func TestRefreshInvalidated(t *testing.T) {
 		t.Errorf("refresh events %v, refreshed %d; want none", ev, r.refreshed.Load())
 	}
 }
+
+// offloaded is a fake whose work is done elsewhere: it takes no Parallelism slot.
+type offloaded struct{ *fake }
+
+func (offloaded) Offloaded() {}
+
+func TestOffloadedTakeNoSlot(t *testing.T) {
+	rec := &recorder{}
+	g := NewGraph()
+	for _, n := range []string{"o1", "o2", "o3", "n1", "n2"} {
+		f := &fake{name: n, rec: rec, sleep: 40 * time.Millisecond}
+		var res Resource = f
+		if n[0] == 'o' {
+			res = offloaded{f}
+		}
+		if err := g.AddVertex(&Vertex{Name: n, Resource: res}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := runOnce(t, Config{Observer: rec, Parallelism: 1}, g)
+	// The three offloaded ones and one native at a time: four at once.
+	if rec.peak != 4 {
+		t.Errorf("peak concurrency %d with parallelism 1 and three offloaded, want 4", rec.peak)
+	}
+	if res.Changed != 5 {
+		t.Errorf("changed %d, want 5", res.Changed)
+	}
+}
+
+// preparing is a refresher that must know of a refresh before CheckApply.
+type preparing struct {
+	*refresher
+	mu    sync.Mutex
+	calls [][2]bool
+}
+
+func (p *preparing) PrepareRefresh(due, noop bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls = append(p.calls, [2]bool{due, noop})
+}
+
+func (p *preparing) RefreshInvalidated() bool { return false }
+
+func TestRefreshPrepared(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		noop       bool // the whole run
+		sourceNoop bool // only the source of the event
+		want       [2]bool
+	}{
+		{"refresh", false, false, [2]bool{true, false}},
+		{"noop run", true, false, [2]bool{true, true}},
+		{"noop event", false, true, [2]bool{true, true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{}
+			g := NewGraph()
+			p := &preparing{refresher: &refresher{fake: &fake{name: "svc", rec: rec}}}
+			p.inSync.Store(true)
+			_ = g.AddVertex(&Vertex{Name: "a", Resource: &fake{name: "a", rec: rec}, Noop: tc.sourceNoop})
+			_ = g.AddVertex(&Vertex{Name: "svc", Resource: p})
+			_ = g.AddEdge("a", "svc", true)
+			runOnce(t, Config{Observer: rec, Noop: tc.noop}, g)
+			if len(p.calls) != 1 || p.calls[0] != tc.want {
+				t.Errorf("PrepareRefresh calls %v, want one with (due, noop) %v", p.calls, tc.want)
+			}
+		})
+	}
+	rec := &recorder{}
+	g := NewGraph()
+	p := &preparing{refresher: &refresher{fake: &fake{name: "alone", rec: rec}}}
+	_ = g.AddVertex(&Vertex{Name: "alone", Resource: p})
+	runOnce(t, Config{Observer: rec}, g)
+	if len(p.calls) != 1 || p.calls[0][0] {
+		t.Errorf("without events: PrepareRefresh calls %v, want one, not due", p.calls)
+	}
+}
