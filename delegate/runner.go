@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -204,9 +205,18 @@ func (r *Runner) apply(ctx context.Context, batch []*request) (*report, error) {
 		return nil, err
 	}
 	defer os.Remove(catFile)
+	certname := head.Name
+	if certname == "" {
+		certname = "mgmt-puppet"
+	}
+	vardir := filepath.Join(r.dir, "var")
+	if err := writeFacts(vardir, certname); err != nil {
+		return nil, err
+	}
 	args := []string{"apply", "--catalog", catFile, "--color", "false",
-		"--vardir", filepath.Join(r.dir, "var"), "--lastrunreport", reportFile,
-		"--lastrunfile", filepath.Join(r.dir, "summary.yaml")}
+		"--vardir", vardir, "--lastrunreport", reportFile,
+		"--lastrunfile", filepath.Join(r.dir, "summary.yaml"),
+		"--certname", certname, "--facts_terminus", "yaml"}
 	if mp := r.modulePath(head.Environment); len(mp) > 0 {
 		args = append(args, "--basemodulepath", strings.Join(mp, ":"))
 	}
@@ -225,6 +235,23 @@ func (r *Runner) apply(ctx context.Context, batch []*request) (*report, error) {
 		return nil, errors.Join(err, runFailure(runErr, out.String()))
 	}
 	return rep, nil
+}
+
+// writeFacts gives Puppet a cached set of facts for certname, so that it does not
+// run Facter before applying (half of its time): applying a compiled catalog needs
+// no node facts, and providers ask Facter themselves for the few they need.
+func writeFacts(vardir, certname string) error {
+	dir := filepath.Join(vardir, "client_yaml", "facts")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	path := filepath.Join(dir, certname+".yaml")
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	name := strconv.Quote(certname)
+	data := "--- !ruby/object:Puppet::Node::Facts\nname: " + name + "\nvalues:\n  clientcert: " + name + "\n"
+	return os.WriteFile(path, []byte(data), 0o600)
 }
 
 // modulePath is Config.ModulePath for a catalog of environment env.

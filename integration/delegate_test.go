@@ -2,9 +2,12 @@ package integration
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestTidyMatchesPuppetApply runs a Tidy, which has no native implementation, through
@@ -54,4 +57,56 @@ func containsLine(lines []string, part string) bool {
 		}
 	}
 	return false
+}
+
+// TestDelegatedCheckedAgain keeps the tidy catalog converged with a short
+// --delegate-interval: a log file that appears after the first pass is removed by
+// the next Puppet run, since Puppet's types give no events.
+func TestDelegatedCheckedAgain(t *testing.T) {
+	requirePuppet(t)
+	bin := binary(t)
+	root := t.TempDir()
+	logs := filepath.Join(root, "tidy", "logs")
+	if err := os.MkdirAll(logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "run", "--color", "false", "--converged-timeout", "-1",
+		"--delegate-interval", "2s", fixtureCatalog(t, "tidy", root))
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Error("no exit within 30 s of SIGTERM (a Puppet run finishes first)")
+		}
+	}()
+	waitFor := func(what string, limit time.Duration, ok func() bool) {
+		t.Helper()
+		start := time.Now()
+		for !ok() {
+			if time.Since(start) > limit {
+				t.Fatalf("no %s within %v\n%s", what, limit, out.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Logf("%s after %v", what, time.Since(start))
+	}
+	waitFor("first pass", 60*time.Second, func() bool { return strings.Contains(out.String(), "Applied catalog") })
+	late := filepath.Join(logs, "late.log")
+	if err := os.WriteFile(late, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The next check starts within 2 s; Puppet takes a few seconds to start.
+	waitFor("late.log tidied", 60*time.Second, func() bool { _, err := os.Lstat(late); return os.IsNotExist(err) })
+	line := "Notice: /Stage[main]/Main/File[" + late + "]/ensure: removed"
+	waitFor("its line", 5*time.Second, func() bool { return strings.Contains(out.String(), line) })
 }
