@@ -43,10 +43,17 @@ var fidelityCases = []fidelityCase{
 	{name: "noop-failure", fixture: "failure", ours: []string{"--noop"}, puppet: []string{"--noop"}},
 	{name: "noop-stages", fixture: "stages", ours: []string{"--noop"}, puppet: []string{"--noop"}},
 	{name: "noop-sensitive", fixture: "sensitive", ours: []string{"--noop"}, puppet: []string{"--noop"}},
-	// Types without a native implementation (Debian's host_core and sshkeys_core)
-	// run through Puppet itself, in the graph among native resources.
-	{name: "delegated", fixture: "delegated", puppet: []string{"--basemodulepath", debianModules}},
-	{name: "noop-delegated", fixture: "delegated", ours: []string{"--noop"}, puppet: []string{"--basemodulepath", debianModules, "--noop"}},
+	// Host and Ssh_authorized_key (Debian's host_core and sshkeys_core) handed to
+	// Puppet itself, in the graph among native resources; and the same catalog with
+	// them native.
+	{name: "delegated", fixture: "delegated", ours: []string{"--delegate-types", "Host,Ssh_authorized_key"},
+		puppet: []string{"--basemodulepath", debianModules}},
+	{name: "noop-delegated", fixture: "delegated", ours: []string{"--noop", "--delegate-types", "Host,Ssh_authorized_key"},
+		puppet: []string{"--basemodulepath", debianModules, "--noop"}},
+	{name: "delegated-native", fixture: "delegated", puppet: []string{"--basemodulepath", debianModules}},
+	// Host and Ssh_authorized_key, native: records sharing a target, the header, modes.
+	{name: "hostkeys", fixture: "hostkeys", puppet: []string{"--basemodulepath", debianModules}},
+	{name: "noop-hostkeys", fixture: "hostkeys", ours: []string{"--noop"}, puppet: []string{"--basemodulepath", debianModules, "--noop"}},
 	// Native types handed to Puppet all the same: refresh through containers and
 	// failure skipping keep Puppet's semantics across the hand-over.
 	{name: "refresh-by-puppet", fixture: "refresh", ours: []string{"--delegate-types", "Exec"}},
