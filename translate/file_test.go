@@ -175,8 +175,9 @@ func TestFileAutorequire(t *testing.T) {
 
 // TestFileRecurseLinks checks what Translate tells a recursing File: the paths
 // below it that other resources manage (a File, a Concat_file's generated File;
-// not itself, not a sibling whose name merely starts the same, not an exported
-// one), and the containment its children's log lines name.
+// an exported one, which is in a node's catalog only when the node collects it
+// itself; not itself, not a sibling whose name merely starts the same), and the
+// containment its children's log lines name.
 func TestFileRecurseLinks(t *testing.T) {
 	file := func(title string, params map[string]any) catalog.Resource {
 		return catalog.Resource{Type: "File", Title: title, Kind: "compilable_type", Parameters: params}
@@ -207,7 +208,7 @@ func TestFileRecurseLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := res.Graph.Vertex("File[/d]").Resource.(*resources.File)
-	want := []string{"/d/concat", "/d/explicit", "/d/sub", "/d/sub/deeper"}
+	want := []string{"/d/concat", "/d/explicit", "/d/exported", "/d/sub", "/d/sub/deeper"}
 	if !reflect.DeepEqual(f.Managed, want) {
 		t.Errorf("Managed %q, want %q", f.Managed, want)
 	}

@@ -150,7 +150,6 @@ type translation struct {
 	stats     map[string]*TypeStat
 	graph     *engine.Graph
 	problems  Problems
-	exports   map[string]bool // keys of exported resources
 	warnings  []string
 }
 
@@ -173,15 +172,10 @@ func key(typ, title string) string {
 
 func (t *translation) addResources() {
 	for i := range t.cat.Resources {
+		// An exported resource is in a node's own catalog only when the node
+		// collects it itself (the compiler realizes it): it is applied like any
+		// other, as the Puppet agent does.
 		r := &t.cat.Resources[i]
-		if r.Exported {
-			// Exported resources are applied by the nodes that collect them.
-			if t.exports == nil {
-				t.exports = map[string]bool{}
-			}
-			t.exports[key(r.Type, r.Title)] = true
-			continue
-		}
 		it := &item{r: r}
 		stat := t.stats[r.Type]
 		if stat == nil {
@@ -291,10 +285,7 @@ func (t *translation) addContainment() {
 		dst, ok2 := t.lookup(e.Target)
 		switch {
 		case !ok1 || !ok2:
-			// Edges to exported resources are expected; others are not.
-			if !t.exported(e.Source) && !t.exported(e.Target) {
-				t.problem("containment edge %s -> %s: no such resource", e.Source, e.Target)
-			}
+			t.problem("containment edge %s -> %s: no such resource", e.Source, e.Target)
 			continue
 		case !src.container:
 			t.problem("containment edge %s -> %s: %s is not a container", e.Source, e.Target, e.Source)
@@ -303,11 +294,6 @@ func (t *translation) addContainment() {
 		src.children = append(src.children, dst)
 		dst.parents = append(dst.parents, src)
 	}
-}
-
-func (t *translation) exported(ref string) bool {
-	typ, title, ok := splitRef(ref)
-	return ok && t.exports[key(typ, title)]
 }
 
 // pathElement is how a resource appears in a containment path: classes by their
