@@ -2,14 +2,18 @@
 # Installs what the tests and benchmarks need when it is missing: real Puppet 7 from
 # Debian (the tests compare mgmt-puppet with `puppet apply`), Debian's stdlib, concat
 # and core-type modules (fixtures compiled from them are applied by real Puppet too),
-# and debootstrap and systemd-nspawn (package systemd-container) for the real-systemd
-# testbed of scripts/testbed.sh. Needs root for apt-get.
+# the stock puppetdb terminus (the compiler exports into `mgmt-puppet puppetdb`), cron
+# (crontab), and debootstrap and systemd-nspawn (package systemd-container) for the
+# real-systemd testbed of scripts/testbed.sh. Needs root for apt-get.
 set -eu
 modules=/usr/share/puppet/modules
 missing=""
 command -v puppet >/dev/null 2>&1 || missing="$missing puppet"
 command -v debootstrap >/dev/null 2>&1 || missing="$missing debootstrap"
 command -v systemd-nspawn >/dev/null 2>&1 || missing="$missing systemd-container"
+# The stock puppetdb terminus: the compiler exports into `mgmt-puppet puppetdb` with it.
+[ -f /usr/lib/ruby/vendor_ruby/puppet/indirector/resource/puppetdb.rb ] || missing="$missing puppet-terminus-puppetdb"
+command -v crontab >/dev/null 2>&1 || missing="$missing cron"
 for m in stdlib concat cron_core host_core sshkeys_core mount_core; do
 	[ -d "$modules/$m" ] || missing="$missing puppet-module-puppetlabs-$(echo "$m" | tr _ -)"
 done

@@ -1,0 +1,111 @@
+package exported
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net/url"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+)
+
+// Etcd is a running etcd, embedded or external, and a client of it.
+type Etcd struct {
+	Client *clientv3.Client
+	server *embed.Etcd // nil when external
+}
+
+// EmbeddedConfig describes an embedded etcd member.
+type EmbeddedConfig struct {
+	// Name names the member ("default" when empty).
+	Name string
+	// DataDir holds etcd's data; it survives restarts.
+	DataDir string
+	// ClientURL and PeerURL are where the member listens (loopback ports by default).
+	ClientURL, PeerURL string
+	// MaxTxnOps bounds the operations of one transaction: a node's exports are
+	// replaced in one (etcd's own default is 128).
+	MaxTxnOps uint
+}
+
+// Embedded starts a one-member etcd in the process, with quiet logs.
+func Embedded(ctx context.Context, c EmbeddedConfig) (*Etcd, error) {
+	cfg := embed.NewConfig()
+	if c.Name != "" {
+		cfg.Name = c.Name
+	}
+	cfg.Dir = c.DataDir
+	cfg.LogLevel = "error"
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	clientURL, peerURL := c.ClientURL, c.PeerURL
+	if clientURL == "" {
+		clientURL = "http://127.0.0.1:2379"
+	}
+	if peerURL == "" {
+		peerURL = "http://127.0.0.1:2380"
+	}
+	cu, err := url.Parse(clientURL)
+	if err != nil {
+		return nil, fmt.Errorf("etcd client URL %q: %w", clientURL, err)
+	}
+	pu, err := url.Parse(peerURL)
+	if err != nil {
+		return nil, fmt.Errorf("etcd peer URL %q: %w", peerURL, err)
+	}
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
+	cfg.InitialCluster = cfg.Name + "=" + pu.String()
+	cfg.MaxTxnOps = 10000
+	if c.MaxTxnOps > 0 {
+		cfg.MaxTxnOps = c.MaxTxnOps
+	}
+	srv, err := embed.StartEtcd(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("starting embedded etcd: %w", err)
+	}
+	select {
+	case <-srv.Server.ReadyNotify():
+	case err := <-srv.Err():
+		srv.Close()
+		return nil, fmt.Errorf("embedded etcd: %w", err)
+	case <-time.After(30 * time.Second):
+		srv.Close()
+		return nil, fmt.Errorf("embedded etcd: not ready within 30 s")
+	case <-ctx.Done():
+		srv.Close()
+		return nil, ctx.Err()
+	}
+	endpoint := srv.Clients[0].Addr().String()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second,
+		Logger: zap.NewNop()})
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
+	return &Etcd{Client: cli, server: srv}, nil
+}
+
+// External connects to an etcd cluster; tlsConfig may be nil for plain HTTP.
+func External(endpoints []string, tlsConfig *tls.Config) (*Etcd, error) {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, TLS: tlsConfig,
+		Logger: zap.NewNop()})
+	if err != nil {
+		return nil, fmt.Errorf("connecting to etcd %v: %w", endpoints, err)
+	}
+	return &Etcd{Client: cli}, nil
+}
+
+// Store returns the Store on this etcd.
+func (e *Etcd) Store() Store { return NewStore(e.Client) }
+
+// Close closes the client, then stops the embedded member, if any.
+func (e *Etcd) Close() error {
+	err := e.Client.Close()
+	if e.server != nil {
+		e.server.Close()
+	}
+	return err
+}

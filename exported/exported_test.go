@@ -1,0 +1,182 @@
+package exported
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"testing"
+	"time"
+)
+
+// freeURL is an http URL on a loopback port that was free a moment ago.
+func freeURL(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return "http://" + ln.Addr().String()
+}
+
+// startEtcd starts a real embedded etcd member in a temp dir.
+func startEtcd(t testing.TB) *Etcd {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	e, err := Embedded(ctx, EmbeddedConfig{DataDir: t.TempDir(), ClientURL: freeURL(t), PeerURL: freeURL(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	return e
+}
+
+// referenceCatalog is the replace_catalog payload real Puppet sent to PuppetDB.
+func referenceCatalog(t testing.TB) *Catalog {
+	t.Helper()
+	data, err := os.ReadFile("../../shared/reference/puppetdb/nodea.replace_catalog.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c Catalog
+	if err := json.Unmarshal(data, &c); err != nil {
+		t.Fatal(err)
+	}
+	return &c
+}
+
+func refs(rs []Resource) []string {
+	out := []string{}
+	for _, r := range rs {
+		out = append(out, r.Certname+" "+r.Ref())
+	}
+	return out
+}
+
+func TestStore(t *testing.T) {
+	ctx := context.Background()
+	s := startEtcd(t).Store()
+	a := referenceCatalog(t)
+	if err := s.ReplaceCatalog(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	b := &Catalog{Certname: "nodeb.example", Environment: "production", Resources: []CatalogResource{
+		{Type: "File", Title: "/tmp/pdbdemo/out/from-b", Tags: []string{"shared", "file"}, Exported: true,
+			Parameters: map[string]any{"ensure": "file", "mode": "0644"}},
+		{Type: "Host", Title: "b.example", Tags: []string{"host"}, Exported: true, Parameters: map[string]any{"ip": "10.0.0.2"}},
+		{Type: "File", Title: "/local", Exported: false},
+	}}
+	if err := s.ReplaceCatalog(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, query string
+		want        []string
+	}{
+		{"everything", ``, []string{"nodea.example File[/tmp/pdbdemo/out/from-a]", "nodeb.example File[/tmp/pdbdemo/out/from-b]", "nodeb.example Host[b.example]"}},
+		// The queries real Puppet's terminus sent (see ../shared/notes/puppetdb.md).
+		{"collector on nodea", `["and",["=","type","File"],["=","exported",true],["not",["=","certname","nodea.example"]],["=","tag","shared"]]`,
+			[]string{"nodeb.example File[/tmp/pdbdemo/out/from-b]"}},
+		{"or with a parameter", `["and",["=","type","File"],["=","exported",true],["not",["=","certname","nodec.example"]],["or",["and",["=","tag","shared"],["not",["=","title","/nope"]]],["=",["parameter","mode"],"0644"]]]`,
+			[]string{"nodea.example File[/tmp/pdbdemo/out/from-a]", "nodeb.example File[/tmp/pdbdemo/out/from-b]"}},
+		{"every host", `["and",["=","type","Host"],["=","exported",true],["not",["=","certname","nodec.example"]]]`,
+			[]string{"nodeb.example Host[b.example]"}},
+		{"tag case", `["=","tag","SHARED"]`, []string{"nodea.example File[/tmp/pdbdemo/out/from-a]", "nodeb.example File[/tmp/pdbdemo/out/from-b]"}},
+		{"regexp", `["~","title","from-a$"]`, []string{"nodea.example File[/tmp/pdbdemo/out/from-a]"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q, err := ParseQuery([]byte(tc.query))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Resources(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(refs(got)) != fmt.Sprint(tc.want) {
+				t.Errorf("got %v, want %v", refs(got), tc.want)
+			}
+		})
+	}
+
+	// A new catalog replaces the node's exports: stale ones go.
+	b.Resources = b.Resources[:1]
+	if err := s.ReplaceCatalog(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	all, _ := ParseQuery(nil)
+	got, err := s.Resources(ctx, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "[nodea.example File[/tmp/pdbdemo/out/from-a] nodeb.example File[/tmp/pdbdemo/out/from-b]]"; fmt.Sprint(refs(got)) != want {
+		t.Errorf("after a new catalog: %v, want %v", refs(got), want)
+	}
+	// A deactivated node's exports are withdrawn.
+	if err := s.Deactivate(ctx, "nodea.example", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.Resources(ctx, all)
+	if want := "[nodeb.example File[/tmp/pdbdemo/out/from-b]]"; fmt.Sprint(refs(got)) != want {
+		t.Errorf("after deactivation: %v, want %v", refs(got), want)
+	}
+	// The stored form is PuppetDB's.
+	if r := got[0]; r.Resource != resourceHash("File", "/tmp/pdbdemo/out/from-b") || !r.Exported || r.Environment != "production" {
+		t.Errorf("stored resource %+v", r)
+	}
+}
+
+func TestFacts(t *testing.T) {
+	ctx := context.Background()
+	s := startEtcd(t).Store()
+	if f, err := s.Facts(ctx, "x.example"); err != nil || f != nil {
+		t.Fatalf("unknown node: %v, %v", f, err)
+	}
+	in := &Facts{Certname: "x.example", Environment: "production", Values: json.RawMessage(`{"os":{"family":"Debian"}}`)}
+	if err := s.ReplaceFacts(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.Facts(ctx, "x.example")
+	if err != nil || f == nil || string(f.Values) != `{"os":{"family":"Debian"}}` {
+		t.Fatalf("facts %+v, %v", f, err)
+	}
+}
+
+func TestParseQueryErrors(t *testing.T) {
+	for _, q := range []string{
+		`["<","line",3]`,
+		`["=","owner","root"]`,
+		`"resources[title] { type = 'File' }"`,
+		`["not"]`,
+		`["~","title","("]`,
+		`{"a":1}`,
+		`[`,
+	} {
+		_, err := ParseQuery([]byte(q))
+		var qe *QueryError
+		if err == nil || !asQueryError(err, &qe) {
+			t.Errorf("%s: error %v, want a QueryError", q, err)
+		}
+	}
+}
+
+func asQueryError(err error, target **QueryError) bool {
+	qe, ok := err.(*QueryError)
+	if ok {
+		*target = qe
+	}
+	return ok
+}
+
+func TestCollectorCertname(t *testing.T) {
+	q, err := ParseQuery([]byte(`["and",["=","type","File"],["=","exported",true],["not",["=","certname","nodea.example"]],["=","tag","shared"]]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := q.Certname(); got != "nodea.example" {
+		t.Errorf("certname %q, want nodea.example", got)
+	}
+}

@@ -1,0 +1,37 @@
+package exported
+
+import "strings"
+
+// The key layout. Everything is under Prefix, applied once through etcd's namespace
+// package, so the other keys below are relative:
+//
+//	/mgmt-puppet/v1/resources/<certname>/<Type>[<title>]  an exported resource (Resource)
+//	/mgmt-puppet/v1/nodes/<certname>                      the node's last catalog (Node)
+//	/mgmt-puppet/v1/facts/<certname>                      the node's facts (Facts)
+//	/mgmt-puppet/v1/collectors/<certname>/<sha1>          a query the node collects with (Collector)
+//
+// A node's exports are replaced in one transaction per catalog.
+const Prefix = "/mgmt-puppet/v1/"
+
+const (
+	resourcesDir  = "resources/"
+	nodesDir      = "nodes/"
+	factsDir      = "facts/"
+	collectorsDir = "collectors/"
+)
+
+func resourcesKey(certname string) string { return resourcesDir + certname + "/" }
+
+func resourceKey(certname, typ, title string) string {
+	return resourcesKey(certname) + typ + "[" + title + "]"
+}
+
+func nodeKey(certname string) string  { return nodesDir + certname }
+func factsKey(certname string) string { return factsDir + certname }
+
+func collectorKey(certname, sum string) string { return collectorsDir + certname + "/" + sum }
+
+// validCertname refuses names that would break the key layout.
+func validCertname(s string) bool {
+	return s != "" && !strings.ContainsAny(s, "/\x00")
+}

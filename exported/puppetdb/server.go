@@ -1,0 +1,261 @@
+package puppetdb
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/mgmt-puppet/mgmt-puppet/exported"
+)
+
+// maxBody bounds a command's body: a catalog of 100,000 resources fits.
+const maxBody = 512 << 20
+
+// Handler serves the API on store. Errors are logged to logger when not nil.
+func Handler(store exported.Store, logger *log.Logger) http.Handler {
+	s := &server{store: store, log: logger}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /pdb/cmd/v1", s.command)
+	mux.HandleFunc("GET /pdb/query/v4/resources", s.resources)
+	mux.HandleFunc("GET /pdb/query/v4/resources/{type}", s.resources)
+	mux.HandleFunc("GET /pdb/query/v4/nodes/{certname}/facts", s.facts)
+	mux.HandleFunc("POST /pdb/query/v4", s.root)
+	mux.HandleFunc("GET /pdb/query/v4", s.root)
+	mux.HandleFunc("GET /pdb/meta/v1/version", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"version": "7.12.1"})
+	})
+	return mux
+}
+
+type server struct {
+	store exported.Store
+	log   *log.Logger
+}
+
+func (s *server) logf(format string, args ...any) {
+	if s.log != nil {
+		s.log.Printf(format, args...)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (s *server) fail(w http.ResponseWriter, code int, err error) {
+	if code >= 500 {
+		s.logf("puppetdb API: %v", err)
+	}
+	writeJSON(w, code, map[string]string{"error": err.Error()})
+}
+
+// commandEnvelope is the older form of a command: everything in the body.
+type commandEnvelope struct {
+	Command string          `json:"command"`
+	Version int             `json:"version"`
+	Payload json.RawMessage `json:"payload"`
+}
+
+// command handles POST /pdb/cmd/v1?command=NAME&version=N&certname=C with the bare
+// payload as body (what the terminus sends), or the whole command in the body.
+func (s *server) command(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		s.fail(w, http.StatusBadRequest, err)
+		return
+	}
+	if len(body) > maxBody {
+		s.fail(w, http.StatusRequestEntityTooLarge, fmt.Errorf("command larger than %d bytes", maxBody))
+		return
+	}
+	name, payload := r.URL.Query().Get("command"), json.RawMessage(body)
+	if name == "" {
+		var env commandEnvelope
+		if err := json.Unmarshal(body, &env); err != nil || env.Command == "" {
+			s.fail(w, http.StatusBadRequest, errors.New("no command: want ?command=NAME or a {command, version, payload} body"))
+			return
+		}
+		name, payload = env.Command, env.Payload
+	}
+	name = strings.ReplaceAll(name, " ", "_")
+	ctx := r.Context()
+	switch name {
+	case "replace_catalog":
+		var c exported.Catalog
+		if err := json.Unmarshal(payload, &c); err != nil {
+			s.fail(w, http.StatusBadRequest, fmt.Errorf("replace_catalog: %w", err))
+			return
+		}
+		err = s.store.ReplaceCatalog(ctx, &c)
+	case "replace_facts":
+		var f exported.Facts
+		if err := json.Unmarshal(payload, &f); err != nil {
+			s.fail(w, http.StatusBadRequest, fmt.Errorf("replace_facts: %w", err))
+			return
+		}
+		err = s.store.ReplaceFacts(ctx, &f)
+	case "deactivate_node":
+		var d struct {
+			Certname          string `json:"certname"`
+			ProducerTimestamp string `json:"producer_timestamp"`
+		}
+		if err := json.Unmarshal(payload, &d); err != nil {
+			s.fail(w, http.StatusBadRequest, fmt.Errorf("deactivate_node: %w", err))
+			return
+		}
+		at, perr := time.Parse(time.RFC3339Nano, d.ProducerTimestamp)
+		if perr != nil {
+			at = time.Now()
+		}
+		err = s.store.Deactivate(ctx, d.Certname, at)
+	case "store_report":
+		var rep struct {
+			Certname string `json:"certname"`
+			Status   string `json:"status"`
+		}
+		if err := json.Unmarshal(payload, &rep); err != nil {
+			s.fail(w, http.StatusBadRequest, fmt.Errorf("store_report: %w", err))
+			return
+		}
+		err = s.store.RecordReport(ctx, rep.Certname, rep.Status)
+	default:
+		s.fail(w, http.StatusBadRequest, fmt.Errorf("unsupported command %q (supported: replace_catalog, replace_facts, store_report, deactivate_node)", name))
+		return
+	}
+	if err != nil {
+		s.fail(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"uuid": newUUID()})
+}
+
+// resources handles GET /pdb/query/v4/resources[/Type]?query=AST.
+func (s *server) resources(w http.ResponseWriter, r *http.Request) {
+	raw := r.URL.Query().Get("query")
+	q, err := exported.ParseQuery([]byte(raw))
+	if err != nil {
+		s.fail(w, http.StatusBadRequest, err)
+		return
+	}
+	if typ := r.PathValue("type"); typ != "" {
+		raw = fmt.Sprintf(`["and",["=","type",%q]%s]`, typ, andTail(raw))
+		if q, err = exported.ParseQuery([]byte(raw)); err != nil {
+			s.fail(w, http.StatusBadRequest, err)
+			return
+		}
+	}
+	s.answer(w, r, q, raw)
+}
+
+func andTail(raw string) string {
+	if strings.TrimSpace(raw) == "" {
+		return ""
+	}
+	return "," + raw
+}
+
+// answer runs q and records the asking node's collector.
+func (s *server) answer(w http.ResponseWriter, r *http.Request, q *exported.Query, raw string) {
+	ctx := r.Context()
+	if c := q.Certname(); c != "" {
+		if err := s.store.RecordCollector(ctx, c, json.RawMessage(raw)); err != nil {
+			s.logf("puppetdb API: recording %s's collector: %v", c, err)
+		}
+	}
+	res, err := s.store.Resources(ctx, q)
+	if err != nil {
+		s.fail(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// root handles /pdb/query/v4 with {"query": ["from", "resources", AST]}.
+func (s *server) root(w http.ResponseWriter, r *http.Request) {
+	var raw string
+	if r.Method == http.MethodGet {
+		raw = r.URL.Query().Get("query")
+	} else {
+		var body struct {
+			Query json.RawMessage `json:"query"`
+		}
+		if err := json.NewDecoder(io.LimitReader(r.Body, maxBody)).Decode(&body); err != nil {
+			s.fail(w, http.StatusBadRequest, fmt.Errorf("query body: %w", err))
+			return
+		}
+		raw = string(body.Query)
+	}
+	var from []json.RawMessage
+	if err := json.Unmarshal([]byte(raw), &from); err != nil || len(from) < 2 || len(from) > 3 {
+		s.fail(w, http.StatusBadRequest, fmt.Errorf(`query must be ["from", "resources", AST] (PQL strings are not supported)`))
+		return
+	}
+	var op, entity string
+	if json.Unmarshal(from[0], &op) != nil || op != "from" || json.Unmarshal(from[1], &entity) != nil {
+		s.fail(w, http.StatusBadRequest, fmt.Errorf(`query must be ["from", "resources", AST]`))
+		return
+	}
+	if entity != "resources" {
+		s.fail(w, http.StatusBadRequest, fmt.Errorf("entity %q is not supported (only resources)", entity))
+		return
+	}
+	ast := ""
+	if len(from) == 3 {
+		ast = string(from[2])
+	}
+	q, err := exported.ParseQuery([]byte(ast))
+	if err != nil {
+		s.fail(w, http.StatusBadRequest, err)
+		return
+	}
+	s.answer(w, r, q, ast)
+}
+
+// facts handles GET /pdb/query/v4/nodes/<certname>/facts: 404 (with PuppetDB's
+// message) makes the compiler run facter and send replace_facts.
+func (s *server) facts(w http.ResponseWriter, r *http.Request) {
+	certname := r.PathValue("certname")
+	f, err := s.store.Facts(r.Context(), certname)
+	if err != nil {
+		s.fail(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	if f == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("No information is known about node %s", certname)})
+		return
+	}
+	var values map[string]json.RawMessage
+	if err := json.Unmarshal(f.Values, &values); err != nil {
+		s.fail(w, http.StatusServiceUnavailable, fmt.Errorf("stored facts of %s: %w", certname, err))
+		return
+	}
+	type fact struct {
+		Certname    string          `json:"certname"`
+		Environment string          `json:"environment"`
+		Name        string          `json:"name"`
+		Value       json.RawMessage `json:"value"`
+	}
+	out := make([]fact, 0, len(values))
+	for name, v := range values {
+		out = append(out, fact{Certname: certname, Environment: f.Environment, Name: name, Value: v})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}

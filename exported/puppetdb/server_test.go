@@ -1,0 +1,122 @@
+package puppetdb
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mgmt-puppet/mgmt-puppet/exported"
+)
+
+func freeURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return "http://" + ln.Addr().String()
+}
+
+// serve runs the API over a real embedded etcd.
+func serve(t *testing.T) *httptest.Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	e, err := exported.Embedded(ctx, exported.EmbeddedConfig{DataDir: t.TempDir(), ClientURL: freeURL(t), PeerURL: freeURL(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	srv := httptest.NewServer(Handler(e.Store(), nil))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func call(t *testing.T, method, u, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, u, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return resp.StatusCode, b.String()
+}
+
+func TestAPI(t *testing.T) {
+	srv := serve(t)
+	cmd := func(name, payload string) (int, string) {
+		return call(t, "POST", srv.URL+"/pdb/cmd/v1?command="+name+"&version=9&certname=x", payload)
+	}
+	query := func(ast string) (int, string) {
+		return call(t, "GET", srv.URL+"/pdb/query/v4/resources?query="+url.QueryEscape(ast), "")
+	}
+	catalog := `{"certname":"a.example","environment":"production","version":"1","resources":[
+		{"type":"File","title":"/x","tags":["shared","file"],"exported":true,"parameters":{"ensure":"file"}},
+		{"type":"File","title":"/local","tags":["file"],"exported":false,"parameters":{}}]}`
+	for _, tc := range []struct {
+		name       string
+		do         func() (int, string)
+		code       int
+		wantInBody string
+	}{
+		{"replace_catalog", func() (int, string) { return cmd("replace_catalog", catalog) }, 200, `"uuid"`},
+		{"collector query", func() (int, string) {
+			return query(`["and",["=","type","File"],["=","exported",true],["not",["=","certname","b.example"]],["=","tag","shared"]]`)
+		}, 200, `"title":"/x"`},
+		{"own exports left out", func() (int, string) {
+			return query(`["and",["=","type","File"],["not",["=","certname","a.example"]]]`)
+		}, 200, `[]`},
+		{"unknown operator", func() (int, string) { return query(`["<","line",3]`) }, 400, `unknown query operator`},
+		{"PQL", func() (int, string) { return query(`"resources {}"`) }, 400, `PQL`},
+		{"unknown command", func() (int, string) { return cmd("replace_everything", `{}`) }, 400, `unsupported command`},
+		{"bad payload", func() (int, string) { return cmd("replace_catalog", `{`) }, 400, `replace_catalog`},
+		{"facts unknown", func() (int, string) { return call(t, "GET", srv.URL+"/pdb/query/v4/nodes/a.example/facts", "") },
+			404, `No information is known about node a.example`},
+		{"replace_facts", func() (int, string) {
+			return cmd("replace_facts", `{"certname":"a.example","environment":"production","values":{"kernel":"Linux"}}`)
+		}, 200, `"uuid"`},
+		{"facts known", func() (int, string) { return call(t, "GET", srv.URL+"/pdb/query/v4/nodes/a.example/facts", "") },
+			200, `"name":"kernel","value":"Linux"`},
+		{"root query", func() (int, string) {
+			return call(t, "POST", srv.URL+"/pdb/query/v4", `{"query":["from","resources",["=","title","/x"]]}`)
+		}, 200, `"certname":"a.example"`},
+		{"store_report", func() (int, string) {
+			return cmd("store_report", `{"certname":"a.example","status":"changed"}`)
+		}, 200, `"uuid"`},
+		{"deactivate_node", func() (int, string) {
+			return cmd("deactivate_node", `{"certname":"a.example","producer_timestamp":"2026-11-30T12:00:00.000Z"}`)
+		}, 200, `"uuid"`},
+		{"deactivated exports gone", func() (int, string) { return query(`["=","type","File"]`) }, 200, `[]`},
+	} {
+		code, body := tc.do()
+		if code != tc.code || !strings.Contains(body, tc.wantInBody) {
+			t.Errorf("%s: %d %s, want %d with %q", tc.name, code, body, tc.code, tc.wantInBody)
+		}
+		if code >= 400 {
+			var e map[string]string
+			if json.Unmarshal([]byte(body), &e) != nil || e["error"] == "" {
+				t.Errorf("%s: error body %q is not {\"error\": ...}", tc.name, body)
+			}
+		}
+	}
+}

@@ -1,0 +1,231 @@
+package exported
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/namespace"
+)
+
+// Store is what the PuppetDB API and the running nodes need of etcd.
+type Store interface {
+	// ReplaceCatalog replaces the node's exports with the catalog's exported
+	// resources, in one transaction, and reactivates the node.
+	ReplaceCatalog(ctx context.Context, c *Catalog) error
+	// ReplaceFacts stores the node's facts.
+	ReplaceFacts(ctx context.Context, f *Facts) error
+	// Deactivate withdraws the node's exports.
+	Deactivate(ctx context.Context, certname string, at time.Time) error
+	// Resources returns the exported resources that answer q, sorted by certname,
+	// type and title.
+	Resources(ctx context.Context, q *Query) ([]Resource, error)
+	// Facts returns the node's facts, or nil when none are known.
+	Facts(ctx context.Context, certname string) (*Facts, error)
+	// RecordCollector remembers that the node collects with query.
+	RecordCollector(ctx context.Context, certname string, query json.RawMessage) error
+	// RecordReport remembers the status of the node's last report.
+	RecordReport(ctx context.Context, certname, status string) error
+}
+
+// etcdStore is a Store over an etcd client, with every key under Prefix.
+type etcdStore struct {
+	kv clientv3.KV
+}
+
+// NewStore returns a Store on cli, with every key under Prefix.
+func NewStore(cli *clientv3.Client) Store {
+	return &etcdStore{kv: namespace.NewKV(cli.KV, Prefix)}
+}
+
+func (s *etcdStore) ReplaceCatalog(ctx context.Context, c *Catalog) error {
+	if !validCertname(c.Certname) {
+		return fmt.Errorf("replace_catalog: bad certname %q", c.Certname)
+	}
+	puts := map[string]string{}
+	for _, r := range c.Resources {
+		if !r.Exported {
+			continue
+		}
+		key := resourceKey(c.Certname, r.Type, r.Title)
+		if _, dup := puts[key]; dup {
+			return fmt.Errorf("replace_catalog for %s: %s exported twice", c.Certname, r.Type+"["+r.Title+"]")
+		}
+		tags := r.Tags
+		if tags == nil {
+			tags = []string{}
+		}
+		params := r.Parameters
+		if params == nil {
+			params = map[string]any{}
+		}
+		data, err := json.Marshal(Resource{Certname: c.Certname, Type: r.Type, Title: r.Title, Tags: tags,
+			File: r.File, Line: r.Line, Resource: resourceHash(r.Type, r.Title), Environment: c.Environment,
+			Exported: true, Parameters: params})
+		if err != nil {
+			return fmt.Errorf("replace_catalog for %s: %s[%s]: %w", c.Certname, r.Type, r.Title, err)
+		}
+		puts[key] = string(data)
+	}
+	node, err := json.Marshal(Node{Certname: c.Certname, Environment: c.Environment, CatalogUUID: c.CatalogUUID,
+		Version: strings.Trim(string(c.Version), `"`), ProducerTimestamp: c.ProducerTimestamp, Exports: len(puts)})
+	if err != nil {
+		return err
+	}
+	if err := s.replaceNode(ctx, c.Certname, puts, string(node)); err != nil {
+		return fmt.Errorf("replace_catalog for %s: %w", c.Certname, err)
+	}
+	return nil
+}
+
+// replaceNode makes the node's exports exactly puts and its node entry node, in
+// one transaction. etcd refuses a put inside a range deleted by the same
+// transaction, so the stale keys are read first and deleted one by one; the
+// transaction only goes through if the node entry, which every change of the
+// node's exports rewrites, has not changed since.
+func (s *etcdStore) replaceNode(ctx context.Context, certname string, puts map[string]string, node string) error {
+	const attempts = 10
+	for i := 0; i < attempts; i++ {
+		cur, err := s.kv.Get(ctx, resourcesKey(certname), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		if err != nil {
+			return err
+		}
+		n, err := s.kv.Get(ctx, nodeKey(certname))
+		if err != nil {
+			return err
+		}
+		var rev int64
+		if len(n.Kvs) == 1 {
+			rev = n.Kvs[0].ModRevision
+		}
+		var ops []clientv3.Op
+		for _, kv := range cur.Kvs {
+			if _, keep := puts[string(kv.Key)]; !keep {
+				ops = append(ops, clientv3.OpDelete(string(kv.Key)))
+			}
+		}
+		for k, v := range puts {
+			ops = append(ops, clientv3.OpPut(k, v))
+		}
+		ops = append(ops, clientv3.OpPut(nodeKey(certname), node))
+		resp, err := s.kv.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(nodeKey(certname)), "=", rev)).Then(ops...).Commit()
+		if err != nil {
+			return err
+		}
+		if resp.Succeeded {
+			return nil
+		}
+	}
+	return fmt.Errorf("node %s changed %d times while being replaced", certname, attempts)
+}
+
+func (s *etcdStore) ReplaceFacts(ctx context.Context, f *Facts) error {
+	if !validCertname(f.Certname) {
+		return fmt.Errorf("replace_facts: bad certname %q", f.Certname)
+	}
+	data, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	_, err = s.kv.Put(ctx, factsKey(f.Certname), string(data))
+	return err
+}
+
+func (s *etcdStore) Deactivate(ctx context.Context, certname string, at time.Time) error {
+	if !validCertname(certname) {
+		return fmt.Errorf("deactivate_node: bad certname %q", certname)
+	}
+	node := Node{Certname: certname}
+	if resp, err := s.kv.Get(ctx, nodeKey(certname)); err != nil {
+		return err
+	} else if len(resp.Kvs) == 1 {
+		_ = json.Unmarshal(resp.Kvs[0].Value, &node)
+	}
+	at = at.UTC()
+	node.Deactivated, node.Exports = &at, 0
+	data, err := json.Marshal(node)
+	if err != nil {
+		return err
+	}
+	return s.replaceNode(ctx, certname, nil, string(data))
+}
+
+func (s *etcdStore) Resources(ctx context.Context, q *Query) ([]Resource, error) {
+	resp, err := s.kv.Get(ctx, resourcesDir, clientv3.WithPrefix())
+	if err != nil {
+		return nil, err
+	}
+	out := []Resource{}
+	for _, kv := range resp.Kvs {
+		var r Resource
+		if err := json.Unmarshal(kv.Value, &r); err != nil {
+			return nil, fmt.Errorf("key %s: %w", kv.Key, err)
+		}
+		if q.Match(&r) {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Certname != b.Certname {
+			return a.Certname < b.Certname
+		}
+		if a.Type != b.Type {
+			return a.Type < b.Type
+		}
+		return a.Title < b.Title
+	})
+	return out, nil
+}
+
+func (s *etcdStore) Facts(ctx context.Context, certname string) (*Facts, error) {
+	resp, err := s.kv.Get(ctx, factsKey(certname))
+	if err != nil || len(resp.Kvs) == 0 {
+		return nil, err
+	}
+	var f Facts
+	if err := json.Unmarshal(resp.Kvs[0].Value, &f); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+func (s *etcdStore) RecordCollector(ctx context.Context, certname string, query json.RawMessage) error {
+	if !validCertname(certname) {
+		return nil // a query not from a collector
+	}
+	sum := sha1.Sum(query)
+	data, err := json.Marshal(Collector{Certname: certname, Query: query, Time: time.Now().UTC()})
+	if err != nil {
+		return err
+	}
+	_, err = s.kv.Put(ctx, collectorKey(certname, hex.EncodeToString(sum[:])), string(data))
+	return err
+}
+
+func (s *etcdStore) RecordReport(ctx context.Context, certname, status string) error {
+	if !validCertname(certname) {
+		return fmt.Errorf("store_report: bad certname %q", certname)
+	}
+	node := Node{Certname: certname}
+	resp, err := s.kv.Get(ctx, nodeKey(certname))
+	if err != nil {
+		return err
+	}
+	if len(resp.Kvs) == 1 {
+		_ = json.Unmarshal(resp.Kvs[0].Value, &node)
+	}
+	node.LastReport = status
+	data, err := json.Marshal(node)
+	if err != nil {
+		return err
+	}
+	_, err = s.kv.Put(ctx, nodeKey(certname), string(data))
+	return err
+}

@@ -1,0 +1,259 @@
+package integration
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// writePuppetSSL makes a CA and, signed by it, one certificate per name, laid out
+// as Puppet's ssldir: certs/ca.pem, certs/NAME.pem, private_keys/NAME.pem. The
+// name "server" gets 127.0.0.1 as an IP SAN.
+func writePuppetSSL(t testing.TB, ssldir string, names ...string) {
+	t.Helper()
+	for _, d := range []string{"certs", "private_keys"} {
+		if err := os.MkdirAll(filepath.Join(ssldir, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mgmt-puppet test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	writePEM(t, filepath.Join(ssldir, "certs", "ca.pem"), "CERTIFICATE", caDER)
+	for i, name := range names {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(i + 2)), Subject: pkix.Name{CommonName: name},
+			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), DNSNames: []string{name},
+			KeyUsage:    x509.KeyUsageDigitalSignature,
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
+		if name == "server" {
+			tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writePEM(t, filepath.Join(ssldir, "certs", name+".pem"), "CERTIFICATE", der)
+		keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writePEM(t, filepath.Join(ssldir, "private_keys", name+".pem"), "PRIVATE KEY", keyDER)
+	}
+}
+
+func writePEM(t testing.TB, path, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// freeAddr is a loopback address whose port was free a moment ago.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// puppetDBServer runs `mgmt-puppet puppetdb` with an embedded etcd in a temp dir;
+// it is stopped by SIGTERM at the end of the test. It returns the HTTPS address.
+func puppetDBServer(t testing.TB, ssldir string) string {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(binary(t), "puppetdb", "--listen", addr, "--ssldir", ssldir, "--certname", "server",
+		"--etcd-data-dir", filepath.Join(t.TempDir(), "etcd"),
+		"--etcd-client-url", "http://"+freeAddr(t), "--etcd-peer-url", "http://"+freeAddr(t))
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Errorf("puppetdb server: no exit within 15 s of SIGTERM\n%s", out.String())
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out.String(), "PuppetDB API on") {
+		if time.Now().After(deadline) {
+			t.Fatalf("puppetdb server did not start within 30 s:\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return addr
+}
+
+// compiler compiles nodes of a manifest with real Puppet, storeconfigs on and the
+// stock puppetdb terminus pointed at a server, as a Puppet server would.
+type compiler struct {
+	t        testing.TB
+	dir      string
+	manifest string
+}
+
+func newCompiler(t testing.TB, ssldir, addr, manifest string) *compiler {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "conf")
+	if err := os.MkdirAll(conf, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pdbConf := "[main]\nserver_urls = https://" + addr + "\nsoft_write_failure = false\n"
+	if err := os.WriteFile(filepath.Join(conf, "puppetdb.conf"), []byte(pdbConf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(ssldir, filepath.Join(dir, "ssl")); err != nil {
+		t.Fatal(err)
+	}
+	return &compiler{t: t, dir: dir, manifest: manifest}
+}
+
+// compile returns node's catalog, as JSON.
+func (c *compiler) compile(node string) []byte {
+	c.t.Helper()
+	cmd := exec.Command("puppet", "catalog", "find", node, "--terminus", "compiler", "--render-as", "json",
+		"--manifest", c.manifest, "--confdir", filepath.Join(c.dir, "conf"), "--vardir", filepath.Join(c.dir, "var"),
+		"--codedir", filepath.Join(c.dir, "code"), "--ssldir", filepath.Join(c.dir, "ssl"),
+		"--certname", "compiler.example", "--storeconfigs", "--storeconfigs_backend=puppetdb",
+		"--certificate_revocation=false", "--log_level", "warning", "--color", "false")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		c.t.Fatalf("compiling %s: %v\n%s", node, err, stderr.String())
+	}
+	if i := strings.IndexByte(string(out), '{'); i > 0 {
+		out = out[i:]
+	}
+	return out
+}
+
+// files lists a catalog's File titles, sorted, marked "(exported)" when so.
+func files(t testing.TB, catalog []byte) []string {
+	t.Helper()
+	var c struct {
+		Resources []struct {
+			Type, Title string
+			Exported    bool
+		}
+	}
+	if err := json.Unmarshal(catalog, &c); err != nil {
+		t.Fatalf("%v\n%s", err, catalog)
+	}
+	var out []string
+	for _, r := range c.Resources {
+		if r.Type == "File" {
+			s := strings.TrimPrefix(strings.TrimPrefix(r.Title, placeholder+"/exported"), "/")
+			if r.Exported {
+				s += " (exported)"
+			}
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestPuppetCompilerExportsIntoEtcd has the stock Puppet compiler, with the stock
+// puppetdb terminus, export into and collect from `mgmt-puppet puppetdb` (etcd
+// underneath) for the three nodes of fixtures/exported: compiled A, B, C, then A
+// and B again, every node has all six exported files; after `puppet node
+// deactivate` of C, C's exports are gone from A's next catalog.
+func TestPuppetCompilerExportsIntoEtcd(t *testing.T) {
+	requirePuppet(t)
+	requireFile(t, "/usr/lib/ruby/vendor_ruby/puppet/indirector/resource/puppetdb.rb", "puppet-terminus-puppetdb")
+	ssldir := filepath.Join(t.TempDir(), "ssl")
+	writePuppetSSL(t, ssldir, "server", "compiler.example")
+	addr := puppetDBServer(t, ssldir)
+	pc := newCompiler(t, ssldir, addr, filepath.Join(moduleRoot(t), "fixtures", "exported", "site.pp"))
+
+	all := []string{"collected", "collected/from-a-1", "collected/from-a-2", "collected/from-b-1", "collected/from-b-2",
+		"collected/from-c-1", "collected/from-c-2"}
+	want := func(node string, others ...string) []string {
+		w := []string{"", "local-" + node + "-1", "local-" + node + "-2"}
+		for _, f := range all {
+			switch {
+			case f == "collected":
+				w = append(w, f)
+			case strings.Contains(f, "from-"+node+"-"):
+				w = append(w, f+" (exported)")
+			default:
+				for _, o := range others {
+					if strings.Contains(f, "from-"+o+"-") {
+						w = append(w, f)
+					}
+				}
+			}
+		}
+		sort.Strings(w)
+		return w
+	}
+	check := func(node string, got []byte, others ...string) {
+		t.Helper()
+		if g, w := strings.Join(files(t, got), "\n"), strings.Join(want(node, others...), "\n"); g != w {
+			t.Errorf("node%s's catalog files:\n%s\nwant:\n%s", node, g, w)
+		}
+	}
+	check("a", pc.compile("nodea.example"))
+	check("b", pc.compile("nodeb.example"), "a")
+	check("c", pc.compile("nodec.example"), "a", "b")
+	check("a", pc.compile("nodea.example"), "b", "c")
+	check("b", pc.compile("nodeb.example"), "a", "c")
+
+	deactivate := exec.Command("puppet", "node", "deactivate", "nodec.example", "--confdir", filepath.Join(pc.dir, "conf"),
+		"--vardir", filepath.Join(pc.dir, "var"), "--ssldir", filepath.Join(pc.dir, "ssl"), "--certname", "compiler.example",
+		"--certificate_revocation=false", "--color", "false")
+	if out, err := deactivate.CombinedOutput(); err != nil {
+		t.Fatalf("puppet node deactivate: %v\n%s", err, out)
+	}
+	check("a", pc.compile("nodea.example"), "b")
+}
+
+// requireFile skips without path, except in CI, where it fails.
+func requireFile(t testing.TB, path, pkg string) {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is missing; CI must install %s", path, pkg)
+		}
+		t.Skipf("%s is missing (apt-get install %s)", path, pkg)
+	}
+}
