@@ -1,6 +1,7 @@
 package exported
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
@@ -32,16 +33,22 @@ type Store interface {
 	RecordCollector(ctx context.Context, certname string, query json.RawMessage) error
 	// RecordReport remembers the status of the node's last report.
 	RecordReport(ctx context.Context, certname, status string) error
+	// Collectors returns the queries the node collected with at its last compile.
+	Collectors(ctx context.Context, certname string) ([]*Query, error)
+	// Watch calls changed (from its own goroutine, never twice at once) after any
+	// exported resource or any of the node's collectors changed, until ctx ends.
+	Watch(ctx context.Context, certname string, changed func())
 }
 
 // etcdStore is a Store over an etcd client, with every key under Prefix.
 type etcdStore struct {
-	kv clientv3.KV
+	kv      clientv3.KV
+	watcher clientv3.Watcher
 }
 
 // NewStore returns a Store on cli, with every key under Prefix.
 func NewStore(cli *clientv3.Client) Store {
-	return &etcdStore{kv: namespace.NewKV(cli.KV, Prefix)}
+	return &etcdStore{kv: namespace.NewKV(cli.KV, Prefix), watcher: namespace.NewWatcher(cli.Watcher, Prefix)}
 }
 
 func (s *etcdStore) ReplaceCatalog(ctx context.Context, c *Catalog) error {
@@ -164,7 +171,10 @@ func (s *etcdStore) Resources(ctx context.Context, q *Query) ([]Resource, error)
 	out := []Resource{}
 	for _, kv := range resp.Kvs {
 		var r Resource
-		if err := json.Unmarshal(kv.Value, &r); err != nil {
+		// Numbers stay json.Number, as in catalogs read by package catalog.
+		dec := json.NewDecoder(bytes.NewReader(kv.Value))
+		dec.UseNumber()
+		if err := dec.Decode(&r); err != nil {
 			return nil, fmt.Errorf("key %s: %w", kv.Key, err)
 		}
 		if q.Match(&r) {
@@ -228,4 +238,60 @@ func (s *etcdStore) RecordReport(ctx context.Context, certname, status string) e
 	}
 	_, err = s.kv.Put(ctx, nodeKey(certname), string(data))
 	return err
+}
+
+func (s *etcdStore) Collectors(ctx context.Context, certname string) ([]*Query, error) {
+	resp, err := s.kv.Get(ctx, collectorsDir+certname+"/", clientv3.WithPrefix())
+	if err != nil {
+		return nil, err
+	}
+	var out []*Query
+	for _, kv := range resp.Kvs {
+		var c Collector
+		if err := json.Unmarshal(kv.Value, &c); err != nil {
+			return nil, fmt.Errorf("key %s: %w", kv.Key, err)
+		}
+		q, err := ParseQuery(c.Query)
+		if err != nil {
+			return nil, fmt.Errorf("key %s: %w", kv.Key, err)
+		}
+		out = append(out, q)
+	}
+	return out, nil
+}
+
+func (s *etcdStore) Watch(ctx context.Context, certname string, changed func()) {
+	go func() {
+		for ctx.Err() == nil {
+			// A watch ends when etcd loses its leader or the member goes away:
+			// start again, and tell of a change, since some may have been missed.
+			wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+			res := s.watcher.Watch(wctx, resourcesDir, clientv3.WithPrefix())
+			col := s.watcher.Watch(wctx, collectorsDir+certname+"/", clientv3.WithPrefix())
+			s.watchUntilClosed(ctx, res, col, changed)
+			cancel()
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+				changed()
+			}
+		}
+	}()
+}
+
+func (s *etcdStore) watchUntilClosed(ctx context.Context, res, col clientv3.WatchChan, changed func()) {
+	for {
+		var resp clientv3.WatchResponse
+		var ok bool
+		select {
+		case <-ctx.Done():
+			return
+		case resp, ok = <-res:
+		case resp, ok = <-col:
+		}
+		if !ok || resp.Canceled {
+			return
+		}
+		changed()
+	}
 }

@@ -91,10 +91,17 @@ func freeAddr(t testing.TB) string {
 // it is stopped by SIGTERM at the end of the test. It returns the HTTPS address.
 func puppetDBServer(t testing.TB, ssldir string) string {
 	t.Helper()
+	return puppetDBServerAt(t, ssldir, "http://"+freeAddr(t))
+}
+
+// puppetDBServerAt is puppetDBServer with the embedded etcd serving clients at
+// etcdURL.
+func puppetDBServerAt(t testing.TB, ssldir, etcdURL string) string {
+	t.Helper()
 	addr := freeAddr(t)
 	cmd := exec.Command(binary(t), "puppetdb", "--listen", addr, "--ssldir", ssldir, "--certname", "server",
 		"--etcd-data-dir", filepath.Join(t.TempDir(), "etcd"),
-		"--etcd-client-url", "http://"+freeAddr(t), "--etcd-peer-url", "http://"+freeAddr(t))
+		"--etcd-client-url", etcdURL, "--etcd-peer-url", "http://"+freeAddr(t))
 	var out lockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

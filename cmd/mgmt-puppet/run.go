@@ -30,6 +30,7 @@ type runOptions struct {
 	report, summary   string
 	modulepath        string
 	delegate          delegateOptions
+	exports           exportOptions
 }
 
 // defaultModulePath is Debian's Puppet module path.
@@ -78,6 +79,7 @@ resource stays watched afterwards and drift is repaired as it happens.`,
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log info lines")
 	f.BoolVarP(&o.debug, "debug", "d", false, "log debug lines")
 	o.delegate.flags(f)
+	o.exports.flags(f)
 	return cmd
 }
 
@@ -128,8 +130,30 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 	if runner != nil {
 		defer runner.Close()
 	}
-	cat, res, err := load(path, translate.Options{Tags: o.tags, SkipTags: o.skipTags, ModulePath: modulepath,
-		Delegate: runner, DelegateTypes: o.delegate.types}, os.Stdout, os.Stderr)
+	opts := translate.Options{Tags: o.tags, SkipTags: o.skipTags, ModulePath: modulepath,
+		Delegate: runner, DelegateTypes: o.delegate.types}
+	cat, err := readCatalog(path, os.Stderr)
+	if err != nil {
+		return err
+	}
+	applied := cat
+	var live *liveCollection
+	if o.exports.live() {
+		if live, err = o.exports.startLive(ctx, cat, log); err != nil {
+			log.Printf(engine.Err, "Could not run: %v", err)
+			return exitError{1}
+		}
+		defer live.close()
+		// What the node's collectors answer now, which may have changed since
+		// the compile.
+		if c, digest, err := live.collector.Build(ctx); err != nil {
+			log.Printf(engine.Warning, "Collecting: %v; applying the catalog as compiled", err)
+		} else {
+			applied = c
+			live.collector.Start(digest)
+		}
+	}
+	res, err := translateCatalog(applied, path, opts, os.Stdout, os.Stderr)
 	if err != nil {
 		return err
 	}
@@ -177,6 +201,12 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 		loopCtx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		go reports.loop(loopCtx)
+	}
+	if live != nil && o.convergedTimeout != 0 {
+		liveCtx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		live.collector.Apply = applier(eng, opts, log)
+		go live.collector.Run(liveCtx)
 	}
 	result, err := eng.Run(ctx, res.Graph)
 	if reports != nil {

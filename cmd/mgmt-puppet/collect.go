@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/mgmt-puppet/mgmt-puppet/catalog"
+	"github.com/mgmt-puppet/mgmt-puppet/collect"
+	"github.com/mgmt-puppet/mgmt-puppet/engine"
+	"github.com/mgmt-puppet/mgmt-puppet/exported"
+	"github.com/mgmt-puppet/mgmt-puppet/exported/puppetdb"
+	"github.com/mgmt-puppet/mgmt-puppet/puppetlog"
+	"github.com/mgmt-puppet/mgmt-puppet/translate"
+)
+
+// exportOptions are run's flags for exported and collected resources.
+type exportOptions struct {
+	etcd           etcdOptions
+	embedded       bool
+	puppetdbListen string
+	ssldir         string
+	certname       string
+	collectTypes   []string
+}
+
+func (o *exportOptions) flags(f *pflag.FlagSet) {
+	o.etcd.flags(f)
+	f.BoolVar(&o.embedded, "etcd-embedded", false, "start an embedded etcd member and collect live from it (also implied by --puppetdb-listen)")
+	f.StringVar(&o.puppetdbListen, "puppetdb-listen", "", "serve the PuppetDB API (for the compiler's storeconfigs) on this address, backed by the embedded etcd")
+	f.StringVar(&o.ssldir, "ssldir", "/var/lib/puppet/ssl", "Puppet's ssldir, for --puppetdb-listen's certificate")
+	f.StringVar(&o.certname, "certname", "", "the certificate's name for --puppetdb-listen (default: the host name)")
+	f.StringSliceVar(&o.collectTypes, "collect-types", nil, "types that may be collected live (default: every type but Exec)")
+}
+
+// live says whether the node collects live: an etcd is configured.
+func (o *exportOptions) live() bool {
+	return len(o.etcd.endpoints) > 0 || o.embedded || o.puppetdbListen != ""
+}
+
+func (o *exportOptions) allowed(typ string) bool {
+	if len(o.collectTypes) == 0 {
+		return typ != "Exec"
+	}
+	for _, t := range o.collectTypes {
+		if strings.EqualFold(t, typ) {
+			return true
+		}
+	}
+	return false
+}
+
+// liveCollection is the etcd side of a run: the connection, the optional PuppetDB
+// API, and the collector.
+type liveCollection struct {
+	etcd      *exported.Etcd
+	server    *http.Server
+	collector *collect.Collector
+}
+
+// startLive connects to etcd (starting the embedded member if so configured),
+// serves the PuppetDB API if asked, and returns the collector of cat.
+func (o *exportOptions) startLive(ctx context.Context, cat *catalog.Catalog, log *puppetlog.Logger) (*liveCollection, error) {
+	if len(o.etcd.endpoints) == 0 {
+		if err := os.MkdirAll(filepath.Dir(o.etcd.dataDir), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	etcd, err := o.etcd.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l := &liveCollection{etcd: etcd}
+	if o.puppetdbListen != "" {
+		if err := l.serve(o, etcd.Store()); err != nil {
+			l.close()
+			return nil, err
+		}
+		log.Printf(engine.Notice, "PuppetDB API on https://%s, exported resources in etcd", o.puppetdbListen)
+	}
+	l.collector = &collect.Collector{Store: etcd.Store(), Catalog: cat, Allowed: o.allowed,
+		Warnf: func(format string, args ...any) { log.Printf(engine.Warning, format, args...) }}
+	return l, nil
+}
+
+func (l *liveCollection) serve(o *exportOptions, store exported.Store) error {
+	certname := o.certname
+	if certname == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return err
+		}
+		certname = h
+	}
+	tc, err := tlsConfig(filepath.Join(o.ssldir, "certs", "ca.pem"),
+		filepath.Join(o.ssldir, "certs", certname+".pem"), filepath.Join(o.ssldir, "private_keys", certname+".pem"))
+	if err != nil {
+		return fmt.Errorf("--puppetdb-listen: TLS from %s: %w", o.ssldir, err)
+	}
+	ln, err := net.Listen("tcp", o.puppetdbListen)
+	if err != nil {
+		return err
+	}
+	logger := log.New(io.Discard, "", 0)
+	l.server = &http.Server{Handler: puppetdb.Handler(store, logger), TLSConfig: tc, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: logger}
+	go func() { _ = l.server.ServeTLS(ln, "", "") }()
+	return nil
+}
+
+func (l *liveCollection) close() {
+	if l.server != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = l.server.Shutdown(ctx)
+		cancel()
+	}
+	_ = l.etcd.Close()
+}
+
+// applier translates a rebuilt catalog and swaps it into eng; a catalog that does
+// not translate is refused with its problems, and the running graph stays.
+func applier(eng *engine.Engine, opts translate.Options, log *puppetlog.Logger) func(ctx context.Context, c *catalog.Catalog) error {
+	return func(ctx context.Context, c *catalog.Catalog) error {
+		res, err := translate.Translate(c, opts)
+		if err != nil {
+			return fmt.Errorf("collected resources not applied: %w", err)
+		}
+		log.Printf(engine.Info, "Collected resources changed: applying the new graph")
+		return eng.Swap(ctx, res.Graph)
+	}
+}

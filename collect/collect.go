@@ -1,0 +1,285 @@
+package collect
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mgmt-puppet/mgmt-puppet/catalog"
+	"github.com/mgmt-puppet/mgmt-puppet/exported"
+)
+
+// Collector rebuilds a node's catalog with what its collectors answer now.
+type Collector struct {
+	// Store is where exports and collector queries are.
+	Store exported.Store
+	// Catalog is the node's catalog as compiled; its Name is the node's certname.
+	Catalog *catalog.Catalog
+	// Allowed says whether resources of a type may be collected live. Types that
+	// run commands (Exec) should not be, unless the operator says so.
+	Allowed func(typ string) bool
+	// Apply takes a rebuilt catalog into the running engine (translate, then swap).
+	Apply func(ctx context.Context, c *catalog.Catalog) error
+	// Warnf reports what is left out, once per cause.
+	Warnf func(format string, args ...any)
+
+	mu      sync.Mutex
+	current string // digest of the collected set applied last
+	warned  map[string]bool
+}
+
+// Build returns the node's catalog with its collected resources as etcd has them
+// now, and a digest of that set. Without collector queries the catalog is returned
+// as compiled.
+func (c *Collector) Build(ctx context.Context) (*catalog.Catalog, string, error) {
+	me := c.Catalog.Name
+	queries, err := c.Store.Collectors(ctx, me)
+	if err != nil {
+		return nil, "", fmt.Errorf("reading %s's collectors: %w", me, err)
+	}
+	if len(queries) == 0 {
+		return c.Catalog, "", nil
+	}
+	want := map[string]exported.Resource{}
+	wantQuery := map[string]int{} // the first query that collects each ref
+	for qi, q := range queries {
+		found, err := c.Store.Resources(ctx, q)
+		if err != nil {
+			return nil, "", fmt.Errorf("collecting for %s: %w", me, err)
+		}
+		for _, r := range found {
+			if r.Certname == me {
+				continue // the compiler realizes a node's own exports
+			}
+			if c.Allowed != nil && !c.Allowed(r.Type) {
+				c.warnOnce("type:"+r.Type, "not collecting %s from %s: type %s may not be collected (--collect-types)",
+					r.Ref(), r.Certname, r.Type)
+				continue
+			}
+			if other, dup := want[r.Ref()]; dup && other.Certname != r.Certname {
+				c.warnOnce("dup:"+r.Ref(), "A duplicate resource was found while collecting exported resources, with the type and title %s (from %s and %s): not collected",
+					r.Ref(), other.Certname, r.Certname)
+				delete(want, r.Ref())
+				continue
+			}
+			want[r.Ref()] = r
+			if _, ok := wantQuery[r.Ref()]; !ok {
+				wantQuery[r.Ref()] = qi
+			}
+		}
+	}
+
+	parent := map[string]string{}
+	for _, e := range c.Catalog.Edges {
+		parent[e.Target] = e.Source
+	}
+	// The resources the compiler collected: no manifest position, not exported,
+	// and answering a collector (as exported resources of an unknown node).
+	queryContainer := map[int]string{}
+	collectedAtCompile := map[string]bool{}
+	local := map[string]bool{}
+	for i := range c.Catalog.Resources {
+		r := &c.Catalog.Resources[i]
+		if r.Exported {
+			// The node's own exports that its collectors take sit where the
+			// collector is: so will the resources collected from others.
+			if qi := matching(r, queries); qi >= 0 {
+				if _, ok := queryContainer[qi]; !ok {
+					queryContainer[qi] = parent[r.Ref()]
+				}
+			}
+		}
+		if qi := compiledCollected(r, queries); qi >= 0 {
+			collectedAtCompile[r.Ref()] = true
+			if _, ok := queryContainer[qi]; !ok {
+				queryContainer[qi] = parent[r.Ref()]
+			}
+			continue
+		}
+		local[r.Ref()] = true
+	}
+
+	out := *c.Catalog
+	out.Resources = make([]catalog.Resource, 0, len(c.Catalog.Resources)+len(want))
+	out.Edges = make([]catalog.Edge, 0, len(c.Catalog.Edges)+len(want))
+	placed := map[string]bool{}
+	for _, r := range c.Catalog.Resources {
+		ref := r.Ref()
+		if collectedAtCompile[ref] {
+			w, still := want[ref]
+			if !still {
+				continue // no longer exported: no longer managed, as after a recompile
+			}
+			r.Parameters, r.Tags = params(w), w.Tags
+			placed[ref] = true
+		}
+		out.Resources = append(out.Resources, r)
+	}
+	for _, e := range c.Catalog.Edges {
+		if collectedAtCompile[e.Target] && !placed[e.Target] {
+			continue
+		}
+		out.Edges = append(out.Edges, e)
+	}
+	refs := make([]string, 0, len(want))
+	for ref := range want {
+		refs = append(refs, ref)
+	}
+	sort.Strings(refs)
+	digest := sha256.New()
+	for _, ref := range refs {
+		w := want[ref]
+		data, _ := json.Marshal(w.Parameters)
+		fmt.Fprintf(digest, "%s\x00%s\x00%s\n", ref, w.Certname, data)
+		if placed[ref] {
+			continue
+		}
+		if local[ref] {
+			c.warnOnce("local:"+ref, "not collecting %s from %s: the catalog declares it already", ref, w.Certname)
+			continue
+		}
+		container := queryContainer[wantQuery[ref]]
+		if container == "" {
+			container = mainContainer(c.Catalog)
+		}
+		out.Resources = append(out.Resources, catalog.Resource{Type: w.Type, Title: w.Title, Tags: w.Tags,
+			Kind: kind(c.Catalog), Parameters: params(w)})
+		if container != "" {
+			out.Edges = append(out.Edges, catalog.Edge{Source: container, Target: ref})
+		}
+	}
+	return &out, hex.EncodeToString(digest.Sum(nil)), nil
+}
+
+// compiledCollected returns the index of the first query that r, a resource of the
+// compiled catalog, answers as a collected resource; -1 when r is the node's own.
+func compiledCollected(r *catalog.Resource, queries []*exported.Query) int {
+	if r.Exported || r.File != "" || r.Line != 0 || r.Kind == "class" || r.Kind == "defined_type" {
+		return -1
+	}
+	return matching(r, queries)
+}
+
+// matching returns the index of the first query r answers, seen as an export of an
+// unknown node; -1 when none does.
+func matching(r *catalog.Resource, queries []*exported.Query) int {
+	view := exported.Resource{Type: r.Type, Title: r.Title, Tags: r.Tags, Exported: true, Parameters: r.Parameters}
+	for i, q := range queries {
+		if q.Match(&view) {
+			return i
+		}
+	}
+	return -1
+}
+
+// mainContainer is Class[main] (its title as the catalog spells it), else Stage[main].
+func mainContainer(c *catalog.Catalog) string {
+	stage := ""
+	for _, r := range c.Resources {
+		if r.Type == "Class" && strings.EqualFold(r.Title, "main") {
+			return r.Ref()
+		}
+		if r.Type == "Stage" && r.Title == "main" {
+			stage = r.Ref()
+		}
+	}
+	return stage
+}
+
+func kind(c *catalog.Catalog) string {
+	if c.CatalogFormat >= 2 {
+		return "compilable_type"
+	}
+	return ""
+}
+
+// params copies an exported resource's parameters without the metaparameters that
+// only meant something on the exporting node.
+func params(r exported.Resource) map[string]any {
+	out := make(map[string]any, len(r.Parameters))
+	for k, v := range r.Parameters {
+		switch k {
+		case "require", "before", "notify", "subscribe":
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+func (c *Collector) warnOnce(key, format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.warned == nil {
+		c.warned = map[string]bool{}
+	}
+	if c.warned[key] || c.Warnf == nil {
+		return
+	}
+	c.warned[key] = true
+	c.Warnf(format, args...)
+}
+
+// Start records the digest of the collected set the engine starts with.
+func (c *Collector) Start(digest string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.current = digest
+}
+
+// Sync rebuilds the catalog and applies it when the collected set changed.
+func (c *Collector) Sync(ctx context.Context) error {
+	cat, digest, err := c.Build(ctx)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	same := digest == c.current
+	c.mu.Unlock()
+	if same {
+		return nil
+	}
+	if err := c.Apply(ctx, cat); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.current = digest
+	c.mu.Unlock()
+	return nil
+}
+
+// Run syncs after every change etcd tells of, until ctx ends. Changes that come
+// in a burst are taken together; a failed sync is tried again a second later.
+func (c *Collector) Run(ctx context.Context) {
+	kick := make(chan struct{}, 1)
+	poke := func() {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
+	c.Store.Watch(ctx, c.Catalog.Name, poke)
+	poke() // what changed between the compile and the watch
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-kick:
+		}
+		if err := c.Sync(ctx); err != nil && ctx.Err() == nil {
+			c.warnOnce("sync:"+err.Error(), "collecting: %v", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+				poke()
+			}
+		}
+	}
+}
