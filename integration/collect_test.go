@@ -59,7 +59,6 @@ func (n *node) path(p string) string {
 	return filepath.Join("/proc", strconv.Itoa(n.cmd.Process.Pid), "root", p)
 }
 
-
 // files lists the regular files under the node's exported folder.
 func (n *node) files() []string {
 	var out []string
