@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -74,14 +75,20 @@ func (n *node) files() []string {
 	return out
 }
 
-// TestSeedScenario is the seed scenario of exported resources: three nodes, each
-// compiled by real Puppet against `mgmt-puppet puppetdb` just before it starts,
-// each writing two local files, exporting two, and collecting every exported file.
-// Started A, then B, then C, each running in its own mount namespace and collecting
-// live from etcd: every node must end with its own two files and all six exported
-// ones, without a recompile. The time from C's start until all three are complete
-// is logged (the target is under a second).
-func TestSeedScenario(t *testing.T) {
+// seed is the running seed scenario: three nodes, the server, the compiler.
+type seed struct {
+	nodes  []*node
+	server *pdbServer
+	pc     *compiler
+	cStart time.Time
+}
+
+// startSeed compiles and starts the three nodes of fixtures/exported, A, then B,
+// then C, each compiled by real Puppet against `mgmt-puppet puppetdb` just before
+// it starts, each running in its own mount namespace and collecting live from the
+// server's etcd; extra flags go to every node.
+func startSeed(t *testing.T, extra ...string) *seed {
+	t.Helper()
 	requirePuppet(t)
 	requireFile(t, "/usr/lib/ruby/vendor_ruby/puppet/indirector/resource/puppetdb.rb", "puppet-terminus-puppetdb")
 	if _, err := exec.LookPath("unshare"); err != nil {
@@ -90,57 +97,149 @@ func TestSeedScenario(t *testing.T) {
 	ssldir := filepath.Join(t.TempDir(), "ssl")
 	writePuppetSSL(t, ssldir, "server", "compiler.example")
 	etcdURL := "http://" + freeAddr(t)
-	addr := puppetDBServerAt(t, ssldir, etcdURL)
-	pc := newCompiler(t, ssldir, addr, filepath.Join(moduleRoot(t), "fixtures", "exported", "site.pp"))
-
-	var nodes []*node
-	var cStart time.Time
+	s := &seed{server: startPuppetDB(t, ssldir, etcdURL)}
+	s.pc = newCompiler(t, ssldir, s.server.addr, filepath.Join(moduleRoot(t), "fixtures", "exported", "site.pp"))
 	for _, name := range []string{"a", "b", "c"} {
 		cat := filepath.Join(t.TempDir(), name+".json")
-		if err := os.WriteFile(cat, pc.compile("node"+name+".example"), 0o644); err != nil {
+		if err := os.WriteFile(cat, s.pc.compile("node"+name+".example"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		if name == "c" {
-			cStart = time.Now()
+			s.cStart = time.Now()
 		}
-		nodes = append(nodes, startNode(t, name, cat, "--etcd-endpoints", etcdURL))
+		s.nodes = append(s.nodes, startNode(t, name, cat, append([]string{"--etcd-endpoints", etcdURL}, extra...)...))
 	}
-	want := func(name string) string {
-		w := []string{"collected/from-a-1", "collected/from-a-2", "collected/from-b-1", "collected/from-b-2",
-			"collected/from-c-1", "collected/from-c-2", "local-" + name + "-1", "local-" + name + "-2"}
-		return strings.Join(w, " ")
+	return s
+}
+
+// seedFiles is what node name's folder holds when complete, without the exports
+// of the nodes in gone.
+func seedFiles(name string, gone ...string) string {
+	var w []string
+	for _, from := range []string{"a", "b", "c"} {
+		if !slices.Contains(gone, from) {
+			w = append(w, "collected/from-"+from+"-1", "collected/from-"+from+"-2")
+		}
 	}
-	complete := func() bool {
-		for _, n := range nodes {
-			if strings.Join(n.files(), " ") != want(n.name) {
-				return false
+	return strings.Join(append(w, "local-"+name+"-1", "local-"+name+"-2"), " ")
+}
+
+// waitFiles waits until every node's folder is as want says, or fails after limit.
+func (s *seed) waitFiles(t *testing.T, limit time.Duration, want func(name string) string) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		done := true
+		for _, n := range s.nodes {
+			if n.cmd.ProcessState == nil && strings.Join(n.files(), " ") != want(n.name) {
+				done = false
 			}
 		}
-		return true
-	}
-	deadline := cStart.Add(60 * time.Second)
-	for !complete() {
+		if done {
+			return
+		}
 		if time.Now().After(deadline) {
-			for _, n := range nodes {
+			for _, n := range s.nodes {
 				t.Errorf("node %s has %v\nwant %s\n%s", n.name, n.files(), want(n.name), n.out.String())
 			}
 			t.FailNow()
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	t.Logf("all three nodes complete %v after C started", time.Since(cStart).Round(time.Millisecond))
-	// A was compiled before B and C exported anything: it collected theirs live, in
-	// the collector's scope, as a recompile would have put them.
-	line := "Notice: /Stage[main]/Main/Node[nodea.example]/Seed[a]/File[" + placeholder + "/exported/collected/from-c-1]/ensure: defined content as"
-	waitOut := time.Now().Add(5 * time.Second)
-	for !strings.Contains(nodes[0].out.String(), line) && time.Now().Before(waitOut) {
-		time.Sleep(10 * time.Millisecond)
+}
+
+// waitRepaired removes path on node n and waits until n has put it back.
+func waitRepaired(t *testing.T, n *node, path string, limit time.Duration) time.Duration {
+	t.Helper()
+	p := n.path(placeholder + "/exported/" + path)
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
 	}
-	if !strings.Contains(nodes[0].out.String(), line) {
-		t.Errorf("node a did not log %q:\n%s", line, nodes[0].out.String())
+	start := time.Now()
+	for {
+		if _, err := os.Stat(p); err == nil {
+			return time.Since(start)
+		}
+		if time.Since(start) > limit {
+			t.Fatalf("node %s did not repair %s within %v\n%s", n.name, path, limit, n.out.String())
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
-	data, err := os.ReadFile(nodes[0].path(placeholder + "/exported/collected/from-c-1"))
+}
+
+// TestSeedScenario is the seed scenario of exported resources: each node writes
+// two local files, exports two, and collects every exported file. Every node must
+// end with its own two files and all six exported ones without a recompile; A was
+// compiled before B and C exported anything. The time from C's start until all
+// three are complete is logged (the target is under a second).
+func TestSeedScenario(t *testing.T) {
+	s := startSeed(t)
+	s.waitFiles(t, 60*time.Second, func(name string) string { return seedFiles(name) })
+	t.Logf("all three nodes complete %v after C started", time.Since(s.cStart).Round(time.Millisecond))
+	a := s.nodes[0]
+	data, err := os.ReadFile(a.path(placeholder + "/exported/collected/from-c-1"))
 	if err != nil || string(data) != "exported by node c\n" {
 		t.Errorf("node a's copy of c's export: %q, %v", data, err)
+	}
+	// A collected B's and C's exports live, in the collector's scope, where a
+	// recompile would have put them.
+	line := "Notice: /Stage[main]/Main/Node[nodea.example]/Seed[a]/File[" + placeholder + "/exported/collected/from-c-1]/ensure: defined content as"
+	waitOut := time.Now().Add(5 * time.Second)
+	for !strings.Contains(a.out.String(), line) && time.Now().Before(waitOut) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(a.out.String(), line) {
+		t.Errorf("node a did not log %q:\n%s", line, a.out.String())
+	}
+}
+
+// TestCollectFaults runs the seed scenario through faults. The etcd member dies:
+// the nodes keep enforcing what they have, collected resources included. It comes
+// back on its data: nothing is lost, and the nodes follow etcd again. Node C stops
+// and is deactivated with `puppet node deactivate`: A and B stop managing C's
+// exports (the files stay, as after a recompile) and keep everything else.
+func TestCollectFaults(t *testing.T) {
+	s := startSeed(t, "-v")
+	s.waitFiles(t, 60*time.Second, func(name string) string { return seedFiles(name) })
+	a, b, c := s.nodes[0], s.nodes[1], s.nodes[2]
+
+	s.server.kill()
+	t.Logf("etcd down: a local file repaired in %v, a collected one in %v",
+		waitRepaired(t, a, "local-a-1", 10*time.Second), waitRepaired(t, a, "collected/from-b-1", 10*time.Second))
+
+	s.server.start()
+	// Nothing was lost: a fresh compile of B still collects every export.
+	if got := strings.Join(files(t, s.pc.compile("nodeb.example")), " "); !strings.Contains(got, "collected/from-c-2") ||
+		!strings.Contains(got, "collected/from-a-1") {
+		t.Errorf("after etcd's restart, nodeb's catalog has %s", got)
+	}
+
+	swaps := map[*node]int{a: strings.Count(a.out.String(), "Collected resources changed"),
+		b: strings.Count(b.out.String(), "Collected resources changed")}
+	c.stop(t)
+	deactivate := exec.Command("puppet", "node", "deactivate", "nodec.example", "--confdir", filepath.Join(s.pc.dir, "conf"),
+		"--vardir", filepath.Join(s.pc.dir, "var"), "--ssldir", filepath.Join(s.pc.dir, "ssl"), "--certname", "compiler.example",
+		"--certificate_revocation=false", "--color", "false")
+	start := time.Now()
+	if out, err := deactivate.CombinedOutput(); err != nil {
+		t.Fatalf("puppet node deactivate: %v\n%s", err, out)
+	}
+	for _, n := range []*node{a, b} {
+		for strings.Count(n.out.String(), "Collected resources changed") <= swaps[n] {
+			if time.Since(start) > 30*time.Second {
+				t.Fatalf("node %s did not drop C's exports within 30 s\n%s", n.name, n.out.String())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	t.Logf("C's deactivation reached A and B in %v (puppet node deactivate included)", time.Since(start).Round(time.Millisecond))
+	// C's exports are no longer managed: removed on A, they stay removed; B's
+	// still are.
+	if err := os.Remove(a.path(placeholder + "/exported/collected/from-c-1")); err != nil {
+		t.Fatal(err)
+	}
+	waitRepaired(t, a, "collected/from-b-2", 10*time.Second)
+	if _, err := os.Stat(a.path(placeholder + "/exported/collected/from-c-1")); err == nil {
+		t.Errorf("node a still manages C's export after C's deactivation")
 	}
 }

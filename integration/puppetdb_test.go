@@ -87,46 +87,71 @@ func freeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-// puppetDBServer runs `mgmt-puppet puppetdb` with an embedded etcd in a temp dir;
-// it is stopped by SIGTERM at the end of the test. It returns the HTTPS address.
-func puppetDBServer(t testing.TB, ssldir string) string {
-	t.Helper()
-	return puppetDBServerAt(t, ssldir, "http://"+freeAddr(t))
+// pdbServer is `mgmt-puppet puppetdb` with an embedded etcd in a temp dir, on fixed
+// loopback ports, so that it can be killed and started again on the same data.
+type pdbServer struct {
+	t                          testing.TB
+	ssldir, addr, etcdURL, dir string
+	peerURL                    string
+	cmd                        *exec.Cmd
+	out                        *lockedBuffer
 }
 
-// puppetDBServerAt is puppetDBServer with the embedded etcd serving clients at
-// etcdURL.
-func puppetDBServerAt(t testing.TB, ssldir, etcdURL string) string {
+// puppetDBServer starts a server; it is stopped by SIGTERM at the end of the test.
+// It returns the HTTPS address.
+func puppetDBServer(t testing.TB, ssldir string) string {
 	t.Helper()
-	addr := freeAddr(t)
-	cmd := exec.Command(binary(t), "puppetdb", "--listen", addr, "--ssldir", ssldir, "--certname", "server",
-		"--etcd-data-dir", filepath.Join(t.TempDir(), "etcd"),
-		"--etcd-client-url", etcdURL, "--etcd-peer-url", "http://"+freeAddr(t))
-	var out lockedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	return startPuppetDB(t, ssldir, "http://"+freeAddr(t)).addr
+}
+
+// startPuppetDB starts a server whose embedded etcd serves clients at etcdURL.
+func startPuppetDB(t testing.TB, ssldir, etcdURL string) *pdbServer {
+	t.Helper()
+	s := &pdbServer{t: t, ssldir: ssldir, addr: freeAddr(t), etcdURL: etcdURL, dir: filepath.Join(t.TempDir(), "etcd"),
+		peerURL: "http://" + freeAddr(t)}
+	s.start()
+	t.Cleanup(s.stop)
+	return s
+}
+
+func (s *pdbServer) start() {
+	s.t.Helper()
+	s.cmd = exec.Command(binary(s.t), "puppetdb", "--listen", s.addr, "--ssldir", s.ssldir, "--certname", "server",
+		"--etcd-data-dir", s.dir, "--etcd-client-url", s.etcdURL, "--etcd-peer-url", s.peerURL)
+	s.out = &lockedBuffer{}
+	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-			t.Errorf("puppetdb server: no exit within 15 s of SIGTERM\n%s", out.String())
-		}
-	})
 	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(out.String(), "PuppetDB API on") {
+	for !strings.Contains(s.out.String(), "PuppetDB API on") {
 		if time.Now().After(deadline) {
-			t.Fatalf("puppetdb server did not start within 30 s:\n%s", out.String())
+			s.t.Fatalf("puppetdb server did not start within 30 s:\n%s", s.out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return addr
+}
+
+// kill ends the server (and its etcd member) at once, as a crash would.
+func (s *pdbServer) kill() {
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+}
+
+func (s *pdbServer) stop() {
+	if s.cmd.ProcessState != nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-done
+		s.t.Errorf("puppetdb server: no exit within 15 s of SIGTERM\n%s", s.out.String())
+	}
 }
 
 // compiler compiles nodes of a manifest with real Puppet, storeconfigs on and the
