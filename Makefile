@@ -34,6 +34,7 @@ demo: build
 bench: deps
 	set -o pipefail; $(GO) test -run '^$$' -bench . -benchtime 3x -timeout 90m ./integration/ | tee bench.out
 	$(GO) run ./integration/benchtable < bench.out
+	set -o pipefail; $(GO) test -run '^$$' -bench Scale50Nodes -benchtime 3x ./collect/ | tee bench-exported.out
 
 # differential applies every fidelity case with real puppet apply and mgmt-puppet, one
 # after another, and writes the agreement and time table to differential.md (README).
@@ -42,4 +43,4 @@ differential: deps
 	cat differential.md
 
 clean:
-	rm -rf bin bench.out differential.md
+	rm -rf bin bench.out bench-exported.out differential.md
