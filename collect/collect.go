@@ -57,6 +57,12 @@ func (c *Collector) Build(ctx context.Context) (*catalog.Catalog, string, error)
 			if r.Certname == me {
 				continue // the compiler realizes a node's own exports
 			}
+			if strings.Contains(r.Type, "::") {
+				// A defined type's body is only known to the compiler.
+				c.warnOnce("defined:"+r.Ref(), "not collecting %s from %s live: %s is a defined type, which only the compiler can expand; it arrives with the next compile",
+					r.Ref(), r.Certname, r.Type)
+				continue
+			}
 			if c.Allowed != nil && !c.Allowed(r.Type) {
 				c.warnOnce("type:"+r.Type, "not collecting %s from %s: type %s may not be collected (--collect-types)",
 					r.Ref(), r.Certname, r.Type)

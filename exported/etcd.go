@@ -26,6 +26,10 @@ type EmbeddedConfig struct {
 	DataDir string
 	// ClientURL and PeerURL are where the member listens (loopback ports by default).
 	ClientURL, PeerURL string
+	// Seeds lists every member of a new cluster ("a=http://10.0.0.1:2380,b=...",
+	// this one included): the members start together and form one cluster. Empty:
+	// a cluster of this member alone.
+	Seeds string
 	// MaxTxnOps bounds the operations of one transaction: a node's exports are
 	// replaced in one (etcd's own default is 128).
 	MaxTxnOps uint
@@ -58,6 +62,10 @@ func Embedded(ctx context.Context, c EmbeddedConfig) (*Etcd, error) {
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
 	cfg.InitialCluster = cfg.Name + "=" + pu.String()
+	if c.Seeds != "" {
+		cfg.InitialCluster = c.Seeds
+		cfg.InitialClusterToken = "mgmt-puppet"
+	}
 	cfg.MaxTxnOps = 10000
 	if c.MaxTxnOps > 0 {
 		cfg.MaxTxnOps = c.MaxTxnOps
@@ -71,9 +79,9 @@ func Embedded(ctx context.Context, c EmbeddedConfig) (*Etcd, error) {
 	case err := <-srv.Err():
 		srv.Close()
 		return nil, fmt.Errorf("embedded etcd: %w", err)
-	case <-time.After(30 * time.Second):
+	case <-time.After(60 * time.Second):
 		srv.Close()
-		return nil, fmt.Errorf("embedded etcd: not ready within 30 s")
+		return nil, fmt.Errorf("embedded etcd: not ready within 60 s (with --etcd-seeds, a majority of the members must be up)")
 	case <-ctx.Done():
 		srv.Close()
 		return nil, ctx.Err()

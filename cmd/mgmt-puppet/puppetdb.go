@@ -24,6 +24,7 @@ import (
 
 // etcdOptions choose the etcd underneath: embedded (default) or external.
 type etcdOptions struct {
+	name, seeds          string
 	dataDir              string
 	clientURL, peerURL   string
 	endpoints            []string
@@ -31,6 +32,8 @@ type etcdOptions struct {
 }
 
 func (o *etcdOptions) flags(f *pflag.FlagSet) {
+	f.StringVar(&o.name, "etcd-name", "default", "name of the embedded etcd member")
+	f.StringVar(&o.seeds, "etcd-seeds", "", "every member of a new embedded cluster, NAME=PEER_URL,... (this one included)")
 	f.StringVar(&o.dataDir, "etcd-data-dir", "/var/lib/mgmt-puppet/etcd", "data folder of the embedded etcd")
 	f.StringVar(&o.clientURL, "etcd-client-url", "http://127.0.0.1:2379", "where the embedded etcd serves clients")
 	f.StringVar(&o.peerURL, "etcd-peer-url", "http://127.0.0.1:2380", "where the embedded etcd talks to peers")
@@ -42,7 +45,8 @@ func (o *etcdOptions) flags(f *pflag.FlagSet) {
 
 func (o *etcdOptions) open(ctx context.Context) (*exported.Etcd, error) {
 	if len(o.endpoints) == 0 {
-		return exported.Embedded(ctx, exported.EmbeddedConfig{DataDir: o.dataDir, ClientURL: o.clientURL, PeerURL: o.peerURL})
+		return exported.Embedded(ctx, exported.EmbeddedConfig{Name: o.name, DataDir: o.dataDir, ClientURL: o.clientURL,
+			PeerURL: o.peerURL, Seeds: o.seeds})
 	}
 	var tc *tls.Config
 	if o.etcdCA != "" || o.etcdCert != "" {
