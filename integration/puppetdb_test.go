@@ -93,6 +93,7 @@ type pdbServer struct {
 	t                          testing.TB
 	ssldir, addr, etcdURL, dir string
 	peerURL                    string
+	extra                      []string // more flags
 	cmd                        *exec.Cmd
 	out                        *lockedBuffer
 }
@@ -116,17 +117,28 @@ func startPuppetDB(t testing.TB, ssldir, etcdURL string) *pdbServer {
 
 func (s *pdbServer) start() {
 	s.t.Helper()
-	s.cmd = exec.Command(binary(s.t), "puppetdb", "--listen", s.addr, "--ssldir", s.ssldir, "--certname", "server",
-		"--etcd-data-dir", s.dir, "--etcd-client-url", s.etcdURL, "--etcd-peer-url", s.peerURL)
+	s.startAsync()
+	s.waitStarted()
+}
+
+// startAsync starts the process without waiting for it to serve.
+func (s *pdbServer) startAsync() {
+	s.cmd = exec.Command(binary(s.t), append([]string{"puppetdb", "--listen", s.addr, "--ssldir", s.ssldir,
+		"--certname", "server", "--etcd-data-dir", s.dir, "--etcd-client-url", s.etcdURL, "--etcd-peer-url", s.peerURL},
+		s.extra...)...)
 	s.out = &lockedBuffer{}
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
-		s.t.Fatal(err)
+		s.t.Error(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
+}
+
+func (s *pdbServer) waitStarted() {
+	s.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(s.out.String(), "PuppetDB API on") {
-		if time.Now().After(deadline) {
-			s.t.Fatalf("puppetdb server did not start within 30 s:\n%s", s.out.String())
+		if time.Now().After(deadline) || s.cmd.ProcessState != nil {
+			s.t.Fatalf("puppetdb server did not start within 60 s:\n%s", s.out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -181,6 +193,18 @@ func newCompiler(t testing.TB, ssldir, addr, manifest string) *compiler {
 // compile returns node's catalog, as JSON.
 func (c *compiler) compile(node string) []byte {
 	c.t.Helper()
+	out, err := c.tryCompile(node)
+	if err != nil {
+		c.t.Fatalf("compiling %s: %v\n%s", node, err, out)
+	}
+	if i := strings.IndexByte(out, '{'); i > 0 {
+		out = out[i:]
+	}
+	return []byte(out)
+}
+
+// tryCompile compiles node and returns the catalog, or with an error what Puppet said.
+func (c *compiler) tryCompile(node string) (string, error) {
 	cmd := exec.Command("puppet", "catalog", "find", node, "--terminus", "compiler", "--render-as", "json",
 		"--manifest", c.manifest, "--confdir", filepath.Join(c.dir, "conf"), "--vardir", filepath.Join(c.dir, "var"),
 		"--codedir", filepath.Join(c.dir, "code"), "--ssldir", filepath.Join(c.dir, "ssl"),
@@ -190,12 +214,9 @@ func (c *compiler) compile(node string) []byte {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		c.t.Fatalf("compiling %s: %v\n%s", node, err, stderr.String())
+		return stderr.String() + string(out), err
 	}
-	if i := strings.IndexByte(string(out), '{'); i > 0 {
-		out = out[i:]
-	}
-	return out
+	return string(out), nil
 }
 
 // files lists a catalog's File titles, sorted, marked "(exported)" when so.
@@ -287,5 +308,76 @@ func requireFile(t testing.TB, path, pkg string) {
 			t.Fatalf("%s is missing; CI must install %s", path, pkg)
 		}
 		t.Skipf("%s is missing (apt-get install %s)", path, pkg)
+	}
+}
+
+// TestEmbeddedClusterSurvivesAMember runs three `mgmt-puppet puppetdb` servers
+// whose embedded etcd members form one cluster (--etcd-seeds). Exports stored
+// through one server are answered by another; with one member killed the other two
+// keep the cluster (a majority) and take new exports; the member started again on
+// its data catches up.
+func TestEmbeddedClusterSurvivesAMember(t *testing.T) {
+	requirePuppet(t)
+	requireFile(t, "/usr/lib/ruby/vendor_ruby/puppet/indirector/resource/puppetdb.rb", "puppet-terminus-puppetdb")
+	ssldir := filepath.Join(t.TempDir(), "ssl")
+	writePuppetSSL(t, ssldir, "server", "compiler.example")
+	names := []string{"m1", "m2", "m3"}
+	var seeds []string
+	servers := make([]*pdbServer, len(names))
+	for i, name := range names {
+		servers[i] = &pdbServer{t: t, ssldir: ssldir, addr: freeAddr(t), etcdURL: "http://" + freeAddr(t),
+			dir: filepath.Join(t.TempDir(), "etcd"), peerURL: "http://" + freeAddr(t),
+			extra: []string{"--etcd-name", name}}
+		seeds = append(seeds, name+"="+servers[i].peerURL)
+	}
+	// The members wait for each other: start them together.
+	done := make(chan struct{}, len(servers))
+	for _, s := range servers {
+		s.extra = append(s.extra, "--etcd-seeds", strings.Join(seeds, ","))
+		go func(s *pdbServer) {
+			defer func() { done <- struct{}{} }()
+			s.startAsync()
+		}(s)
+	}
+	for range servers {
+		<-done
+	}
+	for _, s := range servers {
+		s.waitStarted()
+		t.Cleanup(s.stop)
+	}
+	manifest := filepath.Join(moduleRoot(t), "fixtures", "exported", "site.pp")
+	via := func(i int) *compiler { return newCompiler(t, ssldir, servers[i].addr, manifest) }
+
+	via(0).compile("nodea.example")
+	if got := strings.Join(files(t, via(1).compile("nodeb.example")), " "); !strings.Contains(got, "collected/from-a-1 ") {
+		t.Errorf("through m2, nodeb did not collect what nodea exported through m1: %s", got)
+	}
+	servers[2].kill()
+	via(0).compile("nodec.example")
+	if got := strings.Join(files(t, via(1).compile("nodea.example")), " "); !strings.Contains(got, "collected/from-c-1 ") {
+		t.Errorf("with m3 down, nodea did not collect nodec's exports: %s", got)
+	}
+	servers[2].start()
+	if got := strings.Join(files(t, via(2).compile("nodeb.example")), " "); !strings.Contains(got, "collected/from-c-2 ") ||
+		!strings.Contains(got, "collected/from-a-2 ") {
+		t.Errorf("through m3 started again, nodeb's catalog: %s", got)
+	}
+}
+
+// TestDuplicateExportFailsLikePuppetDB: two nodes export the same File; the node
+// that collects it gets the compiler's duplicate error, as with PuppetDB.
+func TestDuplicateExportFailsLikePuppetDB(t *testing.T) {
+	requirePuppet(t)
+	requireFile(t, "/usr/lib/ruby/vendor_ruby/puppet/indirector/resource/puppetdb.rb", "puppet-terminus-puppetdb")
+	ssldir := filepath.Join(t.TempDir(), "ssl")
+	writePuppetSSL(t, ssldir, "server", "compiler.example")
+	pc := newCompiler(t, ssldir, puppetDBServer(t, ssldir), filepath.Join(moduleRoot(t), "fixtures", "exported", "site.pp"))
+	pc.compile("noded.example")
+	pc.compile("nodee.example")
+	out, err := pc.tryCompile("nodef.example")
+	want := "A duplicate resource was found while collecting exported resources, with the type and title File[" + placeholder + "/exported/dup]"
+	if err == nil || !strings.Contains(out, want) {
+		t.Errorf("compiling nodef: %v, output:\n%s\nwant the error %q", err, out, want)
 	}
 }
