@@ -381,3 +381,51 @@ func TestDuplicateExportFailsLikePuppetDB(t *testing.T) {
 		t.Errorf("compiling nodef: %v, output:\n%s\nwant the error %q", err, out, want)
 	}
 }
+
+// TestRunServesPuppetDB: `mgmt-puppet run --puppetdb-listen` serves the API from
+// its own embedded etcd while it keeps a catalog converged; the compiler exports
+// into it and collects from it.
+func TestRunServesPuppetDB(t *testing.T) {
+	requirePuppet(t)
+	requireFile(t, "/usr/lib/ruby/vendor_ruby/puppet/indirector/resource/puppetdb.rb", "puppet-terminus-puppetdb")
+	ssldir := filepath.Join(t.TempDir(), "ssl")
+	writePuppetSSL(t, ssldir, "server", "compiler.example")
+	addr := freeAddr(t)
+	root := t.TempDir()
+	cmd := exec.Command(binary(t), "run", "--color", "false", "--converged-timeout", "-1",
+		"--puppetdb-listen", addr, "--ssldir", ssldir, "--certname", "server",
+		"--etcd-data-dir", filepath.Join(t.TempDir(), "etcd"), "--etcd-client-url", "http://"+freeAddr(t),
+		"--etcd-peer-url", "http://"+freeAddr(t), fixtureCatalog(t, "basic", root))
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Errorf("run: no exit within 15 s of SIGTERM\n%s", out.String())
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), "Applied catalog") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no first pass within 60 s:\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(out.String(), "PuppetDB API on https://"+addr) {
+		t.Errorf("run does not say where the API is:\n%s", out.String())
+	}
+	pc := newCompiler(t, ssldir, addr, filepath.Join(moduleRoot(t), "fixtures", "exported", "site.pp"))
+	pc.compile("nodea.example")
+	if got := strings.Join(files(t, pc.compile("nodeb.example")), " "); !strings.Contains(got, "collected/from-a-1 ") {
+		t.Errorf("nodeb did not collect nodea's exports through run's API: %s", got)
+	}
+}
