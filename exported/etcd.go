@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -30,6 +31,10 @@ type EmbeddedConfig struct {
 	// this one included): the members start together and form one cluster. Empty:
 	// a cluster of this member alone.
 	Seeds string
+	// CertFile, KeyFile and CAFile, when set, make the member serve clients (an
+	// https ClientURL) and peers over TLS with that certificate, requiring client
+	// certificates signed by CAFile; the in-process client uses the same files.
+	CertFile, KeyFile, CAFile string
 	// MaxTxnOps bounds the operations of one transaction: a node's exports are
 	// replaced in one (etcd's own default is 128).
 	MaxTxnOps uint
@@ -70,6 +75,14 @@ func Embedded(ctx context.Context, c EmbeddedConfig) (*Etcd, error) {
 	if c.MaxTxnOps > 0 {
 		cfg.MaxTxnOps = c.MaxTxnOps
 	}
+	var clientTLS *tls.Config
+	if c.CertFile != "" {
+		info := transport.TLSInfo{CertFile: c.CertFile, KeyFile: c.KeyFile, TrustedCAFile: c.CAFile, ClientCertAuth: true}
+		cfg.ClientTLSInfo, cfg.PeerTLSInfo = info, info
+		if clientTLS, err = info.ClientConfig(); err != nil {
+			return nil, fmt.Errorf("etcd TLS: %w", err)
+		}
+	}
 	srv, err := embed.StartEtcd(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("starting embedded etcd: %w", err)
@@ -87,8 +100,11 @@ func Embedded(ctx context.Context, c EmbeddedConfig) (*Etcd, error) {
 		return nil, ctx.Err()
 	}
 	endpoint := srv.Clients[0].Addr().String()
+	if clientTLS != nil {
+		endpoint = "https://" + endpoint
+	}
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second,
-		Logger: zap.NewNop()})
+		TLS: clientTLS, Logger: zap.NewNop()})
 	if err != nil {
 		srv.Close()
 		return nil, err

@@ -243,3 +243,29 @@ func TestCollectFaults(t *testing.T) {
 		t.Errorf("node a still manages C's export after C's deactivation")
 	}
 }
+
+// TestCollectOverTLS: the etcd member serves clients over TLS and requires client
+// certificates; a node given the CA and its certificate collects live through it.
+func TestCollectOverTLS(t *testing.T) {
+	requirePuppet(t)
+	requireFile(t, "/usr/lib/ruby/vendor_ruby/puppet/indirector/resource/puppetdb.rb", "puppet-terminus-puppetdb")
+	ssldir := filepath.Join(t.TempDir(), "ssl")
+	writePuppetSSL(t, ssldir, "server", "compiler.example", "nodea.example")
+	tlsFlags := func(name string) []string {
+		return []string{"--etcd-cacert", filepath.Join(ssldir, "certs", "ca.pem"),
+			"--etcd-cert", filepath.Join(ssldir, "certs", name+".pem"), "--etcd-key", filepath.Join(ssldir, "private_keys", name+".pem")}
+	}
+	etcdURL := "https://" + freeAddr(t)
+	server := startPuppetDB(t, ssldir, etcdURL, tlsFlags("server")...)
+	pc := newCompiler(t, ssldir, server.addr, filepath.Join(moduleRoot(t), "fixtures", "exported", "site.pp"))
+	cat := filepath.Join(t.TempDir(), "a.json")
+	if err := os.WriteFile(cat, pc.compile("nodea.example"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := startNode(t, "a", cat, append([]string{"--etcd-endpoints", etcdURL}, tlsFlags("nodea.example")...)...)
+	pc.compile("nodeb.example")
+	s := &seed{nodes: []*node{a}}
+	s.waitFiles(t, 60*time.Second, func(string) string {
+		return "collected/from-a-1 collected/from-a-2 collected/from-b-1 collected/from-b-2 local-a-1 local-a-2"
+	})
+}

@@ -106,10 +106,14 @@ func puppetDBServer(t testing.TB, ssldir string) string {
 }
 
 // startPuppetDB starts a server whose embedded etcd serves clients at etcdURL.
-func startPuppetDB(t testing.TB, ssldir, etcdURL string) *pdbServer {
+func startPuppetDB(t testing.TB, ssldir, etcdURL string, extra ...string) *pdbServer {
 	t.Helper()
+	peer := "http://" + freeAddr(t)
+	if strings.HasPrefix(etcdURL, "https:") {
+		peer = "https://" + freeAddr(t)
+	}
 	s := &pdbServer{t: t, ssldir: ssldir, addr: freeAddr(t), etcdURL: etcdURL, dir: filepath.Join(t.TempDir(), "etcd"),
-		peerURL: "http://" + freeAddr(t)}
+		peerURL: peer, extra: extra}
 	s.start()
 	t.Cleanup(s.stop)
 	return s

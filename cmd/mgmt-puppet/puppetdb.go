@@ -38,15 +38,15 @@ func (o *etcdOptions) flags(f *pflag.FlagSet) {
 	f.StringVar(&o.clientURL, "etcd-client-url", "http://127.0.0.1:2379", "where the embedded etcd serves clients")
 	f.StringVar(&o.peerURL, "etcd-peer-url", "http://127.0.0.1:2380", "where the embedded etcd talks to peers")
 	f.StringSliceVar(&o.endpoints, "etcd-endpoints", nil, "use this external etcd cluster instead of an embedded one")
-	f.StringVar(&o.etcdCA, "etcd-cacert", "", "CA of the external etcd's certificates (TLS)")
-	f.StringVar(&o.etcdCert, "etcd-cert", "", "client certificate for the external etcd")
-	f.StringVar(&o.ek, "etcd-key", "", "client key for the external etcd")
+	f.StringVar(&o.etcdCA, "etcd-cacert", "", "etcd over TLS: the CA of every member's and client's certificate")
+	f.StringVar(&o.etcdCert, "etcd-cert", "", "etcd over TLS: this process's certificate (served by the embedded member, presented to an external one)")
+	f.StringVar(&o.ek, "etcd-key", "", "etcd over TLS: the key of --etcd-cert")
 }
 
 func (o *etcdOptions) open(ctx context.Context) (*exported.Etcd, error) {
 	if len(o.endpoints) == 0 {
 		return exported.Embedded(ctx, exported.EmbeddedConfig{Name: o.name, DataDir: o.dataDir, ClientURL: o.clientURL,
-			PeerURL: o.peerURL, Seeds: o.seeds})
+			PeerURL: o.peerURL, Seeds: o.seeds, CertFile: o.etcdCert, KeyFile: o.ek, CAFile: o.etcdCA})
 	}
 	var tc *tls.Config
 	if o.etcdCA != "" || o.etcdCert != "" {
