@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -144,23 +143,7 @@ func TestUserDriftRepairedByEvent(t *testing.T) {
 	script := `mount --make-rprivate / && mount --bind "$0" /etc && exec "$@"`
 	cmd := exec.Command("unshare", "--mount", "sh", "-c", script, e.dir,
 		bin, "run", "--color", "false", "--converged-timeout", "-1", fixtureCatalog(t, "accounts", root))
-	var out lockedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-			t.Error("no exit within 5 s of SIGTERM")
-		}
-	}()
+	out := startProcess(t, cmd, 5*time.Second)
 	shell := func() string {
 		for _, l := range e.accountLines(t, root) {
 			if strings.HasPrefix(l, "passwd: mpdeploy:") {

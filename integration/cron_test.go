@@ -260,23 +260,7 @@ func TestCronDriftRepairedByEvent(t *testing.T) {
 	s := newCronSpool(t, cronSeed)
 	bin := binary(t)
 	cmd := s.command(bin, "run", "--color", "false", "--converged-timeout", "-1", fixtureCatalog(t, "cron", placeholder))
-	var out lockedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-			t.Error("no exit within 5 s of SIGTERM")
-		}
-	}()
+	out := startProcess(t, cmd, 5*time.Second)
 	waitFor := func(what string, ok func() bool) time.Duration {
 		start := time.Now()
 		for !ok() {

@@ -5,7 +5,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -72,23 +71,7 @@ func TestDelegatedCheckedAgain(t *testing.T) {
 	}
 	cmd := exec.Command(bin, "run", "--color", "false", "--converged-timeout", "-1",
 		"--delegate-interval", "2s", fixtureCatalog(t, "tidy", root))
-	var out lockedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-			t.Error("no exit within 30 s of SIGTERM (a Puppet run finishes first)")
-		}
-	}()
+	out := startProcess(t, cmd, 30*time.Second)
 	waitFor := func(what string, limit time.Duration, ok func() bool) {
 		t.Helper()
 		start := time.Now()

@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // placeholder is the root every fixture catalog manages paths under.
@@ -169,4 +171,29 @@ func logLines(out, root string) []string {
 	}
 	sortStrings(lines)
 	return lines
+}
+
+// startProcess starts cmd with its output in the returned buffer. When the test
+// ends it is sent SIGTERM and must exit within grace; else it is killed and the
+// test fails.
+func startProcess(t testing.TB, cmd *exec.Cmd, grace time.Duration) *lockedBuffer {
+	t.Helper()
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(grace):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Errorf("%s: no exit within %v of SIGTERM\n%s", cmd.Path, grace, out.String())
+		}
+	})
+	return out
 }

@@ -400,23 +400,7 @@ func TestRunServesPuppetDB(t *testing.T) {
 		"--puppetdb-listen", addr, "--ssldir", ssldir, "--certname", "server",
 		"--etcd-data-dir", filepath.Join(t.TempDir(), "etcd"), "--etcd-client-url", "http://"+freeAddr(t),
 		"--etcd-peer-url", "http://"+freeAddr(t), fixtureCatalog(t, "basic", root))
-	var out lockedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-			t.Errorf("run: no exit within 15 s of SIGTERM\n%s", out.String())
-		}
-	})
+	out := startProcess(t, cmd, 15*time.Second)
 	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(out.String(), "Applied catalog") {
 		if time.Now().After(deadline) {

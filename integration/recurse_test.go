@@ -5,7 +5,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -112,23 +111,7 @@ func TestRecurseDriftRepairedByEvent(t *testing.T) {
 	root := t.TempDir()
 	cmd := exec.Command(bin, "run", "--color", "false", "--converged-timeout", "-1",
 		"--modulepath", modules, fixtureCatalog(t, "recurse", root))
-	var out lockedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-			t.Error("no exit within 5 s of SIGTERM")
-		}
-	}()
+	out := startProcess(t, cmd, 5*time.Second)
 	waitFor := func(what string, ok func() bool) {
 		t.Helper()
 		start := time.Now()

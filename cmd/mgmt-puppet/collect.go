@@ -93,18 +93,9 @@ func (o *exportOptions) startLive(ctx context.Context, cat *catalog.Catalog, log
 }
 
 func (l *liveCollection) serve(o *exportOptions, store exported.Store) error {
-	certname := o.certname
-	if certname == "" {
-		h, err := os.Hostname()
-		if err != nil {
-			return err
-		}
-		certname = h
-	}
-	tc, err := tlsConfig(filepath.Join(o.ssldir, "certs", "ca.pem"),
-		filepath.Join(o.ssldir, "certs", certname+".pem"), filepath.Join(o.ssldir, "private_keys", certname+".pem"))
+	tc, err := puppetServerTLS(o.ssldir, o.certname)
 	if err != nil {
-		return fmt.Errorf("--puppetdb-listen: TLS from %s: %w", o.ssldir, err)
+		return fmt.Errorf("--puppetdb-listen: %w", err)
 	}
 	ln, err := net.Listen("tcp", o.puppetdbListen)
 	if err != nil {

@@ -82,6 +82,26 @@ func tlsConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
 	return tc, nil
 }
 
+// puppetServerTLS is the TLS configuration of a server with this host's Puppet
+// certificate (certname, the host name by default) from ssldir: clients that
+// present a certificate must present one of Puppet's CA.
+func puppetServerTLS(ssldir, certname string) (*tls.Config, error) {
+	if certname == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, err
+		}
+		certname = h
+	}
+	tc, err := tlsConfig(filepath.Join(ssldir, "certs", "ca.pem"),
+		filepath.Join(ssldir, "certs", certname+".pem"), filepath.Join(ssldir, "private_keys", certname+".pem"))
+	if err != nil {
+		return nil, fmt.Errorf("TLS from %s: %w", ssldir, err)
+	}
+	tc.ClientAuth = tls.VerifyClientCertIfGiven
+	return tc, nil
+}
+
 type puppetdbOptions struct {
 	listen   string
 	ssldir   string
@@ -111,20 +131,10 @@ present one of the same CA.`,
 }
 
 func (o *puppetdbOptions) run(ctx context.Context) error {
-	certname := o.certname
-	if certname == "" {
-		h, err := os.Hostname()
-		if err != nil {
-			return err
-		}
-		certname = h
-	}
-	tc, err := tlsConfig(filepath.Join(o.ssldir, "certs", "ca.pem"),
-		filepath.Join(o.ssldir, "certs", certname+".pem"), filepath.Join(o.ssldir, "private_keys", certname+".pem"))
+	tc, err := puppetServerTLS(o.ssldir, o.certname)
 	if err != nil {
-		return fmt.Errorf("TLS from %s: %w", o.ssldir, err)
+		return err
 	}
-	tc.ClientAuth = tls.VerifyClientCertIfGiven
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	etcd, err := o.etcd.open(ctx)
