@@ -180,3 +180,68 @@ func TestCollectorCertname(t *testing.T) {
 		t.Errorf("certname %q, want nodea.example", got)
 	}
 }
+
+// TestKeepAlive: a node on a lease counts while it keeps the lease alive; once it
+// stops (as a dead node would), its exports drop out of queries, and a watcher is
+// told; alive again, they are back.
+func TestKeepAlive(t *testing.T) {
+	ctx := context.Background()
+	s := startEtcd(t).Store()
+	export := &Catalog{Certname: "mortal.example", Environment: "production",
+		Resources: []CatalogResource{{Type: "File", Title: "/m", Exported: true}}}
+	if err := s.ReplaceCatalog(ctx, export); err != nil {
+		t.Fatal(err)
+	}
+	all, _ := ParseQuery(nil)
+	count := func() int {
+		rs, err := s.Resources(ctx, all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(rs)
+	}
+	changed := make(chan struct{}, 100)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	s.Watch(watchCtx, "watcher.example", func() { changed <- struct{}{} })
+
+	life, die := context.WithCancel(ctx)
+	if err := s.KeepAlive(life, "mortal.example", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("alive: %d exports, want 1", n)
+	}
+	for len(changed) > 0 {
+		<-changed
+	}
+	die()
+	deadline := time.Now().Add(10 * time.Second)
+	for count() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the exports of a node whose lease ran out are still answered after 10 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	select {
+	case <-changed:
+	case <-time.After(5 * time.Second):
+		t.Error("no watch event when the node's lease ran out")
+	}
+	again, stop := context.WithCancel(ctx)
+	defer stop()
+	if err := s.KeepAlive(again, "mortal.example", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 1 {
+		t.Errorf("alive again: %d exports, want 1", n)
+	}
+	if err := s.KeepAlive(ctx, "mortal.example", 0); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	time.Sleep(2500 * time.Millisecond)
+	if n := count(); n != 1 {
+		t.Errorf("off the lease: %d exports, want 1 whether it runs or not", n)
+	}
+}

@@ -9,6 +9,8 @@ import "strings"
 //	/mgmt-puppet/v1/nodes/<certname>                      the node's last catalog (Node)
 //	/mgmt-puppet/v1/facts/<certname>                      the node's facts (Facts)
 //	/mgmt-puppet/v1/collectors/<certname>/<sha1>          a query the node collects with (Collector)
+//	/mgmt-puppet/v1/leased/<certname>                     the node's exports count only while it is alive
+//	/mgmt-puppet/v1/alive/<certname>                      on an etcd lease the running node keeps alive
 //
 // A node's exports are replaced in one transaction per catalog.
 const Prefix = "/mgmt-puppet/v1/"
@@ -18,6 +20,8 @@ const (
 	nodesDir      = "nodes/"
 	factsDir      = "facts/"
 	collectorsDir = "collectors/"
+	leasedDir     = "leased/"
+	aliveDir      = "alive/"
 )
 
 func resourcesKey(certname string) string { return resourcesDir + certname + "/" }

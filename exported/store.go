@@ -35,6 +35,12 @@ type Store interface {
 	RecordReport(ctx context.Context, certname, status string) error
 	// Collectors returns the queries the node collected with at its last compile.
 	Collectors(ctx context.Context, certname string) ([]*Query, error)
+	// KeepAlive makes the node's exports count only while the node is alive: it
+	// keeps a key on an etcd lease of ttl alive until ctx ends; once the lease has
+	// run out (the node died, or stopped), queries leave the node's exports out
+	// until it is alive again. It returns when the lease is first granted. A ttl
+	// of 0 makes the node's exports count whether it runs or not again.
+	KeepAlive(ctx context.Context, certname string, ttl time.Duration) error
 	// Watch calls changed (from its own goroutine, never twice at once) after any
 	// exported resource or any of the node's collectors changed, until ctx ends.
 	Watch(ctx context.Context, certname string, changed func())
@@ -44,11 +50,13 @@ type Store interface {
 type etcdStore struct {
 	kv      clientv3.KV
 	watcher clientv3.Watcher
+	lease   clientv3.Lease
 }
 
 // NewStore returns a Store on cli, with every key under Prefix.
 func NewStore(cli *clientv3.Client) Store {
-	return &etcdStore{kv: namespace.NewKV(cli.KV, Prefix), watcher: namespace.NewWatcher(cli.Watcher, Prefix)}
+	return &etcdStore{kv: namespace.NewKV(cli.KV, Prefix), watcher: namespace.NewWatcher(cli.Watcher, Prefix),
+		lease: namespace.NewLease(cli.Lease, Prefix)}
 }
 
 func (s *etcdStore) ReplaceCatalog(ctx context.Context, c *Catalog) error {
@@ -168,6 +176,10 @@ func (s *etcdStore) Resources(ctx context.Context, q *Query) ([]Resource, error)
 	if err != nil {
 		return nil, err
 	}
+	dead, err := s.dead(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := []Resource{}
 	for _, kv := range resp.Kvs {
 		var r Resource
@@ -177,7 +189,7 @@ func (s *etcdStore) Resources(ctx context.Context, q *Query) ([]Resource, error)
 		if err := dec.Decode(&r); err != nil {
 			return nil, fmt.Errorf("key %s: %w", kv.Key, err)
 		}
-		if q.Match(&r) {
+		if !dead[r.Certname] && q.Match(&r) {
 			out = append(out, r)
 		}
 	}
@@ -192,6 +204,63 @@ func (s *etcdStore) Resources(ctx context.Context, q *Query) ([]Resource, error)
 		return a.Title < b.Title
 	})
 	return out, nil
+}
+
+// dead returns the nodes whose exports count only while they are alive, and that
+// are not.
+func (s *etcdStore) dead(ctx context.Context) (map[string]bool, error) {
+	leased, err := s.kv.Get(ctx, leasedDir, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil || len(leased.Kvs) == 0 {
+		return nil, err
+	}
+	alive, err := s.kv.Get(ctx, aliveDir, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return nil, err
+	}
+	up := map[string]bool{}
+	for _, kv := range alive.Kvs {
+		up[strings.TrimPrefix(string(kv.Key), aliveDir)] = true
+	}
+	dead := map[string]bool{}
+	for _, kv := range leased.Kvs {
+		if name := strings.TrimPrefix(string(kv.Key), leasedDir); !up[name] {
+			dead[name] = true
+		}
+	}
+	return dead, nil
+}
+
+func (s *etcdStore) KeepAlive(ctx context.Context, certname string, ttl time.Duration) error {
+	if !validCertname(certname) {
+		return fmt.Errorf("bad certname %q", certname)
+	}
+	if ttl <= 0 {
+		_, err := s.kv.Delete(ctx, leasedDir+certname)
+		return err
+	}
+	secs := int64(ttl / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	if _, err := s.kv.Put(ctx, leasedDir+certname, fmt.Sprint(secs)); err != nil {
+		return err
+	}
+	grant, err := s.lease.Grant(ctx, secs)
+	if err != nil {
+		return err
+	}
+	if _, err := s.kv.Put(ctx, aliveDir+certname, time.Now().UTC().Format(time.RFC3339), clientv3.WithLease(grant.ID)); err != nil {
+		return err
+	}
+	ch, err := s.lease.KeepAlive(ctx, grant.ID)
+	if err != nil {
+		return err
+	}
+	go func() {
+		for range ch { // drained until ctx ends or the lease is lost
+		}
+	}()
+	return nil
 }
 
 func (s *etcdStore) Facts(ctx context.Context, certname string) (*Facts, error) {
@@ -268,7 +337,8 @@ func (s *etcdStore) Watch(ctx context.Context, certname string, changed func()) 
 			wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 			res := s.watcher.Watch(wctx, resourcesDir, clientv3.WithPrefix())
 			col := s.watcher.Watch(wctx, collectorsDir+certname+"/", clientv3.WithPrefix())
-			s.watchUntilClosed(ctx, res, col, changed)
+			alive := s.watcher.Watch(wctx, aliveDir, clientv3.WithPrefix())
+			s.watchUntilClosed(ctx, changed, res, col, alive)
 			cancel()
 			select {
 			case <-ctx.Done():
@@ -279,7 +349,7 @@ func (s *etcdStore) Watch(ctx context.Context, certname string, changed func()) 
 	}()
 }
 
-func (s *etcdStore) watchUntilClosed(ctx context.Context, res, col clientv3.WatchChan, changed func()) {
+func (s *etcdStore) watchUntilClosed(ctx context.Context, changed func(), res, col, alive clientv3.WatchChan) {
 	for {
 		var resp clientv3.WatchResponse
 		var ok bool
@@ -288,6 +358,7 @@ func (s *etcdStore) watchUntilClosed(ctx context.Context, res, col clientv3.Watc
 			return
 		case resp, ok = <-res:
 		case resp, ok = <-col:
+		case resp, ok = <-alive:
 		}
 		if !ok || resp.Canceled {
 			return

@@ -269,3 +269,35 @@ func TestCollectOverTLS(t *testing.T) {
 		return "collected/from-a-1 collected/from-a-2 collected/from-b-1 collected/from-b-2 local-a-1 local-a-2"
 	})
 }
+
+// TestDeadNodeLease: with --export-lease, a node's exports count only while it
+// runs. Node C is killed (SIGKILL, no goodbye): A and B stop managing C's exports
+// once its lease has run out, without a deactivate_node.
+func TestDeadNodeLease(t *testing.T) {
+	s := startSeed(t, "-v", "--export-lease", "2s")
+	s.waitFiles(t, 60*time.Second, func(name string) string { return seedFiles(name) })
+	a, b, c := s.nodes[0], s.nodes[1], s.nodes[2]
+	swaps := map[*node]int{a: strings.Count(a.out.String(), "Collected resources changed"),
+		b: strings.Count(b.out.String(), "Collected resources changed")}
+	if err := c.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.cmd.Wait()
+	start := time.Now()
+	for _, n := range []*node{a, b} {
+		for strings.Count(n.out.String(), "Collected resources changed") <= swaps[n] {
+			if time.Since(start) > 30*time.Second {
+				t.Fatalf("node %s did not drop dead C's exports within 30 s\n%s", n.name, n.out.String())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	t.Logf("C killed: A and B dropped its exports %v later (lease of 2 s)", time.Since(start).Round(time.Millisecond))
+	if err := os.Remove(a.path(placeholder + "/exported/collected/from-c-1")); err != nil {
+		t.Fatal(err)
+	}
+	waitRepaired(t, a, "collected/from-b-1", 10*time.Second)
+	if _, err := os.Stat(a.path(placeholder + "/exported/collected/from-c-1")); err == nil {
+		t.Errorf("node a still manages dead C's export")
+	}
+}

@@ -31,6 +31,7 @@ type exportOptions struct {
 	ssldir         string
 	certname       string
 	collectTypes   []string
+	lease          time.Duration
 }
 
 func (o *exportOptions) flags(f *pflag.FlagSet) {
@@ -40,6 +41,7 @@ func (o *exportOptions) flags(f *pflag.FlagSet) {
 	f.StringVar(&o.ssldir, "ssldir", "/var/lib/puppet/ssl", "Puppet's ssldir, for --puppetdb-listen's certificate")
 	f.StringVar(&o.certname, "certname", "", "the certificate's name for --puppetdb-listen (default: the host name)")
 	f.StringSliceVar(&o.collectTypes, "collect-types", nil, "types that may be collected live (default: every type but Exec)")
+	f.DurationVar(&o.lease, "export-lease", 0, "keep this node's exports only while it runs: they drop out of collections this long after it dies (0: they stay until deactivate_node)")
 }
 
 // live says whether the node collects live: an etcd is configured.

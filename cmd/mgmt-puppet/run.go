@@ -207,6 +207,9 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 		defer cancel()
 		live.collector.Apply = applier(eng, opts, log)
 		go live.collector.Run(liveCtx)
+		if err := live.etcd.Store().KeepAlive(liveCtx, cat.Name, o.exports.lease); err != nil {
+			log.Printf(engine.Warning, "--export-lease: %v", err)
+		}
 	}
 	result, err := eng.Run(ctx, res.Graph)
 	if reports != nil {
