@@ -742,7 +742,7 @@ func (r *run) loop(ctx context.Context) error {
 				}
 			}
 			for _, n := range r.afterPass {
-				r.want(n)
+				r.wantPoked(n)
 			}
 			r.afterPass = nil
 			r.settle()
@@ -808,8 +808,25 @@ func (r *run) drainPokes() {
 			r.afterPass = append(r.afterPass, n)
 			continue
 		}
-		r.want(n)
+		r.wantPoked(n)
 	}
+}
+
+// wantPoked wants n, poked after the first pass, and its direct dependencies: the
+// drift that poked n may have hit what n depends on too, and that event may not be
+// here yet (userdel writes /etc/passwd before /etc/group). Looking at them first
+// repairs in dependency order, as a Puppet run would.
+func (r *run) wantPoked(n *node) {
+	if !r.passDone {
+		r.want(n)
+		return
+	}
+	for _, d := range n.in {
+		if !d.n.v.Relay && d.n.st == idle {
+			r.want(d.n)
+		}
+	}
+	r.want(n)
 }
 
 // swapIn replaces the graph; it runs only when nothing is running.

@@ -891,3 +891,41 @@ func TestRefreshPrepared(t *testing.T) {
 		t.Errorf("without events: PrepareRefresh calls %v, want one, not due", p.calls)
 	}
 }
+
+// needy is a fake whose CheckApply fails while its dependency is out of sync (a
+// user whose group is gone).
+type needy struct {
+	*fake
+	dep *fake
+}
+
+func (n *needy) CheckApply(ctx context.Context, apply bool) (bool, error) {
+	if !n.dep.inSync.Load() {
+		n.checks.Add(1)
+		return false, fmt.Errorf("%s: %s is missing", n.name, n.dep.name)
+	}
+	return n.fake.CheckApply(ctx, apply)
+}
+
+// TestDriftChecksDependenciesFirst: after the first pass, a poke of a resource has
+// its direct dependencies checked before it, so that a drift that hit both is
+// repaired in order even when only the dependent's event has arrived.
+func TestDriftChecksDependenciesFirst(t *testing.T) {
+	rec := &recorder{}
+	g := NewGraph()
+	group := &fake{name: "group", rec: rec}
+	user := &needy{fake: &fake{name: "user", rec: rec}, dep: group}
+	_ = g.AddVertex(&Vertex{Name: "group", Resource: group})
+	_ = g.AddVertex(&Vertex{Name: "user", Resource: user})
+	_ = g.AddEdge("group", "user", false)
+	_, stop := continuous(t, Config{Observer: rec, ConvergedTimeout: -1}, g)
+	eventually(t, "first pass", func() bool { return len(rec.kinds(EventPassDone)) == 1 })
+	group.inSync.Store(false)
+	user.inSync.Store(false)
+	user.h.Poke() // only the user's event has come
+	eventually(t, "both repaired", func() bool { return user.inSync.Load() && group.inSync.Load() })
+	stop()
+	if f := rec.kinds(EventFailure); len(f) != 0 {
+		t.Errorf("failures %v: the group should have been repaired before the user", f[0].Err)
+	}
+}

@@ -13,6 +13,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // accounts is what /etc/passwd, /etc/group and /etc/shadow say, read under a root
@@ -38,7 +41,12 @@ type groupEntry struct {
 // accountFiles are the files users and groups live in, for watches.
 var accountFiles = []string{"/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow"}
 
+// readAccounts reads the account files, holding the shadow tools' lock (glibc's
+// lckpwdf, which useradd, userdel and friends hold while they change the files):
+// so a change made by one of them is seen whole, never half done (userdel writes
+// /etc/passwd before /etc/group).
 func readAccounts(root string) (*accounts, error) {
+	defer pwdLock(root)()
 	a := &accounts{users: map[string]passwdEntry{}, groups: map[string]groupEntry{}, byGID: map[int]string{},
 		shadow: map[string]string{}, members: map[string][]string{}}
 	if err := eachEntry(root, "/etc/passwd", 7, func(f []string) {
@@ -77,6 +85,30 @@ func readAccounts(root string) (*accounts, error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// pwdLock takes the lock lckpwdf takes, a write lock on /etc/.pwd.lock, waiting
+// at most 15 s as lckpwdf does; it returns the unlock. When the lock cannot be
+// had, the files are read without it.
+func pwdLock(root string) (unlock func()) {
+	f, err := os.OpenFile(filepath.Join(root, "/etc/.pwd.lock"), os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return func() {}
+	}
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err = unix.FcntlFlock(f.Fd(), unix.F_SETLK, &lk)
+		if err == nil || time.Now().After(deadline) || !(errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EACCES)) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err != nil {
+		f.Close()
+		return func() {}
+	}
+	return func() { f.Close() } // closing the file drops the lock
 }
 
 // eachEntry calls fn with the colon-separated fields of each line of file under
