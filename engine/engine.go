@@ -623,6 +623,12 @@ func (r *run) evaluate(n *node, refreshes, real int, corrective bool) completion
 			c.real = c.events
 		}
 	}
+	if sr, ok := n.v.Resource.(SelfRefresher); ok && err == nil && c.changed && sr.SelfRefresh() {
+		refreshes += c.events
+		if !n.noop {
+			real += c.events
+		}
+	}
 	if inv, ok := n.v.Resource.(RefreshInvalidator); ok && err == nil && inv.RefreshInvalidated() {
 		refreshes = 0
 	}

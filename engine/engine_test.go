@@ -929,3 +929,25 @@ func TestDriftChecksDependenciesFirst(t *testing.T) {
 		t.Errorf("failures %v: the group should have been repaired before the user", f[0].Err)
 	}
 }
+
+// selfish is a refresher whose own changes refresh it (a Mount).
+type selfish struct{ *refresher }
+
+func (selfish) SelfRefresh() bool { return true }
+
+// TestSelfRefresh: a SelfRefresher's own change refreshes it, counted with the
+// events of its notifiers in one refresh.
+func TestSelfRefresh(t *testing.T) {
+	rec := &recorder{}
+	g := NewGraph()
+	a := &fake{name: "a", rec: rec}
+	m := &refresher{fake: &fake{name: "mount", rec: rec}}
+	_ = g.AddVertex(&Vertex{Name: "a", Resource: a})
+	_ = g.AddVertex(&Vertex{Name: "mount", Resource: selfish{m}})
+	_ = g.AddEdge("a", "mount", true)
+	runOnce(t, Config{Observer: rec}, g)
+	ev := rec.kinds(EventRefresh)
+	if len(ev) != 1 || ev[0].Count != 2 || m.refreshed.Load() != 1 {
+		t.Errorf("refresh events %+v, refreshed %d; want one refresh from 2 events", ev, m.refreshed.Load())
+	}
+}

@@ -51,6 +51,14 @@ type RefreshPreparer interface {
 	PrepareRefresh(due, noop bool)
 }
 
+// SelfRefresher is a Refresher whose own changes refresh it too, each an event for
+// itself (Puppet's self_refresh: a Mount that changed is remounted). SelfRefresh
+// says whether the last CheckApply's changes count so (not when it removed
+// itself).
+type SelfRefresher interface {
+	SelfRefresh() bool
+}
+
 // Offloaded is a resource whose CheckApply mostly waits for work done elsewhere, by a
 // process that serves many such resources at once. It does not take one of the
 // Parallelism slots, so that all of them that are ready can join one batch.

@@ -200,17 +200,6 @@ func TestMountMatchesPuppetApply(t *testing.T) {
 			t.Errorf("pass %d: exit %d, puppet exit %d\nours:\n%s\npuppet:\n%s", pass, got.code, want.code, got.out, want.out)
 		}
 		gl, wl := logLines(got.out, ours.root), logLines(want.out, theirs.root)
-		if pass == 1 {
-			// Known difference (docs/known-differences.md, Mount): a mount that
-			// changes and is notified in the same run refreshes once; Puppet counts
-			// its own event with the notifier's, the engine only the notifier's.
-			for i, l := range wl {
-				if l == "Notice: /Stage[main]/Main/Mount["+placeholder+"/mount/data]: Triggered 'refresh' from 2 events" {
-					wl[i] = "Notice: /Stage[main]/Main/Mount[" + placeholder + "/mount/data]: Triggered 'refresh' from 1 event"
-				}
-			}
-			slices.Sort(wl)
-		}
 		t.Logf("pass %d: puppet's lines:\n  %s", pass, strings.Join(wl, "\n  "))
 		if strings.Join(gl, "\n") != strings.Join(wl, "\n") {
 			t.Errorf("pass %d: log lines differ\nours:\n  %s\npuppet:\n  %s", pass, strings.Join(gl, "\n  "), strings.Join(wl, "\n  "))

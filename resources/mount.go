@@ -41,7 +41,7 @@ type Mount struct {
 	h       engine.Handle
 	pathWatch
 	unwatchTable func()
-	due          bool // refresh events wait: the engine says "Triggered" and calls Refresh
+	selfRefresh  bool // the last CheckApply's changes refresh the mount (not when removing it)
 }
 
 // MountValue is a dump or pass value: its text, and whether the catalog gave a
@@ -70,8 +70,7 @@ var (
 	_ engine.Resource           = (*Mount)(nil)
 	_ engine.Locker             = (*Mount)(nil)
 	_ engine.Refresher          = (*Mount)(nil)
-	_ engine.RefreshPreparer    = (*Mount)(nil)
-	_ engine.RefreshInvalidator = (*Mount)(nil)
+	_ engine.SelfRefresher      = (*Mount)(nil)
 )
 
 // The ensure values, as reports and messages print them.
@@ -262,13 +261,9 @@ func (m *Mount) Close() error {
 	return nil
 }
 
-// PrepareRefresh learns whether refresh events from other resources wait: then
-// the engine logs the refresh and calls Refresh, else the mount refreshes itself
-// after a change, as Puppet's self_refresh does.
-func (m *Mount) PrepareRefresh(due, noop bool) { m.due = due }
-
-// RefreshInvalidated is false: a mount always takes its refresh, mounted or not.
-func (m *Mount) RefreshInvalidated() bool { return false }
+// SelfRefresh says whether the last CheckApply's changes refresh the mount, as
+// Puppet's self_refresh does (not when it was being removed).
+func (m *Mount) SelfRefresh() bool { return m.selfRefresh }
 
 // Refresh is the type's refresh: a remount, when the mount point is mounted and
 // the fstype is not swap.
@@ -411,6 +406,7 @@ func (m *Mount) newRecord() (fstabRecord, error) {
 // properties are compared in the type's order. A change makes the mount refresh
 // itself (a remount when it is mounted), unless it is being removed.
 func (m *Mount) CheckApply(ctx context.Context, apply bool) (bool, error) {
+	m.selfRefresh = false
 	defer lockTarget(m.Target)()
 	recs, err := m.read()
 	if err != nil {
@@ -439,7 +435,6 @@ func (m *Mount) CheckApply(ctx context.Context, apply bool) (bool, error) {
 		m.h.Change(propertyChange("ensure", isShown, shouldShown, m.Sensitive["ensure"], apply))
 	}
 	events := 0           // the mount's own events, each refreshing it once
-	mountedAfter := false // the provider's idea of mounted after the change
 	var actions []func() error
 	write := func() error { return m.write(recs) }
 	create := func() error {
@@ -498,7 +493,6 @@ func (m *Mount) CheckApply(ctx context.Context, apply bool) (bool, error) {
 		if syncOthers(true) {
 			actions = append(actions, write)
 		}
-		mountedAfter = isMounted
 	case want == mountDefined:
 		ensureChange(mountDefined)
 		events = 1
@@ -520,7 +514,6 @@ func (m *Mount) CheckApply(ctx context.Context, apply bool) (bool, error) {
 	case want == mountMounted:
 		ensureChange(mountMounted)
 		events = 1
-		mountedAfter = true
 		switch is {
 		case mountGhost:
 			actions = append(actions, create)
@@ -541,30 +534,8 @@ func (m *Mount) CheckApply(ctx context.Context, apply bool) (bool, error) {
 			return false, err
 		}
 	}
-	if !m.due {
-		// Puppet's self_refresh: the mount's own events refresh it.
-		what := "Would have triggered"
-		if apply {
-			what = "Triggered"
-			if mountedAfter {
-				if err := m.remount(ctx); err != nil {
-					// As Puppet's transaction reports a failed refresh.
-					m.h.Logf(engine.Err, "Failed to call refresh: %v", err)
-					m.h.Logf(engine.Err, "%v", err)
-					return false, engine.Reported(err)
-				}
-			}
-		}
-		m.h.Logf(engine.Notice, "%s 'refresh' from %d %s", what, events, pluralEvents(events))
-	}
+	m.selfRefresh = true
 	return false, nil
-}
-
-func pluralEvents(n int) string {
-	if n == 1 {
-		return "event"
-	}
-	return "events"
 }
 
 func runAll(actions []func() error) error {

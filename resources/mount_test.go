@@ -3,6 +3,7 @@ package resources
 import (
 	"context"
 	"errors"
+	"github.com/mgmt-puppet/mgmt-puppet/engine"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -115,7 +116,8 @@ func TestMountCheckApply(t *testing.T) {
 			after: "tmpfs\t/mnt/x\ttmpfs\tsize=1m\t0\t0\n"},
 		{name: "mounted from nothing, notified", m: full(Mount{Ensure: "mounted", Options: sp("size=1m")}), due: true,
 			msgs:  []string{"ensure: defined 'ensure' as 'mounted'"},
-			calls: []string{"mount /mnt/x"},
+			logs:  []string{"Info: Remounting", "Notice: Triggered 'refresh' from 2 events"},
+			calls: []string{"mount /mnt/x", "mount -o remount /mnt/x"},
 			after: "tmpfs\t/mnt/x\ttmpfs\tsize=1m\t0\t0\n"},
 		{name: "in sync", m: full(Mount{Ensure: "mounted", Options: sp("size=1m")}), before: existing, mounted: true},
 		{name: "defined in sync when mounted", m: full(Mount{Ensure: "defined"}), before: existing, mounted: true},
@@ -208,17 +210,35 @@ func TestMountCheckApply(t *testing.T) {
 			m.run, m.mounted, m.now = fm.run, func() (map[string]bool, error) { return fm.table, nil }, fixedNow
 			hd := newFileHandle()
 			_ = m.Init(hd)
-			m.PrepareRefresh(tc.due, tc.noop)
 			ok, err := m.CheckApply(t.Context(), !tc.noop)
+			var msgs []string
+			for _, c := range hd.take() {
+				msgs = append(msgs, c.Property+": "+c.Message)
+			}
+			// What the engine does next: the mount's own events (SelfRefresh) and
+			// one from a notifier (due) refresh it once; logged as Puppet orders it.
+			if events := btoi(tc.due); err == nil {
+				if m.SelfRefresh() {
+					events += len(msgs)
+				}
+				switch {
+				case events > 0 && tc.noop:
+					hd.Logf(engine.Notice, "Would have triggered 'refresh' from %d %s", events, plural(events))
+				case events > 0:
+					if rerr := m.Refresh(t.Context(), true); rerr != nil {
+						hd.Logf(engine.Err, "Failed to call refresh: %v", rerr)
+						hd.Logf(engine.Err, "%v", rerr)
+						err = rerr
+					} else {
+						hd.Logf(engine.Notice, "Triggered 'refresh' from %d %s", events, plural(events))
+					}
+				}
+			}
 			if tc.err == "" && err != nil || tc.err != "" && (err == nil || err.Error() != tc.err) {
 				t.Fatalf("error %v, want %q", err, tc.err)
 			}
 			if wantOK := tc.msgs == nil; ok != wantOK && err == nil {
 				t.Errorf("ok %v, want %v", ok, wantOK)
-			}
-			var msgs []string
-			for _, c := range hd.take() {
-				msgs = append(msgs, c.Property+": "+c.Message)
 			}
 			if !reflect.DeepEqual(msgs, tc.msgs) {
 				t.Errorf("messages\n%q\nwant\n%q", msgs, tc.msgs)
@@ -240,6 +260,20 @@ func TestMountCheckApply(t *testing.T) {
 			}
 		})
 	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return "event"
+	}
+	return "events"
 }
 
 // TestMountRefresh: a refresh from other resources remounts a mounted mount only.
