@@ -34,10 +34,11 @@ func startEtcd(t testing.TB) *Etcd {
 	return e
 }
 
-// referenceCatalog is the replace_catalog payload real Puppet sent to PuppetDB.
+// referenceCatalog is the replace_catalog payload real Puppet sent to PuppetDB
+// (testdata, from the PuppetDB captures of ../shared/reference/puppetdb).
 func referenceCatalog(t testing.TB) *Catalog {
 	t.Helper()
-	data, err := os.ReadFile("../../shared/reference/puppetdb/nodea.replace_catalog.json")
+	data, err := os.ReadFile("testdata/nodea.replace_catalog.json")
 	if err != nil {
 		t.Fatal(err)
 	}
