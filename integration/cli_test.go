@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -104,9 +105,16 @@ func TestStdinWithCompileNotice(t *testing.T) {
 func TestTranslateFormats(t *testing.T) {
 	bin := binary(t)
 	cat := fixtureCatalog(t, "system", placeholder)
-	text := runCommand(t, bin, "translate", cat)
-	// system holds types that are not native yet: reported, exit 1.
-	if text.code != 1 || !strings.Contains(text.out, "Tidy[/tmp/mgmt-puppet-fixture/system/tmp]: type Tidy is not supported yet") {
+	// system holds a Tidy, which has no native implementation: without Puppet it
+	// cannot run (reported, exit 1); with Puppet it is run by Puppet.
+	text := runCommand(t, bin, "translate", "--puppet", "/nonexistent/puppet", cat)
+	if text.code != 1 || !strings.Contains(text.out, "type Tidy has no native implementation, and Puppet, which would run it, is not installed (Tidy[/tmp/mgmt-puppet-fixture/system/tmp])") {
+		t.Errorf("translate text without puppet: exit %d\n%s", text.code, text.out)
+	}
+	requirePuppet(t)
+	text = runCommand(t, bin, "translate", cat)
+	if text.code != 0 || !strings.Contains(text.out, "/Stage[main]/Main/Tidy[/tmp/mgmt-puppet-fixture/system/tmp] (run by Puppet)") ||
+		!regexp.MustCompile(`(?m)^Tidy +0 +0 +1 +0$`).MatchString(text.out) {
 		t.Errorf("translate text: exit %d\n%s", text.code, text.out)
 	}
 	basic := fixtureCatalog(t, "refresh", placeholder)
