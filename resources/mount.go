@@ -67,10 +67,10 @@ func (v MountValue) inspect() string {
 }
 
 var (
-	_ engine.Resource           = (*Mount)(nil)
-	_ engine.Locker             = (*Mount)(nil)
-	_ engine.Refresher          = (*Mount)(nil)
-	_ engine.SelfRefresher      = (*Mount)(nil)
+	_ engine.Resource      = (*Mount)(nil)
+	_ engine.Locker        = (*Mount)(nil)
+	_ engine.Refresher     = (*Mount)(nil)
+	_ engine.SelfRefresher = (*Mount)(nil)
 )
 
 // The ensure values, as reports and messages print them.
@@ -434,7 +434,7 @@ func (m *Mount) CheckApply(ctx context.Context, apply bool) (bool, error) {
 		shouldShown.absent = should == mountAbsent
 		m.h.Change(propertyChange("ensure", isShown, shouldShown, m.Sensitive["ensure"], apply))
 	}
-	events := 0           // the mount's own events, each refreshing it once
+	events := 0 // the mount's own events, each refreshing it once
 	var actions []func() error
 	write := func() error { return m.write(recs) }
 	create := func() error {
