@@ -4,8 +4,11 @@ SHELL := /bin/bash
 
 .PHONY: build test deps demo bench fuzz differential clean
 
+# build makes the lean program and, beside it, the one with exported resources
+# (etcd), which the lean one hands the puppetdb command and run's etcd flags to.
 build:
 	$(GO) build -o bin/mgmt-puppet ./cmd/mgmt-puppet
+	$(GO) build -tags exported -o bin/mgmt-puppet-exported ./cmd/mgmt-puppet
 
 # deps installs what the tests need (real Puppet) when it is missing.
 deps:
@@ -15,6 +18,7 @@ deps:
 # the end-to-end comparison with real puppet apply included.
 test: deps
 	$(GO) vet ./...
+	$(GO) vet -tags exported ./cmd/...
 	$(GO) test -race -count=1 -timeout 45m ./...
 	$(MAKE) fuzz
 

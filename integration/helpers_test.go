@@ -41,7 +41,8 @@ func moduleRoot(t testing.TB) string {
 	}
 }
 
-// binary builds mgmt-puppet once per test process and returns its path. It is
+// binary builds mgmt-puppet (and mgmt-puppet-exported beside it) once per test
+// process and returns the path of mgmt-puppet. It is
 // static (no cgo), so that it also runs inside the test container.
 func binary(t testing.TB) string {
 	t.Helper()
@@ -52,10 +53,16 @@ func binary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(dir, "mgmt-puppet")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/mgmt-puppet")
-		cmd.Dir = moduleRoot(t)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		buildOut, buildErr = cmd.CombinedOutput()
+		// The lean build, and beside it the build with exported resources (etcd),
+		// which the lean one hands the puppetdb command and run's etcd flags to.
+		for _, b := range []struct{ out, tags string }{{binPath, ""}, {filepath.Join(dir, "mgmt-puppet-exported"), "exported"}} {
+			cmd := exec.Command("go", "build", "-tags", b.tags, "-o", b.out, "./cmd/mgmt-puppet")
+			cmd.Dir = moduleRoot(t)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if buildOut, buildErr = cmd.CombinedOutput(); buildErr != nil {
+				return
+			}
+		}
 	})
 	if buildErr != nil {
 		t.Fatalf("building mgmt-puppet: %v\n%s", buildErr, buildOut)

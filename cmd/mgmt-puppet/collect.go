@@ -1,3 +1,5 @@
+//go:build exported
+
 package main
 
 import (
@@ -20,7 +22,6 @@ import (
 	"github.com/mgmt-puppet/mgmt-puppet/exported"
 	"github.com/mgmt-puppet/mgmt-puppet/exported/puppetdb"
 	"github.com/mgmt-puppet/mgmt-puppet/puppetlog"
-	"github.com/mgmt-puppet/mgmt-puppet/translate"
 )
 
 // exportOptions are run's flags for exported and collected resources.
@@ -64,6 +65,7 @@ func (o *exportOptions) allowed(typ string) bool {
 // liveCollection is the etcd side of a run: the connection, the optional PuppetDB
 // API, and the collector.
 type liveCollection struct {
+	lease     time.Duration
 	etcd      *exported.Etcd
 	server    *http.Server
 	collector *collect.Collector
@@ -110,6 +112,36 @@ func (l *liveCollection) serve(o *exportOptions, store exported.Store) error {
 	return nil
 }
 
+// begin connects to etcd when the flags ask for exported resources, and returns the
+// catalog as the node's collectors answer now (cat itself without them).
+func (o *exportOptions) begin(ctx context.Context, cat *catalog.Catalog, log *puppetlog.Logger) (*liveCollection, *catalog.Catalog, error) {
+	if !o.live() {
+		return nil, cat, nil
+	}
+	l, err := o.startLive(ctx, cat, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	l.lease = o.lease
+	c, digest, err := l.collector.Build(ctx)
+	if err != nil {
+		log.Printf(engine.Warning, "Collecting: %v; applying the catalog as compiled", err)
+		return l, cat, nil
+	}
+	l.collector.Start(digest)
+	return l, c, nil
+}
+
+// keep collects live until ctx ends, applying changes with apply, and keeps the
+// node's export lease alive.
+func (l *liveCollection) keep(ctx context.Context, apply func(context.Context, *catalog.Catalog) error) {
+	l.collector.Apply = apply
+	go l.collector.Run(ctx)
+	if err := l.etcd.Store().KeepAlive(ctx, l.collector.Catalog.Name, l.lease); err != nil {
+		l.collector.Warnf("--export-lease: %v", err)
+	}
+}
+
 func (l *liveCollection) close() {
 	if l.server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -117,17 +149,4 @@ func (l *liveCollection) close() {
 		cancel()
 	}
 	_ = l.etcd.Close()
-}
-
-// applier translates a rebuilt catalog and swaps it into eng; a catalog that does
-// not translate is refused with its problems, and the running graph stays.
-func applier(eng *engine.Engine, opts translate.Options, log *puppetlog.Logger) func(ctx context.Context, c *catalog.Catalog) error {
-	return func(ctx context.Context, c *catalog.Catalog) error {
-		res, err := translate.Translate(c, opts)
-		if err != nil {
-			return fmt.Errorf("collected resources not applied: %w", err)
-		}
-		log.Printf(engine.Info, "Collected resources changed: applying the new graph")
-		return eng.Swap(ctx, res.Graph)
-	}
 }

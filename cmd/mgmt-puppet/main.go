@@ -54,7 +54,8 @@ func newRootCommand() *cobra.Command {
 	_ = root.PersistentFlags().MarkHidden("cpuprofile")
 	root.PersistentFlags().StringVar(&memprofile, "memprofile", "", "write a Go heap profile to this file at exit (for developers)")
 	_ = root.PersistentFlags().MarkHidden("memprofile")
-	root.AddCommand(newRunCommand(), newTranslateCommand(), newCompareCommand(), newPuppetDBCommand())
+	root.AddCommand(newRunCommand(), newTranslateCommand(), newCompareCommand())
+	root.AddCommand(extraCommands()...)
 	return root
 }
 
@@ -73,6 +74,10 @@ func writeHeapProfile(file string) error {
 }
 
 func main() {
+	if err := handOver(os.Args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+		os.Exit(1)
+	}
 	err := newRootCommand().Execute()
 	var ee exitError
 	switch {

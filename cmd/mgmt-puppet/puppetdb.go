@@ -1,3 +1,5 @@
+//go:build exported
+
 package main
 
 import (
@@ -101,6 +103,11 @@ func puppetServerTLS(ssldir, certname string) (*tls.Config, error) {
 	tc.ClientAuth = tls.VerifyClientCertIfGiven
 	return tc, nil
 }
+
+func extraCommands() []*cobra.Command { return []*cobra.Command{newPuppetDBCommand()} }
+
+// handOver does nothing in the build with exported resources.
+func handOver([]string) error { return nil }
 
 type puppetdbOptions struct {
 	listen   string

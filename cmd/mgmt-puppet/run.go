@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/mgmt-puppet/mgmt-puppet/catalog"
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
 	"github.com/mgmt-puppet/mgmt-puppet/puppetlog"
 	"github.com/mgmt-puppet/mgmt-puppet/report"
@@ -136,22 +137,15 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	applied := cat
-	var live *liveCollection
-	if o.exports.live() {
-		if live, err = o.exports.startLive(ctx, cat, log); err != nil {
-			log.Printf(engine.Err, "Could not run: %v", err)
-			return exitError{1}
-		}
+	// With exported resources, the catalog as the node's collectors answer now,
+	// which may have changed since the compile.
+	live, applied, err := o.exports.begin(ctx, cat, log)
+	if err != nil {
+		log.Printf(engine.Err, "Could not run: %v", err)
+		return exitError{1}
+	}
+	if live != nil {
 		defer live.close()
-		// What the node's collectors answer now, which may have changed since
-		// the compile.
-		if c, digest, err := live.collector.Build(ctx); err != nil {
-			log.Printf(engine.Warning, "Collecting: %v; applying the catalog as compiled", err)
-		} else {
-			applied = c
-			live.collector.Start(digest)
-		}
 	}
 	res, err := translateCatalog(applied, path, opts, os.Stdout, os.Stderr)
 	if err != nil {
@@ -205,11 +199,7 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 	if live != nil && o.convergedTimeout != 0 {
 		liveCtx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		live.collector.Apply = applier(eng, opts, log)
-		go live.collector.Run(liveCtx)
-		if err := live.etcd.Store().KeepAlive(liveCtx, cat.Name, o.exports.lease); err != nil {
-			log.Printf(engine.Warning, "--export-lease: %v", err)
-		}
+		live.keep(liveCtx, applier(eng, opts, log))
 	}
 	result, err := eng.Run(ctx, res.Graph)
 	if reports != nil {
@@ -233,4 +223,17 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 		return exitError{code}
 	}
 	return nil
+}
+
+// applier translates a rebuilt catalog and swaps it into eng; a catalog that does
+// not translate is refused with its problems, and the running graph stays.
+func applier(eng *engine.Engine, opts translate.Options, log *puppetlog.Logger) func(ctx context.Context, c *catalog.Catalog) error {
+	return func(ctx context.Context, c *catalog.Catalog) error {
+		res, err := translate.Translate(c, opts)
+		if err != nil {
+			return fmt.Errorf("collected resources not applied: %w", err)
+		}
+		log.Printf(engine.Info, "Collected resources changed: applying the new graph")
+		return eng.Swap(ctx, res.Graph)
+	}
 }
