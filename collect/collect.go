@@ -48,6 +48,7 @@ func (c *Collector) Build(ctx context.Context) (*catalog.Catalog, string, error)
 	}
 	want := map[string]exported.Resource{}
 	wantQuery := map[string]int{} // the first query that collects each ref
+	dups := map[string]bool{}     // exported by two nodes: collected from neither
 	for qi, q := range queries {
 		found, err := c.Store.Resources(ctx, q)
 		if err != nil {
@@ -68,10 +69,14 @@ func (c *Collector) Build(ctx context.Context) (*catalog.Catalog, string, error)
 					r.Ref(), r.Certname, r.Type)
 				continue
 			}
+			if dups[r.Ref()] {
+				continue
+			}
 			if other, dup := want[r.Ref()]; dup && other.Certname != r.Certname {
 				c.warnOnce("dup:"+r.Ref(), "A duplicate resource was found while collecting exported resources, with the type and title %s (from %s and %s): not collected",
 					r.Ref(), other.Certname, r.Certname)
 				delete(want, r.Ref())
+				dups[r.Ref()] = true
 				continue
 			}
 			want[r.Ref()] = r

@@ -47,6 +47,7 @@ func TestBuild(t *testing.T) {
 		exported.CatalogResource{Type: "Haproxy::Balancermember", Title: "a", Tags: shared},
 		exported.CatalogResource{Type: "File", Title: "/both", Tags: shared})
 	export(t, s, "b.example", exported.CatalogResource{Type: "File", Title: "/both", Tags: shared})
+	export(t, s, "c.example", exported.CatalogResource{Type: "File", Title: "/both", Tags: shared})
 	q := `["and",["=","exported",true],["not",["=","certname","me.example"]],["=","tag","shared"]]`
 	if err := s.RecordCollector(ctx, "me.example", json.RawMessage(q)); err != nil {
 		t.Fatal(err)
