@@ -180,15 +180,7 @@ func (h *Host) Close() error {
 }
 
 func (h *Host) read() ([]hostRecord, error) {
-	lines, err := readRecordLines(h.Target)
-	if err != nil {
-		return nil, err
-	}
-	recs := make([]hostRecord, len(lines))
-	for i, l := range lines {
-		recs[i] = parseHostLine(l)
-	}
-	return recs, nil
+	return readRecords(h.Target, parseHostLine)
 }
 
 // find returns the index of the record named name, the last one as Puppet's

@@ -327,15 +327,7 @@ func (m *Mount) mountTable() (map[string]bool, error) {
 }
 
 func (m *Mount) read() ([]fstabRecord, error) {
-	lines, err := readRecordLines(m.Target)
-	if err != nil {
-		return nil, err
-	}
-	recs := make([]fstabRecord, len(lines))
-	for i, l := range lines {
-		recs[i] = parseFstabLine(l)
-	}
-	return recs, nil
+	return readRecords(m.Target, parseFstabLine)
 }
 
 // findMount returns the index of the record for name, the last one as Puppet's
