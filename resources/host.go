@@ -3,7 +3,6 @@ package resources
 import (
 	"context"
 	"errors"
-	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -265,20 +264,5 @@ func (h *Host) CheckApply(ctx context.Context, apply bool) (bool, error) {
 // write replaces the target with recs; a new file gets mode 0600, as Puppet's
 // copy of its temporary file does.
 func (h *Host) write(recs []hostRecord) error {
-	lines := make([]string, len(recs))
-	for i, r := range recs {
-		l, err := r.line()
-		if err != nil {
-			return err
-		}
-		lines[i] = l
-	}
-	now := time.Now
-	if h.now != nil {
-		now = h.now
-	}
-	if err := writeRecordFile(h.Target, renderRecordLines(lines, now()), recordFileAttrs{mode: 0o600, uid: -1, gid: -1}); err != nil {
-		return fmt.Errorf("Puppet::Util::FileType::FileTypeFlat could not write %s: %w", h.Target, err)
-	}
-	return nil
+	return writeFlatRecords(h.Target, recs, h.now)
 }

@@ -542,20 +542,5 @@ func runAll(actions []func() error) error {
 // write replaces the fstab with recs; a new file gets mode 0600, as Puppet's copy
 // of its temporary file does.
 func (m *Mount) write(recs []fstabRecord) error {
-	lines := make([]string, len(recs))
-	for i, r := range recs {
-		l, err := r.line()
-		if err != nil {
-			return err
-		}
-		lines[i] = l
-	}
-	now := time.Now
-	if m.now != nil {
-		now = m.now
-	}
-	if err := writeRecordFile(m.Target, renderRecordLines(lines, now()), recordFileAttrs{mode: 0o600, uid: -1, gid: -1}); err != nil {
-		return fmt.Errorf("Puppet::Util::FileType::FileTypeFlat could not write %s: %w", m.Target, err)
-	}
-	return nil
+	return writeFlatRecords(m.Target, recs, m.now)
 }

@@ -46,6 +46,32 @@ func readRecords[R any](path string, parse func(string) R) ([]R, error) {
 	return recs, nil
 }
 
+// recordLiner is a record that prints itself as its file's line.
+type recordLiner interface {
+	line() (string, error)
+}
+
+// writeFlatRecords replaces target with recs, as Puppet's flat filetype writes a
+// parsedfile target; a new file gets mode 0600, as Puppet's copy of its temporary
+// file does. now, when not nil, gives the header's time.
+func writeFlatRecords[R recordLiner](target string, recs []R, now func() time.Time) error {
+	lines := make([]string, len(recs))
+	for i, r := range recs {
+		l, err := r.line()
+		if err != nil {
+			return err
+		}
+		lines[i] = l
+	}
+	if now == nil {
+		now = time.Now
+	}
+	if err := writeRecordFile(target, renderRecordLines(lines, now()), recordFileAttrs{mode: 0o600, uid: -1, gid: -1}); err != nil {
+		return fmt.Errorf("Puppet::Util::FileType::FileTypeFlat could not write %s: %w", target, err)
+	}
+	return nil
+}
+
 // readRecordLines returns the lines of a record file without Puppet's header, as
 // Ruby's split("\n") gives them (trailing empty lines dropped). A missing file has
 // no lines.
