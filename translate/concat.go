@@ -18,9 +18,10 @@ import (
 // beside the Concat_file in its container, runs after it, and its events reach
 // whatever the Concat_file notifies.
 func init() {
-	register("Concat_fragment", Native{Namevar: "name", Build: buildConcatFragment})
+	register("Concat_fragment", Native{Namevar: "name", Build: buildConcatFragment, Together: true})
 	register("Concat_file", Native{
-		Namevar: "path", Canonical: canonicalPath, Build: buildConcatFile,
+		Together: true,
+		Namevar:  "path", Canonical: canonicalPath, Build: buildConcatFile,
 		Ignorable: []string{"show_diff", "selinux_ignore_defaults", "selrange", "selrole", "seltype", "seluser"},
 	})
 }

@@ -21,6 +21,10 @@ type Native struct {
 	Ignorable []string
 	// NotUnique: two resources may share a namevar value (Exec's command).
 	NotUnique bool
+	// Together: resources of this type work only with others of the catalog
+	// (Concat_fragment and Concat_file), so one of them cannot be handed to Puppet
+	// alone when it uses a parameter not supported natively yet.
+	Together bool
 	// Redactable lists the parameters whose values Puppet can redact from logs (its
 	// properties). A Sensitive value for any other parameter gets Puppet's warning
 	// that it cannot be redacted.

@@ -377,6 +377,35 @@ func (t *translation) selected(tags []string) bool {
 	return !has(t.opts.SkipTags)
 }
 
+// buildNative builds it's native resource into v, or, when it uses parameters the
+// native type does not have yet and Puppet is there, hands it to Puppet.
+func (t *translation) buildNative(it *item, v *engine.Vertex) {
+	res := it.native.Build(it.params)
+	unused := it.params.Unused(it.native.Ignorable...)
+	if len(unused) > 0 && len(it.params.Errs()) == 0 && t.opts.Delegate != nil && !it.native.Together {
+		// Parameters the native type does not have yet: Puppet runs it.
+		t.delegateNative(it, unused)
+		return
+	}
+	for _, err := range it.params.Errs() {
+		t.problems = append(t.problems, err.Error())
+	}
+	for _, name := range unused {
+		t.problem("%s: parameter %s is not supported yet", it.r.Ref(), name)
+	}
+	if res != nil && len(it.params.Errs()) == 0 {
+		if err := res.Validate(); err != nil {
+			t.problem("%s: %v", it.r.Ref(), err)
+		}
+	}
+	if m, ok := res.(modulePathUser); ok {
+		m.SetModulePath(t.modulePath(), t.cat.Environment)
+	}
+	v.Resource = res
+	it.resource = res
+	t.checkRedactable(it)
+}
+
 func (t *translation) addVertices() {
 	for _, it := range t.resources {
 		path := containment(it)
@@ -398,24 +427,7 @@ func (t *translation) addVertices() {
 		it.start, it.end = it.r.Ref(), it.r.Ref()
 		v := &engine.Vertex{Name: it.r.Ref(), Data: it.meta, Noop: noop, Fingerprint: fingerprint(it.r)}
 		if it.native != nil {
-			res := it.native.Build(it.params)
-			for _, err := range it.params.Errs() {
-				t.problems = append(t.problems, err.Error())
-			}
-			for _, name := range it.params.Unused(it.native.Ignorable...) {
-				t.problem("%s: parameter %s is not supported yet", it.r.Ref(), name)
-			}
-			if res != nil && len(it.params.Errs()) == 0 {
-				if err := res.Validate(); err != nil {
-					t.problem("%s: %v", it.r.Ref(), err)
-				}
-			}
-			if m, ok := res.(modulePathUser); ok {
-				m.SetModulePath(t.modulePath(), t.cat.Environment)
-			}
-			v.Resource = res
-			it.resource = res
-			t.checkRedactable(it)
+			t.buildNative(it, v)
 		}
 		if it.delegated {
 			res := t.opts.Delegate.Resource(t.cat, it.r, containers(it))
