@@ -59,7 +59,7 @@ func ReadReport(r io.Reader) (State, error) {
 			if ev.Property == "" { // a refresh, or an error not tied to a property
 				continue
 			}
-			c := Change{Previous: show(ev.Previous), Desired: show(ev.Desired), Status: ev.Status, Message: ev.Message}
+			c := Change{Previous: ShowValue(ev.Previous), Desired: ShowValue(ev.Desired), Status: ev.Status, Message: ev.Message}
 			if ev.Property == "content" {
 				c.Desired = digest(c.Desired)
 			}
@@ -70,8 +70,8 @@ func ReadReport(r io.Reader) (State, error) {
 	return s, nil
 }
 
-// show prints a value as Puppet's log lines do: a list as ['a', 'b'].
-func show(v any) string {
+// ShowValue prints a report value as Puppet's log lines do: a list as ['a', 'b'].
+func ShowValue(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return ""

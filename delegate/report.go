@@ -55,18 +55,3 @@ func readReport(r io.Reader) (*report, error) {
 	}
 	return &rep, nil
 }
-
-// show prints a report value as Puppet's log lines do: a list as ['a', 'b'].
-func show(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case []any:
-		parts := make([]string, len(x))
-		for i, e := range x {
-			parts[i] = "'" + fmt.Sprint(e) + "'"
-		}
-		return "[" + strings.Join(parts, ", ") + "]"
-	}
-	return fmt.Sprint(v)
-}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mgmt-puppet/mgmt-puppet/catalog"
+	"github.com/mgmt-puppet/mgmt-puppet/compare"
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
 )
 
@@ -120,7 +121,7 @@ func (d *Resource) CheckApply(ctx context.Context, apply bool) (bool, error) {
 		}
 		used[i] = true
 		ev := st.Events[i]
-		d.h.Change(engine.Change{Property: ev.Property, Previous: show(ev.Previous), Desired: show(ev.Desired), Message: ev.Message})
+		d.h.Change(engine.Change{Property: ev.Property, Previous: compare.ShowValue(ev.Previous), Desired: compare.ShowValue(ev.Desired), Message: ev.Message})
 	}
 	var failure, refreshFailure string
 	foreign := false
@@ -194,7 +195,7 @@ func failureError(st *status, logged string) error {
 			if _, after, ok := strings.Cut(msg, " failed: "); ok {
 				msg = after
 			}
-			return &engine.ChangeError{Property: ev.Property, From: show(ev.Previous), To: show(ev.Desired), Err: errors.New(msg)}
+			return &engine.ChangeError{Property: ev.Property, From: compare.ShowValue(ev.Previous), To: compare.ShowValue(ev.Desired), Err: errors.New(msg)}
 		}
 	}
 	if logged == "" {

@@ -376,24 +376,10 @@ func cronList(l []string) cronShown {
 // V" from absent, "undefined 'x' from V" to absent, else "x changed A to B";
 // without apply Puppet's noop line; a sensitive property shows neither value.
 func cronChange(name string, is, should cronShown, sensitive, apply bool) engine.Change {
-	if sensitive {
-		red := cronShown{raw: "[redacted]", text: "[redacted]"}
-		is, should = red, red
-	}
-	c := engine.Change{Property: name, Previous: is.raw, Desired: should.raw}
-	switch {
-	case !apply:
-		c.Message = fmt.Sprintf("current_value %s, should be %s (noop)", is.text, should.text)
-	case sensitive:
-		c.Message = "changed [redacted] to [redacted]"
-	case is.absent:
-		c.Message = fmt.Sprintf("defined '%s' as %s", name, should.text)
-	case should.undefines:
-		c.Message = fmt.Sprintf("undefined '%s' from %s", name, is.text)
-	default:
-		c.Message = fmt.Sprintf("%s changed %s to %s", name, is.text, should.text)
-	}
-	return c
+	// Cron says "undefined" when the wanted value is absent, which is not always
+	// when it prints as absent: the parsed-file message with that flag.
+	return propertyChange(name, shown{raw: is.raw, text: is.text, absent: is.absent},
+		shown{raw: should.raw, text: should.text, absent: should.undefines}, sensitive, apply)
 }
 
 // cronEnsureChange is ensure going to present (created) or absent (removed).
