@@ -197,6 +197,7 @@ type node struct {
 type nedge struct {
 	n       *node
 	refresh bool
+	order   bool // only orders: no failure passes
 }
 
 type completion struct {
@@ -307,10 +308,10 @@ func (r *run) load(g *Graph, old map[string]*node) error {
 	for i, n := range nodes {
 		n.in, n.out = n.in[:0], n.out[:0]
 		for _, ed := range g.in[i] {
-			n.in = append(n.in, nedge{n: nodes[ed.to], refresh: ed.refresh})
+			n.in = append(n.in, nedge{n: nodes[ed.to], refresh: ed.refresh, order: ed.order})
 		}
 		for _, ed := range g.out[i] {
-			n.out = append(n.out, nedge{n: nodes[ed.to], refresh: ed.refresh})
+			n.out = append(n.out, nedge{n: nodes[ed.to], refresh: ed.refresh, order: ed.order})
 		}
 	}
 	r.nodes = nodes
@@ -452,6 +453,9 @@ func (r *run) settle() {
 		}
 		var roots, direct []string
 		for _, d := range n.in {
+			if d.order {
+				continue
+			}
 			if d.n.result == failure || d.n.result == skipped {
 				roots = append(roots, d.n.roots...)
 			}
@@ -524,7 +528,7 @@ func (r *run) finishNode(n *node, res outcome, roots []string) {
 			if d.n.busy == 0 {
 				r.check = append(r.check, d.n)
 			}
-		case r.passDone && res == success && d.n.st == idle &&
+		case r.passDone && res == success && d.n.st == idle && !d.order &&
 			(d.n.result == skipped || d.n.result == failure && !d.n.permanent):
 			// This dependency is in order: a dependent that was skipped, or failed
 			// perhaps because of it, gets another go now rather than at its retry.
@@ -828,7 +832,7 @@ func (r *run) wantPoked(n *node) {
 		return
 	}
 	for _, d := range n.in {
-		if !d.n.v.Relay && d.n.st == idle {
+		if !d.order && !d.n.v.Relay && d.n.st == idle {
 			r.want(d.n)
 		}
 	}

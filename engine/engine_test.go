@@ -139,7 +139,8 @@ func (r *recorder) index(s string) int {
 	return -1
 }
 
-// build makes a graph of fakes from names and "a->b" or "a~>b" (refresh) edges.
+// build makes a graph of fakes from names and "a->b", "a~>b" (refresh) or "a=>b"
+// (order) edges.
 func build(t *testing.T, rec *recorder, names []string, edges ...string) (*Graph, map[string]*fake) {
 	t.Helper()
 	g := NewGraph()
@@ -157,13 +158,17 @@ func build(t *testing.T, rec *recorder, names []string, edges ...string) (*Graph
 	}
 	for _, e := range edges {
 		var from, to string
-		refresh := false
+		refresh, order := false, false
 		for i := 0; i+1 < len(e); i++ {
-			if e[i:i+2] == "->" || e[i:i+2] == "~>" {
-				from, to, refresh = e[:i], e[i+2:], e[i] == '~'
+			if e[i:i+2] == "->" || e[i:i+2] == "~>" || e[i:i+2] == "=>" {
+				from, to, refresh, order = e[:i], e[i+2:], e[i] == '~', e[i] == '='
 			}
 		}
-		if err := g.AddEdge(from, to, refresh); err != nil {
+		add := func() error { return g.AddEdge(from, to, refresh) }
+		if order {
+			add = func() error { return g.AddOrderEdge(from, to) }
+		}
+		if err := add(); err != nil {
 			t.Fatal(err)
 		}
 	}

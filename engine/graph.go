@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"container/heap"
 	"fmt"
 	"io"
 	"sort"
@@ -37,6 +38,9 @@ func (v *Vertex) inert() bool { return v.Skip || v.Relay }
 type edge struct {
 	to      int32
 	refresh bool
+	// order: the edge only orders its ends (see AddOrderEdge); a failure does not
+	// pass along it.
+	order bool
 }
 
 // Graph is a directed graph of vertices in insertion order; an edge a→b means b depends
@@ -68,6 +72,19 @@ func (g *Graph) AddVertex(v *Vertex) error {
 // AddEdge makes to depend on from; with refresh, changes of from are sent to to as
 // refresh events. Adding an edge twice keeps one edge, which refreshes if either did.
 func (g *Graph) AddEdge(from, to string, refresh bool) error {
+	return g.addEdge(from, to, refresh, false)
+}
+
+// AddOrderEdge makes to wait for from's evaluation (or skip) to end, and no more: no
+// refresh events and no failures pass along it, so to runs whatever from's outcome.
+// It is how two resources that Puppet would run one after the other, and that may
+// interfere, keep that order. An AddEdge between the same vertices, before or after,
+// makes it a plain edge.
+func (g *Graph) AddOrderEdge(from, to string) error {
+	return g.addEdge(from, to, false, true)
+}
+
+func (g *Graph) addEdge(from, to string, refresh, order bool) error {
 	f, ok := g.index[from]
 	if !ok {
 		return fmt.Errorf("edge %s -> %s: no vertex %s", from, to, from)
@@ -78,19 +95,22 @@ func (g *Graph) AddEdge(from, to string, refresh bool) error {
 	}
 	key := [2]int32{f, t}
 	if i, ok := g.edges[key]; ok {
-		if refresh {
-			g.out[f][i].refresh = true
-			for j := range g.in[t] {
-				if g.in[t][j].to == f {
-					g.in[t][j].refresh = true
-				}
+		if order {
+			return nil
+		}
+		g.out[f][i].refresh = g.out[f][i].refresh || refresh
+		g.out[f][i].order = false
+		for j := range g.in[t] {
+			if g.in[t][j].to == f {
+				g.in[t][j].refresh = g.in[t][j].refresh || refresh
+				g.in[t][j].order = false
 			}
 		}
 		return nil
 	}
 	g.edges[key] = len(g.out[f])
-	g.out[f] = append(g.out[f], edge{to: t, refresh: refresh})
-	g.in[t] = append(g.in[t], edge{to: f, refresh: refresh})
+	g.out[f] = append(g.out[f], edge{to: t, refresh: refresh, order: order})
+	g.in[t] = append(g.in[t], edge{to: f, refresh: refresh, order: order})
 	return nil
 }
 
@@ -113,6 +133,8 @@ func (g *Graph) Vertex(name string) *Vertex {
 type EdgeInfo struct {
 	From, To string
 	Refresh  bool
+	// Order: the edge only orders (AddOrderEdge).
+	Order bool
 }
 
 // Edges lists all edges, grouped by source in insertion order.
@@ -120,13 +142,14 @@ func (g *Graph) Edges() []EdgeInfo {
 	var out []EdgeInfo
 	for f, es := range g.out {
 		for _, e := range es {
-			out = append(out, EdgeInfo{From: g.vertices[f].Name, To: g.vertices[e.to].Name, Refresh: e.refresh})
+			out = append(out, EdgeInfo{From: g.vertices[f].Name, To: g.vertices[e.to].Name, Refresh: e.refresh, Order: e.order})
 		}
 	}
 	return out
 }
 
-// Dependencies lists the names of the vertices name depends on directly.
+// Dependencies lists the names of the vertices name depends on directly, through
+// plain edges (not order edges).
 func (g *Graph) Dependencies(name string) []string {
 	i, ok := g.index[name]
 	if !ok {
@@ -134,9 +157,105 @@ func (g *Graph) Dependencies(name string) []string {
 	}
 	var out []string
 	for _, e := range g.in[i] {
-		out = append(out, g.vertices[e.to].Name)
+		if !e.order {
+			out = append(out, g.vertices[e.to].Name)
+		}
 	}
 	return out
+}
+
+// SerialOrder returns the vertices in the order a serial walk evaluates them: each
+// time, of the vertices whose dependencies are all done, the one inserted first.
+// This is Puppet's traversal (its relationship graph prioritised by catalog order),
+// so on a graph translated from a catalog it is the order in which `puppet apply`
+// evaluates the resources. Vertices on a cycle are left out.
+func (g *Graph) SerialOrder() []*Vertex {
+	n := len(g.vertices)
+	blockers := make([]int32, n)
+	for i := range g.in {
+		blockers[i] = int32(len(g.in[i]))
+	}
+	ready := &indexHeap{}
+	for i := range blockers {
+		if blockers[i] == 0 {
+			heap.Push(ready, int32(i))
+		}
+	}
+	out := make([]*Vertex, 0, n)
+	for ready.Len() > 0 {
+		v := heap.Pop(ready).(int32)
+		out = append(out, g.vertices[v])
+		for _, e := range g.out[v] {
+			if blockers[e.to]--; blockers[e.to] == 0 {
+				heap.Push(ready, e.to)
+			}
+		}
+	}
+	return out
+}
+
+// indexHeap is a min-heap of vertex indices.
+type indexHeap []int32
+
+func (h indexHeap) Len() int           { return len(h) }
+func (h indexHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h indexHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *indexHeap) Push(x any)        { *h = append(*h, x.(int32)) }
+func (h *indexHeap) Pop() any {
+	old := *h
+	v := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return v
+}
+
+// Precedes returns the names among froms that to already depends on, directly or
+// through other vertices, along edges of any kind. rank gives each vertex's position
+// in a topological order of the graph (SerialOrder's, say); the walk back from to
+// only looks at vertices ranked after the lowest of froms, and at no more than limit
+// of them: complete is false when the limit stopped it, and then a from not
+// returned may still precede to.
+func (g *Graph) Precedes(to string, froms []string, rank func(*Vertex) int, limit int) (found map[string]bool, complete bool) {
+	t, ok := g.index[to]
+	if !ok || len(froms) == 0 {
+		return nil, true
+	}
+	want := make(map[int32]bool, len(froms))
+	low := -1
+	for _, f := range froms {
+		i, ok := g.index[f]
+		if !ok {
+			continue
+		}
+		want[i] = true
+		if r := rank(g.vertices[i]); low < 0 || r < low {
+			low = r
+		}
+	}
+	found = map[string]bool{}
+	seen := map[int32]bool{t: true}
+	stack := []int32{t}
+	for len(stack) > 0 {
+		v := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, e := range g.in[v] {
+			u := e.to
+			if seen[u] {
+				continue
+			}
+			seen[u] = true
+			if want[u] {
+				found[g.vertices[u].Name] = true
+			}
+			if rank(g.vertices[u]) <= low {
+				continue
+			}
+			if len(seen) > limit {
+				return found, false
+			}
+			stack = append(stack, u)
+		}
+	}
+	return found, true
 }
 
 // Cycles returns every cycle of the graph as the list of its vertex names (each
@@ -256,7 +375,8 @@ func (g *Graph) CyclePath(comp []string) []string {
 	return comp
 }
 
-// WriteDot writes the graph in Graphviz's dot language; refresh edges are dashed.
+// WriteDot writes the graph in Graphviz's dot language; refresh edges are dashed,
+// order edges dotted.
 func (g *Graph) WriteDot(w io.Writer, name string) error {
 	if _, err := fmt.Fprintf(w, "digraph %s {\n\trankdir=LR;\n", strconv.Quote(name)); err != nil {
 		return err
@@ -275,8 +395,11 @@ func (g *Graph) WriteDot(w io.Writer, name string) error {
 	}
 	for _, e := range g.Edges() {
 		attr := ""
-		if e.Refresh {
+		switch {
+		case e.Refresh:
 			attr = " [style=dashed, label=\"refresh\"]"
+		case e.Order:
+			attr = " [style=dotted, label=\"order\"]"
 		}
 		if _, err := fmt.Fprintf(w, "\t%s -> %s%s;\n", strconv.Quote(e.From), strconv.Quote(e.To), attr); err != nil {
 			return err

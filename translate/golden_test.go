@@ -115,10 +115,19 @@ func dump(res *Result, err error) []byte {
 	b.WriteString("edges:\n")
 	for _, e := range res.Graph.Edges() {
 		arrow := "->"
-		if e.Refresh {
+		switch {
+		case e.Refresh:
 			arrow = "~>"
+		case e.Order:
+			arrow = "=>"
 		}
 		fmt.Fprintf(&b, "  %s %s %s\n", e.From, arrow, e.To)
+	}
+	if len(res.Orderings) > 0 {
+		b.WriteString("orderings:\n")
+		for _, o := range res.Orderings {
+			fmt.Fprintf(&b, "  %s => %s: %s\n", o.Before, o.After, o.Reason)
+		}
 	}
 	return b.Bytes()
 }

@@ -29,6 +29,9 @@ type Options struct {
 	// DelegateTypes are native types to hand to Delegate all the same (a site that
 	// does not trust a native type yet).
 	DelegateTypes []string
+	// Serial orders every resource after the one Puppet applies before it, so that
+	// nothing runs at the same time (--serial).
+	Serial bool
 }
 
 // Meta describes the Puppet resource behind a vertex; it is the vertex's Data.
@@ -86,6 +89,9 @@ type Result struct {
 	Stats []TypeStat
 	// Warnings are Puppet's warnings about the catalog, for the log.
 	Warnings []string
+	// Orderings are the edges added so that resources that may interfere keep
+	// Puppet's order (docs/parallel-safety.md).
+	Orderings []Ordering
 }
 
 // Problems is the list of everything wrong with a catalog, sorted.
@@ -113,7 +119,10 @@ func Translate(c *catalog.Catalog, o Options) (*Result, error) {
 	t.addRelationships()
 	t.addAutorequires()
 	t.checkCycles()
-	res := &Result{Graph: t.graph, Warnings: t.warnings}
+	if len(t.problems) == 0 {
+		t.addOrderings()
+	}
+	res := &Result{Graph: t.graph, Warnings: t.warnings, Orderings: t.orderings}
 	for _, s := range t.stats {
 		res.Stats = append(res.Stats, *s)
 	}
@@ -151,6 +160,7 @@ type translation struct {
 	graph     *engine.Graph
 	problems  Problems
 	warnings  []string
+	orderings []Ordering
 }
 
 func (t *translation) problem(format string, args ...any) {

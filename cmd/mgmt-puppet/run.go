@@ -24,6 +24,7 @@ type runOptions struct {
 	tags, skipTags    []string
 	convergedTimeout  int
 	parallelism       int
+	serial            bool
 	detailedExitcodes bool
 	graphviz          string
 	color             string
@@ -71,6 +72,7 @@ resource stays watched afterwards and drift is repaired as it happens.`,
 	f.StringSliceVar(&o.skipTags, "skip-tags", nil, "do not apply resources with one of these tags")
 	f.IntVar(&o.convergedTimeout, "converged-timeout", 0, "seconds to keep watching once converged: 0 exits after the first pass, -1 runs until a signal")
 	f.IntVar(&o.parallelism, "parallelism", engine.DefaultParallelism(), "resources evaluated at once")
+	f.BoolVar(&o.serial, "serial", false, "apply one resource at a time, in the order puppet apply would (only resources that cannot interfere run at once otherwise)")
 	f.BoolVar(&o.detailedExitcodes, "detailed-exitcodes", false, "exit 0 no changes, 2 changes, 4 failures, 6 both, 1 could not run")
 	f.StringVar(&o.graphviz, "graphviz", "", "write the resource graph to this file in dot format")
 	f.StringVar(&o.color, "color", "auto", "colour log lines: auto, true, false or ansi")
@@ -132,7 +134,7 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 		defer runner.Close()
 	}
 	opts := translate.Options{Tags: o.tags, SkipTags: o.skipTags, ModulePath: modulepath,
-		Delegate: runner, DelegateTypes: o.delegate.types}
+		Delegate: runner, DelegateTypes: o.delegate.types, Serial: o.serial}
 	cat, err := readCatalog(path, os.Stderr)
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ type translateOptions struct {
 	format         string
 	tags, skipTags []string
 	modulepath     string
+	serial         bool
 	delegate       delegateOptions
 }
 
@@ -39,6 +40,7 @@ func newTranslateCommand() *cobra.Command {
 	f.StringSliceVar(&o.tags, "tags", nil, "select only resources with one of these tags")
 	f.StringSliceVar(&o.skipTags, "skip-tags", nil, "leave out resources with one of these tags")
 	f.StringVar(&o.modulepath, "modulepath", defaultModulePath, "where modules are found ($environment: the catalog's)")
+	f.BoolVar(&o.serial, "serial", false, "order every resource after the one puppet apply applies before it, as run --serial does")
 	o.delegate.flags(f)
 	return cmd
 }
@@ -51,7 +53,7 @@ func (o *translateOptions) run(path string, stdout, stderr io.Writer) error {
 	}
 	modulepath := splitPath(o.modulepath)
 	_, res, loadErr := load(path, translate.Options{Tags: o.tags, SkipTags: o.skipTags, ModulePath: modulepath,
-		Delegate: o.delegate.runner(modulepath), DelegateTypes: o.delegate.types}, stderr, stderr)
+		Delegate: o.delegate.runner(modulepath), DelegateTypes: o.delegate.types, Serial: o.serial}, stderr, stderr)
 	if res == nil {
 		return loadErr
 	}
@@ -100,11 +102,20 @@ func writeText(w io.Writer, res *translate.Result) error {
 	}
 	fmt.Fprintln(w)
 	for _, e := range res.Graph.Edges() {
+		if e.Order {
+			continue // listed with their reasons below
+		}
 		arrow := "->"
 		if e.Refresh {
 			arrow = "~>"
 		}
 		fmt.Fprintf(w, "%s %s %s\n", e.From, arrow, e.To)
+	}
+	if len(res.Orderings) > 0 {
+		fmt.Fprintf(w, "\nOrderings added: resources without a relationship that may interfere, in Puppet's order (%d)\n", len(res.Orderings))
+		for _, o := range res.Orderings {
+			fmt.Fprintf(w, "%s => %s: %s\n", o.Before, o.After, o.Reason)
+		}
 	}
 	return nil
 }
@@ -123,6 +134,10 @@ type jsonEdge struct {
 	From    string `json:"from"`
 	To      string `json:"to"`
 	Refresh bool   `json:"refresh,omitempty"`
+	// Order: added so that resources that may interfere keep Puppet's order;
+	// Reason says why.
+	Order  bool   `json:"order,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 func writeJSON(w io.Writer, res *translate.Result) error {
@@ -141,8 +156,16 @@ func writeJSON(w io.Writer, res *translate.Result) error {
 		}
 		out.Vertices = append(out.Vertices, jv)
 	}
+	reasons := map[[2]string]string{}
+	for _, o := range res.Orderings {
+		reasons[[2]string{o.Before, o.After}] = o.Reason
+	}
 	for _, e := range res.Graph.Edges() {
-		out.Edges = append(out.Edges, jsonEdge{From: e.From, To: e.To, Refresh: e.Refresh})
+		je := jsonEdge{From: e.From, To: e.To, Refresh: e.Refresh, Order: e.Order}
+		if e.Order {
+			je.Reason = reasons[[2]string{e.From, e.To}]
+		}
+		out.Edges = append(out.Edges, je)
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

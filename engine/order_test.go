@@ -1,0 +1,135 @@
+package engine
+
+import (
+	"fmt"
+	"math/rand"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// An order edge makes its target wait, and nothing else: no failure, skip or refresh
+// passes along it.
+func TestOrderEdge(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		edges   []string
+		fail    string
+		wantRan []string // evaluated, in this order
+		skipped []string
+		refresh int
+	}{
+		{name: "waits", edges: []string{"b=>a"}, wantRan: []string{"b", "a"}},
+		{name: "failure does not pass", edges: []string{"a=>b"}, fail: "a", wantRan: []string{"a", "b"}},
+		{name: "skip does not pass", edges: []string{"x->a", "a=>b"}, fail: "x", wantRan: []string{"x", "b"}, skipped: []string{"a"}},
+		{name: "no refresh", edges: []string{"a=>Rb"}, wantRan: []string{"a", "Rb"}},
+		{name: "plain edge wins after", edges: []string{"a=>b", "a->b"}, fail: "a", wantRan: []string{"a"}, skipped: []string{"b"}},
+		{name: "plain edge wins before", edges: []string{"a->b", "a=>b"}, fail: "a", wantRan: []string{"a"}, skipped: []string{"b"}},
+		{name: "refresh edge kept", edges: []string{"a~>Rb", "a=>Rb"}, wantRan: []string{"a", "Rb"}, refresh: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{}
+			var names []string
+			seen := map[string]bool{}
+			for _, e := range tc.edges {
+				for _, n := range strings.FieldsFunc(e, func(r rune) bool { return strings.ContainsRune("-~=>", r) }) {
+					if !seen[n] {
+						seen[n] = true
+						names = append(names, n)
+					}
+				}
+			}
+			// Reverse catalog order, so that only the edges can explain the order seen.
+			for i, j := 0, len(names)-1; i < j; i, j = i+1, j-1 {
+				names[i], names[j] = names[j], names[i]
+			}
+			g, fakes := build(t, rec, names, tc.edges...)
+			for _, f := range fakes {
+				f.sleep = 5 * time.Millisecond
+			}
+			if tc.fail != "" {
+				fakes[tc.fail].fail.Store(1)
+			}
+			runOnce(t, Config{Observer: rec}, g)
+			var ran []string
+			for _, e := range rec.events {
+				if n, ok := strings.CutPrefix(e, "start "); ok {
+					ran = append(ran, n)
+				}
+				if n, ok := strings.CutPrefix(e, "end "); ok && len(ran) > 0 && ran[len(ran)-1] != n {
+					t.Errorf("%s ended while %s ran: events %v", n, ran[len(ran)-1], rec.events)
+				}
+			}
+			if !reflect.DeepEqual(ran, tc.wantRan) {
+				t.Errorf("evaluated %v, want %v (events %v)", ran, tc.wantRan, rec.events)
+			}
+			var skipped []string
+			for _, e := range rec.kinds(EventSkip) {
+				skipped = append(skipped, e.Vertex.Name)
+			}
+			if !reflect.DeepEqual(skipped, tc.skipped) {
+				t.Errorf("skipped %v, want %v", skipped, tc.skipped)
+			}
+			if n := len(rec.kinds(EventRefresh)); n != tc.refresh {
+				t.Errorf("%d refresh events, want %d", n, tc.refresh)
+			}
+		})
+	}
+}
+
+// SerialOrder is the order in which the engine itself evaluates a graph one vertex
+// at a time, which is Puppet's traversal: checked on random graphs.
+func TestSerialOrderIsTheEnginesWithOneWorker(t *testing.T) {
+	rnd := rand.New(rand.NewSource(1))
+	for trial := 0; trial < 30; trial++ {
+		n := 2 + rnd.Intn(12)
+		var names, edges []string
+		for i := 0; i < n; i++ {
+			names = append(names, fmt.Sprintf("v%d", i))
+		}
+		// Edges go from a lower to a higher position of a random permutation: acyclic,
+		// but not in insertion order.
+		perm := rnd.Perm(n)
+		for i := 0; i < n; i++ {
+			for j := i + 1; j < n; j++ {
+				if rnd.Intn(4) == 0 {
+					edges = append(edges, names[perm[i]]+"->"+names[perm[j]])
+				}
+			}
+		}
+		rec := &recorder{}
+		g, _ := build(t, rec, names, edges...)
+		var want []string
+		for _, v := range g.SerialOrder() {
+			want = append(want, v.Name)
+		}
+		runOnce(t, Config{Observer: rec, Parallelism: 1}, g)
+		var got []string
+		for _, e := range rec.events {
+			if name, ok := strings.CutPrefix(e, "start "); ok {
+				got = append(got, name)
+			}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("graph %v %v: engine ran %v, SerialOrder says %v", names, edges, got, want)
+		}
+	}
+}
+
+func TestPrecedes(t *testing.T) {
+	rec := &recorder{}
+	g, _ := build(t, rec, []string{"a", "b", "c", "d", "e"}, "a->b", "b=>c", "d->e")
+	rank := map[string]int{}
+	for i, v := range g.SerialOrder() {
+		rank[v.Name] = i
+	}
+	byRank := func(v *Vertex) int { return rank[v.Name] }
+	found, complete := g.Precedes("c", []string{"a", "b", "d", "e"}, byRank, 100)
+	if !complete || !reflect.DeepEqual(found, map[string]bool{"a": true, "b": true}) {
+		t.Errorf("Precedes(c) = %v, %v; want a and b, complete", found, complete)
+	}
+	if _, complete := g.Precedes("c", []string{"a"}, byRank, 0); complete {
+		t.Error("a walk past its limit says it is complete")
+	}
+}
