@@ -40,7 +40,7 @@ func buildCron(p *Params) engine.Resource {
 	case hasTarget:
 		c.User = target
 		if hasUser && u != target {
-			p.Errorf("target", "target %q differs from user %q: Puppet leaves that undefined; it is not supported", target, u)
+			p.Unsupportedf("target", "%q differing from user %q", target, u)
 		}
 	case hasUser:
 		c.User = u
@@ -95,7 +95,7 @@ func buildCron(p *Params) engine.Resource {
 		c.Environment = &env
 	}
 	if s, ok := p.OptString("provider"); ok && s != "crontab" {
-		p.Errorf("provider", "provider %s is not supported; only crontab is", s)
+		p.Unsupportedf("provider", "%s", s)
 	}
 	for _, name := range cronProperties {
 		if p.Sensitive(name) {

@@ -99,16 +99,13 @@ func TestCronTranslateErrors(t *testing.T) {
 		{params: map[string]any{"ensure": "running"},
 			want: `Cron[x]: parameter ensure: Invalid value "running". Valid values are present, absent.`},
 		{params: map[string]any{"user": "a", "target": "b"},
-			want: `Cron[x]: parameter target: target "b" differs from user "a": Puppet leaves that undefined; it is not supported`},
+			want: `Cron[x]: parameter target: "b" differing from user "a" is not supported yet`},
 		{params: map[string]any{"provider": "suntab"},
-			want: "Cron[x]: parameter provider: provider suntab is not supported; only crontab is"},
+			want: "Cron[x]: parameter provider: suntab is not supported yet"},
 	} {
 		tc.params["command"] = "/bin/true"
 		_, p := buildCronFor(t, "x", tc.params)
-		var got []string
-		for _, err := range p.Errs() {
-			got = append(got, err.Error())
-		}
+		got := errStrings(p)
 		if strings.Join(got, "\n") != tc.want {
 			t.Errorf("%v:\ngot  %q\nwant %q", tc.params, got, tc.want)
 		}

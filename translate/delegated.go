@@ -60,19 +60,12 @@ func (t *translation) checkDelegated() {
 
 // delegateNative hands a resource of a native type to Puppet, because it uses
 // parameters the native type does not have yet.
-func (t *translation) delegateNative(it *item, unused []string) {
+func (t *translation) delegateNative(it *item, reasons []string) {
 	it.native, it.delegated = nil, true
 	if stat := t.stats[it.r.Type]; stat != nil {
 		stat.Native--
 		stat.Delegated++
 	}
-	t.warnings = append(t.warnings, fmt.Sprintf("%s: %s %s not supported natively yet: Puppet runs this resource",
-		it.r.Ref(), plural(len(unused), "parameter"), strings.Join(unused, ", ")))
-}
-
-func plural(n int, s string) string {
-	if n == 1 {
-		return s
-	}
-	return s + "s"
+	t.warnings = append(t.warnings, fmt.Sprintf("%s: %s not supported natively yet: Puppet runs this resource",
+		it.r.Ref(), strings.Join(reasons, "; ")))
 }

@@ -52,3 +52,70 @@ func TestParameterNotNativeYet(t *testing.T) {
 		t.Errorf("Concat_fragment with an unknown parameter: %v, want it refused rather than handed over alone", err)
 	}
 }
+
+// TestNeverRefusedWithPuppet: what Puppet's Debian providers accept is run natively,
+// ignored where the provider ignores it, or handed to Puppet with a warning; only
+// without Puppet is it refused, naming the resource and the parameter (issue: a
+// memcached catalog refused for hasstatus => false).
+func TestNeverRefusedWithPuppet(t *testing.T) {
+	runner := delegate.NewRunner(delegate.Config{TypeDirs: []string{}})
+	for _, tc := range []struct {
+		typ, title string
+		params     map[string]any
+		delegated  bool   // with Puppet: run by Puppet (else native)
+		warning    string // with Puppet
+		refused    string // without Puppet: "" when native
+	}{
+		// saz-memcached: Puppet's systemd provider never reads hasstatus.
+		{typ: "Service", title: "memcached", params: map[string]any{"ensure": "running", "hasstatus": false}},
+		{typ: "Service", title: "memcached", params: map[string]any{"ensure": "running", "pattern": "memcached", "binary": "/usr/bin/memcached"}},
+		{typ: "Service", title: "ssh", params: map[string]any{"provider": "init"}, delegated: true,
+			warning: "Service[ssh]: parameter provider: init not supported natively yet: Puppet runs this resource",
+			refused: "Service[ssh]: parameter provider: init is not supported yet"},
+		{typ: "Service", title: "ssh", params: map[string]any{"flags": "-x"}, delegated: true,
+			warning: "Service[ssh]: parameter flags not supported natively yet",
+			refused: "Service[ssh]: parameter flags is not supported yet"},
+		{typ: "Package", title: "requests", params: map[string]any{"provider": "pip3"}, delegated: true,
+			warning: "Package[requests]: parameter provider: pip3 not supported natively yet",
+			refused: "Package[requests]: parameter provider: pip3 is not supported yet"},
+		{typ: "Package", title: "ntp", params: map[string]any{"ensure": "held"}, delegated: true,
+			refused: "Package[ntp]: parameter ensure: held is not supported yet"},
+		{typ: "File", title: "/etc/x", params: map[string]any{"content": "x", "backup": "puppet"}, delegated: true,
+			refused: `File[/etc/x]: parameter backup: filebucket "puppet" is not supported yet`},
+		{typ: "User", title: "app", params: map[string]any{"provider": "ldap"}, delegated: true,
+			refused: "User[app]: parameter provider: ldap is not supported yet"},
+	} {
+		t.Run(tc.typ+" "+strings.Join(sortedKeys(tc.params), ","), func(t *testing.T) {
+			cat := &catalog.Catalog{Name: "n", Environment: "production", Resources: []catalog.Resource{
+				{Type: tc.typ, Title: tc.title, Kind: "compilable_type", Parameters: tc.params},
+			}}
+			ref := tc.typ + "[" + tc.title + "]"
+			res, err := Translate(cat, Options{Delegate: runner})
+			if err != nil {
+				t.Fatalf("with Puppet: %v", err)
+			}
+			_, delegated := res.Graph.Vertex(ref).Resource.(*delegate.Resource)
+			if delegated != tc.delegated {
+				t.Errorf("with Puppet: run by Puppet %v, want %v", delegated, tc.delegated)
+			}
+			if tc.warning != "" && (len(res.Warnings) != 1 || !strings.HasPrefix(res.Warnings[0], tc.warning)) {
+				t.Errorf("warnings %q, want one starting %q", res.Warnings, tc.warning)
+			}
+			_, err = Translate(cat, Options{})
+			switch {
+			case tc.refused == "" && err != nil:
+				t.Errorf("without Puppet: %v, want it native", err)
+			case tc.refused != "" && (err == nil || !strings.Contains(err.Error(), tc.refused)):
+				t.Errorf("without Puppet: %v, want %q", err, tc.refused)
+			}
+		})
+	}
+}
+
+func sortedKeys(m map[string]any) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return uniqSorted(out)
+}

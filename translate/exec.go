@@ -30,7 +30,7 @@ func buildExec(p *Params) engine.Resource {
 	if v, ok := p.Raw("command"); ok {
 		if list, isList := v.([]any); isList {
 			// Validated on its program alone.
-			p.Errorf("command", "the array form is not supported yet")
+			p.Unsupportedf("command", "the array form")
 			e.Command = p.Title()
 			if len(list) > 0 {
 				e.Command, _ = list[0].(string)

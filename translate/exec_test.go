@@ -29,6 +29,9 @@ func errStrings(p *Params) []string {
 	for _, err := range p.Errs() {
 		out = append(out, err.Error())
 	}
+	for _, r := range p.Unsupported() {
+		out = append(out, unsupportedProblem(p.Resource().Ref(), r))
+	}
 	return out
 }
 
@@ -121,8 +124,8 @@ func TestExecTranslateErrors(t *testing.T) {
 		{"array command", "x", map[string]any{"command": []any{"/bin/echo", "hi"}},
 			[]string{"Exec[x]: parameter command: the array form is not supported yet"}},
 		{"array command unqualified", "x", map[string]any{"command": []any{"echo", "hi"}},
-			[]string{"Exec[x]: parameter command: the array form is not supported yet",
-				"Exec[x]: parameter command: " + strings.Replace(unqualified, "%s", "echo", 1)}},
+			[]string{"Exec[x]: parameter command: " + strings.Replace(unqualified, "%s", "echo", 1),
+				"Exec[x]: parameter command: the array form is not supported yet"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, p := buildNative(t, "Exec", tc.title, tc.params)

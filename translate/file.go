@@ -111,7 +111,7 @@ func buildFile(p *Params) engine.Resource {
 
 	if s, ok := p.OptString("links"); ok && s != "manage" {
 		if s == "follow" {
-			p.Errorf("links", "follow is not supported yet; only manage is")
+			p.Unsupportedf("links", "follow")
 		} else {
 			p.Errorf("links", "invalid value %q, want manage or follow", s)
 		}
@@ -150,10 +150,10 @@ func fileRecurse(p *Params, f *resources.File) {
 		f.Ignore = p.Strings("ignore")
 	}
 	if s := p.Enum("sourceselect", "first", "first", "all"); s == "all" {
-		p.Errorf("sourceselect", "all is not supported yet; only first is")
+		p.Unsupportedf("sourceselect", "all")
 	}
 	if f.Recurse != "" && f.Content != nil {
-		p.Errorf("recurse", "content with recurse is not supported yet")
+		p.Unsupportedf("recurse", "content with recurse")
 	}
 }
 
@@ -252,7 +252,7 @@ func fileBackup(p *Params) string {
 	case strings.HasPrefix(s, "."):
 		return s
 	default:
-		p.Errorf("backup", "backing up to filebucket %q is not supported yet; use false or a suffix starting with '.'", s)
+		p.Unsupportedf("backup", "filebucket %q", s)
 	}
 	return ""
 }
@@ -270,7 +270,7 @@ func fileChecksum(p *Params) string {
 	}
 	switch s {
 	case "md5lite", "sha256lite", "sha1", "sha1lite", "mtime", "ctime", "none":
-		p.Errorf("checksum", "%s is not supported yet; use one of %s", s, strings.Join(resources.FileChecksums, ", "))
+		p.Unsupportedf("checksum", "%s", s)
 	default:
 		p.Errorf("checksum", "invalid value %q", s)
 	}

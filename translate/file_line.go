@@ -40,7 +40,7 @@ func buildFileLine(p *Params) engine.Resource {
 	l.AppendOnNoMatch = p.Bool("append_on_no_match", true)
 	// Files are read and written as bytes; UTF-8 (the default) is what that means.
 	if enc := p.String("encoding", "UTF-8"); !strings.EqualFold(enc, "UTF-8") {
-		p.Errorf("encoding", "encoding %s is not supported yet; only UTF-8 is", enc)
+		p.Unsupportedf("encoding", "%s", enc)
 	}
 	return l
 }

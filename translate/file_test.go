@@ -26,6 +26,9 @@ func translateFile(t *testing.T, r catalog.Resource) (*resources.File, []string)
 	for _, name := range p.Unused(n.Ignorable...) {
 		probs = append(probs, fmt.Sprintf("%s: parameter %s is not supported yet", r.Ref(), name))
 	}
+	for _, reason := range p.Unsupported() {
+		probs = append(probs, unsupportedProblem(r.Ref(), reason))
+	}
 	if len(probs) == 0 {
 		if err := f.Validate(); err != nil {
 			probs = append(probs, fmt.Sprintf("%s: %v", r.Ref(), err))
@@ -112,7 +115,7 @@ func TestFileTranslateErrors(t *testing.T) {
 		{"/x", map[string]any{"mode": "a=X"}, "File[/x]: parameter mode: X only works with the '+' operator"},
 		{"/x", map[string]any{"checksum": "mtime"}, "File[/x]: parameter checksum: mtime is not supported yet"},
 		{"/x", map[string]any{"checksum": "sha3"}, `File[/x]: parameter checksum: invalid value "sha3"`},
-		{"/x", map[string]any{"backup": "puppet"}, `File[/x]: parameter backup: backing up to filebucket "puppet" is not supported yet`},
+		{"/x", map[string]any{"backup": "puppet"}, `File[/x]: parameter backup: filebucket "puppet" is not supported yet`},
 		{"/x", map[string]any{"links": "follow"}, "File[/x]: parameter links: follow is not supported yet"},
 		{"/x", map[string]any{"force": "maybe"}, `File[/x]: parameter force: want true or false, got "maybe"`},
 		{"/x", map[string]any{"group": ""}, "File[/x]: parameter group: Invalid group name ''"},

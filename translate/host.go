@@ -41,7 +41,7 @@ func buildHost(p *Params) engine.Resource {
 // parsedProvider checks that provider, when set, is parsed, the only one on Linux.
 func parsedProvider(p *Params) {
 	if s, ok := p.OptString("provider"); ok && s != "parsed" {
-		p.Errorf("provider", "provider %s is not supported; only parsed is", s)
+		p.Unsupportedf("provider", "%s", s)
 	}
 }
 

@@ -41,7 +41,7 @@ func TestHostTranslate(t *testing.T) {
 		{"relative target", "db.example", map[string]any{"ip": "10.0.0.1", "target": "hosts"},
 			[]string{"Host[db.example]: parameter target: target must be an absolute path, not 'hosts'"}},
 		{"provider", "db.example", map[string]any{"ip": "10.0.0.1", "provider": "netinfo"},
-			[]string{"Host[db.example]: parameter provider: provider netinfo is not supported; only parsed is"}},
+			[]string{"Host[db.example]: parameter provider: netinfo is not supported yet"}},
 		{"several", "db example", map[string]any{"ip": "x", "host_aliases": []any{"a b"}},
 			[]string{"Host[db example]: parameter name: Invalid host name",
 				`Host[db example]: parameter ip: Invalid IP address "x"`,

@@ -45,7 +45,7 @@ func TestMountTranslate(t *testing.T) {
 		{"relative target", "/mnt/x", map[string]any{"target": "fstab"},
 			[]string{"Mount[/mnt/x]: parameter target: target must be an absolute path, not 'fstab'"}},
 		{"provider", "/mnt/x", map[string]any{"provider": "aix"},
-			[]string{"Mount[/mnt/x]: parameter provider: provider aix is not supported; only parsed is"}},
+			[]string{"Mount[/mnt/x]: parameter provider: aix is not supported yet"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, p := buildNative(t, "Mount", tc.title, tc.params)

@@ -28,7 +28,7 @@ func buildPackage(p *Params) engine.Resource {
 		if e, known := packageEnsures[s]; known {
 			pkg.Ensure = e
 		} else if s == "held" || s == "disabled" {
-			p.Errorf("ensure", "%s is not supported yet", s)
+			p.Unsupportedf("ensure", "%s", s)
 		} else {
 			pkg.Ensure = s // a version
 		}
@@ -41,7 +41,7 @@ func buildPackage(p *Params) engine.Resource {
 	}
 	pkg.ConfigFiles = p.Enum("configfiles", "keep", "keep", "replace")
 	if s, ok := p.OptString("provider"); ok && s != "apt" {
-		p.Errorf("provider", "provider %s is not supported; only apt is", s)
+		p.Unsupportedf("provider", "%s", s)
 	}
 	return pkg
 }

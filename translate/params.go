@@ -21,9 +21,10 @@ var metaparams = map[string]bool{
 // recorded as an error naming the resource and the parameter; the getters then return
 // the default, so a builder can read everything and let the caller report all problems.
 type Params struct {
-	res  *catalog.Resource
-	used map[string]bool
-	errs []error
+	res         *catalog.Resource
+	used        map[string]bool
+	errs        []error
+	unsupported []string
 }
 
 func newParams(r *catalog.Resource) *Params {
@@ -40,6 +41,16 @@ func (p *Params) Title() string { return p.res.Title }
 func (p *Params) Errorf(name, format string, args ...any) {
 	p.errs = append(p.errs, fmt.Errorf("%s: parameter %s: %s", p.res.Ref(), name, fmt.Sprintf(format, args...)))
 }
+
+// Unsupportedf records that parameter name has a value Puppet accepts and the
+// native type does not implement yet: the resource is then handed to Puppet when it
+// is installed, and is a problem otherwise.
+func (p *Params) Unsupportedf(name, format string, args ...any) {
+	p.unsupported = append(p.unsupported, fmt.Sprintf("parameter %s: %s", name, fmt.Sprintf(format, args...)))
+}
+
+// Unsupported lists what Unsupportedf recorded.
+func (p *Params) Unsupported() []string { return p.unsupported }
 
 // Raw returns the decoded value of name with Sensitive unwrapped, and whether it is set
 // (nil and `undef` count as unset).

@@ -11,6 +11,9 @@ func init() {
 		Namevar:    "name",
 		Build:      buildService,
 		Redactable: []string{"ensure", "enable"},
+		// Puppet's systemd provider never reads these: its status is always
+		// systemctl is-active, and it runs no init script.
+		Ignorable: []string{"hasstatus", "binary", "path", "pattern", "control", "manifest"},
 	})
 }
 
@@ -40,11 +43,8 @@ func buildService(p *Params) engine.Resource {
 	s.Stop = p.String("stop", "")
 	s.Restart = p.String("restart", "")
 	s.Status = p.String("status", "")
-	if !p.Bool("hasstatus", true) && s.Status == "" {
-		p.Errorf("hasstatus", "hasstatus => false without a status command is not supported yet")
-	}
 	if v, ok := p.OptString("provider"); ok && v != "systemd" {
-		p.Errorf("provider", "provider %s is not supported; only systemd is", v)
+		p.Unsupportedf("provider", "%s", v)
 	}
 	return s
 }

@@ -387,21 +387,24 @@ func (t *translation) selected(tags []string) bool {
 	return !has(t.opts.SkipTags)
 }
 
-// buildNative builds it's native resource into v, or, when it uses parameters the
-// native type does not have yet and Puppet is there, hands it to Puppet.
+// buildNative builds it's native resource into v, or, when it uses parameters or
+// values the native type does not have yet and Puppet is there, hands it to Puppet.
 func (t *translation) buildNative(it *item, v *engine.Vertex) {
 	res := it.native.Build(it.params)
-	unused := it.params.Unused(it.native.Ignorable...)
-	if len(unused) > 0 && len(it.params.Errs()) == 0 && t.opts.Delegate != nil && !it.native.Together {
-		// Parameters the native type does not have yet: Puppet runs it.
-		t.delegateNative(it, unused)
+	var reasons []string
+	for _, name := range it.params.Unused(it.native.Ignorable...) {
+		reasons = append(reasons, "parameter "+name)
+	}
+	reasons = append(reasons, it.params.Unsupported()...)
+	if len(reasons) > 0 && len(it.params.Errs()) == 0 && t.opts.Delegate != nil && !it.native.Together {
+		t.delegateNative(it, reasons)
 		return
 	}
 	for _, err := range it.params.Errs() {
 		t.problems = append(t.problems, err.Error())
 	}
-	for _, name := range unused {
-		t.problem("%s: parameter %s is not supported yet", it.r.Ref(), name)
+	for _, r := range reasons {
+		t.problems = append(t.problems, unsupportedProblem(it.r.Ref(), r))
 	}
 	if res != nil && len(it.params.Errs()) == 0 {
 		if err := res.Validate(); err != nil {
@@ -414,6 +417,12 @@ func (t *translation) buildNative(it *item, v *engine.Vertex) {
 	v.Resource = res
 	it.resource = res
 	t.checkRedactable(it)
+}
+
+// unsupportedProblem is the problem a catalog has when ref uses what the native type
+// does not implement and Puppet is not there to run it.
+func unsupportedProblem(ref, reason string) string {
+	return ref + ": " + reason + " is not supported yet"
 }
 
 func (t *translation) addVertices() {

@@ -88,6 +88,6 @@ func buildGroup(p *Params) engine.Resource {
 // linuxDefaults accepts provider only when it names the one Debian uses.
 func linuxDefaults(p *Params, provider string) {
 	if s, ok := p.OptString("provider"); ok && s != provider {
-		p.Errorf("provider", "provider %s is not supported; only %s is", s, provider)
+		p.Unsupportedf("provider", "%s", s)
 	}
 }
