@@ -208,6 +208,31 @@ func (h *indexHeap) Pop() any {
 	return v
 }
 
+// CriticalPath is the number of evaluated vertices (neither Relay nor Skip) on the
+// longest path of the graph: however many run at once, that many run one after the
+// other. With plain, order edges are left out: the path the relationships alone make.
+// The graph must be acyclic.
+func (g *Graph) CriticalPath(plain bool) int {
+	depth := make([]int, len(g.vertices))
+	longest := 0
+	for _, v := range g.SerialOrder() {
+		i := g.index[v.Name]
+		d := 0
+		for _, e := range g.in[i] {
+			if plain && e.order {
+				continue
+			}
+			d = max(d, depth[e.to])
+		}
+		if !v.inert() {
+			d++
+		}
+		depth[i] = d
+		longest = max(longest, d)
+	}
+	return longest
+}
+
 // Precedes returns the names among froms that to already depends on, directly or
 // through other vertices, along edges of any kind. rank gives each vertex's position
 // in a topological order of the graph (SerialOrder's, say); the walk back from to

@@ -133,3 +133,14 @@ func TestPrecedes(t *testing.T) {
 		t.Error("a walk past its limit says it is complete")
 	}
 }
+
+func TestCriticalPath(t *testing.T) {
+	rec := &recorder{}
+	g, _ := build(t, rec, []string{"a", "b", "c", "d", "e"}, "a->b", "b->c", "d=>a")
+	if got := g.CriticalPath(false); got != 4 {
+		t.Errorf("critical path %d, want 4 (d a b c)", got)
+	}
+	if got := g.CriticalPath(true); got != 3 {
+		t.Errorf("critical path without order edges %d, want 3 (a b c)", got)
+	}
+}

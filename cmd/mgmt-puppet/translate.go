@@ -72,11 +72,42 @@ func (o *translateOptions) run(path string, stdout, stderr io.Writer) error {
 	return loadErr
 }
 
+// parallelism says how much of a catalog may run at once.
+type parallelism struct {
+	// Resources is the number evaluated: a serial run's length.
+	Resources int `json:"resources"`
+	// CriticalPath is the number of resources on the longest chain, orderings
+	// included: the length of the run however many run at once.
+	CriticalPath int `json:"critical_path"`
+	// RelationshipsPath is that length with the relationships alone, without the
+	// orderings added for safety.
+	RelationshipsPath int `json:"relationships_path"`
+	Orderings         int `json:"orderings"`
+}
+
+func parallelismOf(res *translate.Result) parallelism {
+	p := parallelism{Orderings: len(res.Orderings)}
+	if len(res.Graph.Cycles()) > 0 {
+		return p
+	}
+	for _, v := range res.Graph.Vertices() {
+		if !v.Relay && !v.Skip {
+			p.Resources++
+		}
+	}
+	p.CriticalPath = res.Graph.CriticalPath(false)
+	p.RelationshipsPath = res.Graph.CriticalPath(true)
+	return p
+}
+
 func writeText(w io.Writer, res *translate.Result) error {
 	fmt.Fprintf(w, "%-32s %8s %10s %10s %12s\n", "TYPE", "NATIVE", "CONTAINER", "DELEGATED", "UNSUPPORTED")
 	for _, s := range res.Stats {
 		fmt.Fprintf(w, "%-32s %8d %10d %10d %12d\n", s.Type, s.Native, s.Container, s.Delegated, s.Unsupported)
 	}
+	p := parallelismOf(res)
+	fmt.Fprintf(w, "\nParallelism: %d resources; longest chain %d with the %d orderings added for safety, %d with the relationships alone\n",
+		p.Resources, p.CriticalPath, p.Orderings, p.RelationshipsPath)
 	fmt.Fprintln(w)
 	for _, v := range res.Graph.Vertices() {
 		if v.Relay {
@@ -142,10 +173,11 @@ type jsonEdge struct {
 
 func writeJSON(w io.Writer, res *translate.Result) error {
 	out := struct {
-		Types    []translate.TypeStat `json:"types"`
-		Vertices []jsonVertex         `json:"vertices"`
-		Edges    []jsonEdge           `json:"edges"`
-	}{Types: res.Stats}
+		Types       []translate.TypeStat `json:"types"`
+		Parallelism parallelism          `json:"parallelism"`
+		Vertices    []jsonVertex         `json:"vertices"`
+		Edges       []jsonEdge           `json:"edges"`
+	}{Types: res.Stats, Parallelism: parallelismOf(res)}
 	for _, v := range res.Graph.Vertices() {
 		jv := jsonVertex{Name: v.Name, Kind: "resource", Supported: v.Resource != nil, Skip: v.Skip, Noop: v.Noop}
 		if v.Relay {
