@@ -13,6 +13,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -72,6 +73,11 @@ type File struct {
 	// LogContainer is the containment path that generated children's log lines
 	// start with ("/Stage[main]/Main").
 	LogContainer string
+	// ValidateCmd, when set, checks new content before it replaces the file:
+	// ValidateReplacement ("%" when empty) in it stands for the temporary file that
+	// holds the new content, and the command, run by /bin/sh, must succeed (Puppet's
+	// validate_cmd).
+	ValidateCmd, ValidateReplacement string
 
 	h engine.Handle
 	pathWatch
@@ -357,7 +363,7 @@ func (f *File) syncEnsure(cur state) error {
 		if err != nil {
 			return err
 		}
-		return writeAtomic(f.Path, content, mode, uid, gid)
+		return writeAtomicChecked(f.Path, content, mode, uid, gid, f.validator())
 	}
 }
 
@@ -466,10 +472,34 @@ func (f *File) checkContent(cur state, apply bool) (bool, error) {
 	if err != nil {
 		uid, gid = cur.uid, cur.gid // the owner check reports it
 	}
-	if err := writeAtomic(f.Path, *f.Content, mode, uid, gid); err != nil {
+	if err := writeAtomicChecked(f.Path, *f.Content, mode, uid, gid, f.validator()); err != nil {
 		return false, fail(err)
 	}
 	return false, nil
+}
+
+// validator runs ValidateCmd on a temporary file, or is nil without one. Its error
+// is Puppet's: "Execution of 'CMD' returned N: OUTPUT".
+func (f *File) validator() func(tmp string) error {
+	if f.ValidateCmd == "" {
+		return nil
+	}
+	return func(tmp string) error {
+		repl := f.ValidateReplacement
+		if repl == "" {
+			repl = "%"
+		}
+		cmd := strings.ReplaceAll(f.ValidateCmd, repl, tmp)
+		out, err := exec.Command("/bin/sh", "-c", cmd).CombinedOutput()
+		if err == nil {
+			return nil
+		}
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return fmt.Errorf("Execution of '%s' returned %d: %s", cmd, exit.ExitCode(), strings.TrimSpace(string(out)))
+		}
+		return fmt.Errorf("Execution of '%s' failed: %v", cmd, err)
+	}
 }
 
 // checkTarget handles a link's target.
@@ -633,6 +663,12 @@ func (f *File) backup(cur state) error {
 // too). uid or gid -1 leaves that id as the process's. It calls the system directly:
 // os.File's poller registration costs more than the write for small files.
 func writeAtomic(path, content string, mode uint32, uid, gid int) error {
+	return writeAtomicChecked(path, content, mode, uid, gid, nil)
+}
+
+// writeAtomicChecked is writeAtomic that, when validate is not nil, calls it with
+// the complete temporary file before the rename: an error keeps the old file.
+func writeAtomicChecked(path, content string, mode uint32, uid, gid int, validate func(tmp string) error) error {
 	var tmp string
 	var fd int
 	var err error
@@ -657,6 +693,12 @@ func writeAtomic(path, content string, mode uint32, uid, gid int) error {
 	if err := unix.Close(fd); err != nil {
 		unix.Unlink(tmp)
 		return &fs.PathError{Op: "close", Path: tmp, Err: err}
+	}
+	if validate != nil {
+		if err := validate(tmp); err != nil {
+			unix.Unlink(tmp)
+			return err
+		}
 	}
 	if err := unix.Rename(tmp, path); err != nil {
 		unix.Unlink(tmp)

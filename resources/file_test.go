@@ -763,3 +763,60 @@ func TestSameContent(t *testing.T) {
 		t.Error("missing file: no error")
 	}
 }
+
+// TestFileValidateCmd: new content replaces the file only when validate_cmd accepts
+// the temporary file that holds it, for a new file and a changed one; a rejection
+// keeps the old file, leaves no temporary file and fails with Puppet's message.
+func TestFileValidateCmd(t *testing.T) {
+	for _, tc := range []struct {
+		name, old, content, cmd, repl string
+		wantErr                       string // a prefix; "" accepts
+	}{
+		{name: "accepted", old: "old\n", content: "good\n", cmd: "/bin/grep -q good %"},
+		{name: "rejected", old: "old\n", content: "bad\n", cmd: "/bin/grep -q good %", wantErr: "Execution of '/bin/grep -q good "},
+		{name: "new file rejected", content: "bad\n", cmd: "/bin/grep -q good %", wantErr: "Execution of '/bin/grep -q good "},
+		{name: "output in the error", old: "old\n", content: "x\n", cmd: "echo broken syntax >&2; test -s @ && false", repl: "@", wantErr: "Execution of 'echo broken syntax >&2; test -s "},
+		{name: "replacement", old: "old\n", content: "%good\n", cmd: "/bin/grep -q %good @", repl: "@"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "app.conf")
+			if tc.old != "" {
+				if err := os.WriteFile(path, []byte(tc.old), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f := &File{Path: path, Ensure: "file", Content: ptr(tc.content), Replace: true, ValidateCmd: tc.cmd, ValidateReplacement: tc.repl}
+			if err := f.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			h := newFileHandle()
+			if err := f.Init(h); err != nil {
+				t.Fatal(err)
+			}
+			_, err := f.CheckApply(context.Background(), true)
+			b, readErr := os.ReadFile(path)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("CheckApply: %v", err)
+			case tc.wantErr == "" && string(b) != tc.content:
+				t.Errorf("content %q, want %q", b, tc.content)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Errorf("error %v, want one with %q", err, tc.wantErr)
+			case tc.wantErr != "" && tc.old == "" && readErr == nil:
+				t.Errorf("rejected new file was created: %q", b)
+			case tc.wantErr != "" && tc.old != "" && string(b) != tc.old:
+				t.Errorf("rejected content replaced the file: %q", b)
+			}
+			if tc.name == "output in the error" && !strings.HasSuffix(err.Error(), "returned 1: broken syntax") {
+				t.Errorf("error %q does not end with the command's output", err)
+			}
+			entries, _ := os.ReadDir(dir)
+			for _, e := range entries {
+				if e.Name() != "app.conf" {
+					t.Errorf("left behind: %s", e.Name())
+				}
+			}
+		})
+	}
+}

@@ -95,10 +95,7 @@ func buildConcatFile(p *Params) engine.Resource {
 			c.file.Backup = ".puppet-bak"
 		}
 	}
-	if p.Has("validate_cmd") {
-		p.Raw("validate_cmd")
-		p.Errorf("validate_cmd", "validate_cmd is not supported yet")
-	}
+	c.file.ValidateCmd, c.file.ValidateReplacement = validateCmd(p)
 	return c
 }
 

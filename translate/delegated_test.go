@@ -19,7 +19,7 @@ func TestParameterNotNativeYet(t *testing.T) {
 		}}
 	}
 	runner := delegate.NewRunner(delegate.Config{TypeDirs: []string{}})
-	withValidate := map[string]any{"content": "x", "validate_cmd": "/usr/bin/check %"}
+	withValidate := map[string]any{"content": "x", "source_permissions": "use"}
 
 	res, err := Translate(file(withValidate), Options{Delegate: runner})
 	if err != nil {
@@ -28,7 +28,7 @@ func TestParameterNotNativeYet(t *testing.T) {
 	if _, ok := res.Graph.Vertex("File[/etc/app.conf]").Resource.(*delegate.Resource); !ok {
 		t.Errorf("File with validate_cmd is not run by Puppet")
 	}
-	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "parameter validate_cmd not supported natively yet: Puppet runs this resource") {
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "parameter source_permissions not supported natively yet: Puppet runs this resource") {
 		t.Errorf("warnings %q", res.Warnings)
 	}
 	for _, s := range res.Stats {
@@ -37,10 +37,10 @@ func TestParameterNotNativeYet(t *testing.T) {
 		}
 	}
 
-	if _, err := Translate(file(withValidate), Options{}); err == nil || !strings.Contains(err.Error(), "parameter validate_cmd is not supported yet") {
-		t.Errorf("without Puppet: %v, want validate_cmd refused", err)
+	if _, err := Translate(file(withValidate), Options{}); err == nil || !strings.Contains(err.Error(), "parameter source_permissions is not supported yet") {
+		t.Errorf("without Puppet: %v, want source_permissions refused", err)
 	}
-	bad := map[string]any{"content": "x", "validate_cmd": "/usr/bin/check %", "mode": "rwx-nonsense"}
+	bad := map[string]any{"content": "x", "source_permissions": "use", "mode": "rwx-nonsense"}
 	if _, err := Translate(file(bad), Options{Delegate: runner}); err == nil || !strings.Contains(err.Error(), "mode") {
 		t.Errorf("a bad mode with Puppet there: %v, want it refused", err)
 	}

@@ -1,11 +1,13 @@
 package translate
 
 import (
+	"encoding/base64"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/mgmt-puppet/mgmt-puppet/catalog"
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
 	"github.com/mgmt-puppet/mgmt-puppet/resources"
 )
@@ -22,7 +24,7 @@ func init() {
 		// properties, and max_files (recursion has no file limit here).
 		Ignorable: []string{
 			"show_diff", "selinux_ignore_defaults", "seluser", "selrole", "seltype", "selrange",
-			"validate_replacement", "provider", "max_files",
+			"provider", "max_files",
 			"ctime", "mtime", "type", "staging_location",
 		},
 	})
@@ -49,6 +51,40 @@ var fileEnsures = map[string]string{
 // buildFile reads Puppet's file parameters (lib/puppet/type/file.rb and file/*.rb).
 // Parameters not read here and not ignorable (validate_cmd, source_permissions,
 // checksum_value...) are reported as not supported yet.
+// validateCmd reads validate_cmd and validate_replacement (File's and
+// Concat_file's).
+func validateCmd(p *Params) (cmd, replacement string) {
+	cmd = p.String("validate_cmd", "")
+	replacement = p.String("validate_replacement", "%")
+	if cmd == "" {
+		return "", ""
+	}
+	if replacement == "" {
+		p.Errorf("validate_replacement", "must not be empty")
+	}
+	return cmd, replacement
+}
+
+// contentBytes is a content value: a string, or a Binary (Puppet's binary_file
+// function, or a String run through Binary()), whose bytes are written as they are.
+func contentBytes(p *Params, v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case catalog.Typed:
+		if s, ok := x.Value.(string); ok && x.Type == "Binary" {
+			b, err := base64.StdEncoding.DecodeString(s)
+			if err != nil {
+				p.Errorf("content", "invalid Binary: %v", err)
+				return "", false
+			}
+			return string(b), true
+		}
+	}
+	p.Errorf("content", "want a string, got %s", describe(v))
+	return "", false
+}
+
 func buildFile(p *Params) engine.Resource {
 	f := &resources.File{Replace: true}
 	path := p.Namevar("path")
@@ -69,11 +105,9 @@ func buildFile(p *Params) engine.Resource {
 		}
 	}
 	if v, ok := p.Raw("content"); ok {
-		if s, isString := v.(string); isString {
+		if s, isContent := contentBytes(p, v); isContent {
 			f.Content = &s
 			f.ContentSensitive = p.Sensitive("content")
-		} else {
-			p.Errorf("content", "want a string, got %s", describe(v))
 		}
 	}
 	if t, ok := p.OptString("target"); ok {
@@ -107,6 +141,7 @@ func buildFile(p *Params) engine.Resource {
 	f.Force = p.Bool("force", false)
 	f.Replace = p.Bool("replace", true)
 	f.Backup = fileBackup(p)
+	f.ValidateCmd, f.ValidateReplacement = validateCmd(p)
 	f.Checksum = fileChecksum(p)
 
 	if s, ok := p.OptString("links"); ok && s != "manage" {

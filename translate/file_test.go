@@ -130,7 +130,6 @@ func TestFileTranslateErrors(t *testing.T) {
 		{"/x", map[string]any{"recurse": true, "sourceselect": "all", "source": "/s"}, "File[/x]: parameter sourceselect: all is not supported yet"},
 		{"/x", map[string]any{"recurse": true, "ignore": "[a"}, `File[/x]: ignore "[a": syntax error in pattern`},
 		{"/x", map[string]any{"purge": "maybe"}, `File[/x]: parameter purge: want true or false, got "maybe"`},
-		{"/x", map[string]any{"validate_cmd": "/bin/true %"}, "File[/x]: parameter validate_cmd is not supported yet"},
 		{"/x", map[string]any{"source_permissions": "use"}, "File[/x]: parameter source_permissions is not supported yet"},
 	}
 	for _, c := range cases {

@@ -212,6 +212,10 @@ func fileFootprint(f *resources.File) footprint.Footprint {
 		w = footprint.Tree(f.Path, true)
 	}
 	acc := []footprint.Access{w}
+	if f.ValidateCmd != "" {
+		// A checker (apache2 -t, haproxy -c, visudo -c) reads what it includes.
+		acc = append(acc, footprint.ReadsEverything)
+	}
 	for _, s := range f.Source {
 		local := ""
 		switch {
