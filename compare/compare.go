@@ -16,6 +16,10 @@ type State map[string]Resource
 // Resource is one resource's status.
 type Resource struct {
 	Skipped, Failed bool
+	// FailedDeps are the failed dependencies a skipped resource names in its
+	// "Dependency X has failures: true" lines (none when what it depends on was
+	// itself skipped).
+	FailedDeps []string
 	// Changes are the properties out of sync, with what would change.
 	Changes map[string]Change
 }
@@ -41,6 +45,10 @@ func ReadReport(r io.Reader) (State, error) {
 				Message  string `yaml:"message"`
 			} `yaml:"events"`
 		} `yaml:"resource_statuses"`
+		Logs []struct {
+			Source  string `yaml:"source"`
+			Message string `yaml:"message"`
+		} `yaml:"logs"`
 	}
 	data, err := io.ReadAll(r)
 	if err != nil {
@@ -67,7 +75,29 @@ func ReadReport(r io.Reader) (State, error) {
 		}
 		s[ref] = res
 	}
+	for _, l := range rep.Logs {
+		dep, ok := strings.CutPrefix(l.Message, "Dependency ")
+		if dep, ok = strings.CutSuffix(dep, " has failures: true"); !ok {
+			continue
+		}
+		if ref := resourceOf(s, l.Source); ref != "" {
+			res := s[ref]
+			res.FailedDeps = append(res.FailedDeps, dep)
+			s[ref] = res
+		}
+	}
 	return s, nil
+}
+
+// resourceOf finds the resource a log line's source names: its path ends with the
+// reference ("/Stage[main]/Main/Anchor[x]"); titles may hold slashes.
+func resourceOf(s State, source string) string {
+	for ref := range s {
+		if source == ref || strings.HasSuffix(source, "/"+ref) {
+			return ref
+		}
+	}
+	return ""
 }
 
 // ShowValue prints a report value as Puppet's log lines do: a list as ['a', 'b'].
@@ -142,6 +172,13 @@ func Diff(a, b State) []Difference {
 			ca, okA := ra.Changes[p]
 			cb, okB := rb.Changes[p]
 			if okA == okB && ca.Previous == cb.Previous && ca.Desired == cb.Desired && ca.Status == cb.Status {
+				if ca.Status != "noop" || ca.Message == cb.Message {
+					continue
+				}
+				// The same event, printed otherwise: in noop the line is all
+				// there is to read.
+				out = append(out, Difference{Resource: ref, Property: p,
+					A: fmt.Sprintf("%s (%q)", change(ca, okA), ca.Message), B: fmt.Sprintf("%s (%q)", change(cb, okB), cb.Message)})
 				continue
 			}
 			out = append(out, Difference{Resource: ref, Property: p, A: change(ca, okA), B: change(cb, okB)})
@@ -166,6 +203,8 @@ func summary(r Resource) string {
 	switch {
 	case r.Failed:
 		return "failed"
+	case r.Skipped && len(r.FailedDeps) > 0:
+		return "skipped (dependency " + strings.Join(r.FailedDeps, ", ") + " failed)"
 	case r.Skipped:
 		return "skipped"
 	case len(r.Changes) == 0:

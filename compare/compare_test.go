@@ -38,6 +38,15 @@ func TestReadReport(t *testing.T) {
 	if !exec.Failed || exec.Changes["returns"].Desired != "['0']" || exec.Changes["returns"].Status != "failure" {
 		t.Errorf("Exec[fail]: %+v", exec)
 	}
+	// A skipped resource says which failed dependency skipped it, when Puppet
+	// logged one ("Dependency Exec[fail] has failures: true").
+	failure := puppetReport(t, "failure")
+	if got := failure["File[/tmp/mgmt-puppet-fixture/failure/after-fail]"]; !got.Skipped || !reflect.DeepEqual(got.FailedDeps, []string{"Exec[fail]"}) {
+		t.Errorf("after-fail: %+v", got)
+	}
+	if got := failure["File[/tmp/mgmt-puppet-fixture/failure/after-after-fail]"]; !got.Skipped || got.FailedDeps != nil {
+		t.Errorf("after-after-fail (behind a skipped file, no Dependency line): %+v", got)
+	}
 	if _, err := ReadReport(strings.NewReader("just: text\n")); err == nil {
 		t.Error("no error for a file that is not a report")
 	}
@@ -68,6 +77,11 @@ func TestDiff(t *testing.T) {
 		}, []Difference{{Resource: conf, A: "1 property out of sync", B: "failed"}}},
 		{"missing on one side", func(s State) { delete(s, conf) },
 			[]Difference{{Resource: conf, A: "1 property out of sync", B: "not in the report"}}},
+		// An Anchor after a Service that failed on one side only: the skip names
+		// the failure it follows from.
+		{"skipped on one side", func(s State) {
+			s[conf] = Resource{Skipped: true, FailedDeps: []string{"Service[x]"}, Changes: map[string]Change{}}
+		}, []Difference{{Resource: conf, A: "1 property out of sync", B: "skipped (dependency Service[x] failed)"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := puppetReport(t, "refresh"), puppetReport(t, "refresh")
@@ -76,6 +90,21 @@ func TestDiff(t *testing.T) {
 				t.Errorf("Diff:\n got %v\nwant %v", got, tc.want)
 			}
 		})
+	}
+	// In noop, what each would print counts too: Puppet shows the version that
+	// ensure => latest would install, with 'latest' as the desired value.
+	const latest = "Package[sl]"
+	noop := func(msg string) State {
+		return State{latest: {Changes: map[string]Change{"ensure": {Previous: "1.0", Desired: "latest", Status: "noop", Message: msg}}}}
+	}
+	want := []Difference{{Resource: latest, Property: "ensure",
+		A: `would change '1.0' to 'latest' ("current_value '1.0', should be '1.1' (noop)")`,
+		B: `would change '1.0' to 'latest' ("current_value '1.0', should be 'latest' (noop)")`}}
+	if got := Diff(noop("current_value '1.0', should be '1.1' (noop)"), noop("current_value '1.0', should be 'latest' (noop)")); !reflect.DeepEqual(got, want) {
+		t.Errorf("noop messages:\n got %v\nwant %v", got, want)
+	}
+	if got := Diff(puppetReport(t, "basic"), puppetReport(t, "basic")); got != nil {
+		t.Errorf("basic against itself: %v", got)
 	}
 	if n, out := Counts(puppetReport(t, "refresh"), puppetReport(t, "refresh")); n != 13 || out != 10 {
 		t.Errorf("Counts = %d, %d; want 13, 10 (three refreshonly execs change no property)", n, out)

@@ -83,39 +83,11 @@ func (p *Package) CheckApply(ctx context.Context, apply bool) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	want := p.Ensure
-	switch want {
-	case pkgPresent:
-		if is != pkgAbsent && is != pkgPurged {
-			return true, nil
-		}
-	case pkgAbsent:
-		if is == pkgAbsent || is == pkgPurged {
-			return true, nil
-		}
-	case pkgPurged:
-		if is == pkgPurged {
-			return true, nil
-		}
-	case pkgLatest:
-		latest, err := aptCandidate(ctx, p.Name)
-		if err != nil {
-			return false, fmt.Errorf("Could not get latest version: %w", err)
-		}
-		if is == latest {
-			return true, nil
-		}
-		want = latest
-	default: // a version
-		if is == want {
-			return true, nil
-		}
+	c, err := p.ensureChange(ctx, is, apply)
+	if err != nil || c == nil {
+		return c == nil && err == nil, err
 	}
-	c := engine.Change{Property: "ensure", Previous: is, Desired: p.Ensure, Message: packageChange(is, want)}
-	if p.Ensure == pkgLatest {
-		c.Desired = want
-	}
-	p.h.Change(c)
+	p.h.Change(*c)
 	if !apply {
 		return false, nil
 	}
@@ -130,11 +102,60 @@ func (p *Package) CheckApply(ctx context.Context, apply bool) (bool, error) {
 			spec += "=" + p.Ensure
 		}
 		err = apt.install(ctx, p.installFlags(), spec)
+		if err != nil && p.Ensure != pkgPresent {
+			// The type's latest and version values wrap the provider's failure.
+			err = fmt.Errorf("Could not update: %w", err)
+		}
 	}
 	if err != nil {
 		return false, &engine.ChangeError{Property: "ensure", From: c.Previous, To: c.Desired, Err: err}
 	}
 	return false, nil
+}
+
+// ensureChange is the change of ensure that the package needs, found installed as
+// is, or nil when it is in sync. As Puppet's package type: the desired value is
+// ensure itself ('latest' too, in the report's event), latest is looked up with
+// apt only for a package that is installed (one that is not is out of sync
+// anyway), and the version found then is what the lines print: "current_value
+// '1.0', should be '1.1' (noop)", "ensure changed '1.0' to '1.1'".
+func (p *Package) ensureChange(ctx context.Context, is string, apply bool) (*engine.Change, error) {
+	installed := is != pkgAbsent && is != pkgPurged
+	should := p.Ensure
+	switch p.Ensure {
+	case pkgPresent:
+		if installed {
+			return nil, nil
+		}
+	case pkgAbsent:
+		if !installed {
+			return nil, nil
+		}
+	case pkgPurged:
+		if is == pkgPurged {
+			return nil, nil
+		}
+	case pkgLatest:
+		if installed {
+			latest, err := aptCandidate(ctx, p.Name)
+			if err != nil {
+				return nil, fmt.Errorf("Could not get latest version: %w", err)
+			}
+			if is == latest {
+				return nil, nil
+			}
+			should = latest
+		}
+	default: // a version
+		if is == p.Ensure {
+			return nil, nil
+		}
+	}
+	c := &engine.Change{Property: "ensure", Previous: is, Desired: p.Ensure, Message: packageChange(is, should)}
+	if !apply && should != p.Ensure {
+		c.Message = fmt.Sprintf("current_value '%s', should be '%s' (noop)", is, should)
+	}
+	return c, nil
 }
 
 // installFlags are the options of the apt-get call before install, as Puppet's
@@ -208,8 +229,9 @@ func dpkgFields(para []byte) map[string]string {
 	return fields
 }
 
-// aptCandidate is the version apt would install (apt-cache policy).
-func aptCandidate(ctx context.Context, name string) (string, error) {
+// aptCandidate is the version apt would install (apt-cache policy), as the apt
+// provider's latest reads it. A variable for tests.
+var aptCandidate = func(ctx context.Context, name string) (string, error) {
 	out, err := exec.CommandContext(ctx, "apt-cache", "policy", name).Output()
 	if err != nil {
 		return "", err

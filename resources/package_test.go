@@ -1,11 +1,16 @@
 package resources
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/mgmt-puppet/mgmt-puppet/engine"
 )
 
 func TestPackageChangeMessages(t *testing.T) {
@@ -82,5 +87,81 @@ func TestPackageValidate(t *testing.T) {
 	}
 	if err := (&Package{Name: "libc6:amd64", Ensure: "latest"}).Validate(); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestPackageEnsureChange checks what a package out of sync reports, against the
+// lines and report events of real Puppet 7.23's apt provider (recorded on Debian 12
+// with `puppet apply` and `puppet apply --noop`): ensure => latest on a package
+// that is not installed reports 'latest' without asking apt (the type's insync?
+// does not look for the latest version then); on an older installed version it
+// reports desired_value 'latest' and prints the version apt would install.
+func TestPackageEnsureChange(t *testing.T) {
+	status := filepath.Join(t.TempDir(), "status")
+	data := "Package: old\nStatus: install ok installed\nVersion: 1.0-1\n\nPackage: gone\nStatus: deinstall ok config-files\nVersion: 1.0-1\n"
+	if err := os.WriteFile(status, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	oldStatus, oldCandidate := dpkgStatus, aptCandidate
+	defer func() { dpkgStatus, aptCandidate = oldStatus, oldCandidate }()
+	dpkgStatus = status
+	asked := 0
+	aptCandidate = func(_ context.Context, name string) (string, error) {
+		asked++
+		if name == "old" {
+			return "1.1-1", nil
+		}
+		return "", fmt.Errorf("no candidate for %s", name)
+	}
+	for _, tc := range []struct {
+		name, ensure string
+		apply        bool
+		want         *engine.Change // nil: in sync
+		asks         int            // apt-cache calls
+	}{
+		// current_value 'purged', should be 'latest' (noop); applied: ensure: created
+		{"sl", "latest", false, &engine.Change{Property: "ensure", Previous: "purged", Desired: "latest", Message: "created"}, 0},
+		{"gone", "latest", true, &engine.Change{Property: "ensure", Previous: "absent", Desired: "latest", Message: "created"}, 0},
+		// current_value '1.0-1', should be '1.1-1' (noop), desired_value latest
+		{"old", "latest", false, &engine.Change{Property: "ensure", Previous: "1.0-1", Desired: "latest",
+			Message: "current_value '1.0-1', should be '1.1-1' (noop)"}, 1},
+		// ensure changed '1.0-1' to '1.1-1', desired_value latest
+		{"old", "latest", true, &engine.Change{Property: "ensure", Previous: "1.0-1", Desired: "latest",
+			Message: "ensure changed '1.0-1' to '1.1-1'"}, 1},
+		{"sl", "5.02-1+b1", false, &engine.Change{Property: "ensure", Previous: "purged", Desired: "5.02-1+b1", Message: "created"}, 0},
+		{"old", "1.1-1", false, &engine.Change{Property: "ensure", Previous: "1.0-1", Desired: "1.1-1",
+			Message: "ensure changed '1.0-1' to '1.1-1'"}, 0},
+		{"old", "1.0-1", false, nil, 0},
+		{"sl", "present", false, &engine.Change{Property: "ensure", Previous: "purged", Desired: "present", Message: "created"}, 0},
+		{"old", "present", false, nil, 0},
+		{"old", "absent", false, &engine.Change{Property: "ensure", Previous: "1.0-1", Desired: "absent", Message: "removed"}, 0},
+	} {
+		t.Run(tc.name+"/"+tc.ensure+"/apply="+fmt.Sprint(tc.apply), func(t *testing.T) {
+			asked = 0
+			p := &Package{Name: tc.name, Ensure: tc.ensure}
+			is, err := dpkgState(p.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := p.ensureChange(context.Background(), is, tc.apply)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) || asked != tc.asks {
+				t.Errorf("got %+v (apt-cache asked %d times), want %+v (%d)", got, asked, tc.want, tc.asks)
+			}
+		})
+	}
+	aptCandidate = func(context.Context, string) (string, error) { return "", fmt.Errorf("apt-cache: no") }
+	if _, err := (&Package{Name: "old", Ensure: "latest"}).ensureChange(context.Background(), "1.0-1", false); err == nil ||
+		err.Error() != "Could not get latest version: apt-cache: no" {
+		t.Errorf("no candidate for an installed package: %v", err)
+	}
+
+	// In noop, the engine prints what CheckApply reports.
+	h := &execTestHandle{}
+	p := &Package{Name: "sl", Ensure: "latest", h: h}
+	if ok, err := p.CheckApply(context.Background(), false); ok || err != nil || len(h.changes) != 1 || h.changes[0].Desired != "latest" {
+		t.Errorf("CheckApply in noop: %v %v %+v", ok, err, h.changes)
 	}
 }

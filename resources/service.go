@@ -1,10 +1,13 @@
 package resources
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -12,10 +15,14 @@ import (
 	"github.com/mgmt-puppet/mgmt-puppet/resources/systemd"
 )
 
-// Service is Puppet's service type with the systemd provider, driven over D-Bus:
-// the unit's state is read from systemd's properties, changed with StartUnit,
+// Service is Puppet's service type with the provider Puppet 7 picks on Debian.
+// Where systemd is PID 1 that is the systemd provider, driven here over D-Bus: the
+// unit's state is read from systemd's properties, changed with StartUnit,
 // StopUnit, RestartUnit and the unit-file calls, and watched through systemd's
-// PropertiesChanged signals.
+// PropertiesChanged signals. Elsewhere (a container or chroot without systemd,
+// a host booted with sysvinit) Puppet's systemd provider is not suitable and its
+// debian provider runs instead: `service NAME status`, invoke-rc.d's query and
+// the rc links, the init script, update-rc.d (debianService); nothing is watched.
 type Service struct {
 	Name   string
 	Ensure string // running, stopped, or empty (unmanaged)
@@ -44,12 +51,30 @@ func (s *Service) Validate() error {
 		return fmt.Errorf("ensure %q: want running or stopped", s.Ensure)
 	case s.Enable != "" && s.Enable != "true" && s.Enable != "false" && s.Enable != "mask":
 		return fmt.Errorf("enable %q: want true, false or mask", s.Enable)
+	case s.Enable == "mask" && !systemdIsInit():
+		// Puppet refuses the catalog: the debian provider is not maskable.
+		return fmt.Errorf("Parameter enable failed: Provider debian must have features 'maskable' to set 'enable' to 'mask'")
 	}
 	return nil
 }
 
+// procOneComm names PID 1's program; a variable for tests.
+var procOneComm = "/proc/1/comm"
+
+// systemdIsInit is the confine of Puppet 7's systemd provider (and, negated, of
+// its debian provider): /proc/1/comm names systemd.
+func systemdIsInit() bool {
+	comm, err := os.ReadFile(procOneComm)
+	return err == nil && bytes.Contains(comm, []byte("systemd"))
+}
+
 // ProviderName names the provider, as reports do.
-func (s *Service) ProviderName() string { return "systemd" }
+func (s *Service) ProviderName() string {
+	if systemdIsInit() {
+		return "systemd"
+	}
+	return "debian"
+}
 
 func (s *Service) unit() string {
 	if strings.Contains(s.Name, ".") {
@@ -64,8 +89,12 @@ func (s *Service) Init(h engine.Handle) error {
 	return nil
 }
 
-// Watch subscribes to the unit's property changes.
+// Watch subscribes to the unit's property changes. Without systemd there is
+// nothing to subscribe to (init scripts give no events).
 func (s *Service) Watch(ctx context.Context) error {
+	if !systemdIsInit() {
+		return fmt.Errorf("systemd is not running: the debian provider gives no events")
+	}
 	m, err := systemd.Default()
 	if err != nil {
 		return err
@@ -151,41 +180,67 @@ func (s *Service) enabled(st unitState) string {
 	return "false"
 }
 
-// CheckApply compares the unit's state with ensure and enable and, with apply,
-// changes it as Puppet does: a change of ensure brings enable along silently;
-// enable is a change of its own only when ensure was in sync.
-func (s *Service) CheckApply(ctx context.Context, apply bool) (bool, error) {
-	s.started = false
+// serviceProvider is what CheckApply and Refresh need of Puppet's provider: the
+// state, as the provider's status and enabled? find it, and its actions.
+type serviceProvider interface {
+	running(ctx context.Context) (bool, error)
+	enabled(ctx context.Context) (string, error)
+	setRunning(ctx context.Context) error // to s.Ensure
+	setEnable(ctx context.Context) error  // to s.Enable
+	restart(ctx context.Context) error
+}
+
+// provider reads the service's state with the provider Puppet would use here.
+func (s *Service) provider(ctx context.Context) (serviceProvider, error) {
+	if !systemdIsInit() {
+		return debianService{s}, nil
+	}
 	m, err := systemd.Default()
 	if err != nil {
-		return false, fmt.Errorf("cannot reach systemd over D-Bus: %w", err)
+		return nil, fmt.Errorf("cannot reach systemd over D-Bus: %w", err)
 	}
 	st, err := s.state(ctx, m)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	if st.load == "not-found" && (s.Ensure == "running" || s.Enable == "true") {
-		return false, fmt.Errorf("Could not find the systemd unit %s", s.unit())
+	return &systemdService{s: s, m: m, st: st}, nil
+}
+
+// CheckApply compares the service's state with ensure and enable and, with
+// apply, changes it as Puppet does: a change of ensure brings enable along
+// silently; enable is a change of its own only when ensure was in sync.
+func (s *Service) CheckApply(ctx context.Context, apply bool) (bool, error) {
+	s.started = false
+	p, err := s.provider(ctx)
+	if err != nil {
+		return false, err
 	}
 	ok := true
 	if s.Ensure != "" {
+		running, err := p.running(ctx)
+		if err != nil {
+			return false, err
+		}
 		is := "stopped"
-		if s.running(ctx, st) {
+		if running {
 			is = "running"
 		}
 		if is != s.Ensure {
-			ok = false
 			s.h.Change(engine.Change{Property: "ensure", Previous: is, Desired: s.Ensure,
 				Message: "ensure changed '" + is + "' to '" + s.Ensure + "'"})
 			if apply {
-				if err := s.setRunning(ctx, m, st); err != nil {
+				if err := p.setRunning(ctx); err != nil {
 					return false, &engine.ChangeError{Property: "ensure", From: is, To: s.Ensure, Err: err}
 				}
 				s.started = s.Ensure == "running"
 				// Puppet's service ensure syncs enable with it, without an event of
 				// its own; the harness then looks at no other property.
-				if s.Enable != "" && s.enabled(st) != s.Enable {
-					if err := s.setEnable(ctx, m); err != nil {
+				if s.Enable != "" {
+					en, err := p.enabled(ctx)
+					if err == nil && en != s.Enable {
+						err = p.setEnable(ctx)
+					}
+					if err != nil {
 						return false, &engine.ChangeError{Property: "ensure", From: is, To: s.Ensure, Err: err}
 					}
 				}
@@ -194,13 +249,16 @@ func (s *Service) CheckApply(ctx context.Context, apply bool) (bool, error) {
 		}
 	}
 	if s.Enable != "" {
-		is := s.enabled(st)
+		is, err := p.enabled(ctx)
+		if err != nil {
+			return false, err
+		}
 		if is != s.Enable {
 			ok = false
 			s.h.Change(engine.Change{Property: "enable", Previous: is, Desired: s.Enable,
 				Message: "enable changed '" + is + "' to '" + s.Enable + "'"})
 			if apply {
-				if err := s.setEnable(ctx, m); err != nil {
+				if err := p.setEnable(ctx); err != nil {
 					return false, &engine.ChangeError{Property: "enable", From: is, To: s.Enable, Err: err}
 				}
 			}
@@ -214,18 +272,50 @@ func (s *Service) Refresh(ctx context.Context, apply bool) error {
 	if !apply {
 		return nil
 	}
-	m, err := systemd.Default()
+	p, err := s.provider(ctx)
 	if err != nil {
 		return err
 	}
-	st, err := s.state(ctx, m)
-	if err != nil {
-		return err
+	running, err := p.running(ctx)
+	if err != nil || !running {
+		return err // Puppet: "Skipping restart; service is not running"
 	}
-	if !s.running(ctx, st) {
-		return nil // Puppet: "Skipping restart; service is not running"
+	return p.restart(ctx)
+}
+
+// systemdService is Puppet's systemd provider, over D-Bus, with the unit's
+// state read once.
+type systemdService struct {
+	s  *Service
+	m  *systemd.Manager
+	st unitState
+}
+
+func (p *systemdService) running(ctx context.Context) (bool, error) {
+	return p.s.running(ctx, p.st), nil
+}
+func (p *systemdService) enabled(context.Context) (string, error) { return p.s.enabled(p.st), nil }
+
+// setRunning starts or stops the unit. Puppet's provider finds a unit that does
+// not exist stopped and disabled like any other, and fails when it would start
+// or enable it.
+func (p *systemdService) setRunning(ctx context.Context) error {
+	if p.s.Ensure == "running" && p.st.load == "not-found" {
+		return fmt.Errorf("Could not find the systemd unit %s", p.s.unit())
 	}
-	if err := s.daemonReload(ctx, m, st); err != nil {
+	return p.s.setRunning(ctx, p.m, p.st)
+}
+
+func (p *systemdService) setEnable(ctx context.Context) error {
+	if p.s.Enable == "true" && p.st.load == "not-found" {
+		return fmt.Errorf("Could not find the systemd unit %s", p.s.unit())
+	}
+	return p.s.setEnable(ctx, p.m)
+}
+
+func (p *systemdService) restart(ctx context.Context) error {
+	s, m := p.s, p.m
+	if err := s.daemonReload(ctx, m, p.st); err != nil {
 		return err
 	}
 	switch {
@@ -240,6 +330,124 @@ func (s *Service) Refresh(ctx context.Context, apply bool) error {
 	return job(ctx, "restart", s.unit(), func(ch chan<- string) (int, error) {
 		return m.Conn.RestartUnitContext(ctx, s.unit(), "replace", ch)
 	})
+}
+
+// The debian provider's commands and places; variables for tests.
+var sysv = struct {
+	service, invokeRC, updateRC, initDir, rcDirs string
+	// disableWithToggle is the provider's test for a sysv-rc of at least 2.88,
+	// which decides how it disables.
+	disableWithToggle string
+}{"/usr/sbin/service", "/usr/sbin/invoke-rc.d", "/usr/sbin/update-rc.d", "/etc/init.d", "/etc/rc*.d",
+	`dpkg --compare-versions $(dpkg-query -W --showformat '${Version}' sysv-rc) ge 2.88`}
+
+// debianService is Puppet 7.23's debian service provider (init, base), which
+// Puppet uses on Debian where systemd is not PID 1. hasstatus is always true here
+// (a Service without it has a status command).
+type debianService struct{ s *Service }
+
+// running is base's status: the status command's exit code, or `service NAME
+// status`'s.
+func (p debianService) running(ctx context.Context) (bool, error) {
+	if p.s.Status != "" {
+		return exec.CommandContext(ctx, "/bin/sh", "-c", p.s.Status).Run() == nil, nil
+	}
+	err := exec.CommandContext(ctx, sysv.service, p.s.Name, "status").Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		return false, err
+	}
+	return err == nil, nil
+}
+
+// enabled is the provider's enabled?: invoke-rc.d's query (104 and 106 mean
+// enabled), or when that cannot tell (101, 105) at least four start links.
+func (p debianService) enabled(ctx context.Context) (string, error) {
+	err := exec.CommandContext(ctx, sysv.invokeRC, "--quiet", "--query", p.s.Name, "start").Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return "false", err // exit 0 (nil) is not enabled either
+	}
+	switch ee.ExitCode() {
+	case 104, 106:
+		return "true", nil
+	case 101, 105:
+		links, err := filepath.Glob(filepath.Join(sysv.rcDirs, "S??"+p.s.Name))
+		if err == nil && len(links) >= 4 {
+			return "true", nil
+		}
+		return "false", err
+	}
+	return "false", nil
+}
+
+// initScript is where init looks for the script: NAME, then NAME.sh.
+func (p debianService) initScript() (string, error) {
+	for _, name := range []string{p.s.Name, p.s.Name + ".sh"} {
+		path := filepath.Join(sysv.initDir, name)
+		if _, err := os.Stat(path); err == nil {
+			return path, nil
+		}
+	}
+	return "", fmt.Errorf("Could not find init script for '%s'", p.s.Name)
+}
+
+// command runs the service's own command for action, or the init script's.
+func (p debianService) command(ctx context.Context, action, own string) error {
+	var err error
+	if own != "" {
+		err = shell(ctx, own)
+	} else {
+		script, serr := p.initScript()
+		if serr != nil {
+			return serr
+		}
+		err = execute(ctx, script, action)
+	}
+	if err != nil {
+		return fmt.Errorf("Could not %s Service[%s]: %w", action, p.s.Name, err)
+	}
+	return nil
+}
+
+func (p debianService) setRunning(ctx context.Context) error {
+	if p.s.Ensure == "running" {
+		return p.command(ctx, "start", p.s.Start)
+	}
+	return p.command(ctx, "stop", p.s.Stop)
+}
+
+// restart is the restart command, the script's restart (hasrestart), or stop then
+// start.
+func (p debianService) restart(ctx context.Context) error {
+	if p.s.Restart != "" || p.s.HasRestart {
+		return p.command(ctx, "restart", p.s.Restart)
+	}
+	if err := p.command(ctx, "stop", p.s.Stop); err != nil {
+		return err
+	}
+	return p.command(ctx, "start", p.s.Start)
+}
+
+// setEnable runs update-rc.d as the provider does. With sysv-rc older than 2.88,
+// or none (Debian 12), it disables with `remove` and `stop 00 1 2 3 4 5 6 .`,
+// which today's update-rc.d takes as `defaults`: the links come back, as they do
+// with Puppet.
+func (p debianService) setEnable(ctx context.Context) error {
+	name := p.s.Name
+	if p.s.Enable == "true" {
+		if err := execute(ctx, sysv.updateRC, "-f", name, "remove"); err != nil {
+			return err
+		}
+		return execute(ctx, sysv.updateRC, name, "defaults")
+	}
+	if exec.CommandContext(ctx, "/bin/sh", "-c", sysv.disableWithToggle).Run() == nil {
+		return execute(ctx, sysv.updateRC, name, "disable")
+	}
+	if err := execute(ctx, sysv.updateRC, "-f", name, "remove"); err != nil {
+		return err
+	}
+	return execute(ctx, sysv.updateRC, name, "stop", "00", "1", "2", "3", "4", "5", "6", ".")
 }
 
 func (s *Service) setRunning(ctx context.Context, m *systemd.Manager, st unitState) error {
@@ -319,6 +527,16 @@ func job(ctx context.Context, what, unit string, call func(chan<- string) (int, 
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// execute runs a command as Puppet's execute does, failing with its message.
+func execute(ctx context.Context, argv ...string) error {
+	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return fmt.Errorf("Execution of '%s' returned %d: %s", strings.Join(argv, " "), ee.ExitCode(), strings.TrimSpace(string(out)))
+	}
+	return err
 }
 
 // shell runs one of the service's own commands.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -45,7 +46,8 @@ out of sync, and what it would change. Exit 0 when they agree, 2 when they do no
 	f := cmd.Flags()
 	f.BoolVar(&o.json, "json", false, "print the comparison as JSON")
 	f.StringVar(&o.puppet, "puppet", "puppet", "the puppet command")
-	f.StringVar(&o.modulepath, "modulepath", "", "the module path for puppet:///modules/ sources, for both tools (default: none for mgmt-puppet, an empty folder for puppet, which keeps facter quick)")
+	f.StringVar(&o.modulepath, "modulepath", defaultModulePath, "the module path for both tools: where module types and puppet:///modules/ sources are found "+
+		"($environment: the catalog's). Puppet's facter also runs the modules' custom facts, which can take seconds (Debian's apt module)")
 	f.StringVar(&o.keep, "keep-reports", "", "save both noop reports in this folder (puppet.yaml, mgmt-puppet.yaml)")
 	return cmd
 }
@@ -88,7 +90,7 @@ func (o *compareOptions) run(ctx context.Context, path string, stdout, stderr io
 	}
 
 	start := time.Now()
-	theirs, err := o.puppetNoop(ctx, catalogFile, tmp)
+	theirs, err := o.puppetNoop(ctx, catalogFile, tmp, cat.Environment)
 	if err != nil {
 		fmt.Fprintf(stderr, "Error: puppet apply --noop: %v\n", err)
 		return exitError{1}
@@ -156,10 +158,12 @@ func (o *compareOptions) run(ctx context.Context, path string, stdout, stderr io
 
 // puppetNoop runs puppet apply --noop on catalogFile with throwaway directories
 // under tmp, so that the host's own Puppet state is not touched, and returns the
-// report it wrote.
-func (o *compareOptions) puppetNoop(ctx context.Context, catalogFile, tmp string) ([]byte, error) {
-	modules := o.modulepath
+// report it wrote. Its --basemodulepath is the module path with $environment
+// replaced by the catalog's environment, as mgmt-puppet reads it.
+func (o *compareOptions) puppetNoop(ctx context.Context, catalogFile, tmp, environment string) ([]byte, error) {
+	modules := strings.ReplaceAll(strings.Join(splitPath(o.modulepath), ":"), "$environment", environment)
 	if modules == "" {
+		// No module path: an empty folder, not Puppet's own default.
 		modules = filepath.Join(tmp, "modules")
 		if err := os.MkdirAll(modules, 0o755); err != nil {
 			return nil, err
