@@ -2,7 +2,7 @@
 GO ?= go
 SHELL := /bin/bash
 
-.PHONY: build test deps demo bench fuzz differential clean
+.PHONY: build test deps demo bench fuzz differential corpus clean
 
 # build makes the lean program and, beside it, the one with exported resources
 # (etcd), which the lean one hands the puppetdb command and run's etcd flags to.
@@ -19,7 +19,7 @@ deps:
 test: deps
 	$(GO) vet ./...
 	$(GO) vet -tags exported ./cmd/...
-	$(GO) test -race -count=1 -timeout 45m ./...
+	$(GO) test -race -count=1 -timeout 90m ./...
 	$(MAKE) fuzz
 
 # fuzz runs each fuzz test for FUZZTIME (make test and CI run it too): parsing and
@@ -46,5 +46,14 @@ differential: deps
 	DIFFERENTIAL_TABLE=$(CURDIR)/differential.md $(GO) test -count=1 -run '^TestMatchesPuppetApply$$' ./integration/
 	cat differential.md
 
+# corpus translates every catalog of fixtures/corpus (compiled from Debian's
+# puppet-module-* packages) and applies every case beside puppet apply in two copies
+# of the real-systemd testbed (make test runs a part of it); the tables go to
+# corpus.md and corpus-testbed.md (README).
+corpus: deps
+	CORPUS_TABLE=$(CURDIR)/corpus.md $(GO) test -count=1 -run '^TestCorpusAccepted$$' ./integration/
+	CORPUS_CASES=$${CORPUS_CASES:-all} CORPUS_TESTBED_TABLE=$(CURDIR)/corpus-testbed.md $(GO) test -count=1 -timeout 600m \
+		-run '^TestCorpusMatchesPuppetInTestbed$$' ./integration/; status=$$?; cat corpus.md corpus-testbed.md; exit $$status
+
 clean:
-	rm -rf bin bench.out bench-exported.out differential.md
+	rm -rf bin bench.out bench-exported.out differential.md corpus.md corpus-testbed.md

@@ -3,8 +3,10 @@
 # Debian (the tests compare mgmt-puppet with `puppet apply`), Debian's stdlib, concat
 # and core-type modules (fixtures compiled from them are applied by real Puppet too),
 # the stock puppetdb terminus (the compiler exports into `mgmt-puppet puppetdb`), cron
-# (crontab), and debootstrap and systemd-nspawn (package systemd-container) for the
-# real-systemd testbed of scripts/testbed.sh. Needs root for apt-get.
+# (crontab), debootstrap and systemd-nspawn (package systemd-container) for the
+# real-systemd testbed of scripts/testbed.sh, and the Debian modules that the corpus
+# catalogs were compiled from (fixtures/corpus/modules.txt: Puppet runs their types)
+# with jq for the corpus scripts. Needs root for apt-get.
 set -eu
 modules=/usr/share/puppet/modules
 missing=""
@@ -16,6 +18,11 @@ command -v systemd-nspawn >/dev/null 2>&1 || missing="$missing systemd-container
 command -v crontab >/dev/null 2>&1 || missing="$missing cron"
 for m in stdlib concat cron_core host_core sshkeys_core mount_core; do
 	[ -d "$modules/$m" ] || missing="$missing puppet-module-puppetlabs-$(echo "$m" | tr _ -)"
+done
+command -v jq >/dev/null 2>&1 || missing="$missing jq"
+here=$(cd "$(dirname "$0")" && pwd)
+for p in $(cat "$here/../fixtures/corpus/modules.txt"); do
+	dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
 done
 if [ -z "$missing" ]; then
 	exit 0

@@ -11,19 +11,39 @@
 # it offline: the container has a private network with only its own loopback. It has
 # Puppet installed, so that tests can apply the same catalog with real Puppet in a
 # second copy of the same image.
-# Environment: TESTBED_CACHE (the tarball, default below), TESTBED_MIRROR (the Debian
-# mirror, default: the one of /etc/apt/sources.list.d/debian.sources). Needs root.
+# Environment: TESTBED_FLAVOR (base, the default, or corpus: the image for the catalogs
+# of fixtures/corpus, with Debian's Puppet modules installed and the packages those
+# catalogs install downloaded), TESTBED_CACHE (the tarball, default below),
+# TESTBED_MIRROR (the Debian mirror, default: the one of
+# /etc/apt/sources.list.d/debian.sources). Needs root.
 set -eu
 
-# The number names the image's recipe: change it with the build steps, so that a
-# cached tarball of an older recipe is not used.
-cache=${TESTBED_CACHE:-/var/cache/mgmt-puppet/testbed-bookworm-3.tgz}
+here=$(cd "$(dirname "$0")" && pwd)
 suite=bookworm
 include=systemd,systemd-sysv,dbus,passwd,ca-certificates
-# Downloaded into the image, not installed: the tests install them offline.
-predownload="memcached ntp"
-# Installed into the image.
-install=puppet
+# The number in a tarball's name names the image's recipe: change it with the build
+# steps, so that a cached tarball of an older recipe is not used.
+flavor=${TESTBED_FLAVOR:-base}
+case $flavor in
+base)
+	cache=${TESTBED_CACHE:-/var/cache/mgmt-puppet/testbed-bookworm-3.tgz}
+	# Downloaded into the image, not installed: the tests install them offline.
+	predownload="memcached ntp"
+	# Installed into the image.
+	install=puppet
+	;;
+corpus)
+	cache=${TESTBED_CACHE:-/var/cache/mgmt-puppet/testbed-corpus-bookworm-2.tgz}
+	# What the corpus catalogs install, but what Debian 12 does not have.
+	predownload=$(grep -vxF -f "$here/../fixtures/corpus/packages-unavailable.txt" "$here/../fixtures/corpus/packages.txt" | tr '\n' ' ')
+	# Puppet compiles the corpus manifests in the container and runs the module types.
+	install="puppet $(tr '\n' ' ' <"$here/../fixtures/corpus/modules.txt")"
+	;;
+*)
+	echo "testbed.sh: TESTBED_FLAVOR=$flavor: want base or corpus" >&2
+	exit 2
+	;;
+esac
 boot_timeout=30
 stop_timeout=15
 
@@ -91,8 +111,10 @@ cmd_build() {
 	# apt-get clean drops the .debs debootstrap leaves behind (a third of the tarball);
 	# the lists and the .debs fetched after it stay, for offline installs.
 	echo "testbed.sh: downloading $predownload for offline installs" >&2
+	# One package at a time: some of them conflict with each other (chrony, ntp),
+	# and apt resolves each install on its own.
 	chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
-		sh -c "apt-get clean && apt-get update -qq && apt-get install --download-only -y -qq $predownload" >"$work/apt.log" 2>&1 ||
+		sh -c "apt-get clean && apt-get update -qq && for p in $predownload; do apt-get install --download-only -y -qq \$p || exit 1; done" >"$work/apt.log" 2>&1 ||
 		{ tail -n 30 "$work/apt.log" >&2; die "apt-get in the image failed"; }
 	# Installing must not start services in the chroot: policy-rc.d says no while it runs.
 	echo "testbed.sh: installing $install" >&2

@@ -13,8 +13,20 @@ import (
 )
 
 // startTimeout bounds `testbed.sh start`, which builds the image first when it is not
-// cached (debootstrap: one to two minutes).
-const startTimeout = 10 * time.Minute
+// cached (debootstrap: one to two minutes; the corpus image downloads every package
+// the corpus catalogs install).
+var startTimeout = map[Flavor]time.Duration{Base: 10 * time.Minute, Corpus: 60 * time.Minute}
+
+// Flavor names an image of testbed.sh (TESTBED_FLAVOR).
+type Flavor string
+
+// The images: Base has Puppet and the .debs of memcached and ntp; Corpus has
+// Puppet with Debian's Puppet modules, and the .debs of every package the catalogs
+// of fixtures/corpus install.
+const (
+	Base   Flavor = "base"
+	Corpus Flavor = "corpus"
+)
 
 // Testbed is one running container. Start returns it; Stop, or the test's cleanup,
 // halts it and removes Dir.
@@ -34,6 +46,12 @@ type Testbed struct {
 // cannot run one (not root, systemd-nspawn missing...) it skips t, except with CI=true,
 // where it fails t.
 func Start(t testing.TB) *Testbed {
+	t.Helper()
+	return StartFlavor(t, Base)
+}
+
+// StartFlavor is Start with the image flavor.
+func StartFlavor(t testing.TB, flavor Flavor) *Testbed {
 	t.Helper()
 	if reason := unsupported(); reason != "" {
 		if os.Getenv("CI") == "true" {
@@ -57,9 +75,10 @@ func Start(t testing.TB) *Testbed {
 		}
 	})
 
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout[flavor])
 	defer cancel()
 	cmd := exec.CommandContext(ctx, script, "start", dir)
+	cmd.Env = append(os.Environ(), "TESTBED_FLAVOR="+string(flavor))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = 5 * time.Second
