@@ -1,6 +1,9 @@
 package footprint
 
-import "strings"
+import (
+	"sort"
+	"strings"
+)
 
 // Conflict is an earlier resource that a new one must come after.
 type Conflict struct {
@@ -60,6 +63,8 @@ func (t *Tracker) Add(id int, f Footprint) []Conflict {
 	for _, a := range f.Accesses {
 		t.record(id, f.Group, a)
 	}
+	// In the order the resources were added, whatever order the trie was walked in.
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
 

@@ -17,8 +17,10 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files")
 
 // TestGolden translates every testdata/<case>: its catalog.json, or, when the folder
-// has a file named fixture, the real catalog fixtures/<case>/catalog.json. The golden
-// file holds the problems, the type counts, the vertices and the edges.
+// has a file named fixture, the real catalog fixtures/<case>/catalog.json, or, when
+// it has a file named corpus, fixtures/corpus/<case without "corpus-">/catalog.json.
+// The golden file holds the problems, the type counts, the vertices, the edges and
+// the orderings added.
 func TestGolden(t *testing.T) {
 	dirs, err := filepath.Glob("testdata/*")
 	if err != nil {
@@ -36,6 +38,9 @@ func TestGolden(t *testing.T) {
 			path := filepath.Join(dir, "catalog.json")
 			if _, err := os.Stat(filepath.Join(dir, "fixture")); err == nil {
 				path = filepath.Join("..", "fixtures", name, "catalog.json")
+			}
+			if _, err := os.Stat(filepath.Join(dir, "corpus")); err == nil {
+				path = filepath.Join("..", "fixtures", "corpus", strings.TrimPrefix(name, "corpus-"), "catalog.json")
 			}
 			cat, err := catalog.ReadFile(path)
 			if err != nil {

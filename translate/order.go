@@ -165,14 +165,17 @@ func (t *translation) resourceFootprint(v *engine.Vertex) footprint.Footprint {
 	case *resources.Group:
 		return footprint.Footprint{Accesses: accountFiles(r.Root, "group", "gshadow")}
 	case *resources.Package:
-		f := footprint.Everything(packageWhy)
-		f.Group = "package"
-		return f
+		// Not even packages commute: a package installed first pulls in another as
+		// its dependency, and Puppet then reports that one in sync.
+		return footprint.Everything(packageWhy)
 	case *resources.Service:
 		// Starting a program that may read any file, and units that may need each
 		// other: after every earlier change, before every later one.
 		return footprint.Footprint{Accesses: []footprint.Access{
 			footprint.ReadsEverything, footprint.Name("systemd", "/", true, true), footprint.Tree("/etc/systemd", true)}}
+	case *resources.PostgresqlPSQL:
+		// The server's state: statements on one server keep Puppet's order.
+		return footprint.Footprint{Accesses: []footprint.Access{footprint.Name("postgresql", "/"+r.Port, true, true)}}
 	case *resources.Notify, *resources.Anchor, *concatFragment, *concatFile:
 		return footprint.Footprint{}
 	case *delegate.Resource:
