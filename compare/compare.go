@@ -152,10 +152,10 @@ func Diff(a, b State) []Difference {
 		rb, inB := b[ref]
 		switch {
 		case !inA:
-			out = append(out, Difference{Resource: ref, A: "not in the report", B: summary(rb)})
+			out = append(out, Difference{Resource: ref, A: notInReport, B: summary(rb)})
 			continue
 		case !inB:
-			out = append(out, Difference{Resource: ref, A: summary(ra), B: "not in the report"})
+			out = append(out, Difference{Resource: ref, A: summary(ra), B: notInReport})
 			continue
 		case ra.Skipped != rb.Skipped || ra.Failed != rb.Failed:
 			out = append(out, Difference{Resource: ref, A: summary(ra), B: summary(rb)})
@@ -251,5 +251,31 @@ func sorted(m map[string]bool) []string {
 		out = append(out, k)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// notInReport is what a Difference says of a resource one report lacks.
+const notInReport = "not in the report"
+
+// WithoutGenerated drops the differences that say a resource under one of roots
+// is in Puppet's report only: the files a recursing File or a Tidy generates, which
+// Puppet reports as resources of their own and mgmt-puppet logs as lines of the
+// resource that generates them (docs/known-differences.md, File recursion).
+func WithoutGenerated(ds []Difference, roots []string) []Difference {
+	var out []Difference
+next:
+	for _, d := range ds {
+		if d.B == notInReport {
+			if p, ok := strings.CutPrefix(d.Resource, "File["); ok {
+				p = strings.TrimSuffix(p, "]")
+				for _, r := range roots {
+					if strings.HasPrefix(p, strings.TrimSuffix(r, "/")+"/") {
+						continue next
+					}
+				}
+			}
+		}
+		out = append(out, d)
+	}
 	return out
 }

@@ -110,3 +110,19 @@ func TestDiff(t *testing.T) {
 		t.Errorf("Counts = %d, %d; want 13, 10 (three refreshonly execs change no property)", n, out)
 	}
 }
+
+func TestWithoutGenerated(t *testing.T) {
+	ds := []Difference{
+		{Resource: "File[/etc/apache2/mods-available/actions.conf]", A: "in sync", B: notInReport},
+		{Resource: "File[/etc/apache2/mods-available/x.load]", A: "1 property out of sync", B: notInReport},
+		{Resource: "File[/etc/apache2/mods-available]", A: "in sync", B: "failed"},
+		{Resource: "File[/etc/apache2/mods-availablex/y]", A: "in sync", B: notInReport},
+		{Resource: "File[/etc/apache2/mods-available/z]", A: notInReport, B: "in sync"},
+		{Resource: "Exec[/etc/apache2/mods-available/z]", A: "in sync", B: notInReport},
+	}
+	got := WithoutGenerated(ds, []string{"/etc/apache2/mods-available/"})
+	want := []Difference{ds[2], ds[3], ds[4], ds[5]}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v\nwant %+v", got, want)
+	}
+}

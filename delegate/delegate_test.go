@@ -24,7 +24,7 @@ func TestSubCatalog(t *testing.T) {
 		{res: r.Resource(head, host, []*catalog.Resource{stage, class}), apply: true, refresh: true},
 		{res: r.Resource(head, key, []*catalog.Resource{stage}), apply: false, refresh: true, refreshNoop: true},
 	}
-	data, err := subCatalog(head, reqs)
+	data, err := subCatalog(head, reqs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,6 +140,33 @@ func TestOwner(t *testing.T) {
 	} {
 		if got := owner(byPath, source); got != want {
 			t.Errorf("owner(%q) wrong", source)
+		}
+	}
+}
+
+// A File run by Puppet gets its puppet:///modules/ sources as local files: puppet
+// apply --catalog has no file server.
+func TestLocalSources(t *testing.T) {
+	mods := t.TempDir()
+	file := filepath.Join(mods, "m", "files", "f")
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		in, want any
+		ok       bool
+	}{
+		{"puppet:///modules/m/f", file, true},
+		{"puppet:///modules/m/missing", "puppet:///modules/m/missing", false},
+		{"/etc/x", "/etc/x", false},
+		{[]any{"puppet:///modules/m/missing", "puppet:///modules/m/f"}, []any{"puppet:///modules/m/missing", file}, true},
+	} {
+		got, ok := localSources(tc.in, []string{mods})
+		if ok != tc.ok || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("localSources(%v) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
 		}
 	}
 }

@@ -192,7 +192,7 @@ func (r *Runner) apply(ctx context.Context, batch []*request) (*report, error) {
 		r.dir = dir
 	}
 	head := batch[0].res.head
-	data, err := subCatalog(head, batch)
+	data, err := subCatalog(head, batch, r.modulePath(head.Environment))
 	if err != nil {
 		return nil, err
 	}

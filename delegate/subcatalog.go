@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 
 	"github.com/mgmt-puppet/mgmt-puppet/catalog"
+	"github.com/mgmt-puppet/mgmt-puppet/resources"
 )
 
 // relationships are the metaparameters left out of a sub-catalog: the engine orders
@@ -44,8 +45,10 @@ type jsonEdge struct {
 }
 
 // subCatalog is the catalog that one Puppet run applies: the requests' resources,
-// their containers and the edges between them, and a trigger per due refresh.
-func subCatalog(head *catalog.Catalog, reqs []*request) ([]byte, error) {
+// their containers and the edges between them, and a trigger per due refresh. A
+// File's puppet:///modules/ sources name the local files under modulePath: `puppet
+// apply --catalog` has no file server.
+func subCatalog(head *catalog.Catalog, reqs []*request, modulePath []string) ([]byte, error) {
 	c := jsonCatalog{
 		Tags: []string{"settings"}, Name: head.Name, Version: head.Version, CatalogUUID: head.CatalogUUID,
 		CatalogFormat: max(head.CatalogFormat, 1), Environment: head.Environment, Classes: []string{},
@@ -76,6 +79,11 @@ func subCatalog(head *catalog.Catalog, reqs []*request) ([]byte, error) {
 		if !q.apply {
 			over["noop"] = true
 		}
+		if d.res.Type == "File" {
+			if src, ok := localSources(d.res.Parameters["source"], modulePath); ok {
+				over["source"] = src
+			}
+		}
 		c.Resources = append(c.Resources, resourceJSON(d.res, over))
 		if parent != "" {
 			c.Edges = append(c.Edges, jsonEdge{parent, ref})
@@ -92,6 +100,30 @@ func subCatalog(head *catalog.Catalog, reqs []*request) ([]byte, error) {
 		}
 	}
 	return json.Marshal(c)
+}
+
+// localSources is a File's source value with its puppet:///modules/ URLs replaced by
+// the local files they name; ok is false when none was.
+func localSources(v any, modulePath []string) (any, bool) {
+	switch x := v.(type) {
+	case string:
+		if p, ok := resources.ModuleFile(x, modulePath); ok {
+			return p, true
+		}
+	case []any:
+		out := make([]any, len(x))
+		changed := false
+		for i, e := range x {
+			out[i] = e
+			if s, ok := e.(string); ok {
+				if p, ok := resources.ModuleFile(s, modulePath); ok {
+					out[i], changed = p, true
+				}
+			}
+		}
+		return out, changed
+	}
+	return v, false
 }
 
 func kindOf(head *catalog.Catalog) string {

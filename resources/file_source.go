@@ -139,3 +139,23 @@ func (f *File) watchSources(ctx context.Context) error {
 	}
 	return nil
 }
+
+// ModuleFile resolves a puppet:///modules/M/P source as File does: the first
+// M/files/P that exists under the module path. ok is false for other sources and
+// when none exists.
+func ModuleFile(source string, modulePath []string) (path string, ok bool) {
+	if !strings.HasPrefix(source, "puppet:///modules/") {
+		return "", false
+	}
+	f := &File{ModulePath: modulePath}
+	paths, err := f.sourceCandidates(source)
+	if err != nil {
+		return "", false
+	}
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			return p, true
+		}
+	}
+	return "", false
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/mgmt-puppet/mgmt-puppet/delegate"
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
 	"github.com/mgmt-puppet/mgmt-puppet/report"
+	"github.com/mgmt-puppet/mgmt-puppet/resources"
 	"github.com/mgmt-puppet/mgmt-puppet/translate"
 )
 
@@ -82,6 +83,12 @@ func (o *compareOptions) run(ctx context.Context, path string, stdout, stderr io
 		return err
 	}
 	modulepath := splitPath(o.modulepath)
+	// puppet apply --catalog has no file server: puppet:///modules/ sources are
+	// given to it as the local files mgmt-puppet reads.
+	theirCatalog := filepath.Join(tmp, "puppet-catalog.json")
+	if err := os.WriteFile(theirCatalog, localModuleSources(data, modulepath), 0o600); err != nil {
+		return err
+	}
 	runner := delegate.NewRunner(delegate.Config{Puppet: o.puppet, ModulePath: modulepath})
 	defer runner.Close()
 	cat, res, err := load(catalogFile, translate.Options{ModulePath: modulepath, Delegate: runner}, stderr, stderr)
@@ -90,7 +97,7 @@ func (o *compareOptions) run(ctx context.Context, path string, stdout, stderr io
 	}
 
 	start := time.Now()
-	theirs, err := o.puppetNoop(ctx, catalogFile, tmp, cat.Environment)
+	theirs, err := o.puppetNoop(ctx, theirCatalog, tmp, cat.Environment)
 	if err != nil {
 		fmt.Fprintf(stderr, "Error: puppet apply --noop: %v\n", err)
 		return exitError{1}
@@ -127,7 +134,8 @@ func (o *compareOptions) run(ctx context.Context, path string, stdout, stderr io
 	if err != nil {
 		return fmt.Errorf("mgmt-puppet's report: %w", err)
 	}
-	c := comparison{Differences: compare.Diff(a, b), PuppetTime: puppetTime.Seconds(), MgmtTime: mgmtTime.Seconds()}
+	c := comparison{Differences: compare.WithoutGenerated(compare.Diff(a, b), generatedRoots(res.Graph)),
+		PuppetTime: puppetTime.Seconds(), MgmtTime: mgmtTime.Seconds()}
 	c.Resources, c.OutOfSync = compare.Counts(a, b)
 	c.Agree = len(c.Differences) == 0
 	if c.Differences == nil {
@@ -154,6 +162,68 @@ func (o *compareOptions) run(ctx context.Context, path string, stdout, stderr io
 		return exitError{2}
 	}
 	return nil
+}
+
+// generatedRoots lists the paths under which Puppet generates resources of its own
+// that mgmt-puppet reports as lines of the generating resource: recursing Files and
+// Tidies (run by Puppet, which generates them).
+func generatedRoots(g *engine.Graph) []string {
+	var roots []string
+	for _, v := range g.Vertices() {
+		if f, ok := v.Resource.(*resources.File); ok && f.Recurse != "" && f.Recurse != "false" {
+			roots = append(roots, f.Path)
+		}
+		if m, ok := v.Data.(*translate.Meta); ok && !m.Whit && m.Type == "Tidy" {
+			roots = append(roots, m.Title)
+		}
+	}
+	return roots
+}
+
+// localModuleSources returns the catalog data with every puppet:///modules/ source
+// of a File replaced by the local file it names under modulePath (the data as it
+// is when it cannot be read).
+func localModuleSources(data []byte, modulePath []string) []byte {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var cat map[string]any
+	if err := dec.Decode(&cat); err != nil {
+		return data
+	}
+	list, _ := cat["resources"].([]any)
+	changed := false
+	local := func(v any) any {
+		if s, ok := v.(string); ok {
+			if p, ok := resources.ModuleFile(s, modulePath); ok {
+				changed = true
+				return p
+			}
+		}
+		return v
+	}
+	for _, r := range list {
+		res, _ := r.(map[string]any)
+		params, _ := res["parameters"].(map[string]any)
+		if res["type"] != "File" || params == nil {
+			continue
+		}
+		switch src := params["source"].(type) {
+		case string:
+			params["source"] = local(src)
+		case []any:
+			for i := range src {
+				src[i] = local(src[i])
+			}
+		}
+	}
+	if !changed {
+		return data
+	}
+	out, err := json.Marshal(cat)
+	if err != nil {
+		return data
+	}
+	return out
 }
 
 // puppetNoop runs puppet apply --noop on catalogFile with throwaway directories

@@ -31,3 +31,34 @@ func TestCompareModulePath(t *testing.T) {
 		}
 	}
 }
+
+// TestLocalModuleSources: the catalog given to puppet apply --catalog names the
+// local files of puppet:///modules/ sources, which it cannot fetch without a file
+// server; other sources and everything else stay as they were.
+func TestLocalModuleSources(t *testing.T) {
+	mods := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(mods, "m", "files", "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(mods, "m", "files", "etc", "a.conf"), []byte("a\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in := `{"resources":[` +
+		`{"type":"File","title":"/a","parameters":{"source":"puppet:///modules/m/etc/a.conf","mode":"0644"}},` +
+		`{"type":"File","title":"/b","parameters":{"source":["puppet:///modules/m/missing","puppet:///modules/m/etc/a.conf","/local"]}},` +
+		`{"type":"Exec","title":"x","parameters":{"command":"puppet:///modules/m/etc/a.conf","timeout":300}}]}`
+	got := string(localModuleSources([]byte(in), []string{filepath.Join(mods, "none"), mods}))
+	local := filepath.Join(mods, "m", "files", "etc", "a.conf")
+	for _, want := range []string{
+		`{"parameters":{"mode":"0644","source":"` + local + `"},"title":"/a"`,
+		`"source":["puppet:///modules/m/missing","` + local + `","/local"]`,
+		`"command":"puppet:///modules/m/etc/a.conf","timeout":300`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("got %s\nwant %s in it", got, want)
+		}
+	}
+	if same := localModuleSources([]byte(`{"resources":[]}`), nil); string(same) != `{"resources":[]}` {
+		t.Errorf("a catalog without module sources changed: %s", same)
+	}
+}
