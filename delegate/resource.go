@@ -19,6 +19,7 @@ type Resource struct {
 	res        *catalog.Resource
 	containers []*catalog.Resource // outermost first
 	order      int                 // creation order: the translator makes them in catalog order
+	seq        uint64              // the engine's start order (engine.Queued)
 	h          engine.Handle
 
 	refresh     bool  // refresh events wait for the next CheckApply
@@ -36,6 +37,7 @@ var (
 	_ engine.RefreshPreparer    = (*Resource)(nil)
 	_ engine.RefreshInvalidator = (*Resource)(nil)
 	_ engine.Offloaded          = (*Resource)(nil)
+	_ engine.Queued             = (*Resource)(nil)
 )
 
 // Resource returns the delegated resource for res, a resource of catalog head
@@ -59,6 +61,14 @@ func (d *Resource) Init(h engine.Handle) error {
 
 // Offloaded says that Puppet does the work, for many resources at once.
 func (d *Resource) Offloaded() {}
+
+// Queue is the runner: it runs Puppet once at a time, on the resources in the
+// order the engine started them, so that an order edge between two of them is
+// kept inside one Puppet run.
+func (d *Resource) Queue() any { return d.runner }
+
+// Dispatched records the engine's start order.
+func (d *Resource) Dispatched(seq uint64) { d.seq = seq }
 
 // Watch pokes every Config.Interval: Puppet's types give no events.
 func (d *Resource) Watch(ctx context.Context) error {

@@ -47,6 +47,9 @@ type Runner struct {
 	pending sync.Mutex
 	waiting []*request
 	runs    int // Puppet processes started, under mu
+	// providerless are the types whose "Could not find a suitable provider" error
+	// was printed, under mu: Puppet prints it once per type and run.
+	providerless map[string]bool
 	made    int // resources made, numbered in the order the translator made them
 }
 
@@ -109,9 +112,18 @@ func (r *Runner) do(ctx context.Context, q *request) outcome {
 	r.waiting = nil
 	r.pending.Unlock()
 	if len(batch) > 0 { // else an earlier request's run took this one
-		// In catalog order, as Puppet would apply them (and as its parsedfile
-		// providers write their records).
-		sort.Slice(batch, func(i, j int) bool { return batch[i].res.order < batch[j].res.order })
+		// In the order the engine started them, which keeps the order edges between
+		// them (Puppet's order where they may interfere), then in catalog order, as
+		// Puppet would apply them (and as its parsedfile providers write their
+		// records). The sub-catalog lists them so, without relationships, and
+		// Puppet applies it in that order.
+		sort.Slice(batch, func(i, j int) bool {
+			a, b := batch[i].res, batch[j].res
+			if a.seq != b.seq {
+				return a.seq < b.seq
+			}
+			return a.order < b.order
+		})
 		r.runBatch(ctx, batch)
 	}
 	r.mu.Unlock()
@@ -154,6 +166,15 @@ func (r *Runner) runBatch(ctx context.Context, batch []*request) {
 			l.Source != "Puppet" && l.Source != "" && !strings.HasPrefix(l.Source, "/") ||
 			strings.Contains(l.Source, "Notify["+triggerPrefix) {
 			continue
+		}
+		if t, ok := strings.CutPrefix(l.Message, "Could not find a suitable provider for "); ok && l.Source == "Puppet" {
+			if r.providerless[t] {
+				continue
+			}
+			if r.providerless == nil {
+				r.providerless = map[string]bool{}
+			}
+			r.providerless[t] = true
 		}
 		q := owner(byPath, l.Source)
 		if q == nil {

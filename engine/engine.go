@@ -173,7 +173,10 @@ type node struct {
 	refreshes, real int
 	again           bool // poked while running
 	removed         bool
-	permanent       bool // the last failure cannot be fixed by retrying
+	// released: this evaluation's start released the order edges to resources of
+	// its queue (Queued); finishNode does not release them again.
+	released  bool
+	permanent bool // the last failure cannot be fixed by retrying
 
 	retries  int
 	timer    *time.Timer // a retry or a rate-limited poke is scheduled
@@ -244,6 +247,7 @@ type run struct {
 	passDone bool
 	start    time.Time
 	result   Result
+	seq      uint64  // Queued resources started
 	check    []*node // waiting nodes whose dependencies may be done now
 	// afterPass holds vertices poked during the first pass after their evaluation.
 	afterPass []*node
@@ -445,6 +449,18 @@ func (r *run) schedule(n *node, d time.Duration) {
 // settle moves waiting nodes whose dependencies are done to the ready queue (or skips
 // them), then starts what the concurrency bound and the locks allow.
 func (r *run) settle() {
+	for {
+		r.settleChecks()
+		r.dispatch()
+		if len(r.check) == 0 { // starting a Queued resource may release others
+			return
+		}
+	}
+}
+
+// settleChecks moves the waiting nodes of r.check whose dependencies are done to a
+// ready queue, or skips them.
+func (r *run) settleChecks() {
 	for len(r.check) > 0 {
 		n := r.check[len(r.check)-1]
 		r.check = r.check[:len(r.check)-1]
@@ -482,7 +498,6 @@ func (r *run) settle() {
 		n.st = queued
 		r.enqueue(n)
 	}
-	r.dispatch()
 }
 
 // relay passes a container boundary: failures and refresh events go through it.
@@ -515,13 +530,42 @@ func (r *run) send(n *node, events, real int) {
 	}
 }
 
+// sameQueue reports whether a and b are Queued resources of one queue.
+func sameQueue(a, b *node) bool {
+	qa, ok := a.v.Resource.(Queued)
+	if !ok {
+		return false
+	}
+	qb, ok := b.v.Resource.(Queued)
+	return ok && qa.Queue() != nil && qa.Queue() == qb.Queue()
+}
+
+// releaseQueued releases n's order edges to resources of its queue as n starts: the
+// queue does their work after n's.
+func (r *run) releaseQueued(n *node) {
+	for _, d := range n.out {
+		if d.order && sameQueue(n, d.n) {
+			n.released = true
+			d.n.busy--
+			if d.n.st == waiting && d.n.busy == 0 {
+				r.check = append(r.check, d.n)
+			}
+		}
+	}
+}
+
 // finishNode ends n's evaluation (or skip) with res and wakes its dependents.
 func (r *run) finishNode(n *node, res outcome, roots []string) {
 	n.st = idle
 	r.active--
 	n.result = res
 	n.roots = roots
+	released := n.released
+	n.released = false
 	for _, d := range n.out {
+		if released && d.order && sameQueue(n, d.n) {
+			continue // released when n started
+		}
 		d.n.busy--
 		switch {
 		case d.n.st == waiting:
@@ -579,6 +623,11 @@ func (r *run) start1(n *node, slot bool) {
 	count, real := n.refreshes, n.real
 	n.refreshes, n.real = 0, 0
 	corrective := r.passDone
+	if q, ok := n.v.Resource.(Queued); ok {
+		r.seq++
+		q.Dispatched(r.seq)
+		r.releaseQueued(n)
+	}
 	go func() { r.done <- r.evaluate(n, count, real, corrective) }()
 }
 
@@ -874,6 +923,9 @@ func (r *run) swapIn(g *Graph) error {
 	for _, n := range r.nodes {
 		if n.st != idle {
 			for _, d := range n.out {
+				if n.released && d.order && sameQueue(n, d.n) {
+					continue
+				}
 				d.n.busy++
 			}
 		}

@@ -1,10 +1,13 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"math/rand"
 	"reflect"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -142,5 +145,95 @@ func TestCriticalPath(t *testing.T) {
 	}
 	if got := g.CriticalPath(true); got != 3 {
 		t.Errorf("critical path without order edges %d, want 3 (a b c)", got)
+	}
+}
+
+// fakeQueue serves its resources as delegate's runner does: a request waits a
+// moment for others, then one batch takes all that wait, in the order they were
+// dispatched.
+type fakeQueue struct {
+	mu      sync.Mutex // held while a batch runs
+	pending sync.Mutex
+	waiting []*queuedFake
+	batches [][]string
+}
+
+type queuedFake struct {
+	*fake
+	q    *fakeQueue
+	seq  uint64
+	done chan struct{}
+}
+
+func (r *queuedFake) Offloaded()            {}
+func (r *queuedFake) Queue() any            { return r.q }
+func (r *queuedFake) Dispatched(seq uint64) { r.seq = seq }
+
+func (r *queuedFake) CheckApply(ctx context.Context, apply bool) (bool, error) {
+	q := r.q
+	r.done = make(chan struct{})
+	q.pending.Lock()
+	q.waiting = append(q.waiting, r)
+	q.pending.Unlock()
+	time.Sleep(30 * time.Millisecond)
+	q.mu.Lock()
+	q.pending.Lock()
+	batch := q.waiting
+	q.waiting = nil
+	q.pending.Unlock()
+	if len(batch) > 0 {
+		sort.Slice(batch, func(i, j int) bool { return batch[i].seq < batch[j].seq })
+		var names []string
+		for _, b := range batch {
+			names = append(names, b.name)
+			b.fake.CheckApply(ctx, apply)
+			close(b.done)
+		}
+		q.batches = append(q.batches, names)
+	}
+	q.mu.Unlock()
+	<-r.done
+	return false, nil
+}
+
+// Resources of one queue chained by order edges are started together and join one
+// batch, in the edges' order; a plain edge, or another queue, still waits.
+func TestQueuedOrderEdges(t *testing.T) {
+	rec := &recorder{}
+	qa, qb := &fakeQueue{}, &fakeQueue{}
+	g := NewGraph()
+	add := func(name string, q *fakeQueue) {
+		f := &fake{name: name, rec: rec}
+		var res Resource = f
+		if q != nil {
+			res = &queuedFake{fake: f, q: q}
+		}
+		if err := g.AddVertex(&Vertex{Name: name, Resource: res}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Catalog order puts a3 first: only the order edges make a1 a2 a3.
+	add("a3", qa)
+	add("a2", qa)
+	add("a1", qa)
+	add("a4", qa) // after a1 through a plain edge: its own batch
+	add("b1", qb) // another queue, ordered after a1
+	for _, e := range [][2]string{{"a1", "a2"}, {"a2", "a3"}, {"a1", "b1"}} {
+		if err := g.AddOrderEdge(e[0], e[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := g.AddEdge("a1", "a4", false); err != nil {
+		t.Fatal(err)
+	}
+	runOnce(t, Config{Observer: rec}, g)
+	if want := [][]string{{"a1", "a2", "a3"}, {"a4"}}; !reflect.DeepEqual(qa.batches, want) {
+		t.Errorf("queue a ran batches %v, want %v", qa.batches, want)
+	}
+	if want := [][]string{{"b1"}}; !reflect.DeepEqual(qb.batches, want) {
+		t.Errorf("queue b ran batches %v, want %v", qb.batches, want)
+	}
+	if i, j := rec.index("end a1"), rec.index("start b1"); i < 0 || j < i {
+		t.Errorf("b1 (another queue) started before a1 ended: %v", rec.events)
 	}
 }

@@ -66,6 +66,19 @@ type Offloaded interface {
 	Offloaded()
 }
 
+// Queued is an Offloaded resource whose work goes to a queue that does it in the
+// order it was handed over. An order edge between two resources of one queue is
+// kept by the queue itself: the later one is started as soon as the earlier one is,
+// so that both can join one batch.
+type Queued interface {
+	Offloaded
+	// Queue identifies the queue; resources with equal non-nil values share it.
+	Queue() any
+	// Dispatched tells the resource, before its CheckApply starts, its place in
+	// the order in which the engine starts queued resources.
+	Dispatched(seq uint64)
+}
+
 // Locker is a resource that must not run at the same time as others holding one of the
 // same named locks (a package manager, say).
 type Locker interface {
