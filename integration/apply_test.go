@@ -3,6 +3,7 @@ package integration
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -65,6 +66,9 @@ var fidelityCases = []fidelityCase{
 	{name: "refresh-by-puppet", fixture: "refresh", ours: []string{"--delegate-types", "Exec"}},
 	{name: "failure-by-puppet", fixture: "failure", ours: []string{"--delegate-types", "Exec"}},
 	{name: "noop-refresh-by-puppet", fixture: "refresh", ours: []string{"--noop", "--delegate-types", "Exec"}, puppet: []string{"--noop"}},
+	// duritong-sysctl's Sysctl natively: records changed, removed, added.
+	{name: "sysctl", fixture: "sysctl", puppet: []string{"--basemodulepath", debianModules}},
+	{name: "noop-sysctl", fixture: "sysctl", ours: []string{"--noop"}, puppet: []string{"--basemodulepath", debianModules, "--noop"}},
 	// Resources without relationships that touch the same files keep Puppet's
 	// order (docs/parallel-safety.md): purges and execs in the same directories.
 	{name: "interfere", fixture: "interfere", setup: interfereStrays, recursed: []string{"interfere"}},
@@ -265,5 +269,41 @@ func TestRejectedLikePuppet(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSysctlRuntimeMatchesPuppet applies the sysctl-runtime fixture (running
+// kernel parameters of the network namespace) with mgmt-puppet and with real
+// puppet apply, each in a fresh network namespace: the same lines and exit code.
+func TestSysctlRuntimeMatchesPuppet(t *testing.T) {
+	requirePuppet(t)
+	for _, c := range []string{"unshare", "sysctl"} {
+		if _, err := exec.LookPath(c); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s not found", c)
+			}
+			t.Skipf("%s not found", c)
+		}
+	}
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("needs root for network namespaces")
+		}
+		t.Skip("needs root for network namespaces")
+	}
+	bin := binary(t)
+	catalog := fixtureCatalog(t, "sysctl-runtime", t.TempDir())
+	got := runCommand(t, "unshare", "--net", "--", bin, "run", "--color", "false", catalog)
+	want := runCommand(t, "unshare", "--net", "--", "puppet", "apply", "--catalog", catalog, "--color", "false",
+		"--basemodulepath", debianModules)
+	if got.code != want.code {
+		t.Errorf("exit %d, puppet exit %d", got.code, want.code)
+	}
+	gl, wl := logLines(got.out, "/nonexistent"), logLines(want.out, "/nonexistent")
+	if strings.Join(gl, "\n") != strings.Join(wl, "\n") {
+		t.Errorf("log lines differ\nours:\n  %s\npuppet:\n  %s", strings.Join(gl, "\n  "), strings.Join(wl, "\n  "))
+	}
+	if !strings.Contains(got.out, "Sysctl_runtime[net.ipv4.ip_forward]/val: val changed '0' to '1'") {
+		t.Errorf("no change of ip_forward in a new network namespace:\n%s", got.out)
 	}
 }

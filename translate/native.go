@@ -29,6 +29,10 @@ type Native struct {
 	// properties). A Sensitive value for any other parameter gets Puppet's warning
 	// that it cannot be redacted.
 	Redactable []string
+	// Suitable, when set, is the confine of Puppet's provider on this host: when it
+	// says no and Puppet is there, Puppet runs the type's resources, so that they
+	// fail as Puppet fails them ("Could not find a suitable provider").
+	Suitable func() bool
 }
 
 // natives maps a Puppet type name ("File") to its native translation. Each type's file

@@ -173,6 +173,11 @@ func (t *translation) resourceFootprint(v *engine.Vertex) footprint.Footprint {
 		// other: after every earlier change, before every later one.
 		return footprint.Footprint{Accesses: []footprint.Access{
 			footprint.ReadsEverything, footprint.Name("systemd", "/", true, true), footprint.Tree("/etc/systemd", true)}}
+	case *resources.Sysctl:
+		return footprint.Footprint{Accesses: []footprint.Access{footprint.Path(r.Target, true)}}
+	case *resources.SysctlRuntime:
+		// The running kernel: a service started before or after sees it.
+		return footprint.Footprint{Accesses: []footprint.Access{footprint.Tree("/proc/sys", true), footprint.Name("sysctl", "/"+r.Name, false, true)}}
 	case *resources.PostgresqlPSQL:
 		// The server's state: statements on one server keep Puppet's order.
 		return footprint.Footprint{Accesses: []footprint.Access{footprint.Name("postgresql", "/"+r.Port, true, true)}}

@@ -161,6 +161,8 @@ type translation struct {
 	problems  Problems
 	warnings  []string
 	orderings []Ordering
+	// suitability caches Native.Suitable by type.
+	suitability map[string]bool
 }
 
 func (t *translation) problem(format string, args ...any) {
@@ -192,7 +194,7 @@ func (t *translation) addResources() {
 			stat = &TypeStat{Type: r.Type}
 			t.stats[r.Type] = stat
 		}
-		if n, ok := natives[r.Type]; ok && !containerTypes[r.Type] && !t.forcedDelegate(r.Type) {
+		if n, ok := natives[r.Type]; ok && !containerTypes[r.Type] && !t.forcedDelegate(r.Type) && t.suitable(r.Type, n) {
 			n := n
 			it.native = &n
 			stat.Native++
@@ -232,6 +234,23 @@ func (t *translation) addResources() {
 			}
 		}
 	}
+}
+
+// suitable reports whether typ's native provider may run here: always without
+// Puppet, else as Native.Suitable says (asked once per type).
+func (t *translation) suitable(typ string, n Native) bool {
+	if n.Suitable == nil || t.opts.Delegate == nil {
+		return true
+	}
+	if t.suitability == nil {
+		t.suitability = map[string]bool{}
+	}
+	ok, asked := t.suitability[typ]
+	if !asked {
+		ok = n.Suitable()
+		t.suitability[typ] = ok
+	}
+	return ok
 }
 
 func (t *translation) alias(it *item, name string, unique bool, what string) {
