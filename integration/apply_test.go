@@ -69,6 +69,9 @@ var fidelityCases = []fidelityCase{
 	// duritong-sysctl's Sysctl natively: records changed, removed, added.
 	{name: "sysctl", fixture: "sysctl", puppet: []string{"--basemodulepath", debianModules}},
 	{name: "noop-sysctl", fixture: "sysctl", ours: []string{"--noop"}, puppet: []string{"--basemodulepath", debianModules, "--noop"}},
+	// mailalias_core's Mailalias natively.
+	{name: "mailalias", fixture: "mailalias", puppet: []string{"--basemodulepath", debianModules}},
+	{name: "noop-mailalias", fixture: "mailalias", ours: []string{"--noop"}, puppet: []string{"--basemodulepath", debianModules, "--noop"}},
 	// Resources without relationships that touch the same files keep Puppet's
 	// order (docs/parallel-safety.md): purges and execs in the same directories.
 	{name: "interfere", fixture: "interfere", setup: interfereStrays, recursed: []string{"interfere"}},

@@ -173,6 +173,8 @@ func (t *translation) resourceFootprint(v *engine.Vertex) footprint.Footprint {
 		// other: after every earlier change, before every later one.
 		return footprint.Footprint{Accesses: []footprint.Access{
 			footprint.ReadsEverything, footprint.Name("systemd", "/", true, true), footprint.Tree("/etc/systemd", true)}}
+	case *resources.Mailalias:
+		return footprint.Footprint{Accesses: []footprint.Access{footprint.Path(r.Target, true)}}
 	case *resources.Sysctl:
 		return footprint.Footprint{Accesses: []footprint.Access{footprint.Path(r.Target, true)}}
 	case *resources.SysctlRuntime:
