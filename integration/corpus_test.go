@@ -91,8 +91,8 @@ func TestCorpusAccepted(t *testing.T) {
 		types = append(types, fmt.Sprintf("%s %d", ty, n))
 	}
 	sort.Strings(types)
-	summary := fmt.Sprintf("%d resources in %d catalogs: %d native (%s), %d run by Puppet (%s)",
-		total, len(rows), native, percent(native, total), delegated, strings.Join(types, ", "))
+	summary := fmt.Sprintf("%d resources in %d catalogs: %d native (%.1f%%), %d run by Puppet (%s)",
+		total, len(rows), native, 100*float64(native)/float64(max(total, 1)), delegated, strings.Join(types, ", "))
 	t.Log(summary)
 	if table := os.Getenv("CORPUS_TABLE"); table != "" {
 		text := "| case | resources | native | run by Puppet | share native | longest chain, relationships | longest chain, with orderings | orderings |\n" +
