@@ -23,12 +23,13 @@ test: deps
 	$(MAKE) fuzz
 
 # fuzz runs each fuzz test for FUZZTIME (make test and CI run it too): parsing and
-# translating arbitrary catalogs must never panic or hang, and every rejection must
-# say why.
+# translating arbitrary catalogs, and reading any command line's footprint, must
+# never panic or hang, and every rejection must say why.
 FUZZTIME ?= 15s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./catalog
 	$(GO) test -run '^$$' -fuzz '^FuzzTranslate$$' -fuzztime $(FUZZTIME) ./translate
+	$(GO) test -run '^$$' -fuzz '^FuzzCommand$$' -fuzztime $(FUZZTIME) ./footprint
 
 demo: build
 	scripts/demo.sh
