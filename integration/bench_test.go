@@ -222,13 +222,13 @@ const benchAnyCode = -1
 // puppet, for which --detailed-exitcodes does not apply to --catalog, must exit 0.
 // state is a folder of the caller's for puppet's confdir, vardir and codedir; keep
 // it between a first apply and its re-apply, as a real node would.
-func benchApply(b *testing.B, timed bool, tool, catalog, state string, wantCode int) benchRun {
+func benchApply(b *testing.B, timed bool, tool, catalog, state string, wantCode int, flags ...string) benchRun {
 	b.Helper()
 	var r benchRun
 	switch tool {
 	case toolMgmt:
-		r = benchExec(b, timed, benchBinary(b), "run", catalog, "--color", "false",
-			"--converged-timeout", "0", "--detailed-exitcodes")
+		r = benchExec(b, timed, benchBinary(b), append([]string{"run", catalog, "--color", "false",
+			"--converged-timeout", "0", "--detailed-exitcodes"}, flags...)...)
 	case toolPuppet:
 		modules := filepath.Join(state, "modules") // empty: see fixtures/apply-reference.sh
 		if err := os.MkdirAll(modules, 0o755); err != nil {
@@ -290,6 +290,18 @@ func BenchmarkFirstApply(b *testing.B) {
 		}
 		rss.report(b)
 	})
+	b.Run("catalog=files1000/order=serial/tool="+toolMgmt, func(b *testing.B) {
+		b.StopTimer()
+		base := b.TempDir()
+		var rss benchPeakRSS
+		for i := 0; i < b.N; i++ {
+			_, root, catalog := benchIterDir(b, base)
+			benchFixture(b, "files1000", root, catalog)
+			rss.add(benchApply(b, true, toolMgmt, catalog, "", 2, "--serial"))
+			benchCheckFiles(b, filepath.Join(root, "files1000"), 1000)
+		}
+		rss.report(b)
+	})
 }
 
 // BenchmarkNoopReapply applies files1000 once untimed, then times re-applies that
@@ -320,6 +332,19 @@ func BenchmarkSleepChains(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			// Execs without a guard run every time: always a change.
 			rss.add(benchApply(b, true, tool, catalog, filepath.Join(dir, "state"), 2))
+		}
+		rss.report(b)
+	})
+	// One resource at a time in Puppet's order (--serial): what the parallel walk
+	// saves.
+	b.Run("order=serial/tool="+toolMgmt, func(b *testing.B) {
+		b.StopTimer()
+		dir := b.TempDir()
+		catalog := filepath.Join(dir, "catalog.json")
+		benchFixture(b, "sleep", filepath.Join(dir, "root"), catalog)
+		var rss benchPeakRSS
+		for i := 0; i < b.N; i++ {
+			rss.add(benchApply(b, true, toolMgmt, catalog, "", 2, "--serial"))
 		}
 		rss.report(b)
 	})
