@@ -146,10 +146,37 @@ type ChangeError struct {
 	Property string
 	From, To string
 	Err      error
+	// Set, when not empty, says that Err is a system error that Puppet's property
+	// set method met setting the value Set: Puppet wraps it as "Could not set
+	// 'Set' on PROPERTY: Err (file: F, line: L)" with the resource's manifest
+	// position, and logs that twice, the second time with the system error after
+	// "Wrapped exception:".
+	Set string
 }
 
-func (e *ChangeError) Error() string {
-	return fmt.Sprintf("change from %s to %s failed: %v", QuoteValue(e.From), QuoteValue(e.To), e.Err)
+func (e *ChangeError) Error() string { return e.Message("", 0) }
+
+// Message is the change failure as Puppet words it, for a resource declared at
+// file and line (when known).
+func (e *ChangeError) Message(file string, line int) string {
+	return fmt.Sprintf("change from %s to %s failed: %s", QuoteValue(e.From), QuoteValue(e.To), e.Cause(file, line))
+}
+
+// Cause is the failure without the change: Err, or with Set Puppet's wrapping of it.
+func (e *ChangeError) Cause(file string, line int) string {
+	if e.Set == "" {
+		return e.Err.Error()
+	}
+	s := fmt.Sprintf("Could not set '%s' on %s: %v", e.Set, e.Property, e.Err)
+	switch {
+	case file != "" && line > 0:
+		s += fmt.Sprintf(" (file: %s, line: %d)", file, line)
+	case file != "":
+		s += fmt.Sprintf(" (file: %s)", file)
+	case line > 0:
+		s += fmt.Sprintf(" (line: %d)", line)
+	}
+	return s
 }
 
 // QuoteValue prints a value as Puppet's logs do: quoted, except lists ("['0']").

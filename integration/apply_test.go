@@ -69,6 +69,14 @@ var fidelityCases = []fidelityCase{
 	// duritong-sysctl's Sysctl natively: records changed, removed, added.
 	{name: "sysctl", fixture: "sysctl", puppet: []string{"--basemodulepath", debianModules}},
 	{name: "noop-sysctl", fixture: "sysctl", ours: []string{"--noop"}, puppet: []string{"--basemodulepath", debianModules, "--noop"}},
+	// File ensure failures in Puppet's words.
+	{name: "fileerrors", fixture: "fileerrors", setup: func(t *testing.T, root string) {
+		for _, d := range []string{"dir-as-file", "dir-as-link"} {
+			if err := os.MkdirAll(filepath.Join(root, "fileerrors", d), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}},
 	// mailalias_core's Mailalias natively.
 	{name: "mailalias", fixture: "mailalias", puppet: []string{"--basemodulepath", debianModules}},
 	{name: "noop-mailalias", fixture: "mailalias", ours: []string{"--noop"}, puppet: []string{"--basemodulepath", debianModules, "--noop"}},

@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"os"
+	"regexp"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -168,6 +169,10 @@ func logLines(out, root string) []string {
 	inFacter := false
 	for _, l := range strings.Split(out, "\n") {
 		l = strings.TrimSpace(strings.ReplaceAll(l, root, placeholder))
+		// The temporary files of a write, named differently by each tool: Puppet's
+		// PATH20261201-123-abc.lock, mgmt-puppet's DIR/.NAME.RANDOM.tmp.
+		l = puppetTemp.ReplaceAllString(l, "$1<tmp>")
+		l = ourTemp.ReplaceAllString(l, "/$1<tmp>")
 		// Puppet resolves facts before it applies a catalog; modules' custom facts
 		// fail where their program is missing (puppetlabs-ssh's without ssh), with
 		// the Ruby error's lines after. mgmt-puppet applies the catalog without facts.
@@ -191,6 +196,11 @@ func logLines(out, root string) []string {
 	sortStrings(lines)
 	return lines
 }
+
+var (
+	puppetTemp = regexp.MustCompile(`(\S+?)\d{8}-\d+-[0-9a-z]+\.lock`)
+	ourTemp    = regexp.MustCompile(`/\.([^/\s]+)\.[A-Za-z0-9]{12}\.tmp`)
+)
 
 // hasLevel reports whether a console line starts with a log level.
 func hasLevel(l string) bool {

@@ -131,6 +131,17 @@ func Lines(e engine.Event) []Line {
 			return nil
 		case e.Refresh:
 			return []Line{line(engine.Err, path, "Failed to call refresh: %v", e.Err), line(engine.Err, path, "%v", e.Err)}
+		case errors.As(e.Err, &ce) && ce.Set != "":
+			// Puppet's property set logs its wrapping, the harness logs it again with
+			// the system error, then the change's failure.
+			file, lineNo := "", 0
+			if m != nil {
+				file, lineNo = m.File, m.Line
+			}
+			cause := ce.Cause(file, lineNo)
+			return []Line{line(engine.Err, "", "%s", cause),
+				line(engine.Err, "", "%s\nWrapped exception:\n%v", cause, ce.Err),
+				line(engine.Err, path+"/"+ce.Property, "%s", ce.Message(file, lineNo))}
 		case errors.As(e.Err, &ce):
 			return []Line{line(engine.Err, "", "%s", ce.Err), line(engine.Err, path+"/"+ce.Property, "%v", ce)}
 		default:

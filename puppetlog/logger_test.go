@@ -71,3 +71,26 @@ func TestColor(t *testing.T) {
 		t.Errorf("coloured line %q", got)
 	}
 }
+
+// A system error met setting a property is wrapped as Puppet's property set wraps
+// it, with the resource's manifest position, logged twice, the second time with
+// the error after "Wrapped exception:".
+func TestSetErrorLines(t *testing.T) {
+	v := &engine.Vertex{Name: "File[/x/f]", Data: &translate.Meta{Type: "File", Title: "/x/f",
+		Path: "/Stage[main]/Main/File[/x/f]", File: "/m.pp", Line: 3, Loglevel: engine.Notice}}
+	err := &engine.ChangeError{Property: "ensure", From: "absent", To: "link", Set: "link",
+		Err: errors.New("No such file or directory @ dir_chdir - /x")}
+	var got []string
+	for _, l := range Lines(engine.Event{Kind: engine.EventFailure, Vertex: v, Err: err}) {
+		got = append(got, l.String())
+	}
+	cause := "Could not set 'link' on ensure: No such file or directory @ dir_chdir - /x (file: /m.pp, line: 3)"
+	want := []string{
+		"Error: " + cause,
+		"Error: " + cause + "\nWrapped exception:\nNo such file or directory @ dir_chdir - /x",
+		"Error: /Stage[main]/Main/File[/x/f]/ensure: change from 'absent' to 'link' failed: " + cause,
+	}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("lines\n%q\nwant\n%q", got, want)
+	}
+}

@@ -124,7 +124,7 @@ func (r *Recorder) Observe(e engine.Event) {
 		case e.Refresh:
 			st.failedToRestart = true
 		case errors.As(e.Err, &ce):
-			ev := event{property: ce.Property, previous: value(ce.From), desired: value(ce.To), message: ce.Error(),
+			ev := event{property: ce.Property, previous: value(ce.From), desired: value(ce.To), message: ce.Message(st.meta.File, st.meta.Line),
 				name: eventName(st.meta.Type, ce.Property, ce.To), status: "failure", time: e.Time, corrective: r.passDone}
 			if ce.From == "[redacted]" || ce.To == "[redacted]" {
 				ev.redacted = true

@@ -289,8 +289,14 @@ func (f *File) checkEnsure(cur state, apply bool) (handled, ok bool, err error) 
 		return true, false, nil
 	}
 	if err := f.syncEnsure(cur); err != nil {
-		return true, false, &engine.ChangeError{Property: "ensure", From: c.Previous, To: c.Desired,
-			Err: fmt.Errorf("Could not set '%s' on ensure: %w", want, err)}
+		ce := &engine.ChangeError{Property: "ensure", From: c.Previous, To: c.Desired, Err: err}
+		var pe puppetError
+		if !errors.As(err, &pe) {
+			// A system error: Puppet's property set wraps it ("Could not set 'file'
+			// on ensure: ...").
+			ce.Set = want
+		}
+		return true, false, ce
 	}
 	return true, false, nil
 }
@@ -323,11 +329,13 @@ func (f *File) syncEnsure(cur state) error {
 		}
 		if cur.typ == ensureDirectory {
 			if !f.Force {
+				// Puppet's file ensure asks remove_existing twice, and says so twice.
+				f.h.Logf(engine.Notice, "Not removing directory; use 'force' to override")
 				f.h.Logf(engine.Notice, "Not removing directory; use 'force' to override")
 				if f.Ensure == ensureLink {
-					return engine.Permanent(fmt.Errorf("Could not remove existing file %s", f.Path))
+					return engine.Permanent(puppetError{errors.New("Could not remove existing file")})
 				}
-				return engine.Permanent(fmt.Errorf("Is a directory - %s", f.Path))
+				return engine.Permanent(fmt.Errorf("Is a directory - Is a directory: %s", f.Path))
 			}
 			if err := os.RemoveAll(f.Path); err != nil {
 				return err
@@ -389,7 +397,7 @@ func (f *File) ids(uid, gid int) (int, int, error) {
 func (f *File) mkdir() error {
 	parent := filepath.Dir(f.Path)
 	if _, err := os.Stat(parent); err != nil {
-		return fmt.Errorf("Cannot create %s; parent directory %s does not exist", f.Path, parent)
+		return puppetError{fmt.Errorf("Cannot create %s; parent directory %s does not exist", f.Path, parent)}
 	}
 	if err := os.Mkdir(f.Path, 0o777); err != nil { // the umask applies, as in Puppet
 		return err
@@ -409,6 +417,10 @@ func (f *File) mkdir() error {
 func (f *File) symlink() error {
 	tmp := tempName(f.Path)
 	if err := os.Symlink(f.Target, tmp); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			// Puppet changes into the link's directory first.
+			return fmt.Errorf("No such file or directory @ dir_chdir - %s", filepath.Dir(f.Path))
+		}
 		return err
 	}
 	if err := os.Rename(tmp, f.Path); err != nil {
@@ -477,6 +489,12 @@ func (f *File) checkContent(cur state, apply bool) (bool, error) {
 	}
 	return false, nil
 }
+
+// puppetError is an error Puppet raises as a Puppet::Error in its file type, which
+// its property set passes on as it is, where it wraps a system error.
+type puppetError struct{ error }
+
+func (e puppetError) Unwrap() error { return e.error }
 
 // validator runs ValidateCmd on a temporary file, or is nil without one. Its error
 // is Puppet's: "Execution of 'CMD' returned N: OUTPUT".
@@ -681,7 +699,8 @@ func writeAtomicChecked(path, content string, mode uint32, uid, gid int, validat
 	}
 	if err != nil {
 		if err == unix.ENOENT {
-			return fmt.Errorf("No such file or directory - %s", path)
+			// Puppet's words, for its temporary file (named otherwise).
+			return fmt.Errorf("No such file or directory - A directory component in %s does not exist or is a dangling symbolic link", tmp)
 		}
 		return &fs.PathError{Op: "open", Path: tmp, Err: err}
 	}

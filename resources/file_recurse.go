@@ -279,7 +279,7 @@ func (h *childHandle) flush(err error) {
 	h.pending = nil
 	switch {
 	case ce != nil:
-		h.parent.Printf(engine.Err, "%v", ce.Err)
+		h.parent.Printf(engine.Err, "%s", ce.Cause("", 0))
 		h.parent.Printf(engine.Err, "%s/%s: %v", h.source, ce.Property, ce)
 	case err != nil:
 		h.parent.Printf(engine.Err, "%s: Could not evaluate: %v", h.source, err)

@@ -170,8 +170,9 @@ func TestFileRecurse(t *testing.T) {
 			source: true,
 			want: []string{
 				"Notice: /Stage[main]/Main/File[DST/a.conf]: Not removing directory; use 'force' to override",
-				"Error: Could not set 'file' on ensure: Is a directory - DST/a.conf",
-				"Error: /Stage[main]/Main/File[DST/a.conf]/ensure: change from 'directory' to 'file' failed: Could not set 'file' on ensure: Is a directory - DST/a.conf",
+				"Notice: /Stage[main]/Main/File[DST/a.conf]: Not removing directory; use 'force' to override",
+				"Error: Could not set 'file' on ensure: Is a directory - Is a directory: DST/a.conf",
+				"Error: /Stage[main]/Main/File[DST/a.conf]/ensure: change from 'directory' to 'file' failed: Could not set 'file' on ensure: Is a directory - Is a directory: DST/a.conf",
 			},
 			noop:    []string{"Notice: /Stage[main]/Main/File[DST/a.conf]/ensure: current_value 'directory', should be 'file' (noop)"},
 			wantErr: "1 of the files in DST failed",

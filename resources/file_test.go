@@ -340,7 +340,7 @@ func TestFileChangesAsRoot(t *testing.T) {
 			wantErr: "Could not set 'file' on ensure: No such file or directory - ", stays: true},
 		{name: "missing parent of directory", file: File{Ensure: "directory"},
 			want:    func(string) []engine.Change { return []engine.Change{chg("ensure", "absent", "directory", "created")} },
-			wantErr: "Could not set 'directory' on ensure: Cannot create ", stays: true},
+			wantErr: "change from 'absent' to 'directory' failed: Cannot create ", stays: true},
 		{name: "backup suffix", before: write("old", 0o640), file: File{Content: ptr("new"), Backup: ".bak"},
 			want: func(string) []engine.Change {
 				return []engine.Change{chg("content", sha("old"), sha("new"), "content changed '"+sha("old")+"' to '"+sha("new")+"'")}
