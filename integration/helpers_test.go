@@ -3,9 +3,9 @@ package integration
 import (
 	"bytes"
 	"os"
-	"regexp"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
