@@ -247,8 +247,10 @@ type run struct {
 	passDone bool
 	start    time.Time
 	result   Result
-	seq      uint64  // Queued resources started
-	check    []*node // waiting nodes whose dependencies may be done now
+	seq      uint64 // Queued resources started
+	// announced are the failures already named to a skipped resource.
+	announced map[string]bool
+	check     nodeHeap // waiting nodes whose dependencies may be done now
 	// afterPass holds vertices poked during the first pass after their evaluation.
 	afterPass []*node
 }
@@ -416,7 +418,7 @@ func (r *run) activate(n *node) {
 		d.n.busy++
 	}
 	if n.busy == 0 {
-		r.check = append(r.check, n)
+		heap.Push(&r.check, n)
 	}
 }
 
@@ -462,21 +464,19 @@ func (r *run) settle() {
 // ready queue, or skips them.
 func (r *run) settleChecks() {
 	for len(r.check) > 0 {
-		n := r.check[len(r.check)-1]
-		r.check = r.check[:len(r.check)-1]
+		// In catalog order, as Puppet's traversal meets them: of several skipped
+		// because of one failure, the first names it.
+		n := heap.Pop(&r.check).(*node)
 		if n.st != waiting || n.busy > 0 {
 			continue
 		}
-		var roots, direct []string
+		var roots []string
 		for _, d := range n.in {
 			if d.order {
 				continue
 			}
 			if d.n.result == failure || d.n.result == skipped {
 				roots = append(roots, d.n.roots...)
-			}
-			if d.n.result == failure {
-				direct = append(direct, d.n.v.Name)
 			}
 		}
 		if n.v.Skip {
@@ -490,14 +490,30 @@ func (r *run) settleChecks() {
 		if len(roots) > 0 {
 			roots = uniqSorted(roots)
 			n.refreshes, n.real = 0, 0
-			sort.Strings(direct)
-			r.e.cfg.Observer.Observe(Event{Kind: EventSkip, Vertex: n.v, Time: time.Now(), Failed: direct, Roots: roots})
+			r.e.cfg.Observer.Observe(Event{Kind: EventSkip, Vertex: n.v, Time: time.Now(), Failed: r.announce(roots), Roots: roots})
 			r.finishNode(n, skipped, roots)
 			continue
 		}
 		n.st = queued
 		r.enqueue(n)
 	}
+}
+
+// announce returns the failures of roots not yet announced in this run, and marks
+// them announced: Puppet says "Dependency X has failures" once per failed
+// resource, for the first resource skipped because of it.
+func (r *run) announce(roots []string) []string {
+	var out []string
+	for _, f := range roots {
+		if !r.announced[f] {
+			if r.announced == nil {
+				r.announced = map[string]bool{}
+			}
+			r.announced[f] = true
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // relay passes a container boundary: failures and refresh events go through it.
@@ -548,7 +564,7 @@ func (r *run) releaseQueued(n *node) {
 			n.released = true
 			d.n.busy--
 			if d.n.st == waiting && d.n.busy == 0 {
-				r.check = append(r.check, d.n)
+				heap.Push(&r.check, d.n)
 			}
 		}
 	}
@@ -570,7 +586,7 @@ func (r *run) finishNode(n *node, res outcome, roots []string) {
 		switch {
 		case d.n.st == waiting:
 			if d.n.busy == 0 {
-				r.check = append(r.check, d.n)
+				heap.Push(&r.check, d.n)
 			}
 		case r.passDone && res == success && d.n.st == idle && !d.order &&
 			(d.n.result == skipped || d.n.result == failure && !d.n.permanent):
@@ -933,7 +949,7 @@ func (r *run) swapIn(g *Graph) error {
 	for _, n := range r.nodes {
 		if n.st == queued {
 			n.st = waiting
-			r.check = append(r.check, n)
+			heap.Push(&r.check, n)
 		}
 		if n.result == none && n.st == idle {
 			r.wantNow(n)

@@ -32,6 +32,7 @@ var fidelityCases = []fidelityCase{
 	{name: "basic", fixture: "basic"},
 	{name: "refresh", fixture: "refresh"},
 	{name: "failure", fixture: "failure"},
+	{name: "failure-class", fixture: "failure-class"},
 	{name: "stages", fixture: "stages"},
 	{name: "aliases", fixture: "aliases"},
 	{name: "tags", fixture: "tags"},
