@@ -51,15 +51,7 @@ func TestCommand(t *testing.T) {
 		{line: "if [ -f /x ]; then rm /x; fi", want: "reads /x, " + bin("rm") + ", writes /x/**"},
 		{line: "'unterminated", want: "everything: command \"'unterminated\": 1:1: reached EOF without closing quote `'`"},
 	} {
-		f := Command(tc.line, tc.cwd, tc.env)
-		var got []string
-		for _, a := range f.Accesses {
-			got = append(got, a.String())
-		}
-		gotS := strings.Join(got, ", ")
-		if f.Why != "" {
-			gotS = "everything: " + f.Why
-		}
+		gotS := Command(tc.line, tc.cwd, tc.env).String()
 		if gotS != tc.want {
 			t.Errorf("Command(%q, %q):\n got %s\nwant %s", tc.line, tc.cwd, gotS, tc.want)
 		}

@@ -42,6 +42,19 @@ type Footprint struct {
 	Why string
 }
 
+// String lists the accesses ("reads /bin/rm, writes /etc/x/**"), or says that f may
+// change anything and why.
+func (f Footprint) String() string {
+	if f.Why != "" {
+		return "everything: " + f.Why
+	}
+	s := make([]string, len(f.Accesses))
+	for i, a := range f.Accesses {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
+}
+
 // Empty reports whether f touches nothing (a Notify).
 func (f Footprint) Empty() bool { return len(f.Accesses) == 0 }
 

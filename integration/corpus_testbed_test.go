@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mgmt-puppet/mgmt-puppet/catalog"
 	"github.com/mgmt-puppet/mgmt-puppet/integration/testbed"
 )
 
@@ -158,18 +158,8 @@ type managed struct {
 // compared: files, packages, services, users and groups.
 func managedResources(t *testing.T, path string) []managed {
 	t.Helper()
-	data, err := os.ReadFile(path)
+	cat, err := catalog.ReadFile(path)
 	if err != nil {
-		t.Fatal(err)
-	}
-	var cat struct {
-		Resources []struct {
-			Type       string         `json:"type"`
-			Title      string         `json:"title"`
-			Parameters map[string]any `json:"parameters"`
-		} `json:"resources"`
-	}
-	if err := json.Unmarshal(data[strings.IndexByte(string(data), '{'):], &cat); err != nil {
 		t.Fatal(err)
 	}
 	var out []managed

@@ -1,7 +1,6 @@
 package translate
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/mgmt-puppet/mgmt-puppet/catalog"
@@ -60,15 +59,7 @@ func TestFootprints(t *testing.T) {
 					v = x
 				}
 			}
-			f := tr.footprint(v)
-			var got []string
-			for _, a := range f.Accesses {
-				got = append(got, a.String())
-			}
-			gotS := strings.Join(got, ", ")
-			if f.Why != "" {
-				gotS = "everything: " + f.Why
-			}
+			gotS := tr.footprint(v).String()
 			if gotS != tc.want {
 				t.Errorf("footprint\n got %s\nwant %s", gotS, tc.want)
 			}
