@@ -29,7 +29,10 @@ type Package struct {
 	pathWatch
 }
 
-var _ engine.Resource = (*Package)(nil)
+var (
+	_ engine.Resource  = (*Package)(nil)
+	_ engine.Refresher = (*Package)(nil)
+)
 
 // dpkgStatus is dpkg's database of installed packages.
 var dpkgStatus = "/var/lib/dpkg/status"
@@ -75,6 +78,11 @@ func (p *Package) Close() error {
 	p.close()
 	return nil
 }
+
+// Refresh does nothing: Puppet's package type reinstalls on refresh only with a
+// reinstallable provider, which apt is not, but it has a refresh method, so Puppet
+// says it "Triggered 'refresh'" when an event reaches a package; so does the engine.
+func (p *Package) Refresh(context.Context, bool) error { return nil }
 
 // CheckApply compares the installed version with ensure and, with apply, runs
 // apt-get.

@@ -28,13 +28,13 @@ func init() {
 
 // concatFragment is a Concat_fragment: inert, it holds what Concat_file collects.
 type concatFragment struct {
-	resources.Anchor
+	resources.Inert
 	name, target, tag, order, content string
 }
 
 // concatFile is a Concat_file: inert, it holds what the generated File needs.
 type concatFile struct {
-	resources.Anchor
+	resources.Inert
 	path, tag, order string
 	absent           bool
 	ensureNewline    bool
