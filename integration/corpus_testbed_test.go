@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"regexp"
 	"os"
 	"path/filepath"
 	"sort"
@@ -259,9 +260,25 @@ func corpusLines(out string) []string {
 		if strings.HasPrefix(l, "Warning: ") && strings.HasSuffix(l, "not supported natively yet: Puppet runs this resource") {
 			continue
 		}
+		for _, n := range volatile {
+			l = n.re.ReplaceAllString(l, n.with)
+		}
 		keep = append(keep, l)
 	}
+	sortStrings(keep)
 	return keep
+}
+
+// volatile are the parts of systemd's status and journal, quoted in a failed
+// service's error, that differ between any two runs: times and process IDs.
+var volatile = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(`since \w{3} \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \w+; [^;]*? ago`), "since <time>"},
+	{regexp.MustCompile(`\b(Main PID|Process|PID): \d+`), "$1: <pid>"},
+	{regexp.MustCompile(`^\w{3} \d\d \d\d:\d\d:\d\d (\S+) ([^\[\s]+)\[\d+\]`), "<time> $1 $2[<pid>]"},
+	{regexp.MustCompile(`\b(Tasks|Memory|CPU): .*`), "$1: <usage>"},
 }
 
 // lineDiff lists the lines only in want (-) and only in got (+).
