@@ -122,9 +122,13 @@ func (s *Service) RefreshInvalidated() bool { return s.started }
 
 // unitState is what systemd says of the unit.
 type unitState struct {
-	active, fileState, load string
-	needReload              bool
+	active, sub, fileState, load string
+	needReload                   bool
 }
+
+// restarting: systemd waits to start the unit again after it failed (Restart=);
+// it is not on its way anywhere, and systemctl is-active says it is not active.
+func (st unitState) restarting() bool { return st.active == "activating" && st.sub == "auto-restart" }
 
 // settleTime bounds how long a check waits for a unit that is starting or
 // stopping to get there; settleStep is how often it looks meanwhile.
@@ -144,9 +148,9 @@ func (s *Service) state(ctx context.Context, m *systemd.Manager) (unitState, err
 			return unitState{}, err
 		}
 		str := func(k string) string { v, _ := props[k].(string); return v }
-		st := unitState{active: str("ActiveState"), fileState: str("UnitFileState"), load: str("LoadState")}
+		st := unitState{active: str("ActiveState"), sub: str("SubState"), fileState: str("UnitFileState"), load: str("LoadState")}
 		st.needReload, _ = props["NeedDaemonReload"].(bool)
-		if (st.active != "activating" && st.active != "deactivating") || time.Now().After(deadline) {
+		if (st.active != "activating" && st.active != "deactivating") || st.restarting() || time.Now().After(deadline) {
 			return st, nil
 		}
 		select {
@@ -163,7 +167,7 @@ func (s *Service) running(ctx context.Context, st unitState) bool {
 	if s.Status != "" {
 		return exec.CommandContext(ctx, "/bin/sh", "-c", s.Status).Run() == nil
 	}
-	return st.active == "active" || st.active == "reloading" || st.active == "activating"
+	return st.active == "active" || st.active == "reloading" || st.active == "activating" && !st.restarting()
 }
 
 // enabled is the systemd provider's enabled?: masked counts as mask only when mask
