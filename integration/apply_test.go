@@ -79,6 +79,9 @@ var fidelityCases = []fidelityCase{
 				t.Fatal(err)
 			}
 		}
+		if err := os.WriteFile(filepath.Join(root, "fileerrors", "validated"), []byte("old\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}},
 	// mailalias_core's Mailalias natively.
 	{name: "mailalias", fixture: "mailalias", puppet: []string{"--basemodulepath", debianModules}},

@@ -170,7 +170,7 @@ func logLines(out, root string) []string {
 	for _, l := range strings.Split(out, "\n") {
 		l = strings.TrimSpace(strings.ReplaceAll(l, root, placeholder))
 		// The temporary files of a write, named differently by each tool: Puppet's
-		// PATH20261201-123-abc.lock, mgmt-puppet's DIR/.NAME.RANDOM.tmp.
+		// PATH20261201-123-abc(.lock), mgmt-puppet's DIR/.NAME.RANDOM.tmp.
 		l = puppetTemp.ReplaceAllString(l, "$1<tmp>")
 		l = ourTemp.ReplaceAllString(l, "/$1<tmp>")
 		// Puppet resolves facts before it applies a catalog; modules' custom facts
@@ -198,7 +198,7 @@ func logLines(out, root string) []string {
 }
 
 var (
-	puppetTemp = regexp.MustCompile(`(\S+?)\d{8}-\d+-[0-9a-z]+\.lock`)
+	puppetTemp = regexp.MustCompile(`(\S+?)\d{8}-\d+-[0-9a-z]+(\.lock)?\b`)
 	ourTemp    = regexp.MustCompile(`/\.([^/\s]+)\.[A-Za-z0-9]{12}\.tmp`)
 )
 

@@ -248,13 +248,25 @@ func (f *File) checkPath(ctx context.Context, apply bool) (bool, error) {
 	if !cur.exists() {
 		return true, nil // no ensure and nothing there: nothing to manage
 	}
+	// As Puppet's harness, a property that fails does not stop the others: a
+	// content that validate_cmd refuses leaves the mode to be changed.
 	ok := true
+	var failed error
 	for _, check := range []func(state, bool) (bool, error){f.checkContent, f.checkTarget, f.checkOwner, f.checkGroup, f.checkMode} {
 		inSync, err := check(cur, apply)
-		if err != nil {
+		var ce *engine.ChangeError
+		switch {
+		case err != nil && errors.As(err, &ce):
+			if failed == nil {
+				failed = err
+			}
+		case err != nil:
 			return false, err
 		}
 		ok = ok && inSync
+	}
+	if failed != nil {
+		return false, failed
 	}
 	return ok, nil
 }

@@ -167,9 +167,12 @@ type SysctlRuntime struct {
 
 var _ engine.Resource = (*SysctlRuntime)(nil)
 
-// SysctlCommand is where the provider finds sysctl: Puppet's search path.
-func SysctlCommand() (string, bool) {
-	return lookPath("sysctl", strings.Join(searchPath, ":"))
+// SysctlCommand is where the provider finds sysctl.
+func SysctlCommand() (string, bool) { return CommandInPath("sysctl") }
+
+// CommandInPath looks a provider's command up as Puppet does on Debian.
+func CommandInPath(name string) (string, bool) {
+	return lookPath(name, strings.Join(searchPath, ":"))
 }
 
 // searchPath is the path Puppet's commands are looked up in on Debian.

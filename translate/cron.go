@@ -18,6 +18,9 @@ func init() {
 	register("Cron", Native{
 		Namevar: "name",
 		Build:   buildCron,
+		// The crontab provider needs the crontab command (package cron): without
+		// it Puppet fails the resources as it does, so Puppet runs them.
+		Suitable: func() bool { _, ok := resources.CommandInPath("crontab"); return ok },
 		Autorequire: func(p *Params) [][]string {
 			if u, ok := p.OptString("user"); ok {
 				return [][]string{{"User[" + u + "]"}}
