@@ -2,6 +2,7 @@ package delegate
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -168,5 +169,34 @@ func TestLocalSources(t *testing.T) {
 		if ok != tc.ok || !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("localSources(%v) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
 		}
+	}
+}
+
+// A Resources purge sees the catalog's resources of its type, in noop, so that it
+// purges only what the catalog does not declare; one in the batch itself is there
+// once, as itself.
+func TestCompanions(t *testing.T) {
+	head := &catalog.Catalog{Name: "n.example", Version: "7", CatalogFormat: 2, Environment: "production"}
+	purge := &catalog.Resource{Type: "Resources", Title: "user", Kind: "compilable_type", Parameters: map[string]any{"purge": true}}
+	alice := &catalog.Resource{Type: "User", Title: "alice", Kind: "compilable_type", Parameters: map[string]any{"uid": 2001}}
+	bob := &catalog.Resource{Type: "User", Title: "bob", Kind: "compilable_type"}
+	r := NewRunner(Config{})
+	p := r.Resource(head, purge, nil)
+	p.SetCompanions([]*catalog.Resource{alice, bob})
+	data, err := subCatalog(head, []*request{{res: p, apply: true}, {res: r.Resource(head, bob, nil), apply: true}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got jsonCatalog
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	var refs []string
+	for _, res := range got.Resources {
+		refs = append(refs, fmt.Sprintf("%s[%s] noop=%v", res.Type, res.Title, res.Parameters["noop"]))
+	}
+	want := []string{"Resources[user] noop=<nil>", "User[alice] noop=true", "User[bob] noop=<nil>"}
+	if !reflect.DeepEqual(refs, want) {
+		t.Errorf("resources %q, want %q", refs, want)
 	}
 }

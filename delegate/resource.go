@@ -20,6 +20,10 @@ type Resource struct {
 	containers []*catalog.Resource // outermost first
 	order      int                 // creation order: the translator makes them in catalog order
 	seq        uint64              // the engine's start order (engine.Queued)
+	// companions are resources of the catalog that Puppet must see in the
+	// sub-catalog without applying them (noop, their lines dropped): those of the
+	// type a Resources purges, which it would otherwise purge too.
+	companions []*catalog.Resource
 	h          engine.Handle
 
 	refresh     bool  // refresh events wait for the next CheckApply
@@ -46,6 +50,9 @@ func (r *Runner) Resource(head *catalog.Catalog, res *catalog.Resource, containe
 	r.made++
 	return &Resource{runner: r, head: head, res: res, containers: containers, order: r.made}
 }
+
+// SetCompanions gives the resource its companions (see Resource.companions).
+func (d *Resource) SetCompanions(rs []*catalog.Resource) { d.companions = rs }
 
 // ProviderName is what reports name as the provider.
 func (d *Resource) ProviderName() string { return "puppet" }

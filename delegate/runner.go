@@ -156,8 +156,18 @@ func (r *Runner) runBatch(ctx context.Context, batch []*request) {
 		}
 		byPath[st.path()] = q
 	}
+	// The companions' lines are not ours: their resources are applied elsewhere.
+	companion := map[string]bool{}
+	for _, q := range batch {
+		for _, c := range q.res.companions {
+			companion[c.Ref()] = true
+		}
+	}
 	var last *request
 	for _, l := range rep.Logs {
+		if companion[refOf(l.Source)] {
+			continue
+		}
 		// Puppet's own lines about the run (Applied catalog in...) are not ours to
 		// print; its warnings and errors are.
 		// Sources that are not paths are the sub-catalog's containers, saying what
@@ -189,6 +199,37 @@ func (r *Runner) runBatch(ctx context.Context, batch []*request) {
 	for _, q := range batch {
 		q.done <- *outs[q]
 	}
+}
+
+// refOf is the resource reference a log source ends with ("/Stage[main]/Main/Host[x]"
+// or ".../Host[x]/ensure" -> "Host[x]"), or "".
+func refOf(source string) string {
+	s := source
+	if i := strings.LastIndexByte(s, '/'); i >= 0 && !strings.HasSuffix(s, "]") {
+		s = s[:i]
+	}
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '/' {
+			// A title may hold slashes: the reference starts at the last "/Type[".
+			if j := strings.IndexByte(s[i+1:], '['); j > 0 && isTypeName(s[i+1:i+1+j]) {
+				return s[i+1:]
+			}
+		}
+	}
+	return ""
+}
+
+// isTypeName reports whether s looks like a type name: Capitalised words and ::.
+func isTypeName(s string) bool {
+	if s == "" || s[0] < 'A' || s[0] > 'Z' {
+		return false
+	}
+	for _, c := range s {
+		if !(c == ':' || c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // owner finds the request whose resource a log source ("/Stage[main]/Main/Host[x]",

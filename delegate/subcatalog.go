@@ -59,6 +59,10 @@ func subCatalog(head *catalog.Catalog, reqs []*request, modulePath []string) ([]
 	}
 	seen := map[string]bool{}
 	edges := map[jsonEdge]bool{}
+	inBatch := map[string]bool{}
+	for _, q := range reqs {
+		inBatch[q.res.res.Ref()] = true
+	}
 	for _, q := range reqs {
 		d := q.res
 		var parent string
@@ -87,6 +91,12 @@ func subCatalog(head *catalog.Catalog, reqs []*request, modulePath []string) ([]
 		c.Resources = append(c.Resources, resourceJSON(d.res, over))
 		if parent != "" {
 			c.Edges = append(c.Edges, jsonEdge{parent, ref})
+		}
+		for _, comp := range d.companions {
+			if r := comp.Ref(); !seen[r] && !inBatch[r] {
+				seen[r] = true
+				c.Resources = append(c.Resources, resourceJSON(comp, map[string]any{"noop": true}))
+			}
 		}
 		if q.refresh {
 			params := map[string]any{"message": "refresh", "loglevel": "debug", "notify": []any{ref}}

@@ -18,7 +18,7 @@ import (
 // (packages, services, templates, concat, purges, execs, module types run by
 // Puppet) within CI's time. CORPUS_CASES=all (make corpus) runs every case, or a
 // comma-separated list of cases.
-var corpusCI = []string{"web-stack", "memcached-params", "ntp-params", "ssh-params", "redis-params", "sysctl-params", "logrotate-params", "haproxy-params", "apache-params"}
+var corpusCI = []string{"web-stack", "site-purge", "memcached-params", "ntp-params", "ssh-params", "redis-params", "sysctl-params", "logrotate-params", "haproxy-params", "apache-params"}
 
 // corpusModulePath is the module path in the corpus image: Debian's modules, and
 // the two that Debian installs under another name than the one Puppet loads

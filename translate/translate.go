@@ -438,6 +438,19 @@ func (t *translation) buildNative(it *item, v *engine.Vertex) {
 	t.checkRedactable(it)
 }
 
+// ofType lists the catalog resources of type typ ("firewall", "Host"): a
+// Resources that purges typ must see them, or it would purge them too.
+func (t *translation) ofType(typ string) []*catalog.Resource {
+	want := canonicalType(typ)
+	var out []*catalog.Resource
+	for _, it := range t.resources {
+		if canonicalType(it.r.Type) == want {
+			out = append(out, it.r)
+		}
+	}
+	return out
+}
+
 // unsupportedProblem is the problem a catalog has when ref uses what the native type
 // does not implement and Puppet is not there to run it.
 func unsupportedProblem(ref, reason string) string {
@@ -469,6 +482,9 @@ func (t *translation) addVertices() {
 		}
 		if it.delegated {
 			res := t.opts.Delegate.Resource(t.cat, it.r, containers(it))
+			if it.r.Type == "Resources" {
+				res.SetCompanions(t.ofType(it.r.Title))
+			}
 			v.Resource = res
 			it.resource = res
 		}
