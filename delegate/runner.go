@@ -50,7 +50,7 @@ type Runner struct {
 	// providerless are the types whose "Could not find a suitable provider" error
 	// was printed, under mu: Puppet prints it once per type and run.
 	providerless map[string]bool
-	made    int // resources made, numbered in the order the translator made them
+	made         int // resources made, numbered in the order the translator made them
 }
 
 // request is one delegated resource's evaluation, waiting for a Puppet run.
