@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -184,7 +185,19 @@ func QuoteValue(s string) string {
 	if strings.HasPrefix(s, "[") {
 		return s
 	}
-	return "'" + s + "'"
+	return PuppetString(s)
+}
+
+// PuppetString prints a string as Puppet's logs print a value (its StringConverter's
+// %p): single-quoted with ' escaped, or double-quoted with escapes when it holds
+// control characters (a message of several lines).
+func PuppetString(s string) string {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return strconv.Quote(s)
+		}
+	}
+	return "'" + strings.ReplaceAll(s, "'", `\'`) + "'"
 }
 
 func (e *ChangeError) Unwrap() error { return e.Err }

@@ -33,6 +33,8 @@ var fidelityCases = []fidelityCase{
 	{name: "refresh", fixture: "refresh"},
 	{name: "failure", fixture: "failure"},
 	{name: "failure-class", fixture: "failure-class"},
+	{name: "messages", fixture: "messages"},
+	{name: "noop-messages", fixture: "messages", ours: []string{"--noop"}, puppet: []string{"--noop"}},
 	// Anchor and Package have a refresh method that does nothing here.
 	{name: "refreshaware", fixture: "refreshaware", puppet: []string{"--basemodulepath", debianModules}},
 	{name: "stages", fixture: "stages"},

@@ -51,7 +51,7 @@ func (n *Notify) CheckApply(ctx context.Context, apply bool) (bool, error) {
 		Property: "message",
 		Previous: "absent",
 		Desired:  n.Message,
-		Message:  "defined 'message' as '" + n.Message + "'",
+		Message:  "defined 'message' as " + engine.PuppetString(n.Message),
 	}
 	line := n.Message
 	if n.Sensitive {

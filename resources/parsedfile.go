@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -161,16 +160,8 @@ func (p *paramErrors) add(param, format string, args ...any) {
 	*p = append(*p, &RecordParamError{Param: param, Msg: fmt.Sprintf(format, args...)})
 }
 
-// puppetString prints s as Puppet's logs print a string value: single-quoted, or
-// double-quoted when it holds control characters.
-func puppetString(s string) string {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return strconv.Quote(s)
-		}
-	}
-	return "'" + strings.ReplaceAll(s, "'", `\'`) + "'"
-}
+// puppetString prints s as Puppet's logs print a string value.
+func puppetString(s string) string { return engine.PuppetString(s) }
 
 // puppetList prints a list as Puppet's logs do: ['a', 'b'].
 func puppetList(list []string) string {
