@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mgmt-puppet/mgmt-puppet/engine"
 )
 
 // accounts is what /etc/passwd, /etc/group and /etc/shadow say, read under a root
@@ -166,7 +168,7 @@ func runTool(ctx context.Context, root, tool string, args ...string) error {
 }
 
 // quoteShow prints a value as Puppet's change messages do: strings quoted.
-func quoteShow(s string) string { return "'" + s + "'" }
+func quoteShow(s string) string { return engine.PuppetString(s) }
 
 // changed is Puppet's property change message.
 func changed(property, is, should string) string {

@@ -545,7 +545,7 @@ func (f *File) checkTarget(cur state, apply bool) (bool, error) {
 		return true, nil
 	}
 	c := engine.Change{Property: "target", Previous: have, Desired: f.Target,
-		Message: fmt.Sprintf("target changed '%s' to '%s'", have, f.Target)}
+		Message: fmt.Sprintf("target changed %s to %s", engine.PuppetString(have), engine.PuppetString(f.Target))}
 	f.h.Change(c)
 	if !apply {
 		return false, nil

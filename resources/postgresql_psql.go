@@ -70,7 +70,7 @@ func (p *PostgresqlPSQL) CheckApply(ctx context.Context, apply bool) (bool, erro
 		return !run, err
 	}
 	c := engine.Change{Property: "command", Previous: "notrun", Desired: p.Command,
-		Message: fmt.Sprintf("command changed 'notrun' to '%s'", p.Command)}
+		Message: "command changed 'notrun' to " + engine.PuppetString(p.Command)}
 	if p.Sensitive {
 		c.Desired, c.Message = "[redacted]", "changed [redacted] to [redacted]"
 	}

@@ -56,7 +56,7 @@ func TestPostgresqlPSQL(t *testing.T) {
 		{name: "refreshonly", res: PostgresqlPSQL{Command: "ANALYZE", Refreshonly: true}, inSync: true},
 		{name: "refreshonly refreshed", res: PostgresqlPSQL{Command: "ANALYZE", Refreshonly: true}, refresh: true, ran: "-c ANALYZE"},
 		{name: "environment expands", res: PostgresqlPSQL{Command: `CREATE ROLE "r" PASSWORD '$NEWPGPASSWD'`, Environment: []string{"NEWPGPASSWD=md5abc"}},
-			change: `command changed 'notrun' to 'CREATE ROLE "r" PASSWORD '$NEWPGPASSWD''`, ran: `CREATE ROLE "r" PASSWORD 'md5abc' | pw=md5abc lang=C`},
+			change: `command changed 'notrun' to 'CREATE ROLE "r" PASSWORD \'$NEWPGPASSWD\''`, ran: `CREATE ROLE "r" PASSWORD 'md5abc' | pw=md5abc lang=C`},
 		{name: "search path", res: PostgresqlPSQL{Command: "SELECT f()", SearchPath: []string{"a", "b"}},
 			change: "command changed 'notrun' to 'SELECT f()'", ran: "set search_path to a,b; SELECT f()"},
 		{name: "sensitive", res: PostgresqlPSQL{Command: "ALTER ROLE x PASSWORD 'secret'", Sensitive: true}, change: "changed [redacted] to [redacted]"},
