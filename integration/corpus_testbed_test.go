@@ -20,6 +20,11 @@ import (
 // comma-separated list of cases.
 var corpusCI = []string{"web-stack", "site-purge", "memcached-params", "ntp-params", "ssh-params", "redis-params", "sysctl-params", "logrotate-params", "haproxy-params", "apache-params"}
 
+// corpusFacts gives the containers, which have only a loopback interface, the
+// address fact that modules' defaults use (corosync's bind_address), the same in
+// both.
+const corpusFacts = "FACTER_ipaddress=192.0.2.10"
+
 // corpusModulePath is the module path in the corpus image: Debian's modules, and
 // the two that Debian installs under another name than the one Puppet loads
 // (fixtures/corpus/README.md).
@@ -94,7 +99,7 @@ func corpusInTestbed(t *testing.T, c string) string {
 		got, gotCode := ours.Exec(t, bin, "run", "--color", "false", "--detailed-exitcodes", "--modulepath", corpusModulePath, catalog)
 		ourTime := time.Since(start)
 		start = time.Now()
-		want, wantCode := theirs.Exec(t, "puppet", "apply", "--color", "false", "--detailed-exitcodes",
+		want, wantCode := theirs.Exec(t, "env", corpusFacts, "puppet", "apply", "--color", "false", "--detailed-exitcodes",
 			"--certname", "corpus.example", "--basemodulepath", corpusModulePath, "/root/corpus/manifest.pp")
 		theirTime := time.Since(start)
 		agree := true
@@ -139,7 +144,7 @@ func setupCorpus(t *testing.T, tb *testbed.Testbed, manifest []byte) {
 // corpus.example, and returns the catalog's path inside tb.
 func compileInTestbed(t *testing.T, tb *testbed.Testbed) string {
 	t.Helper()
-	out, code := tb.Exec(t, "sh", "-c", "puppet catalog find corpus.example --certname corpus.example --terminus compiler"+
+	out, code := tb.Exec(t, "sh", "-c", corpusFacts+" puppet catalog find corpus.example --certname corpus.example --terminus compiler"+
 		" --render-as rich_data_json --manifest /root/corpus/manifest.pp --basemodulepath "+corpusModulePath+
 		" --log_level warning >/root/corpus/catalog.json 2>/root/corpus/compile.err")
 	if code != 0 {

@@ -71,7 +71,15 @@ func (f *File) findSource() (string, os.FileInfo, error) {
 			}
 		}
 	}
-	return "", nil, fmt.Errorf("Could not retrieve information from environment %s source(s) %s", f.environment(), strings.Join(f.Source, ", "))
+	// Puppet munges absolute paths into file:// URLs, and names them so.
+	shown := make([]string, len(f.Source))
+	for i, s := range f.Source {
+		if strings.HasPrefix(s, "/") {
+			s = "file://" + s
+		}
+		shown[i] = s
+	}
+	return "", nil, fmt.Errorf("Could not retrieve information from environment %s source(s) %s", f.environment(), strings.Join(shown, ", "))
 }
 
 func (f *File) environment() string {
