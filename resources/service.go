@@ -516,6 +516,13 @@ func (s *Service) daemonReload(ctx context.Context, m *systemd.Manager, st unitS
 	return m.Conn.ReloadContext(ctx)
 }
 
+// systemdFailure is the systemd provider's prepare_error_message: what failed, and
+// the unit's last lines in the journal.
+func systemdFailure(ctx context.Context, what, name string) error {
+	out, _ := exec.CommandContext(ctx, "journalctl", "-n", "50", "--since", "5 minutes ago", "-u", name, "--no-pager").CombinedOutput()
+	return fmt.Errorf("Systemd %s for %s failed!\njournalctl log for %s:\n%s", what, name, name, out)
+}
+
 // job runs one systemd job and waits for its result.
 func job(ctx context.Context, what, unit string, call func(chan<- string) (int, error)) error {
 	ch := make(chan string, 1)
@@ -525,7 +532,7 @@ func job(ctx context.Context, what, unit string, call func(chan<- string) (int, 
 	select {
 	case res := <-ch:
 		if res != "done" {
-			return fmt.Errorf("Systemd %s for %s failed! (job %s)", what, strings.TrimSuffix(unit, ".service"), res)
+			return systemdFailure(ctx, what, strings.TrimSuffix(unit, ".service"))
 		}
 		return nil
 	case <-ctx.Done():
