@@ -289,6 +289,8 @@ var volatile = []struct {
 	{regexp.MustCompile(`\b(Main PID|Process|PID): \d+`), "$1: <pid>"},
 	{regexp.MustCompile(`^\w{3} \d\d \d\d:\d\d:\d\d (\S+) ([^\[\s]+)\[\d+\]`), "<time> $1 $2[<pid>]"},
 	{regexp.MustCompile(`\b(Tasks|Memory|CPU): .*`), "$1: <usage>"},
+	// apt-key's temporary GnuPG home (Apt_key, run by Puppet).
+	{regexp.MustCompile(`/tmp/apt-key-gpghome\.\w+`), "/tmp/apt-key-gpghome.<tmp>"},
 }
 
 // lineDiff lists the lines only in want (-) and only in got (+).
