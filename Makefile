@@ -50,11 +50,16 @@ differential: deps
 # corpus translates every catalog of fixtures/corpus (compiled from Debian's
 # puppet-module-* packages) and applies every case beside puppet apply in two copies
 # of the real-systemd testbed (make test runs a part of it); the tables go to
-# corpus.md and corpus-testbed.md (README).
+# docs/corpus.md (README).
 corpus: deps
 	CORPUS_TABLE=$(CURDIR)/corpus.md $(GO) test -count=1 -run '^TestCorpusAccepted$$' ./integration/
 	CORPUS_CASES=$${CORPUS_CASES:-all} CORPUS_TESTBED_TABLE=$(CURDIR)/corpus-testbed.md $(GO) test -count=1 -timeout 600m \
-		-run '^TestCorpusMatchesPuppetInTestbed$$' ./integration/; status=$$?; cat corpus.md corpus-testbed.md; exit $$status
+		-run '^TestCorpusMatchesPuppetInTestbed$$' ./integration/; status=$$?; \
+	{ echo '# The corpus: Debian'"'"'s modules, translated and applied beside Puppet'; echo; \
+	  echo "Made by \`make corpus\` on $$(date -u +%F) at $$(git rev-parse --short HEAD)."; echo; \
+	  echo '## Translated (TestCorpusAccepted)'; echo; cat corpus.md; echo; \
+	  echo '## Applied in the real-systemd testbed beside puppet apply (TestCorpusMatchesPuppetInTestbed)'; echo; \
+	  cat corpus-testbed.md; } > docs/corpus.md; cat docs/corpus.md; exit $$status
 
 clean:
 	rm -rf bin bench.out bench-exported.out differential.md corpus.md corpus-testbed.md
