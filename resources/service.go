@@ -298,7 +298,30 @@ type systemdService struct {
 func (p *systemdService) running(ctx context.Context) (bool, error) {
 	return p.s.running(ctx, p.st), nil
 }
-func (p *systemdService) enabled(context.Context) (string, error) { return p.s.enabled(p.st), nil }
+func (p *systemdService) enabled(ctx context.Context) (string, error) {
+	if p.st.fileState != "generated" {
+		return p.s.enabled(p.st), nil
+	}
+	// A unit systemd generated from an init script: its state is the init script's
+	// links, which only systemctl's own is-enabled reads (through
+	// systemd-sysv-install), as Puppet's provider asks it.
+	out, err := exec.CommandContext(ctx, "systemctl", "is-enabled", "--", p.s.Name).Output()
+	output := strings.TrimSpace(string(out))
+	var ee *exec.ExitError
+	switch {
+	case p.s.Enable == "mask" && output == "masked":
+		return "mask", nil
+	case output == "indirect":
+		return "false", nil
+	case err == nil:
+		return "true", nil
+	case !errors.As(err, &ee):
+		return "", err
+	case output == "":
+		return debianService{p.s}.enabled(ctx)
+	}
+	return "false", nil
+}
 
 // setRunning starts or stops the unit. Puppet's provider finds a unit that does
 // not exist stopped and disabled like any other, and fails when it would start
@@ -313,6 +336,14 @@ func (p *systemdService) setRunning(ctx context.Context) error {
 func (p *systemdService) setEnable(ctx context.Context) error {
 	if p.s.Enable == "true" && p.st.load == "not-found" {
 		return fmt.Errorf("Could not find the systemd unit %s", p.s.unit())
+	}
+	if p.st.fileState == "generated" {
+		// An init script's links: systemctl hands them to update-rc.d.
+		action := map[string]string{"true": "enable", "false": "disable", "mask": "mask"}[p.s.Enable]
+		if out, err := exec.CommandContext(ctx, "systemctl", action, "--", p.s.Name).CombinedOutput(); err != nil {
+			return fmt.Errorf("Could not %s %s: %s", action, p.s.Name, strings.TrimSpace(string(out)))
+		}
+		return nil
 	}
 	return p.s.setEnable(ctx, p.m)
 }
