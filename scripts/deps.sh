@@ -20,6 +20,9 @@ for m in stdlib concat cron_core host_core sshkeys_core mount_core; do
 	[ -d "$modules/$m" ] || missing="$missing puppet-module-puppetlabs-$(echo "$m" | tr _ -)"
 done
 command -v jq >/dev/null 2>&1 || missing="$missing jq"
+# sysctl (Sysctl_runtime's test) and unshare (its network namespaces).
+command -v sysctl >/dev/null 2>&1 || [ -x /sbin/sysctl ] || [ -x /usr/sbin/sysctl ] || missing="$missing procps"
+command -v unshare >/dev/null 2>&1 || missing="$missing util-linux"
 here=$(cd "$(dirname "$0")" && pwd)
 for p in $(cat "$here/../fixtures/corpus/modules.txt"); do
 	dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
