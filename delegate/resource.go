@@ -24,6 +24,13 @@ type Resource struct {
 	// sub-catalog without applying them (noop, their lines dropped): those of the
 	// type a Resources purges, which it would otherwise purge too.
 	companions []*catalog.Resource
+	// riders are resources that Puppet must apply in this resource's run, after
+	// it: a datacat_collector's target, whose parameter the collector sets while
+	// Puppet runs. A rider's own evaluation then takes the outcome that run left
+	// for it (pending), without a Puppet run of its own.
+	riders  []*Resource
+	pending *outcome
+	owner   *Resource // of a rider: the resource it rides with
 	h          engine.Handle
 
 	refresh     bool  // refresh events wait for the next CheckApply
@@ -49,6 +56,14 @@ var (
 func (r *Runner) Resource(head *catalog.Catalog, res *catalog.Resource, containers []*catalog.Resource) *Resource {
 	r.made++
 	return &Resource{runner: r, head: head, res: res, containers: containers, order: r.made}
+}
+
+// SetRiders gives the resource its riders (see Resource.riders).
+func (d *Resource) SetRiders(rs []*Resource) {
+	d.riders = rs
+	for _, r := range rs {
+		r.owner = d
+	}
 }
 
 // SetCompanions gives the resource its companions (see Resource.companions).
@@ -77,10 +92,11 @@ func (d *Resource) Queue() any { return d.runner }
 // Dispatched records the engine's start order.
 func (d *Resource) Dispatched(seq uint64) { d.seq = seq }
 
-// Watch pokes every Config.Interval: Puppet's types give no events.
+// Watch pokes every Config.Interval: Puppet's types give no events. A rider is
+// checked with its owner.
 func (d *Resource) Watch(ctx context.Context) error {
 	every := d.runner.cfg.Interval
-	if every <= 0 {
+	if every <= 0 || d.owner != nil {
 		return nil
 	}
 	ctx, d.stop = context.WithCancel(ctx)
@@ -124,7 +140,18 @@ func (d *Resource) Refresh(ctx context.Context, apply bool) error { return d.ref
 // the engine what Puppet did.
 func (d *Resource) CheckApply(ctx context.Context, apply bool) (bool, error) {
 	d.refreshed, d.refreshErr = false, nil
-	out := d.runner.do(ctx, &request{res: d, apply: apply, refresh: d.refresh, refreshNoop: d.refreshNoop || !apply})
+	var out outcome
+	p := d.takePending()
+	if p == nil && d.owner != nil {
+		// A rider is only ever applied with its owner: run the owner again.
+		d.runner.do(ctx, &request{res: d.owner, apply: apply})
+		p = d.takePending()
+	}
+	if p != nil {
+		out = *p // applied in the run of the resource it rides with
+	} else {
+		out = d.runner.do(ctx, &request{res: d, apply: apply, refresh: d.refresh, refreshNoop: d.refreshNoop || !apply})
+	}
 	if out.err != nil {
 		return false, out.err
 	}
@@ -191,6 +218,15 @@ func (d *Resource) CheckApply(ctx context.Context, apply bool) (bool, error) {
 	}
 	inSync := !st.Changed && !st.OutOfSync && !foreign
 	return inSync, nil
+}
+
+// takePending returns, once, the outcome a run left for this rider.
+func (d *Resource) takePending() *outcome {
+	d.runner.pending.Lock()
+	defer d.runner.pending.Unlock()
+	p := d.pending
+	d.pending = nil
+	return p
 }
 
 // matchEvent finds the unused event of property prop that a log line tells of.

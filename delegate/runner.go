@@ -147,7 +147,15 @@ func (r *Runner) runBatch(ctx context.Context, batch []*request) {
 	// generated (a Tidy's files) go to the one evaluated just before them.
 	byPath := map[string]*request{}
 	outs := make(map[*request]*outcome, len(batch))
+	// Riders get requests of their own here, whose outcomes wait for their
+	// evaluation (Resource.pending).
+	var riders []*request
 	for _, q := range batch {
+		for _, rd := range q.res.riders {
+			riders = append(riders, &request{res: rd, apply: q.apply})
+		}
+	}
+	for _, q := range append(append([]*request{}, batch...), riders...) {
 		st := rep.Statuses[q.res.res.Ref()]
 		outs[q] = &outcome{status: st}
 		if st == nil {
@@ -196,6 +204,12 @@ func (r *Runner) runBatch(ctx context.Context, batch []*request) {
 		last = q
 		outs[q].logs = append(outs[q].logs, l)
 	}
+	r.pending.Lock()
+	for _, q := range riders {
+		o := *outs[q]
+		q.res.pending = &o
+	}
+	r.pending.Unlock()
 	for _, q := range batch {
 		q.done <- *outs[q]
 	}

@@ -92,6 +92,35 @@ func subCatalog(head *catalog.Catalog, reqs []*request, modulePath []string) ([]
 		if parent != "" {
 			c.Edges = append(c.Edges, jsonEdge{parent, ref})
 		}
+		for _, rider := range d.riders {
+			// Applied after d, in this run; skipped by Puppet if d fails.
+			rref := rider.res.Ref()
+			if seen[rref] || inBatch[rref] {
+				continue
+			}
+			seen[rref] = true
+			rparent := ""
+			for _, ct := range rider.containers {
+				cref := ct.Ref()
+				if !seen[cref] {
+					seen[cref] = true
+					c.Resources = append(c.Resources, resourceJSON(ct, nil))
+				}
+				if rparent != "" && !edges[jsonEdge{rparent, cref}] {
+					edges[jsonEdge{rparent, cref}] = true
+					c.Edges = append(c.Edges, jsonEdge{rparent, cref})
+				}
+				rparent = cref
+			}
+			rover := map[string]any{"require": []any{ref}}
+			if !q.apply {
+				rover["noop"] = true
+			}
+			c.Resources = append(c.Resources, resourceJSON(rider.res, rover))
+			if rparent != "" {
+				c.Edges = append(c.Edges, jsonEdge{rparent, rref})
+			}
+		}
 		for _, comp := range d.companions {
 			if r := comp.Ref(); !seen[r] && !inBatch[r] {
 				seen[r] = true

@@ -85,6 +85,9 @@ var fidelityCases = []fidelityCase{
 			t.Fatal(err)
 		}
 	}},
+	// richardc-datacat: a collector run by Puppet with the File it sets riding in
+	// its run, its fragments given to it.
+	{name: "datacat", fixture: "datacat", puppet: []string{"--basemodulepath", debianModules}},
 	// mailalias_core's Mailalias natively.
 	{name: "mailalias", fixture: "mailalias", puppet: []string{"--basemodulepath", debianModules}},
 	{name: "noop-mailalias", fixture: "mailalias", ours: []string{"--noop"}, puppet: []string{"--basemodulepath", debianModules, "--noop"}},

@@ -186,6 +186,9 @@ func logLines(out, root string) []string {
 		inFacter = false
 		switch {
 		case l == "",
+			// Ruby's own warnings about a module's code (datacat's ERB.new), on
+			// Puppet's stderr: not Puppet's log lines, not reproduced.
+			rubyWarning.MatchString(l),
 			strings.Contains(l, "/proc/1/environ"),
 			strings.HasPrefix(l, "Notice: Applied catalog in "),
 			strings.HasPrefix(l, "Notice: Compiled catalog for "): // puppet apply MANIFEST
@@ -198,8 +201,9 @@ func logLines(out, root string) []string {
 }
 
 var (
-	puppetTemp = regexp.MustCompile(`(\S+?)\d{8}-\d+-[0-9a-z]+(\.lock)?\b`)
-	ourTemp    = regexp.MustCompile(`/\.([^/\s]+)\.[A-Za-z0-9]{12}\.tmp`)
+	rubyWarning = regexp.MustCompile(`^/\S+\.rb:\d+: warning: `)
+	puppetTemp  = regexp.MustCompile(`(\S+?)\d{8}-\d+-[0-9a-z]+(\.lock)?\b`)
+	ourTemp     = regexp.MustCompile(`/\.([^/\s]+)\.[A-Za-z0-9]{12}\.tmp`)
 )
 
 // hasLevel reports whether a console line starts with a log level.

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/mgmt-puppet/mgmt-puppet/catalog"
+	"github.com/mgmt-puppet/mgmt-puppet/delegate"
 )
 
 func (t *translation) forcedDelegate(typ string) bool {
@@ -68,4 +71,60 @@ func (t *translation) delegateNative(it *item, reasons []string) {
 	}
 	t.warnings = append(t.warnings, fmt.Sprintf("%s: %s not supported natively yet: Puppet runs this resource",
 		it.r.Ref(), strings.Join(reasons, "; ")))
+}
+
+// datacatTargets hands to Puppet the resources whose parameter a datacat_collector
+// sets while Puppet runs (its target_resource): only in the collector's own Puppet
+// run can the collector reach them. Called once the resources are classified.
+func (t *translation) datacatTargets() {
+	if t.opts.Delegate == nil {
+		return
+	}
+	for _, it := range t.resources {
+		if it.r.Type != "Datacat_collector" || !it.delegated {
+			continue
+		}
+		target, _ := it.r.Parameters["target_resource"].(string)
+		tr, ok := t.lookup(target)
+		if !ok || tr.container || tr.delegated {
+			continue
+		}
+		if tr.native != nil {
+			if stat := t.stats[tr.r.Type]; stat != nil {
+				stat.Native--
+				stat.Delegated++
+			}
+		}
+		// Nothing to warn of: Puppet applies it as it would anyway (translate
+		// lists it as run by Puppet).
+		tr.native, tr.delegated = nil, true
+	}
+}
+
+// datacatRiders makes each datacat_collector's target ride in the collector's
+// Puppet run, and gives the collector the catalog's fragments to read (as
+// companions, in noop): Puppet's collector reads them from its catalog.
+func (t *translation) datacatRiders() {
+	if t.opts.Delegate == nil {
+		return
+	}
+	var fragments []*catalog.Resource
+	for _, it := range t.resources {
+		if it.r.Type == "Datacat_fragment" {
+			fragments = append(fragments, it.r)
+		}
+	}
+	for _, it := range t.resources {
+		col, ok := it.resource.(*delegate.Resource)
+		if it.r.Type != "Datacat_collector" || !ok {
+			continue
+		}
+		col.SetCompanions(fragments)
+		target, _ := it.r.Parameters["target_resource"].(string)
+		if tr, ok := t.lookup(target); ok {
+			if rider, ok := tr.resource.(*delegate.Resource); ok {
+				col.SetRiders([]*delegate.Resource{rider})
+			}
+		}
+	}
 }

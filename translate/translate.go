@@ -113,9 +113,11 @@ func Translate(c *catalog.Catalog, o Options) (*Result, error) {
 		graph:     engine.NewGraph(),
 	}
 	t.addResources()
+	t.datacatTargets()
 	t.checkDelegated()
 	t.addContainment()
 	t.addVertices()
+	t.datacatRiders()
 	t.addRelationships()
 	t.addAutorequires()
 	t.checkCycles()
