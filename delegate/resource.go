@@ -31,7 +31,7 @@ type Resource struct {
 	riders  []*Resource
 	pending *outcome
 	owner   *Resource // of a rider: the resource it rides with
-	h          engine.Handle
+	h       engine.Handle
 
 	refresh     bool  // refresh events wait for the next CheckApply
 	refreshNoop bool  // and they may only say what they would do
