@@ -49,6 +49,7 @@ var (
 	_ engine.RefreshInvalidator = (*Resource)(nil)
 	_ engine.Offloaded          = (*Resource)(nil)
 	_ engine.Queued             = (*Resource)(nil)
+	_ engine.Unskippable        = (*Resource)(nil)
 )
 
 // Resource returns the delegated resource for res, a resource of catalog head
@@ -218,6 +219,24 @@ func (d *Resource) CheckApply(ctx context.Context, apply bool) (bool, error) {
 	}
 	inSync := !st.Changed && !st.OutOfSync && !foreign
 	return inSync, nil
+}
+
+// Unsuitable asks Puppet, in noop, whether it can evaluate the resource at all: when
+// none of its type's providers is suitable here, Puppet fails it rather than
+// skipping it for a failed dependency. That outcome (a failure, without events,
+// whether noop or not) is kept for the CheckApply that follows.
+func (d *Resource) Unsuitable(ctx context.Context) bool {
+	if d.owner != nil {
+		return false // a rider goes with its owner
+	}
+	out := d.runner.do(ctx, &request{res: d, apply: false})
+	if out.err != nil || !out.unsuitable {
+		return false
+	}
+	d.runner.pending.Lock()
+	d.pending = &out
+	d.runner.pending.Unlock()
+	return true
 }
 
 // takePending returns, once, the outcome a run left for this rider.

@@ -67,6 +67,10 @@ type outcome struct {
 	status *status
 	logs   []logLine // the run's lines about this resource, in order
 	err    error     // the run as a whole failed
+	// unsuitable: Puppet could not evaluate the resource at all, no provider of
+	// its type being suitable here ("Could not find a suitable provider for T", or
+	// "Provider P is not functional on this host").
+	unsuitable bool
 }
 
 // NewRunner returns a runner; nothing runs until a resource is evaluated.
@@ -171,6 +175,24 @@ func (r *Runner) runBatch(ctx context.Context, batch []*request) {
 			companion[c.Ref()] = true
 		}
 	}
+	// The types Puppet found no suitable provider for, said once per run; the
+	// resources whose chosen provider is not functional.
+	providerless := map[string]bool{}
+	for _, l := range rep.Logs {
+		if t, ok := strings.CutPrefix(l.Message, "Could not find a suitable provider for "); ok && l.Source == "Puppet" {
+			providerless[t] = true
+		}
+		if strings.HasPrefix(l.Message, "Provider ") && strings.HasSuffix(l.Message, " is not functional on this host") {
+			if q := owner(byPath, l.Source); q != nil {
+				outs[q].unsuitable = true
+			}
+		}
+	}
+	for q, o := range outs {
+		if o.status != nil && o.status.Failed && providerless[strings.ToLower(q.res.res.Type)] {
+			o.unsuitable = true
+		}
+	}
 	var last *request
 	for _, l := range rep.Logs {
 		if companion[refOf(l.Source)] {
@@ -195,6 +217,9 @@ func (r *Runner) runBatch(ctx context.Context, batch []*request) {
 			r.providerless[t] = true
 		}
 		q := owner(byPath, l.Source)
+		if t, ok := strings.CutPrefix(l.Message, "Could not find a suitable provider for "); ok && q == nil {
+			q = ofType(batch, t) // said of no resource: the first of that type takes it
+		}
 		if q == nil {
 			q = last
 		}
@@ -213,6 +238,17 @@ func (r *Runner) runBatch(ctx context.Context, batch []*request) {
 	for _, q := range batch {
 		q.done <- *outs[q]
 	}
+}
+
+// ofType is the first request of the batch whose resource is of Puppet's type t
+// ("mysql_user"), or nil.
+func ofType(batch []*request, t string) *request {
+	for _, q := range batch {
+		if strings.EqualFold(q.res.res.Type, t) {
+			return q
+		}
+	}
+	return nil
 }
 
 // refOf is the resource reference a log source ends with ("/Stage[main]/Main/Host[x]"

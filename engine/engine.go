@@ -177,6 +177,9 @@ type node struct {
 	// its queue (Queued); finishNode does not release them again.
 	released  bool
 	permanent bool // the last failure cannot be fixed by retrying
+	// failedDeps are the failures behind its dependencies, when it was started to
+	// ask whether it is unsuitable (Unskippable).
+	failedDeps []string
 
 	retries  int
 	timer    *time.Timer // a retry or a rate-limited poke is scheduled
@@ -212,6 +215,10 @@ type completion struct {
 	// events is the number of events for dependents along refresh edges; real
 	// counts those that are not noop events.
 	events, real int
+	// skip: the resource was asked whether it is unsuitable (Unskippable), said
+	// no, and is skipped for the failures of roots.
+	skip  bool
+	roots []string
 }
 
 // nodeHeap orders queued nodes by catalog order.
@@ -489,6 +496,12 @@ func (r *run) settleChecks() {
 		}
 		if len(roots) > 0 {
 			roots = uniqSorted(roots)
+			if _, ok := n.v.Resource.(Unskippable); ok {
+				n.failedDeps = roots
+				n.st = queued
+				r.enqueue(n)
+				continue
+			}
 			n.refreshes, n.real = 0, 0
 			r.e.cfg.Observer.Observe(Event{Kind: EventSkip, Vertex: n.v, Time: time.Now(), Failed: r.announce(roots), Roots: roots})
 			r.finishNode(n, skipped, roots)
@@ -673,6 +686,14 @@ func (r *run) evaluate(n *node, refreshes, real int, corrective bool) completion
 	n.noop = r.e.cfg.Noop || n.v.Noop
 	n.changes = 0
 	c := completion{n: n}
+	if roots := n.failedDeps; roots != nil {
+		n.failedDeps = nil
+		if !n.v.Resource.(Unskippable).Unsuitable(r.work) {
+			c.skip, c.roots = true, roots
+			return c
+		}
+		refreshes, real = 0, 0 // a failed dependency sends nothing
+	}
 	n.collecting = true
 	if p, ok := n.v.Resource.(RefreshPreparer); ok {
 		p.PrepareRefresh(refreshes > 0, n.noop || real == 0)
@@ -761,6 +782,16 @@ func (r *run) complete(c completion) {
 	}
 	if c.refreshErr {
 		n.everFailedRestart = true
+	}
+	if c.skip {
+		n.refreshes, n.real = 0, 0
+		r.e.cfg.Observer.Observe(Event{Kind: EventSkip, Vertex: n.v, Time: time.Now(), Failed: r.announce(c.roots), Roots: c.roots})
+		r.finishNode(n, skipped, c.roots)
+		if n.again {
+			n.again = false
+			r.want(n)
+		}
+		return
 	}
 	res, roots := success, []string(nil)
 	if c.err != nil {

@@ -320,6 +320,55 @@ func TestFailureSkipsDependents(t *testing.T) {
 	}
 }
 
+// unskippable is a fake that says, when a dependency failed, whether it is unsuitable.
+type unskippable struct {
+	*fake
+	unsuitable bool
+	asked      atomic.Int32
+}
+
+func (u *unskippable) Unsuitable(ctx context.Context) bool { u.asked.Add(1); return u.unsuitable }
+
+func TestUnsuitableFailsInsteadOfSkipping(t *testing.T) {
+	rec := &recorder{}
+	g := NewGraph()
+	a := &fake{name: "a", rec: rec}
+	a.fail.Store(1)
+	b := &unskippable{fake: &fake{name: "b", rec: rec}, unsuitable: true}
+	b.fail.Store(1) // as Puppet fails a resource it cannot evaluate
+	c := &unskippable{fake: &fake{name: "c", rec: rec}}
+	d := &fake{name: "d", rec: rec}
+	e := &unskippable{fake: &fake{name: "e", rec: rec}}
+	for _, v := range []*Vertex{{Name: "a", Resource: a}, {Name: "b", Resource: b}, {Name: "c", Resource: c}, {Name: "d", Resource: d}, {Name: "e", Resource: e}} {
+		v.Fingerprint = v.Name
+		if err := g.AddVertex(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range [][2]string{{"a", "b"}, {"a", "c"}, {"b", "d"}} {
+		if err := g.AddEdge(p[0], p[1], false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := runOnce(t, Config{Observer: rec}, g)
+	skips := map[string][]string{}
+	for _, ev := range rec.kinds(EventSkip) {
+		skips[ev.Vertex.Name] = ev.Failed
+	}
+	if want := map[string][]string{"c": {"a"}, "d": {"b"}}; !reflect.DeepEqual(skips, want) {
+		t.Errorf("skips %v, want %v", skips, want)
+	}
+	if b.checks.Load() != 1 || c.checks.Load() != 0 {
+		t.Errorf("checks: unsuitable b %d (want 1), suitable c %d (want 0)", b.checks.Load(), c.checks.Load())
+	}
+	if b.asked.Load() != 1 || c.asked.Load() != 1 || e.asked.Load() != 0 {
+		t.Errorf("asked b %d, c %d, e %d: want 1, 1, 0 (only with a failed dependency)", b.asked.Load(), c.asked.Load(), e.asked.Load())
+	}
+	if res.Failed != 2 || res.Skipped != 2 {
+		t.Errorf("result %+v, want 2 failed (a and the unsuitable b), 2 skipped", res)
+	}
+}
+
 func TestSkipVertexPassesOrdering(t *testing.T) {
 	rec := &recorder{}
 	g := NewGraph()

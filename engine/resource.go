@@ -67,6 +67,16 @@ type Offloaded interface {
 	Offloaded()
 }
 
+// Unskippable is a resource that may be unable to run at all on this host (a type
+// Puppet runs whose providers are all unsuitable here). Puppet never evaluates such
+// a resource: it defers it to the end of its run and fails it there, never skipping
+// it for a failed dependency. When a dependency of an Unskippable failed, the engine
+// asks Unsuitable, in a worker: true evaluates it (to fail as Puppet fails it), false
+// skips it as any other.
+type Unskippable interface {
+	Unsuitable(ctx context.Context) bool
+}
+
 // Queued is an Offloaded resource whose work goes to a queue that does it in the
 // order it was handed over. An order edge between two resources of one queue is
 // kept by the queue itself: the later one is started as soon as the earlier one is,

@@ -91,6 +91,10 @@ var fidelityCases = []fidelityCase{
 	// mailalias_core's Mailalias natively.
 	{name: "mailalias", fixture: "mailalias", puppet: []string{"--basemodulepath", debianModules}},
 	{name: "noop-mailalias", fixture: "mailalias", ours: []string{"--noop"}, puppet: []string{"--basemodulepath", debianModules, "--noop"}},
+	// Module types without a suitable provider here behind a failure: failed, as
+	// Puppet fails them, not skipped.
+	{name: "unsuitable", fixture: "unsuitable", puppet: []string{"--basemodulepath", debianModules}},
+	{name: "noop-unsuitable", fixture: "unsuitable", ours: []string{"--noop"}, puppet: []string{"--basemodulepath", debianModules, "--noop"}},
 	// Resources without relationships that touch the same files keep Puppet's
 	// order (docs/parallel-safety.md): purges and execs in the same directories.
 	{name: "interfere", fixture: "interfere", setup: interfereStrays, recursed: []string{"interfere"}},
