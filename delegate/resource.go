@@ -179,12 +179,13 @@ func (d *Resource) CheckApply(ctx context.Context, apply bool) (bool, error) {
 			// The engine says this itself, with its own count.
 			d.refreshed = true
 		case l.Source == path:
-			if level == engine.Err {
+			switch {
+			case level != engine.Err:
+			case strings.HasPrefix(l.Message, "Failed to call refresh: "):
+				d.refreshed = true
+				refreshFailure = strings.TrimPrefix(l.Message, "Failed to call refresh: ")
+			case refreshFailure == "": // not the refresh's own exception line
 				failure = l.Message
-				if strings.HasPrefix(l.Message, "Failed to call refresh: ") {
-					d.refreshed = true
-					refreshFailure = strings.TrimPrefix(l.Message, "Failed to call refresh: ")
-				}
 			}
 			d.h.Logf(level, "%s", l.Message)
 		case strings.HasPrefix(l.Source, path+"/") && !strings.Contains(l.Source[len(path)+1:], "/"):
@@ -214,7 +215,7 @@ func (d *Resource) CheckApply(ctx context.Context, apply bool) (bool, error) {
 	if refreshFailure != "" {
 		d.refreshErr = engine.Reported(errors.New(refreshFailure))
 	}
-	if st.Failed && !st.FailedToRestart {
+	if st.Failed && (!st.FailedToRestart || failedBeforeRefresh(st)) {
 		return false, engine.Reported(failureError(st, failure))
 	}
 	inSync := !st.Changed && !st.OutOfSync && !foreign
@@ -256,6 +257,17 @@ func matchEvent(st *status, used []bool, prop, msg string) int {
 		}
 	}
 	return -1
+}
+
+// failedBeforeRefresh reports whether the resource failed on its own, not (only)
+// in the refresh that Puppet calls after its evaluation, failed or not.
+func failedBeforeRefresh(st *status) bool {
+	for _, ev := range st.Events {
+		if ev.Status == "failure" && !strings.HasPrefix(ev.Message, "Failed to call refresh: ") {
+			return true
+		}
+	}
+	return false
 }
 
 // failureError is the error of a failed resource: its failed property, else the

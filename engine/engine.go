@@ -702,6 +702,7 @@ func (r *run) evaluate(n *node, refreshes, real int, corrective bool) completion
 	n.flushChanges(err)
 	if err != nil {
 		c.err = err
+		obs.Observe(Event{Kind: EventFailure, Vertex: n.v, Time: time.Now(), Err: err})
 	} else {
 		c.changed = !ok || n.changes > 0
 	}
@@ -719,26 +720,34 @@ func (r *run) evaluate(n *node, refreshes, real int, corrective bool) completion
 			real += c.events
 		}
 	}
-	if inv, ok := n.v.Resource.(RefreshInvalidator); ok && err == nil && inv.RefreshInvalidated() {
+	if inv, ok := n.v.Resource.(RefreshInvalidator); ok && inv.RefreshInvalidated() {
 		refreshes = 0
 	}
-	if err == nil && refreshes > 0 {
+	// As Puppet's event manager, the events waiting for a resource are processed
+	// after its evaluation even when that failed (a failed Exec runs again for
+	// them, a Service that could not start is not restarted). Puppet says that it
+	// triggered the refresh once the refresh is done, not when it fails.
+	if refreshes > 0 {
 		if rf, isRefresher := n.v.Resource.(Refresher); isRefresher {
 			noop := n.noop || real == 0
-			obs.Observe(Event{Kind: EventRefresh, Vertex: n.v, Time: time.Now(), Count: refreshes, Noop: noop})
 			c.events++ // restarted, or with noop the restart it would have made
-			if !noop {
-				if err := rf.Refresh(r.work, true); err != nil {
-					c.err, c.refreshErr = err, true
+			switch {
+			case noop:
+				obs.Observe(Event{Kind: EventRefresh, Vertex: n.v, Time: time.Now(), Count: refreshes, Noop: true})
+			default:
+				if rerr := rf.Refresh(r.work, true); rerr != nil {
+					c.refreshErr = true
+					if c.err == nil {
+						c.err = rerr
+					}
+					obs.Observe(Event{Kind: EventFailure, Vertex: n.v, Time: time.Now(), Err: rerr, Refresh: true})
 				} else {
+					obs.Observe(Event{Kind: EventRefresh, Vertex: n.v, Time: time.Now(), Count: refreshes})
 					c.restarted = true
 					c.real++
 				}
 			}
 		}
-	}
-	if c.err != nil {
-		obs.Observe(Event{Kind: EventFailure, Vertex: n.v, Time: time.Now(), Err: c.err, Refresh: c.refreshErr})
 	}
 	if r.e.cfg.ConvergedTimeout != 0 && !n.watching {
 		if err := n.v.Resource.Watch(r.ctx); err != nil {

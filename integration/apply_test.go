@@ -91,6 +91,10 @@ var fidelityCases = []fidelityCase{
 	// mailalias_core's Mailalias natively.
 	{name: "mailalias", fixture: "mailalias", puppet: []string{"--basemodulepath", debianModules}},
 	{name: "noop-mailalias", fixture: "mailalias", ours: []string{"--noop"}, puppet: []string{"--basemodulepath", debianModules, "--noop"}},
+	// Refresh events for a resource whose evaluation failed, refreshes that fail.
+	{name: "refreshfail", fixture: "refreshfail"},
+	{name: "noop-refreshfail", fixture: "refreshfail", ours: []string{"--noop"}, puppet: []string{"--noop"}},
+	{name: "refreshfail-by-puppet", fixture: "refreshfail", ours: []string{"--delegate-types", "Exec"}},
 	// Module types without a suitable provider here behind a failure: failed, as
 	// Puppet fails them, not skipped.
 	{name: "unsuitable", fixture: "unsuitable", puppet: []string{"--basemodulepath", debianModules}},

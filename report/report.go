@@ -122,7 +122,9 @@ func (r *Recorder) Observe(e engine.Event) {
 		var ce *engine.ChangeError
 		switch {
 		case e.Refresh:
+			// Puppet's event manager: failed_to_restart, and fail_with_event.
 			st.failedToRestart = true
+			st.add(event{name: "resource_error", status: "failure", message: "Failed to call refresh: " + e.Err.Error(), time: e.Time, corrective: r.passDone})
 		case errors.As(e.Err, &ce):
 			ev := event{property: ce.Property, previous: value(ce.From), desired: value(ce.To), message: ce.Message(st.meta.File, st.meta.Line),
 				name: eventName(st.meta.Type, ce.Property, ce.To), status: "failure", time: e.Time, corrective: r.passDone}
