@@ -414,8 +414,7 @@ func (e *Exec) run(ctx context.Context, command string, check bool) (result, err
 		}
 	}
 	env := e.environ()
-	argv := e.argv(command)
-	prog := argv[0]
+	prog, argv := e.argv(command)
 	if !strings.Contains(prog, "/") {
 		found, ok := lookPath(prog, envValue(env, "PATH"))
 		if !ok {
@@ -517,16 +516,18 @@ func (e *Exec) run(ctx context.Context, command string, check bool) (result, err
 
 // argv is how Ruby's Kernel.exec runs the command string: through /bin/sh -c when it
 // holds a shell meta character, starts with an assignment or with a shell reserved
-// word or special built-in, else split on spaces and tabs and run directly.
-func (e *Exec) argv(command string) []string {
-	if e.Provider == "shell" || needsShell(command) {
-		return []string{"/bin/sh", "-c", command}
+// word or special built-in (named "sh" in its argv, as Ruby's execl does: the
+// shell's messages say "sh: 1: ..."), else split on spaces and tabs and run
+// directly. The shell provider runs /bin/sh -c itself. prog is what to start.
+func (e *Exec) argv(command string) (prog string, argv []string) {
+	if e.Provider == "shell" {
+		return "/bin/sh", []string{"/bin/sh", "-c", command}
 	}
 	words := strings.FieldsFunc(command, func(r rune) bool { return r == ' ' || r == '\t' })
-	if len(words) == 0 {
-		return []string{"/bin/sh", "-c", command}
+	if needsShell(command) || len(words) == 0 {
+		return "/bin/sh", []string{"sh", "-c", command}
 	}
-	return words
+	return words[0], words
 }
 
 // posixShCmds are the words that make Ruby use the shell (process.c posix_sh_cmds).

@@ -117,13 +117,13 @@ func TestExecArgvAndExtractExe(t *testing.T) {
 	}{
 		{"posix", "/bin/echo  a\tb", []string{"/bin/echo", "a", "b"}, "/bin/echo"},
 		{"posix", "echo hi", []string{"echo", "hi"}, "echo"},
-		{"posix", "/bin/echo a|cat", []string{"/bin/sh", "-c", "/bin/echo a|cat"}, "/bin/echo"},
-		{"posix", `"/opt/my app/run" -x`, []string{"/bin/sh", "-c", `"/opt/my app/run" -x`}, "/opt/my app/run"},
-		{"posix", `'/opt/x' -x`, []string{"/bin/sh", "-c", `'/opt/x' -x`}, "/opt/x"},
+		{"posix", "/bin/echo a|cat", []string{"sh", "-c", "/bin/echo a|cat"}, "/bin/echo"},
+		{"posix", `"/opt/my app/run" -x`, []string{"sh", "-c", `"/opt/my app/run" -x`}, "/opt/my app/run"},
+		{"posix", `'/opt/x' -x`, []string{"sh", "-c", `'/opt/x' -x`}, "/opt/x"},
 		{"shell", "echo hi", []string{"/bin/sh", "-c", "echo hi"}, "echo"},
 	} {
 		e := &Exec{Provider: tc.provider}
-		if got := e.argv(tc.cmd); !slices.Equal(got, tc.argv) {
+		if _, got := e.argv(tc.cmd); !slices.Equal(got, tc.argv) {
 			t.Errorf("%s argv(%q) = %q, want %q", tc.provider, tc.cmd, got, tc.argv)
 		}
 		if got := extractExe(tc.cmd); got != tc.exe {
