@@ -279,6 +279,55 @@ func TestNoRefreshWithoutChange(t *testing.T) {
 	}
 }
 
+// failingRefresher is a refresher whose refresh fails.
+type failingRefresher struct{ *refresher }
+
+func (f failingRefresher) Refresh(ctx context.Context, apply bool) error {
+	f.refresher.Refresh(ctx, apply)
+	return fmt.Errorf("%s would not restart", f.name)
+}
+
+func TestRefreshAfterFailedEvaluation(t *testing.T) {
+	rec := &recorder{}
+	g, fakes := build(t, rec, []string{"a", "Rb", "c"}, "a~>Rb", "Rb~>c")
+	fakes["Rb"].fail.Store(1)
+	res := runOnce(t, Config{Observer: rec}, g)
+	r := g.Vertex("Rb").Resource.(*refresher)
+	if r.refreshed.Load() != 1 {
+		t.Errorf("refreshed %d times, want 1: Puppet processes the events of a failed resource", r.refreshed.Load())
+	}
+	if ev := rec.kinds(EventRefresh); len(ev) != 1 || ev[0].Vertex.Name != "Rb" {
+		t.Errorf("refresh events %+v, want Rb's", ev)
+	}
+	if res.Failed != 1 || res.Skipped != 1 || fakes["c"].checks.Load() != 0 {
+		t.Errorf("result %+v, c checked %d: want Rb failed, c skipped", res, fakes["c"].checks.Load())
+	}
+}
+
+func TestFailedRefreshNotTriggered(t *testing.T) {
+	rec := &recorder{}
+	g := NewGraph()
+	a := &fake{name: "a", rec: rec}
+	b := failingRefresher{&refresher{fake: &fake{name: "b", rec: rec}}}
+	b.inSync.Store(true)
+	for _, v := range []*Vertex{{Name: "a", Resource: a, Fingerprint: "a"}, {Name: "b", Resource: b, Fingerprint: "b"}} {
+		if err := g.AddVertex(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := g.AddEdge("a", "b", true); err != nil {
+		t.Fatal(err)
+	}
+	res := runOnce(t, Config{Observer: rec}, g)
+	if ev := rec.kinds(EventRefresh); len(ev) != 0 {
+		t.Errorf("refresh events %+v: Puppet says Triggered only once the refresh is done", ev)
+	}
+	f := rec.kinds(EventFailure)
+	if len(f) != 1 || !f[0].Refresh || res.Failed != 1 || res.Restarted != 0 {
+		t.Errorf("failures %+v, result %+v: want one failed refresh", f, res)
+	}
+}
+
 func TestNoopRefresh(t *testing.T) {
 	rec := &recorder{}
 	g, fakes := build(t, rec, []string{"a", "Rb"}, "a~>Rb")
