@@ -51,15 +51,20 @@ func TestCorpusMatchesPuppetInTestbed(t *testing.T) {
 	default:
 		cases = strings.Split(s, ",")
 	}
-	rows := make([]string, len(cases))
-	for i, c := range cases {
-		t.Run(c, func(t *testing.T) { rows[i] = corpusInTestbed(t, c) })
-	}
-	if table := os.Getenv("CORPUS_TESTBED_TABLE"); table != "" {
-		text := "| case | resources | first apply: agree | puppet | mgmt-puppet | no-op: agree | puppet | mgmt-puppet | compare after drift | after drift: agree | puppet | mgmt-puppet |\n" +
-			"|---|---|---|---|---|---|---|---|---|---|---|---|\n" + strings.Join(rows, "\n") + "\n"
-		if err := os.WriteFile(table, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
+	var rows []string
+	for _, c := range cases {
+		t.Run(c, func(t *testing.T) {
+			row := "| " + c + " | stopped: see the test's log | | | | | | | | | | |"
+			defer func() { rows = append(rows, row) }() // also when the case stops
+			row = corpusInTestbed(t, c)
+		})
+		// After every case, so that a run stopped early keeps the rows it made.
+		if table := os.Getenv("CORPUS_TESTBED_TABLE"); table != "" {
+			text := "| case | resources | first apply: agree | puppet | mgmt-puppet | no-op: agree | puppet | mgmt-puppet | compare after drift | after drift: agree | puppet | mgmt-puppet |\n" +
+				"|---|---|---|---|---|---|---|---|---|---|---|---|\n" + strings.Join(rows, "\n") + "\n"
+			if err := os.WriteFile(table, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 }
