@@ -24,6 +24,7 @@ type status struct {
 	Containment     []string `yaml:"containment_path"`
 	Failed          bool     `yaml:"failed"`
 	FailedToRestart bool     `yaml:"failed_to_restart"`
+	Skipped         bool     `yaml:"skipped"`
 	Changed         bool     `yaml:"changed"`
 	OutOfSync       bool     `yaml:"out_of_sync"`
 	Events          []event  `yaml:"events"`

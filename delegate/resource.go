@@ -215,6 +215,9 @@ func (d *Resource) CheckApply(ctx context.Context, apply bool) (bool, error) {
 	if refreshFailure != "" {
 		d.refreshErr = engine.Reported(errors.New(refreshFailure))
 	}
+	if st.Failed && st.Skipped {
+		return false, engine.Reported(engine.Unevaluated(unevaluatedError(st)))
+	}
 	if st.Failed && (!st.FailedToRestart || failedBeforeRefresh(st)) {
 		return false, engine.Reported(failureError(st, failure))
 	}
@@ -222,22 +225,47 @@ func (d *Resource) CheckApply(ctx context.Context, apply bool) (bool, error) {
 	return inSync, nil
 }
 
-// Unsuitable asks Puppet, in noop, whether it can evaluate the resource at all: when
-// none of its type's providers is suitable here, Puppet fails it rather than
-// skipping it for a failed dependency. That outcome (a failure, without events,
-// whether noop or not) is kept for the CheckApply that follows.
-func (d *Resource) Unsuitable(ctx context.Context) bool {
+// DependencyFailed asks Puppet, in noop, what it would do with the resource, one of
+// whose dependencies failed. When none of its type's providers is suitable here,
+// Puppet fails it rather than skipping it: that outcome (a failure without events,
+// whether noop or not) is kept for the CheckApply that follows. When its
+// provider's prefetch fails, Puppet skips it and fails it too. Else it is skipped.
+// Puppet's own lines of that run (a failed prefetch) are said, as Puppet says them
+// before it skips the resource.
+func (d *Resource) DependencyFailed(ctx context.Context) (evaluate bool, err error) {
 	if d.owner != nil {
-		return false // a rider goes with its owner
+		return false, nil // a rider goes with its owner
 	}
 	out := d.runner.do(ctx, &request{res: d, apply: false})
-	if out.err != nil || !out.unsuitable {
-		return false
+	if out.err != nil || out.status == nil {
+		return false, nil
 	}
-	d.runner.pending.Lock()
-	d.pending = &out
-	d.runner.pending.Unlock()
-	return true
+	if out.unsuitable {
+		d.runner.pending.Lock()
+		d.pending = &out
+		d.runner.pending.Unlock()
+		return true, nil
+	}
+	for _, l := range out.logs {
+		if (l.Source == "Puppet" || l.Source == "") && logLevel(l.Level) >= engine.Warning {
+			d.h.Printf(logLevel(l.Level), "%s", l.Message)
+		}
+	}
+	if st := out.status; st.Failed && st.Skipped {
+		return false, unevaluatedError(st)
+	}
+	return false, nil
+}
+
+// unevaluatedError is the failure of a resource Puppet skipped without evaluating
+// it (its provider's prefetch failed): the failure event's message.
+func unevaluatedError(st *status) error {
+	for _, ev := range st.Events {
+		if ev.Status == "failure" {
+			return errors.New(ev.Message)
+		}
+	}
+	return errors.New("failed in Puppet")
 }
 
 // takePending returns, once, the outcome a run left for this rider.

@@ -47,10 +47,10 @@ type Runner struct {
 	pending sync.Mutex
 	waiting []*request
 	runs    int // Puppet processes started, under mu
-	// providerless are the types whose "Could not find a suitable provider" error
-	// was printed, under mu: Puppet prints it once per type and run.
-	providerless map[string]bool
-	made         int // resources made, numbered in the order the translator made them
+	// said are the lines Puppet prints once per run (onceKey) that were printed,
+	// under mu.
+	said map[string]bool
+	made int // resources made, numbered in the order the translator made them
 }
 
 // request is one delegated resource's evaluation, waiting for a Puppet run.
@@ -207,14 +207,14 @@ func (r *Runner) runBatch(ctx context.Context, batch []*request) {
 			strings.Contains(l.Source, "Notify["+triggerPrefix) {
 			continue
 		}
-		if t, ok := strings.CutPrefix(l.Message, "Could not find a suitable provider for "); ok && l.Source == "Puppet" {
-			if r.providerless[t] {
+		if key := onceKey(l); key != "" {
+			if r.said[key] {
 				continue
 			}
-			if r.providerless == nil {
-				r.providerless = map[string]bool{}
+			if r.said == nil {
+				r.said = map[string]bool{}
 			}
-			r.providerless[t] = true
+			r.said[key] = true
 		}
 		q := owner(byPath, l.Source)
 		if t, ok := strings.CutPrefix(l.Message, "Could not find a suitable provider for "); ok && q == nil {
@@ -238,6 +238,24 @@ func (r *Runner) runBatch(ctx context.Context, batch []*request) {
 	for _, q := range batch {
 		q.done <- *outs[q]
 	}
+}
+
+// onceKey is, for a line Puppet prints once per run however many of its resources
+// it concerns, what identifies it: a type's "Could not find a suitable provider for
+// T", a provider's "Could not prefetch T provider 'P': ..."; else "".
+func onceKey(l logLine) string {
+	if l.Source != "Puppet" {
+		return ""
+	}
+	if strings.HasPrefix(l.Message, "Could not find a suitable provider for ") {
+		return l.Message
+	}
+	if strings.HasPrefix(l.Message, "Could not prefetch ") {
+		if i := strings.Index(l.Message, "': "); i > 0 {
+			return l.Message[:i]
+		}
+	}
+	return ""
 }
 
 // ofType is the first request of the batch whose resource is of Puppet's type t

@@ -180,6 +180,9 @@ type node struct {
 	// failedDeps are the failures behind its dependencies, when it was started to
 	// ask whether it is unsuitable (Unskippable).
 	failedDeps []string
+	// unevaluated: the last failure was of a resource not evaluated at all, which
+	// Puppet counts as skipped too (Unevaluated).
+	unevaluated bool
 
 	retries  int
 	timer    *time.Timer // a retry or a rate-limited poke is scheduled
@@ -688,8 +691,9 @@ func (r *run) evaluate(n *node, refreshes, real int, corrective bool) completion
 	c := completion{n: n}
 	if roots := n.failedDeps; roots != nil {
 		n.failedDeps = nil
-		if !n.v.Resource.(Unskippable).Unsuitable(r.work) {
-			c.skip, c.roots = true, roots
+		evaluate, err := n.v.Resource.(Unskippable).DependencyFailed(r.work)
+		if !evaluate {
+			c.skip, c.roots, c.err = true, roots, err
 			return c
 		}
 		refreshes, real = 0, 0 // a failed dependency sends nothing
@@ -795,7 +799,15 @@ func (r *run) complete(c completion) {
 	if c.skip {
 		n.refreshes, n.real = 0, 0
 		r.e.cfg.Observer.Observe(Event{Kind: EventSkip, Vertex: n.v, Time: time.Now(), Failed: r.announce(c.roots), Roots: c.roots})
-		r.finishNode(n, skipped, c.roots)
+		if c.err != nil {
+			// Skipped, and failed too: its dependents name it with the failures
+			// behind it, as Puppet's propagate_failure does.
+			n.unevaluated = true
+			r.e.cfg.Observer.Observe(Event{Kind: EventFailure, Vertex: n.v, Time: time.Now(), Err: Reported(Unevaluated(c.err))})
+			r.finishNode(n, failure, uniqSorted(append(append([]string{}, c.roots...), n.v.Name)))
+		} else {
+			r.finishNode(n, skipped, c.roots)
+		}
 		if n.again {
 			n.again = false
 			r.want(n)
@@ -803,8 +815,10 @@ func (r *run) complete(c completion) {
 		return
 	}
 	res, roots := success, []string(nil)
+	n.unevaluated = false
 	if c.err != nil {
 		res, roots = failure, []string{n.v.Name}
+		n.unevaluated = IsUnevaluated(c.err)
 		n.permanent = IsPermanent(c.err)
 	} else {
 		n.retries = 0
@@ -1039,6 +1053,9 @@ func (r *run) finish() Result {
 		switch n.result {
 		case failure:
 			res.Failed++
+			if n.unevaluated {
+				res.Skipped++
+			}
 		case skipped:
 			res.Skipped++
 		}

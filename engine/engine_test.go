@@ -372,11 +372,15 @@ func TestFailureSkipsDependents(t *testing.T) {
 // unskippable is a fake that says, when a dependency failed, whether it is unsuitable.
 type unskippable struct {
 	*fake
-	unsuitable bool
-	asked      atomic.Int32
+	unsuitable  bool
+	failSkipped error // what DependencyFailed says when not unsuitable
+	asked       atomic.Int32
 }
 
-func (u *unskippable) Unsuitable(ctx context.Context) bool { u.asked.Add(1); return u.unsuitable }
+func (u *unskippable) DependencyFailed(ctx context.Context) (bool, error) {
+	u.asked.Add(1)
+	return u.unsuitable, u.failSkipped
+}
 
 func TestUnsuitableFailsInsteadOfSkipping(t *testing.T) {
 	rec := &recorder{}
@@ -415,6 +419,48 @@ func TestUnsuitableFailsInsteadOfSkipping(t *testing.T) {
 	}
 	if res.Failed != 2 || res.Skipped != 2 {
 		t.Errorf("result %+v, want 2 failed (a and the unsuitable b), 2 skipped", res)
+	}
+}
+
+func TestPrefetchFailedSkippedAndFailed(t *testing.T) {
+	rec := &recorder{}
+	g := NewGraph()
+	a := &fake{name: "a", rec: rec}
+	a.fail.Store(1)
+	b := &unskippable{fake: &fake{name: "b", rec: rec}, failSkipped: errors.New("Prefetch failed for t provider 'p'")}
+	c := &fake{name: "c", rec: rec}
+	for _, v := range []*Vertex{{Name: "a", Resource: a}, {Name: "b", Resource: b}, {Name: "c", Resource: c}} {
+		v.Fingerprint = v.Name
+		if err := g.AddVertex(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range [][2]string{{"a", "b"}, {"b", "c"}} {
+		if err := g.AddEdge(p[0], p[1], false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := runOnce(t, Config{Observer: rec}, g)
+	skips := map[string][]string{}
+	for _, ev := range rec.kinds(EventSkip) {
+		skips[ev.Vertex.Name] = ev.Roots
+	}
+	// c names b among the failures behind it, as Puppet's propagate_failure does.
+	if want := map[string][]string{"b": {"a"}, "c": {"a", "b"}}; !reflect.DeepEqual(skips, want) {
+		t.Errorf("skips (roots) %v, want %v", skips, want)
+	}
+	var failed []string
+	for _, ev := range rec.kinds(EventFailure) {
+		if ev.Vertex.Name == "b" && (!IsUnevaluated(ev.Err) || !IsReported(ev.Err)) {
+			t.Errorf("b's failure %v is not marked unevaluated and reported", ev.Err)
+		}
+		failed = append(failed, ev.Vertex.Name)
+	}
+	if !reflect.DeepEqual(failed, []string{"a", "b"}) || b.checks.Load() != 0 {
+		t.Errorf("failures %v, b checked %d times: want a and b, b never evaluated", failed, b.checks.Load())
+	}
+	if res.Failed != 2 || res.Skipped != 2 {
+		t.Errorf("result %+v, want 2 failed (a, b), 2 skipped (b, c)", res)
 	}
 }
 

@@ -67,14 +67,16 @@ type Offloaded interface {
 	Offloaded()
 }
 
-// Unskippable is a resource that may be unable to run at all on this host (a type
-// Puppet runs whose providers are all unsuitable here). Puppet never evaluates such
-// a resource: it defers it to the end of its run and fails it there, never skipping
-// it for a failed dependency. When a dependency of an Unskippable failed, the engine
-// asks Unsuitable, in a worker: true evaluates it (to fail as Puppet fails it), false
-// skips it as any other.
+// Unskippable is a resource that Puppet may treat otherwise than skipping it when
+// one of its dependencies failed: a type Puppet runs whose providers are all
+// unsuitable here (Puppet never evaluates it: it fails it at the end of its run,
+// never skipping it), or whose provider's prefetch failed (Puppet skips it, and
+// reports it failed too). When a dependency of an Unskippable failed, the engine
+// asks it, in a worker: evaluate true evaluates it (to fail as Puppet fails it);
+// else it is skipped, and with err also failed (its dependents then name it among
+// the failures).
 type Unskippable interface {
-	Unsuitable(ctx context.Context) bool
+	DependencyFailed(ctx context.Context) (evaluate bool, err error)
 }
 
 // Queued is an Offloaded resource whose work goes to a queue that does it in the
@@ -231,6 +233,28 @@ func Reported(err error) error {
 func IsReported(err error) bool {
 	var r reportedError
 	return errors.As(err, &r)
+}
+
+// unevaluatedError marks the failure of a resource that was not evaluated at all
+// (Puppet's "Skipping because provider prefetch failed"): reports say it was skipped
+// as well as failed.
+type unevaluatedError struct{ err error }
+
+func (e unevaluatedError) Error() string { return e.err.Error() }
+func (e unevaluatedError) Unwrap() error { return e.err }
+
+// Unevaluated marks err as the failure of a resource that was not evaluated.
+func Unevaluated(err error) error {
+	if err == nil {
+		return nil
+	}
+	return unevaluatedError{err}
+}
+
+// IsUnevaluated reports whether err, or an error it wraps, was marked Unevaluated.
+func IsUnevaluated(err error) bool {
+	var u unevaluatedError
+	return errors.As(err, &u)
 }
 
 // permanentError marks an error that retrying cannot help (a bad parameter).

@@ -99,6 +99,9 @@ var fidelityCases = []fidelityCase{
 	// Puppet fails them, not skipped.
 	{name: "unsuitable", fixture: "unsuitable", puppet: []string{"--basemodulepath", debianModules}},
 	{name: "noop-unsuitable", fixture: "unsuitable", ours: []string{"--noop"}, puppet: []string{"--basemodulepath", debianModules, "--noop"}},
+	// A module type whose provider's prefetch fails (firewall without iptables), in
+	// noop only: never a firewall rule written on the host.
+	{name: "noop-prefetchfail", fixture: "prefetchfail", ours: []string{"--noop"}, puppet: []string{"--basemodulepath", debianModules, "--noop"}},
 	// Resources without relationships that touch the same files keep Puppet's
 	// order (docs/parallel-safety.md): purges and execs in the same directories.
 	{name: "interfere", fixture: "interfere", setup: interfereStrays, recursed: []string{"interfere"}},

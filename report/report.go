@@ -119,6 +119,9 @@ func (r *Recorder) Observe(e engine.Event) {
 				message: fmt.Sprintf("Triggered 'refresh' from %d %s", e.Count, plural(e.Count, "event"))})
 		}
 	case engine.EventFailure:
+		if engine.IsUnevaluated(e.Err) {
+			st.skipped = true // Puppet: skipped, and failed with an event
+		}
 		var ce *engine.ChangeError
 		switch {
 		case e.Refresh:
