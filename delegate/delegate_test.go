@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/mgmt-puppet/mgmt-puppet/catalog"
@@ -198,5 +199,30 @@ func TestCompanions(t *testing.T) {
 	want := []string{"Resources[user] noop=<nil>", "User[alice] noop=true", "User[bob] noop=<nil>"}
 	if !reflect.DeepEqual(refs, want) {
 		t.Errorf("resources %q, want %q", refs, want)
+	}
+}
+
+func TestBeforeReport(t *testing.T) {
+	console := strings.Join([]string{
+		"Warning: Passing port to firewall is deprecated and will be removed. Use dport and/or sport instead.",
+		"Warning: Facter: could not resolve a fact",
+		"Error: Could not prefetch firewall provider 'iptables': Command iptables_save is missing",
+		"Warning: /Stage[main]/Main/Firewall[100 x]: Skipping because provider prefetch failed",
+		"Warning: Passing port to firewall is deprecated and will be removed. Use dport and/or sport instead.",
+		"Notice: Applied catalog in 0.06 seconds",
+		"/usr/lib/ruby/vendor_ruby/x.rb:1: warning: constant redefined",
+	}, "\n")
+	logs := []logLine{
+		{Level: "err", Source: "Puppet", Message: "Could not prefetch firewall provider 'iptables': Command iptables_save is missing"},
+		{Level: "warning", Source: "/Stage[main]/Main/Firewall[100 x]", Message: "Skipping because provider prefetch failed"},
+		{Level: "notice", Source: "Puppet", Message: "Applied catalog in 0.06 seconds"},
+	}
+	got := beforeReport(console, logs)
+	want := []logLine{
+		{Level: "warning", Source: "Puppet", Message: "Passing port to firewall is deprecated and will be removed. Use dport and/or sport instead."},
+		{Level: "warning", Source: "Puppet", Message: "Passing port to firewall is deprecated and will be removed. Use dport and/or sport instead."},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("beforeReport = %+v, want %+v", got, want)
 	}
 }

@@ -364,7 +364,34 @@ func (r *Runner) apply(ctx context.Context, batch []*request) (*report, error) {
 	if err != nil {
 		return nil, errors.Join(err, runFailure(runErr, out.String()))
 	}
+	rep.Logs = append(beforeReport(out.String(), rep.Logs), rep.Logs...)
 	return rep, nil
+}
+
+// beforeReport returns the warnings Puppet printed before its report began, which
+// the report lacks: those a module's type gives while Puppet turns the catalog into
+// resources (puppetlabs-firewall's "Passing port to firewall is deprecated ..."),
+// as Puppet-wide lines. Puppet's console line is "Warning: MESSAGE" or "Warning:
+// SOURCE: MESSAGE"; Facter's own lines are not Puppet's.
+func beforeReport(console string, logs []logLine) []logLine {
+	inReport := map[string]int{}
+	for _, l := range logs {
+		inReport[l.Message]++
+		inReport[l.Source+": "+l.Message]++
+	}
+	var out []logLine
+	for _, line := range strings.Split(console, "\n") {
+		msg, ok := strings.CutPrefix(line, "Warning: ")
+		if !ok || strings.HasPrefix(msg, "Facter: ") {
+			continue
+		}
+		if inReport[msg] > 0 {
+			inReport[msg]--
+			continue
+		}
+		out = append(out, logLine{Level: "warning", Message: msg, Source: "Puppet"})
+	}
+	return out
 }
 
 // writeFacts gives Puppet a cached set of facts for certname, so that it does not
