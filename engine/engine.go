@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -260,7 +261,12 @@ type run struct {
 	seq      uint64 // Queued resources started
 	// announced are the failures already named to a skipped resource.
 	announced map[string]bool
-	check     nodeHeap // waiting nodes whose dependencies may be done now
+	// asking are the Unskippable resources being asked, with the failures behind
+	// them; held are the resources to skip that wait for their answers.
+	asking    map[*node][]string
+	held      []*node
+	heldSkips []completion // Unskippable resources to skip, held as held are
+	check     nodeHeap     // waiting nodes whose dependencies may be done now
 	// afterPass holds vertices poked during the first pass after their evaluation.
 	afterPass []*node
 }
@@ -272,12 +278,13 @@ func (e *Engine) Run(ctx context.Context, g *Graph) (Result, error) {
 	watchCtx, cancelWatch := context.WithCancel(ctx)
 	defer cancelWatch()
 	r := &run{
-		e:     e,
-		ctx:   watchCtx,
-		work:  context.WithoutCancel(ctx),
-		locks: map[string]bool{},
-		done:  make(chan completion, e.cfg.Parallelism),
-		start: time.Now(),
+		e:      e,
+		ctx:    watchCtx,
+		work:   context.WithoutCancel(ctx),
+		locks:  map[string]bool{},
+		asking: map[*node][]string{},
+		done:   make(chan completion, e.cfg.Parallelism),
+		start:  time.Now(),
 	}
 	if err := r.load(g, nil); err != nil {
 		return Result{}, err
@@ -501,8 +508,15 @@ func (r *run) settleChecks() {
 			roots = uniqSorted(roots)
 			if _, ok := n.v.Resource.(Unskippable); ok {
 				n.failedDeps = roots
+				r.asking[n] = roots
 				n.st = queued
 				r.enqueue(n)
+				continue
+			}
+			if r.askedBefore(n, roots) {
+				// A resource before it in the catalog, skipped because of the same
+				// failure, may name it: wait for its answer.
+				r.held = append(r.held, n)
 				continue
 			}
 			n.refreshes, n.real = 0, 0
@@ -530,6 +544,61 @@ func (r *run) announce(roots []string) []string {
 		}
 	}
 	return out
+}
+
+// askedBefore reports whether a resource before n in catalog order, one of roots'
+// failures behind it too, is being asked whether it is skipped (Unskippable): of
+// the resources skipped because of a failure, the first in catalog order names it.
+func (r *run) askedBefore(n *node, roots []string) bool {
+	for p, pr := range r.asking {
+		if p.index >= n.index {
+			continue
+		}
+		for _, f := range roots {
+			if !r.announced[f] && slices.Contains(pr, f) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// answered takes n's question back (asking), and lets the resources held for it
+// be looked at again.
+func (r *run) answered(n *node) {
+	delete(r.asking, n)
+	for _, h := range r.held {
+		heap.Push(&r.check, h)
+	}
+	r.held = r.held[:0]
+	skips := r.heldSkips
+	r.heldSkips = nil
+	sort.Slice(skips, func(i, j int) bool { return skips[i].n.index < skips[j].n.index })
+	for _, c := range skips {
+		r.skipAsked(c)
+	}
+}
+
+// skipAsked skips an Unskippable resource that answered so (and, with c.err, fails
+// it too), once no resource before it in the catalog is still asked about one of
+// its failures: the first skipped names them.
+func (r *run) skipAsked(c completion) {
+	n := c.n
+	if r.askedBefore(n, c.roots) {
+		r.heldSkips = append(r.heldSkips, c)
+		return
+	}
+	n.refreshes, n.real = 0, 0
+	r.e.cfg.Observer.Observe(Event{Kind: EventSkip, Vertex: n.v, Time: time.Now(), Failed: r.announce(c.roots), Roots: c.roots})
+	if c.err != nil {
+		// Skipped, and failed too: its dependents name it with the failures
+		// behind it, as Puppet's propagate_failure does.
+		n.unevaluated = true
+		r.e.cfg.Observer.Observe(Event{Kind: EventFailure, Vertex: n.v, Time: time.Now(), Err: Reported(Unevaluated(c.err))})
+		r.finishNode(n, failure, uniqSorted(append(append([]string{}, c.roots...), n.v.Name)))
+	} else {
+		r.finishNode(n, skipped, c.roots)
+	}
 }
 
 // relay passes a container boundary: failures and refresh events go through it.
@@ -796,18 +865,11 @@ func (r *run) complete(c completion) {
 	if c.refreshErr {
 		n.everFailedRestart = true
 	}
+	if _, ok := r.asking[n]; ok {
+		r.answered(n)
+	}
 	if c.skip {
-		n.refreshes, n.real = 0, 0
-		r.e.cfg.Observer.Observe(Event{Kind: EventSkip, Vertex: n.v, Time: time.Now(), Failed: r.announce(c.roots), Roots: c.roots})
-		if c.err != nil {
-			// Skipped, and failed too: its dependents name it with the failures
-			// behind it, as Puppet's propagate_failure does.
-			n.unevaluated = true
-			r.e.cfg.Observer.Observe(Event{Kind: EventFailure, Vertex: n.v, Time: time.Now(), Err: Reported(Unevaluated(c.err))})
-			r.finishNode(n, failure, uniqSorted(append(append([]string{}, c.roots...), n.v.Name)))
-		} else {
-			r.finishNode(n, skipped, c.roots)
-		}
+		r.skipAsked(c)
 		if n.again {
 			n.again = false
 			r.want(n)

@@ -374,11 +374,13 @@ type unskippable struct {
 	*fake
 	unsuitable  bool
 	failSkipped error // what DependencyFailed says when not unsuitable
+	delay       time.Duration
 	asked       atomic.Int32
 }
 
 func (u *unskippable) DependencyFailed(ctx context.Context) (bool, error) {
 	u.asked.Add(1)
+	time.Sleep(u.delay)
 	return u.unsuitable, u.failSkipped
 }
 
@@ -419,6 +421,37 @@ func TestUnsuitableFailsInsteadOfSkipping(t *testing.T) {
 	}
 	if res.Failed != 2 || res.Skipped != 2 {
 		t.Errorf("result %+v, want 2 failed (a and the unsuitable b), 2 skipped", res)
+	}
+}
+
+// Of the resources skipped because of one failure, the first in catalog order names
+// it, even when it is asked first (ipaclient: an Augeas run by Puppet before a
+// native File_line).
+func TestFirstSkippedNamesFailureWhileAsked(t *testing.T) {
+	rec := &recorder{}
+	g := NewGraph()
+	a := &fake{name: "a", rec: rec}
+	a.fail.Store(1)
+	b := &unskippable{fake: &fake{name: "b", rec: rec}, delay: 50 * time.Millisecond}
+	c := &fake{name: "c", rec: rec}
+	for _, v := range []*Vertex{{Name: "a", Resource: a}, {Name: "b", Resource: b}, {Name: "c", Resource: c}} {
+		v.Fingerprint = v.Name
+		if err := g.AddVertex(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range [][2]string{{"a", "b"}, {"a", "c"}} {
+		if err := g.AddEdge(p[0], p[1], false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runOnce(t, Config{Observer: rec}, g)
+	skips := map[string][]string{}
+	for _, ev := range rec.kinds(EventSkip) {
+		skips[ev.Vertex.Name] = ev.Failed
+	}
+	if want := map[string][]string{"b": {"a"}, "c": nil}; !reflect.DeepEqual(skips, want) {
+		t.Errorf("skips naming failures %v, want %v", skips, want)
 	}
 }
 
