@@ -178,9 +178,6 @@ type node struct {
 	// its queue (Queued); finishNode does not release them again.
 	released  bool
 	permanent bool // the last failure cannot be fixed by retrying
-	// failedDeps are the failures behind its dependencies, when it was started to
-	// ask whether it is unsuitable (Unskippable).
-	failedDeps []string
 	// unevaluated: the last failure was of a resource not evaluated at all, which
 	// Puppet counts as skipped too (Unevaluated).
 	unevaluated bool
@@ -220,7 +217,8 @@ type completion struct {
 	// counts those that are not noop events.
 	events, real int
 	// skip: the resource was asked whether it is unsuitable (Unskippable), said
-	// no, and is skipped for the failures of roots.
+	// no, and is skipped for the failures of roots (set by complete, from
+	// run.asking).
 	skip  bool
 	roots []string
 }
@@ -507,7 +505,6 @@ func (r *run) settleChecks() {
 		if len(roots) > 0 {
 			roots = uniqSorted(roots)
 			if _, ok := n.v.Resource.(Unskippable); ok {
-				n.failedDeps = roots
 				r.asking[n] = roots
 				n.st = queued
 				r.enqueue(n)
@@ -729,7 +726,8 @@ func (r *run) start1(n *node, slot bool) {
 		q.Dispatched(r.seq)
 		r.releaseQueued(n)
 	}
-	go func() { r.done <- r.evaluate(n, count, real, corrective) }()
+	_, ask := r.asking[n]
+	go func() { r.done <- r.evaluate(n, count, real, corrective, ask) }()
 }
 
 func lockNames(res Resource) []string {
@@ -752,17 +750,17 @@ func (r *run) locked(names []string) bool {
 }
 
 // evaluate runs in a worker goroutine: CheckApply, then Refresh when events came.
-func (r *run) evaluate(n *node, refreshes, real int, corrective bool) completion {
+// With ask, a dependency failed and the Unskippable resource is asked first.
+func (r *run) evaluate(n *node, refreshes, real int, corrective, ask bool) completion {
 	obs := r.e.cfg.Observer
 	start := time.Now()
 	n.noop = r.e.cfg.Noop || n.v.Noop
 	n.changes = 0
 	c := completion{n: n}
-	if roots := n.failedDeps; roots != nil {
-		n.failedDeps = nil
+	if ask {
 		evaluate, err := n.v.Resource.(Unskippable).DependencyFailed(r.work)
 		if !evaluate {
-			c.skip, c.roots, c.err = true, roots, err
+			c.skip, c.err = true, err
 			return c
 		}
 		refreshes, real = 0, 0 // a failed dependency sends nothing
@@ -865,7 +863,8 @@ func (r *run) complete(c completion) {
 	if c.refreshErr {
 		n.everFailedRestart = true
 	}
-	if _, ok := r.asking[n]; ok {
+	if roots, ok := r.asking[n]; ok {
+		c.roots = roots
 		r.answered(n)
 	}
 	if c.skip {
