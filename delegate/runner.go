@@ -179,7 +179,7 @@ func (r *Runner) runBatch(ctx context.Context, batch []*request) {
 	// resources whose chosen provider is not functional.
 	providerless := map[string]bool{}
 	for _, l := range rep.Logs {
-		if t, ok := strings.CutPrefix(l.Message, "Could not find a suitable provider for "); ok && l.Source == "Puppet" {
+		if t, ok := providerlessType(l.Message); ok && l.Source == "Puppet" {
 			providerless[t] = true
 		}
 		if strings.HasPrefix(l.Message, "Provider ") && strings.HasSuffix(l.Message, " is not functional on this host") {
@@ -217,7 +217,7 @@ func (r *Runner) runBatch(ctx context.Context, batch []*request) {
 			r.said[key] = true
 		}
 		q := owner(byPath, l.Source)
-		if t, ok := strings.CutPrefix(l.Message, "Could not find a suitable provider for "); ok && q == nil {
+		if t, ok := providerlessType(l.Message); ok && q == nil {
 			q = ofType(batch, t) // said of no resource: the first of that type takes it
 		}
 		if q == nil {
@@ -247,7 +247,7 @@ func onceKey(l logLine) string {
 	if l.Source != "Puppet" {
 		return ""
 	}
-	if strings.HasPrefix(l.Message, "Could not find a suitable provider for ") {
+	if _, ok := providerlessType(l.Message); ok {
 		return l.Message
 	}
 	if strings.HasPrefix(l.Message, "Could not prefetch ") {
@@ -256,6 +256,13 @@ func onceKey(l logLine) string {
 		}
 	}
 	return ""
+}
+
+// providerlessType is the type of Puppet's "Could not find a suitable provider for
+// T" ("mysql_user"), which it says once per type and run of the resources it cannot
+// evaluate.
+func providerlessType(msg string) (string, bool) {
+	return strings.CutPrefix(msg, "Could not find a suitable provider for ")
 }
 
 // ofType is the first request of the batch whose resource is of Puppet's type t

@@ -63,10 +63,11 @@ func subCatalog(head *catalog.Catalog, reqs []*request, modulePath []string) ([]
 	for _, q := range reqs {
 		inBatch[q.res.res.Ref()] = true
 	}
-	for _, q := range reqs {
-		d := q.res
+	// place adds containers (outermost first) and the edges between them, once
+	// each, and returns the innermost one's reference ("" for none).
+	place := func(containers []*catalog.Resource) string {
 		var parent string
-		for _, ct := range d.containers {
+		for _, ct := range containers {
 			ref := ct.Ref()
 			if !seen[ref] {
 				seen[ref] = true
@@ -78,6 +79,11 @@ func subCatalog(head *catalog.Catalog, reqs []*request, modulePath []string) ([]
 			}
 			parent = ref
 		}
+		return parent
+	}
+	for _, q := range reqs {
+		d := q.res
+		parent := place(d.containers)
 		ref := d.res.Ref()
 		over := map[string]any{}
 		if !q.apply {
@@ -99,19 +105,7 @@ func subCatalog(head *catalog.Catalog, reqs []*request, modulePath []string) ([]
 				continue
 			}
 			seen[rref] = true
-			rparent := ""
-			for _, ct := range rider.containers {
-				cref := ct.Ref()
-				if !seen[cref] {
-					seen[cref] = true
-					c.Resources = append(c.Resources, resourceJSON(ct, nil))
-				}
-				if rparent != "" && !edges[jsonEdge{rparent, cref}] {
-					edges[jsonEdge{rparent, cref}] = true
-					c.Edges = append(c.Edges, jsonEdge{rparent, cref})
-				}
-				rparent = cref
-			}
+			rparent := place(rider.containers)
 			rover := map[string]any{"require": []any{ref}}
 			if !q.apply {
 				rover["noop"] = true
