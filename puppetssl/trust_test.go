@@ -188,4 +188,3 @@ func TestParseRevocation(t *testing.T) {
 		t.Error(`ParseRevocation("yes") passed`)
 	}
 }
-
