@@ -35,7 +35,8 @@ func factsKey(certname string) string { return factsDir + certname }
 
 func collectorKey(certname, sum string) string { return collectorsDir + certname + "/" + sum }
 
-// validCertname refuses names that would break the key layout.
-func validCertname(s string) bool {
+// ValidCertname says whether s may name a node: not empty, no slash or NUL, which
+// would break the key layout.
+func ValidCertname(s string) bool {
 	return s != "" && !strings.ContainsAny(s, "/\x00")
 }

@@ -3,6 +3,7 @@ package exported
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"reflect"
 	"regexp"
 	"strings"
@@ -35,6 +36,9 @@ func ParseQuery(data []byte) (*Query, error) {
 	dec.UseNumber()
 	if err := dec.Decode(&ast); err != nil {
 		return nil, queryErrorf("query is not JSON: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, queryErrorf("query is not JSON: data after the query at offset %d", dec.InputOffset())
 	}
 	if s, ok := ast.(string); ok {
 		return nil, queryErrorf("PQL queries are not supported (%q); send the AST form", s)

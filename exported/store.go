@@ -60,7 +60,7 @@ func NewStore(cli *clientv3.Client) Store {
 }
 
 func (s *etcdStore) ReplaceCatalog(ctx context.Context, c *Catalog) error {
-	if !validCertname(c.Certname) {
+	if !ValidCertname(c.Certname) {
 		return fmt.Errorf("replace_catalog: bad certname %q", c.Certname)
 	}
 	puts := map[string]string{}
@@ -141,7 +141,7 @@ func (s *etcdStore) replaceNode(ctx context.Context, certname string, puts map[s
 }
 
 func (s *etcdStore) ReplaceFacts(ctx context.Context, f *Facts) error {
-	if !validCertname(f.Certname) {
+	if !ValidCertname(f.Certname) {
 		return fmt.Errorf("replace_facts: bad certname %q", f.Certname)
 	}
 	data, err := json.Marshal(f)
@@ -153,7 +153,7 @@ func (s *etcdStore) ReplaceFacts(ctx context.Context, f *Facts) error {
 }
 
 func (s *etcdStore) Deactivate(ctx context.Context, certname string, at time.Time) error {
-	if !validCertname(certname) {
+	if !ValidCertname(certname) {
 		return fmt.Errorf("deactivate_node: bad certname %q", certname)
 	}
 	node := Node{Certname: certname}
@@ -231,7 +231,7 @@ func (s *etcdStore) dead(ctx context.Context) (map[string]bool, error) {
 }
 
 func (s *etcdStore) KeepAlive(ctx context.Context, certname string, ttl time.Duration) error {
-	if !validCertname(certname) {
+	if !ValidCertname(certname) {
 		return fmt.Errorf("bad certname %q", certname)
 	}
 	if ttl <= 0 {
@@ -276,7 +276,7 @@ func (s *etcdStore) Facts(ctx context.Context, certname string) (*Facts, error) 
 }
 
 func (s *etcdStore) RecordCollector(ctx context.Context, certname string, query json.RawMessage) error {
-	if !validCertname(certname) {
+	if !ValidCertname(certname) {
 		return nil // a query not from a collector
 	}
 	sum := sha1.Sum(query)
@@ -289,7 +289,7 @@ func (s *etcdStore) RecordCollector(ctx context.Context, certname string, query 
 }
 
 func (s *etcdStore) RecordReport(ctx context.Context, certname, status string) error {
-	if !validCertname(certname) {
+	if !ValidCertname(certname) {
 		return fmt.Errorf("store_report: bad certname %q", certname)
 	}
 	node := Node{Certname: certname}

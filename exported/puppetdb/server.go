@@ -4,13 +4,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/mgmt-puppet/mgmt-puppet/exported"
 )
@@ -58,15 +56,7 @@ func (s *server) fail(w http.ResponseWriter, code int, err error) {
 	writeJSON(w, code, map[string]string{"error": err.Error()})
 }
 
-// commandEnvelope is the older form of a command: everything in the body.
-type commandEnvelope struct {
-	Command string          `json:"command"`
-	Version int             `json:"version"`
-	Payload json.RawMessage `json:"payload"`
-}
-
-// command handles POST /pdb/cmd/v1?command=NAME&version=N&certname=C with the bare
-// payload as body (what the terminus sends), or the whole command in the body.
+// command handles POST /pdb/cmd/v1.
 func (s *server) command(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
@@ -77,61 +67,12 @@ func (s *server) command(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusRequestEntityTooLarge, fmt.Errorf("command larger than %d bytes", maxBody))
 		return
 	}
-	name, payload := r.URL.Query().Get("command"), json.RawMessage(body)
-	if name == "" {
-		var env commandEnvelope
-		if err := json.Unmarshal(body, &env); err != nil || env.Command == "" {
-			s.fail(w, http.StatusBadRequest, errors.New("no command: want ?command=NAME or a {command, version, payload} body"))
-			return
-		}
-		name, payload = env.Command, env.Payload
-	}
-	name = strings.ReplaceAll(name, " ", "_")
-	ctx := r.Context()
-	switch name {
-	case "replace_catalog":
-		var c exported.Catalog
-		if err := json.Unmarshal(payload, &c); err != nil {
-			s.fail(w, http.StatusBadRequest, fmt.Errorf("replace_catalog: %w", err))
-			return
-		}
-		err = s.store.ReplaceCatalog(ctx, &c)
-	case "replace_facts":
-		var f exported.Facts
-		if err := json.Unmarshal(payload, &f); err != nil {
-			s.fail(w, http.StatusBadRequest, fmt.Errorf("replace_facts: %w", err))
-			return
-		}
-		err = s.store.ReplaceFacts(ctx, &f)
-	case "deactivate_node":
-		var d struct {
-			Certname          string `json:"certname"`
-			ProducerTimestamp string `json:"producer_timestamp"`
-		}
-		if err := json.Unmarshal(payload, &d); err != nil {
-			s.fail(w, http.StatusBadRequest, fmt.Errorf("deactivate_node: %w", err))
-			return
-		}
-		at, perr := time.Parse(time.RFC3339Nano, d.ProducerTimestamp)
-		if perr != nil {
-			at = time.Now()
-		}
-		err = s.store.Deactivate(ctx, d.Certname, at)
-	case "store_report":
-		var rep struct {
-			Certname string `json:"certname"`
-			Status   string `json:"status"`
-		}
-		if err := json.Unmarshal(payload, &rep); err != nil {
-			s.fail(w, http.StatusBadRequest, fmt.Errorf("store_report: %w", err))
-			return
-		}
-		err = s.store.RecordReport(ctx, rep.Certname, rep.Status)
-	default:
-		s.fail(w, http.StatusBadRequest, fmt.Errorf("unsupported command %q (supported: replace_catalog, replace_facts, store_report, deactivate_node)", name))
+	c, err := decodeCommand(r.URL.Query(), body)
+	if err != nil {
+		s.fail(w, http.StatusBadRequest, err)
 		return
 	}
-	if err != nil {
+	if err := c.store(r.Context(), s.store); err != nil {
 		s.fail(w, http.StatusServiceUnavailable, err)
 		return
 	}

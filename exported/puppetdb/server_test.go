@@ -90,6 +90,17 @@ func TestAPI(t *testing.T) {
 		{"PQL", func() (int, string) { return query(`"resources {}"`) }, 400, `PQL`},
 		{"unknown command", func() (int, string) { return cmd("replace_everything", `{}`) }, 400, `unsupported command`},
 		{"bad payload", func() (int, string) { return cmd("replace_catalog", `{`) }, 400, `replace_catalog`},
+		{"a catalog without a certname", func() (int, string) {
+			return cmd("replace_catalog", `{"resources":[{"type":"File","title":"/y","exported":true}]}`)
+		}, 400, `replace_catalog: certname`},
+		{"an export twice", func() (int, string) {
+			return cmd("replace_catalog", `{"certname":"c.example","resources":[{"type":"File","title":"/y","exported":true},{"type":"File","title":"/y","exported":true}]}`)
+		}, 400, `resources[1]: File[/y] exported twice`},
+		{"an export without a title", func() (int, string) {
+			return cmd("replace_catalog", `{"certname":"c.example","resources":[{"type":"File","exported":true}]}`)
+		}, 400, `resources[0]: an exported resource needs a type and a title`},
+		{"facts of a/b", func() (int, string) { return cmd("replace_facts", `{"certname":"a/b","values":{}}`) }, 400, `replace_facts: certname`},
+		{"refused commands stored nothing", func() (int, string) { return query(`["=","title","/y"]`) }, 200, `[]`},
 		{"facts unknown", func() (int, string) { return call(t, "GET", srv.URL+"/pdb/query/v4/nodes/a.example/facts", "") },
 			404, `No information is known about node a.example`},
 		{"replace_facts", func() (int, string) {
