@@ -23,13 +23,16 @@ test: deps
 	$(MAKE) fuzz
 
 # fuzz runs each fuzz test for FUZZTIME (make test and CI run it too): parsing and
-# translating arbitrary catalogs, and reading any command line's footprint, must
-# never panic or hang, and every rejection must say why.
+# translating arbitrary catalogs, reading any command line's footprint, and
+# decoding any PuppetDB command or query AST must never panic or hang, and every
+# rejection must say why.
 FUZZTIME ?= 15s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./catalog
 	$(GO) test -run '^$$' -fuzz '^FuzzTranslate$$' -fuzztime $(FUZZTIME) ./translate
 	$(GO) test -run '^$$' -fuzz '^FuzzCommand$$' -fuzztime $(FUZZTIME) ./footprint
+	$(GO) test -run '^$$' -fuzz '^FuzzParseQuery$$' -fuzztime $(FUZZTIME) ./exported
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommand$$' -fuzztime $(FUZZTIME) ./exported/puppetdb
 
 demo: build
 	scripts/demo.sh

@@ -35,6 +35,9 @@ type EmbeddedConfig struct {
 	// https ClientURL) and peers over TLS with that certificate, requiring client
 	// certificates signed by CAFile; the in-process client uses the same files.
 	CertFile, KeyFile, CAFile string
+	// AllowPlaintext lets the member serve clients or peers without TLS on an
+	// address beyond loopback, where anyone who reaches it could write exports.
+	AllowPlaintext bool
 	// MaxTxnOps bounds the operations of one transaction: a node's exports are
 	// replaced in one (etcd's own default is 128).
 	MaxTxnOps uint
@@ -63,6 +66,12 @@ func Embedded(ctx context.Context, c EmbeddedConfig) (*Etcd, error) {
 	pu, err := url.Parse(peerURL)
 	if err != nil {
 		return nil, fmt.Errorf("etcd peer URL %q: %w", peerURL, err)
+	}
+	if err := checkListen("client", cu, c.CertFile != "", c.AllowPlaintext); err != nil {
+		return nil, err
+	}
+	if err := checkListen("peer", pu, c.CertFile != "", c.AllowPlaintext); err != nil {
+		return nil, err
 	}
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}

@@ -21,7 +21,8 @@ import (
 )
 
 // writePuppetSSL makes a CA and, signed by it, one certificate per name, laid out
-// as Puppet's ssldir: certs/ca.pem, certs/NAME.pem, private_keys/NAME.pem. The
+// as Puppet's ssldir: certs/ca.pem, crl.pem (nothing revoked), certs/NAME.pem,
+// private_keys/NAME.pem. The
 // name "server" gets 127.0.0.1 as an IP SAN.
 func writePuppetSSL(t testing.TB, ssldir string, names ...string) {
 	t.Helper()
@@ -44,6 +45,12 @@ func writePuppetSSL(t testing.TB, ssldir string, names ...string) {
 	}
 	caCert, _ := x509.ParseCertificate(caDER)
 	writePEM(t, filepath.Join(ssldir, "certs", "ca.pem"), "CERTIFICATE", caDER)
+	crlDER, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(1),
+		ThisUpdate: now.Add(-time.Hour), NextUpdate: now.Add(24 * time.Hour)}, caCert, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writePEM(t, filepath.Join(ssldir, "crl.pem"), "X509 CRL", crlDER)
 	for i, name := range names {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
@@ -176,6 +183,9 @@ type compiler struct {
 	t        testing.TB
 	dir      string
 	manifest string
+	// revocation is Puppet's certificate_revocation ("false" unless set): the
+	// ssldirs of writePuppetSSL have a CRL of the CA only.
+	revocation string
 }
 
 func newCompiler(t testing.TB, ssldir, addr, manifest string) *compiler {
@@ -191,7 +201,7 @@ func newCompiler(t testing.TB, ssldir, addr, manifest string) *compiler {
 	if err := os.Symlink(ssldir, filepath.Join(dir, "ssl")); err != nil {
 		t.Fatal(err)
 	}
-	return &compiler{t: t, dir: dir, manifest: manifest}
+	return &compiler{t: t, dir: dir, manifest: manifest, revocation: "false"}
 }
 
 // compile returns node's catalog, as JSON.
@@ -213,7 +223,7 @@ func (c *compiler) tryCompile(node string) (string, error) {
 		"--manifest", c.manifest, "--confdir", filepath.Join(c.dir, "conf"), "--vardir", filepath.Join(c.dir, "var"),
 		"--codedir", filepath.Join(c.dir, "code"), "--ssldir", filepath.Join(c.dir, "ssl"),
 		"--certname", "compiler.example", "--storeconfigs", "--storeconfigs_backend=puppetdb",
-		"--certificate_revocation=false", "--log_level", "warning", "--color", "false")
+		"--certificate_revocation="+c.revocation, "--log_level", "warning", "--color", "false")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

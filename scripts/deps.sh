@@ -2,7 +2,8 @@
 # Installs what the tests and benchmarks need when it is missing: real Puppet 7 from
 # Debian (the tests compare mgmt-puppet with `puppet apply`), Debian's stdlib, concat
 # and core-type modules (fixtures compiled from them are applied by real Puppet too),
-# the stock puppetdb terminus (the compiler exports into `mgmt-puppet puppetdb`), cron
+# the stock puppetdb terminus (the compiler exports into `mgmt-puppet puppetdb`),
+# Puppet's CA code (ruby-puppetserver-ca-cli, for certificates and CRLs), cron
 # (crontab), debootstrap and systemd-nspawn (package systemd-container) for the
 # real-systemd testbed of scripts/testbed.sh, and the Debian modules that the corpus
 # catalogs were compiled from (fixtures/corpus/modules.txt: Puppet runs their types)
@@ -16,6 +17,9 @@ command -v systemd-nspawn >/dev/null 2>&1 || missing="$missing systemd-container
 # The stock puppetdb terminus: the compiler exports into `mgmt-puppet puppetdb` with it.
 [ -f /usr/lib/ruby/vendor_ruby/puppet/indirector/resource/puppetdb.rb ] || missing="$missing puppet-terminus-puppetdb"
 command -v crontab >/dev/null 2>&1 || missing="$missing cron"
+# Puppet's own CA code (the `puppetserver ca` tool): the PuppetDB API's TLS tests
+# use certificates and CRLs it makes (scripts/puppet-ca.sh).
+ruby -e 'require "puppetserver/ca/cli"' >/dev/null 2>&1 || missing="$missing ruby-puppetserver-ca-cli"
 for m in stdlib concat cron_core host_core sshkeys_core mount_core; do
 	[ -d "$modules/$m" ] || missing="$missing puppet-module-puppetlabs-$(echo "$m" | tr _ -)"
 done

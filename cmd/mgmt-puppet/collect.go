@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,7 +18,6 @@ import (
 	"github.com/mgmt-puppet/mgmt-puppet/collect"
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
 	"github.com/mgmt-puppet/mgmt-puppet/exported"
-	"github.com/mgmt-puppet/mgmt-puppet/exported/puppetdb"
 	"github.com/mgmt-puppet/mgmt-puppet/puppetlog"
 )
 
@@ -29,8 +26,7 @@ type exportOptions struct {
 	etcd           etcdOptions
 	embedded       bool
 	puppetdbListen string
-	ssldir         string
-	certname       string
+	api            apiOptions
 	collectTypes   []string
 	lease          time.Duration
 }
@@ -39,8 +35,7 @@ func (o *exportOptions) flags(f *pflag.FlagSet) {
 	o.etcd.flags(f)
 	f.BoolVar(&o.embedded, "etcd-embedded", false, "start an embedded etcd member and collect live from it (also implied by --puppetdb-listen)")
 	f.StringVar(&o.puppetdbListen, "puppetdb-listen", "", "serve the PuppetDB API (for the compiler's storeconfigs) on this address, backed by the embedded etcd")
-	f.StringVar(&o.ssldir, "ssldir", "/var/lib/puppet/ssl", "Puppet's ssldir, for --puppetdb-listen's certificate")
-	f.StringVar(&o.certname, "certname", "", "the certificate's name for --puppetdb-listen (default: the host name)")
+	o.api.flags(f) // --ssldir, --certname, --certificate-*: for --puppetdb-listen
 	f.StringSliceVar(&o.collectTypes, "collect-types", nil, "types that may be collected live (default: every type but Exec)")
 	f.DurationVar(&o.lease, "export-lease", 0, "keep this node's exports only while it runs: they drop out of collections this long after it dies (0: they stay until deactivate_node)")
 }
@@ -67,7 +62,7 @@ func (o *exportOptions) allowed(typ string) bool {
 type liveCollection struct {
 	lease     time.Duration
 	etcd      *exported.Etcd
-	server    *http.Server
+	api       *apiServer
 	collector *collect.Collector
 }
 
@@ -97,18 +92,11 @@ func (o *exportOptions) startLive(ctx context.Context, cat *catalog.Catalog, log
 }
 
 func (l *liveCollection) serve(o *exportOptions, store exported.Store) error {
-	tc, err := puppetServerTLS(o.ssldir, o.certname)
+	api, err := o.api.start(store, o.puppetdbListen, log.New(io.Discard, "", 0))
 	if err != nil {
 		return fmt.Errorf("--puppetdb-listen: %w", err)
 	}
-	ln, err := net.Listen("tcp", o.puppetdbListen)
-	if err != nil {
-		return err
-	}
-	logger := log.New(io.Discard, "", 0)
-	l.server = &http.Server{Handler: puppetdb.Handler(store, logger), TLSConfig: tc, ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: logger}
-	go func() { _ = l.server.ServeTLS(ln, "", "") }()
+	l.api = api
 	return nil
 }
 
@@ -143,10 +131,8 @@ func (l *liveCollection) keep(ctx context.Context, apply func(context.Context, *
 }
 
 func (l *liveCollection) close() {
-	if l.server != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = l.server.Shutdown(ctx)
-		cancel()
+	if l.api != nil {
+		_ = l.api.shutdown()
 	}
 	_ = l.etcd.Close()
 }

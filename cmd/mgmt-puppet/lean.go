@@ -53,7 +53,7 @@ func needsExported(args []string) bool {
 		name, _, _ := strings.Cut(a, "=")
 		switch {
 		case strings.HasPrefix(name, "--etcd-"), name == "--puppetdb-listen", name == "--collect-types",
-			name == "--export-lease", name == "--ssldir", name == "--certname":
+			name == "--export-lease", name == "--ssldir", name == "--certname", strings.HasPrefix(name, "--certificate-"):
 			return true
 		}
 	}

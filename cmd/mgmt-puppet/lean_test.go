@@ -18,6 +18,7 @@ func TestNeedsExported(t *testing.T) {
 		{[]string{"run", "--puppetdb-listen=127.0.0.1:8081", "-"}, true},
 		{[]string{"run", "--export-lease", "30s", "-"}, true},
 		{[]string{"run", "--collect-types=File", "-"}, true},
+		{[]string{"run", "--certificate-allowlist", "/etc/puppetdb/allowlist", "-"}, true},
 	} {
 		if got := needsExported(tc.args); got != tc.want {
 			t.Errorf("needsExported(%q) = %v, want %v", tc.args, got, tc.want)

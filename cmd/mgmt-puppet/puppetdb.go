@@ -9,19 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/mgmt-puppet/mgmt-puppet/exported"
-	"github.com/mgmt-puppet/mgmt-puppet/exported/puppetdb"
 )
 
 // etcdOptions choose the etcd underneath: embedded (default) or external.
@@ -31,6 +26,7 @@ type etcdOptions struct {
 	clientURL, peerURL   string
 	endpoints            []string
 	etcdCA, etcdCert, ek string
+	allowPlaintext       bool
 }
 
 func (o *etcdOptions) flags(f *pflag.FlagSet) {
@@ -43,12 +39,18 @@ func (o *etcdOptions) flags(f *pflag.FlagSet) {
 	f.StringVar(&o.etcdCA, "etcd-cacert", "", "etcd over TLS: the CA of every member's and client's certificate")
 	f.StringVar(&o.etcdCert, "etcd-cert", "", "etcd over TLS: this process's certificate (served by the embedded member, presented to an external one)")
 	f.StringVar(&o.ek, "etcd-key", "", "etcd over TLS: the key of --etcd-cert")
+	f.BoolVar(&o.allowPlaintext, "etcd-allow-plaintext", false, "let the embedded etcd serve without TLS on an address beyond loopback (anyone who reaches it can write exports that nodes apply)")
 }
 
 func (o *etcdOptions) open(ctx context.Context) (*exported.Etcd, error) {
 	if len(o.endpoints) == 0 {
-		return exported.Embedded(ctx, exported.EmbeddedConfig{Name: o.name, DataDir: o.dataDir, ClientURL: o.clientURL,
-			PeerURL: o.peerURL, Seeds: o.seeds, CertFile: o.etcdCert, KeyFile: o.ek, CAFile: o.etcdCA})
+		e, err := exported.Embedded(ctx, exported.EmbeddedConfig{Name: o.name, DataDir: o.dataDir, ClientURL: o.clientURL,
+			PeerURL: o.peerURL, Seeds: o.seeds, CertFile: o.etcdCert, KeyFile: o.ek, CAFile: o.etcdCA,
+			AllowPlaintext: o.allowPlaintext})
+		if errors.Is(err, exported.ErrPlaintext) {
+			return nil, fmt.Errorf("%w; give --etcd-cert, --etcd-key, --etcd-cacert and https URLs, or --etcd-allow-plaintext", err)
+		}
+		return e, err
 	}
 	var tc *tls.Config
 	if o.etcdCA != "" || o.etcdCert != "" {
@@ -84,36 +86,15 @@ func tlsConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
 	return tc, nil
 }
 
-// puppetServerTLS is the TLS configuration of a server with this host's Puppet
-// certificate (certname, the host name by default) from ssldir: clients that
-// present a certificate must present one of Puppet's CA.
-func puppetServerTLS(ssldir, certname string) (*tls.Config, error) {
-	if certname == "" {
-		h, err := os.Hostname()
-		if err != nil {
-			return nil, err
-		}
-		certname = h
-	}
-	tc, err := tlsConfig(filepath.Join(ssldir, "certs", "ca.pem"),
-		filepath.Join(ssldir, "certs", certname+".pem"), filepath.Join(ssldir, "private_keys", certname+".pem"))
-	if err != nil {
-		return nil, fmt.Errorf("TLS from %s: %w", ssldir, err)
-	}
-	tc.ClientAuth = tls.VerifyClientCertIfGiven
-	return tc, nil
-}
-
 func extraCommands() []*cobra.Command { return []*cobra.Command{newPuppetDBCommand()} }
 
 // handOver does nothing in the build with exported resources.
 func handOver([]string) error { return nil }
 
 type puppetdbOptions struct {
-	listen   string
-	ssldir   string
-	certname string
-	etcd     etcdOptions
+	listen string
+	api    apiOptions
+	etcd   etcdOptions
 }
 
 func newPuppetDBCommand() *cobra.Command {
@@ -123,23 +104,25 @@ func newPuppetDBCommand() *cobra.Command {
 		Short: "Serve the PuppetDB API subset Puppet's terminus uses, backed by etcd",
 		Long: `Serve, over HTTPS, the part of PuppetDB's API that Puppet's stock puppetdb terminus
 uses (commands, resource queries, node facts), keeping exported resources in etcd.
-Point puppetdb.conf's server_urls at it. The certificate is this host's Puppet
-certificate, from --ssldir and --certname; clients presenting a certificate must
-present one of the same CA.`,
+Point puppetdb.conf's server_urls at it. As PuppetDB, it presents this host's Puppet
+certificate (--ssldir, --certname) and serves only clients that present a
+certificate of the same CA, not revoked in the ssldir's crl.pem and, with
+--certificate-allowlist, named in that file. Plain HTTP (--http-listen) is served
+on loopback only.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd.Context()) },
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8081", "address to serve HTTPS on")
-	f.StringVar(&o.ssldir, "ssldir", "/var/lib/puppet/ssl", "Puppet's ssldir: certs/CERTNAME.pem, private_keys/CERTNAME.pem, certs/ca.pem")
-	f.StringVar(&o.certname, "certname", "", "the certificate's name (default: the host name)")
+	o.api.flags(f)
+	f.StringVar(&o.api.httpListen, "http-listen", "", "also serve plain HTTP on this loopback address (PuppetDB's [jetty] port, localhost:8080), for local tools")
 	o.etcd.flags(f)
 	return cmd
 }
 
 func (o *puppetdbOptions) run(ctx context.Context) error {
-	tc, err := puppetServerTLS(o.ssldir, o.certname)
-	if err != nil {
+	logger := log.New(os.Stderr, "", log.LstdFlags)
+	if err := o.api.check(); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -149,25 +132,18 @@ func (o *puppetdbOptions) run(ctx context.Context) error {
 		return err
 	}
 	defer etcd.Close()
-	ln, err := net.Listen("tcp", o.listen)
+	api, err := o.api.start(etcd.Store(), o.listen, logger)
 	if err != nil {
 		return err
 	}
-	logger := log.New(os.Stderr, "", log.LstdFlags)
-	srv := &http.Server{Handler: puppetdb.Handler(etcd.Store(), logger), TLSConfig: tc,
-		ReadHeaderTimeout: 10 * time.Second, ErrorLog: logger}
-	fmt.Fprintf(os.Stderr, "Notice: PuppetDB API on https://%s, exported resources in etcd\n", ln.Addr())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	for _, u := range api.urls {
+		fmt.Fprintf(os.Stderr, "Notice: PuppetDB API on %s, exported resources in etcd\n", u)
+	}
 	select {
-	case err := <-errc:
+	case err := <-api.errc:
+		api.shutdown()
 		return err
 	case <-ctx.Done():
 	}
-	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return api.shutdown()
 }
