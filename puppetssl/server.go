@@ -14,7 +14,10 @@ import (
 // as PuppetDB's jetty does (client-auth need, ssl-crl-path). The CRL file is read
 // again when it changes, so a certificate revoked at the CA is refused from the
 // moment the new CRL reaches the ssldir, without a restart.
-type Server struct {
+type Server struct{ source }
+
+// source is an ssldir's trust, read again when the CRL file changes.
+type source struct {
 	dir  Dir
 	mode Revocation
 	logf func(format string, args ...any)
@@ -39,20 +42,26 @@ func stampOf(file string) stamp {
 	return stamp{mod: fi.ModTime(), size: fi.Size(), ok: true}
 }
 
+func newSource(d Dir, mode Revocation, logf func(format string, args ...any)) (source, error) {
+	t, err := LoadTrust(d.CA(), d.CRL(), mode)
+	if err != nil {
+		return source{}, fmt.Errorf("ssldir %s: %w", d.Path, err)
+	}
+	return source{dir: d, mode: mode, logf: logf, stamp: stampOf(d.CRL()), trust: t}, nil
+}
+
 // NewServer reads the ssldir. logf, when not nil, is told when a changed CRL
 // cannot be read (the previous one stays in force).
 func NewServer(d Dir, mode Revocation, logf func(format string, args ...any)) (*Server, error) {
-	s := &Server{dir: d, mode: mode, logf: logf, stamp: stampOf(d.CRL())}
-	t, err := LoadTrust(d.CA(), d.CRL(), mode)
+	src, err := newSource(d, mode, logf)
 	if err != nil {
-		return nil, fmt.Errorf("ssldir %s: %w", d.Path, err)
+		return nil, err
 	}
-	s.trust = t
-	return s, nil
+	return &Server{source: src}, nil
 }
 
 // current returns the trust, read again if the CRL file changed.
-func (s *Server) current() *Trust {
+func (s *source) current() *Trust {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mode == Off {
@@ -74,12 +83,20 @@ func (s *Server) current() *Trust {
 	return t
 }
 
+func (s *source) pair() (tls.Certificate, error) {
+	pair, err := tls.LoadX509KeyPair(s.dir.Cert(), s.dir.Key())
+	if err != nil {
+		return pair, fmt.Errorf("ssldir %s: certificate of %q: %w", s.dir.Path, s.dir.Certname, err)
+	}
+	return pair, nil
+}
+
 // Config returns the server's TLS configuration, with this host's certificate and
 // key from the ssldir.
 func (s *Server) Config() (*tls.Config, error) {
-	pair, err := tls.LoadX509KeyPair(s.dir.Cert(), s.dir.Key())
+	pair, err := s.pair()
 	if err != nil {
-		return nil, fmt.Errorf("ssldir %s: certificate of %q: %w", s.dir.Path, s.dir.Certname, err)
+		return nil, err
 	}
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS12,
@@ -88,6 +105,36 @@ func (s *Server) Config() (*tls.Config, error) {
 		ClientCAs:    s.trust.Pool(),
 		VerifyPeerCertificate: func(_ [][]byte, chains [][]*x509.Certificate) error {
 			return s.current().CheckRevocation(chains, time.Now())
+		},
+	}, nil
+}
+
+// Client is the TLS side of a client that presents this host's certificate and
+// verifies servers as Puppet does: against the CA bundle, the server's name, and
+// the CRLs (read again when they change).
+type Client struct{ source }
+
+// NewClient reads the ssldir; logf as for NewServer.
+func NewClient(d Dir, mode Revocation, logf func(format string, args ...any)) (*Client, error) {
+	src, err := newSource(d, mode, logf)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{source: src}, nil
+}
+
+// Config returns the client's TLS configuration.
+func (c *Client) Config() (*tls.Config, error) {
+	pair, err := c.pair()
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{pair},
+		RootCAs:      c.trust.Pool(),
+		VerifyPeerCertificate: func(_ [][]byte, chains [][]*x509.Certificate) error {
+			return c.current().CheckRevocation(chains, time.Now())
 		},
 	}, nil
 }

@@ -174,3 +174,52 @@ func replace(t *testing.T, file string, data []byte) {
 		t.Fatal(err)
 	}
 }
+
+// TestClientVerifiesTheServer: a client checks the server's certificate against
+// the CA bundle and the CRLs, and presents its own.
+func TestClientVerifiesTheServer(t *testing.T) {
+	c, err := NewClient(Dir{Path: site.Path, Certname: "compiler.example"}, Chain, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name       string
+		server     Dir
+		serverName string
+		want       string // "" passes; else a part of the error
+	}{
+		{"the site's server", Dir{Path: site.Path, Certname: "server"}, "127.0.0.1", ""},
+		{"a server of another CA", Dir{Path: other.Path, Certname: "server"}, "127.0.0.1", "signed by unknown authority"},
+		{"a revoked server", Dir{Path: site.Path, Certname: "revoked.example"}, "revoked.example", `"revoked.example" (serial 4) is revoked`},
+		{"a server of another name", Dir{Path: site.Path, Certname: "node1.example"}, "localhost", "not localhost"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, err := NewServer(tc.server, Off, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := listen(t, srv)
+			cc, err := c.Config()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cc.ServerName = tc.serverName
+			conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cc)
+			if err == nil {
+				defer conn.Close()
+				_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+				var b []byte
+				b, err = io.ReadAll(conn)
+				if err == nil && string(b) != "ok" {
+					err = io.ErrUnexpectedEOF
+				}
+			}
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("error %v, want one with %q", err, tc.want)
+			}
+		})
+	}
+}
