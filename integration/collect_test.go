@@ -99,17 +99,28 @@ func startSeed(t *testing.T, extra ...string) *seed {
 	etcdURL := "http://" + freeAddr(t)
 	s := &seed{server: startPuppetDB(t, ssldir, etcdURL)}
 	s.pc = newCompiler(t, ssldir, s.server.addr, filepath.Join(moduleRoot(t), "fixtures", "exported", "site.pp"))
+	s.startNodes(t, etcdURL, nil, extra...)
+	return s
+}
+
+// startNodes compiles A, B and C with s.pc, each just before it starts collecting
+// live from etcdURL; compiled, when not nil, is called after each compile.
+func (s *seed) startNodes(t *testing.T, etcdURL string, compiled func(node string, catalog []byte), extra ...string) {
+	t.Helper()
 	for _, name := range []string{"a", "b", "c"} {
 		cat := filepath.Join(t.TempDir(), name+".json")
-		if err := os.WriteFile(cat, s.pc.compile("node"+name+".example"), 0o644); err != nil {
+		data := s.pc.compile("node" + name + ".example")
+		if err := os.WriteFile(cat, data, 0o644); err != nil {
 			t.Fatal(err)
+		}
+		if compiled != nil {
+			compiled("node"+name+".example", data)
 		}
 		if name == "c" {
 			s.cStart = time.Now()
 		}
 		s.nodes = append(s.nodes, startNode(t, name, cat, append([]string{"--etcd-endpoints", etcdURL}, extra...)...))
 	}
-	return s
 }
 
 // seedFiles is what node name's folder holds when complete, without the exports

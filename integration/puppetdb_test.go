@@ -189,12 +189,16 @@ type compiler struct {
 }
 
 func newCompiler(t testing.TB, ssldir, addr, manifest string) *compiler {
+	return newCompilerConf(t, ssldir, "[main]\nserver_urls = https://"+addr+"\nsoft_write_failure = false\n", manifest)
+}
+
+// newCompilerConf is a compiler with puppetdb.conf pdbConf.
+func newCompilerConf(t testing.TB, ssldir, pdbConf, manifest string) *compiler {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "conf")
 	if err := os.MkdirAll(conf, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	pdbConf := "[main]\nserver_urls = https://" + addr + "\nsoft_write_failure = false\n"
 	if err := os.WriteFile(filepath.Join(conf, "puppetdb.conf"), []byte(pdbConf), 0o644); err != nil {
 		t.Fatal(err)
 	}

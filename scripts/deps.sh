@@ -3,7 +3,8 @@
 # Debian (the tests compare mgmt-puppet with `puppet apply`), Debian's stdlib, concat
 # and core-type modules (fixtures compiled from them are applied by real Puppet too),
 # the stock puppetdb terminus (the compiler exports into `mgmt-puppet puppetdb`),
-# Puppet's CA code (ruby-puppetserver-ca-cli, for certificates and CRLs), cron
+# Puppet's CA code (ruby-puppetserver-ca-cli, for certificates and CRLs), the real
+# PuppetDB with PostgreSQL (the side-by-side test), cron
 # (crontab), debootstrap and systemd-nspawn (package systemd-container) for the
 # real-systemd testbed of scripts/testbed.sh, and the Debian modules that the corpus
 # catalogs were compiled from (fixtures/corpus/modules.txt: Puppet runs their types)
@@ -20,6 +21,11 @@ command -v crontab >/dev/null 2>&1 || missing="$missing cron"
 # Puppet's own CA code (the `puppetserver ca` tool): the PuppetDB API's TLS tests
 # use certificates and CRLs it makes (scripts/puppet-ca.sh).
 ruby -e 'require "puppetserver/ca/cli"' >/dev/null 2>&1 || missing="$missing ruby-puppetserver-ca-cli"
+# The real PuppetDB 7.12.1 with PostgreSQL, run beside `mgmt-puppet puppetdb` by
+# scripts/real-puppetdb.sh (its own cluster under a temp dir; curl polls its status).
+[ -f /usr/share/puppetdb/puppetdb.jar ] || missing="$missing puppetdb"
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
+command -v curl >/dev/null 2>&1 || missing="$missing curl"
 for m in stdlib concat cron_core host_core sshkeys_core mount_core; do
 	[ -d "$modules/$m" ] || missing="$missing puppet-module-puppetlabs-$(echo "$m" | tr _ -)"
 done
@@ -40,5 +46,8 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+# PuppetDB's package would set up a database in the system's PostgreSQL; the tests
+# make their own.
+echo "puppetdb puppetdb/dbconfig-install boolean false" | debconf-set-selections
 apt-get update -qq
 apt-get install -y -qq $missing >/dev/null

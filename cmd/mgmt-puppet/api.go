@@ -9,6 +9,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"time"
 
@@ -26,6 +27,7 @@ type apiOptions struct {
 	revocation       string
 	allowlist        string
 	httpListen       string // plain HTTP, loopback only; "" none
+	primary          string // the site's PuppetDB to relay to; "" none
 }
 
 func (o *apiOptions) flags(f *pflag.FlagSet) {
@@ -83,6 +85,11 @@ func (o *apiOptions) start(store exported.Store, httpsAddr string, logger *log.L
 		return nil, err
 	}
 	h := puppetdb.Handler(store, logger)
+	if o.primary != "" {
+		if h, err = o.relay(store, certname, rev, logger); err != nil {
+			return nil, err
+		}
+	}
 	if o.allowlist != "" {
 		list, err := puppetdb.LoadAllowlist(o.allowlist, logger.Printf)
 		if err != nil {
@@ -137,4 +144,25 @@ func (a *apiServer) shutdown() error {
 		}
 	}
 	return first
+}
+
+// relay is the API in front of the site's PuppetDB (--primary), reached with this
+// host's certificate, the server checked as Puppet checks it.
+func (o *apiOptions) relay(store exported.Store, certname string, rev puppetssl.Revocation, logger *log.Logger) (http.Handler, error) {
+	u, err := url.Parse(o.primary)
+	if err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return nil, fmt.Errorf("--primary %q: want https://HOST:PORT, as puppetdb.conf's server_urls", o.primary)
+	}
+	u.Path = ""
+	c, err := puppetssl.NewClient(puppetssl.Dir{Path: o.ssldir, Certname: certname}, rev, logger.Printf)
+	if err != nil {
+		return nil, err
+	}
+	tc, err := c.Config()
+	if err != nil {
+		return nil, err
+	}
+	tr := &http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16,
+		ResponseHeaderTimeout: 10 * time.Minute, IdleConnTimeout: 90 * time.Second}
+	return puppetdb.Relay(store, u, tr, logger), nil
 }

@@ -108,7 +108,12 @@ Point puppetdb.conf's server_urls at it. As PuppetDB, it presents this host's Pu
 certificate (--ssldir, --certname) and serves only clients that present a
 certificate of the same CA, not revoked in the ssldir's crl.pem and, with
 --certificate-allowlist, named in that file. Plain HTTP (--http-listen) is served
-on loopback only.`,
+on loopback only.
+
+With --primary, it stands in front of the site's own PuppetDB: every request goes
+on to it and its answer comes back, so compiles, puppetdb_query, reports and
+dashboards stay the site's PuppetDB's; the commands it accepts and the compiler's
+collector queries are kept in etcd too, for live collection (docs/exported.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd.Context()) },
 	}
@@ -116,6 +121,7 @@ on loopback only.`,
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8081", "address to serve HTTPS on")
 	o.api.flags(f)
 	f.StringVar(&o.api.httpListen, "http-listen", "", "also serve plain HTTP on this loopback address (PuppetDB's [jetty] port, localhost:8080), for local tools")
+	f.StringVar(&o.api.primary, "primary", "", "relay to the site's PuppetDB at this https URL: it answers every request; accepted commands and the compiler's collector queries are kept in etcd too")
 	o.etcd.flags(f)
 	return cmd
 }
