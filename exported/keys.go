@@ -6,8 +6,10 @@ import "strings"
 // package, so the other keys below are relative:
 //
 //	/mgmt-puppet/v1/resources/<certname>/<Type>[<title>]  an exported resource (Resource)
-//	/mgmt-puppet/v1/nodes/<certname>                      the node's last catalog (Node)
+//	/mgmt-puppet/v1/nodes/<certname>                      what is known of the node (Node)
 //	/mgmt-puppet/v1/facts/<certname>                      the node's facts (Facts)
+//	/mgmt-puppet/v1/catalogs/<certname>                   its last catalog, gzipped (catalogDoc)
+//	/mgmt-puppet/v1/reports/<certname>/<hash>             a report, gzipped, on a lease of the report TTL (reportDoc)
 //	/mgmt-puppet/v1/collectors/<certname>/<sha1>          a query the node collects with (Collector)
 //	/mgmt-puppet/v1/leased/<certname>                     the node's exports count only while it is alive
 //	/mgmt-puppet/v1/alive/<certname>                      on an etcd lease the running node keeps alive
@@ -20,6 +22,8 @@ const (
 	nodesDir      = "nodes/"
 	factsDir      = "facts/"
 	collectorsDir = "collectors/"
+	catalogsDir   = "catalogs/"
+	reportsDir    = "reports/"
 	leasedDir     = "leased/"
 	aliveDir      = "alive/"
 )
@@ -30,8 +34,11 @@ func resourceKey(certname, typ, title string) string {
 	return resourcesKey(certname) + typ + "[" + title + "]"
 }
 
-func nodeKey(certname string) string  { return nodesDir + certname }
-func factsKey(certname string) string { return factsDir + certname }
+func nodeKey(certname string) string    { return nodesDir + certname }
+func catalogKey(certname string) string { return catalogsDir + certname }
+
+func reportKey(certname, hash string) string { return reportsDir + certname + "/" + hash }
+func factsKey(certname string) string        { return factsDir + certname }
 
 func collectorKey(certname, sum string) string { return collectorsDir + certname + "/" + sum }
 

@@ -31,8 +31,11 @@ type Store interface {
 	Facts(ctx context.Context, certname string) (*Facts, error)
 	// RecordCollector remembers that the node collects with query.
 	RecordCollector(ctx context.Context, certname string, query json.RawMessage) error
-	// RecordReport remembers the status of the node's last report.
-	RecordReport(ctx context.Context, certname, status string) error
+	// StoreReport keeps a report (until its lease ends) and makes it the node's
+	// latest when it is newer than the latest.
+	StoreReport(ctx context.Context, r *Report) error
+	// Snapshot reads what the queries of parts need, as of one revision.
+	Snapshot(ctx context.Context, parts Parts) (*Snapshot, error)
 	// Collectors returns the queries the node collected with at its last compile.
 	Collectors(ctx context.Context, certname string) ([]*Query, error)
 	// KeepAlive makes the node's exports count only while the node is alive: it
@@ -51,6 +54,7 @@ type etcdStore struct {
 	kv      clientv3.KV
 	watcher clientv3.Watcher
 	lease   clientv3.Lease
+	reports leases
 }
 
 // NewStore returns a Store on cli, with every key under Prefix.
@@ -88,36 +92,47 @@ func (s *etcdStore) ReplaceCatalog(ctx context.Context, c *Catalog) error {
 		}
 		puts[key] = string(data)
 	}
-	node, err := json.Marshal(Node{Certname: c.Certname, Environment: c.Environment, CatalogUUID: c.CatalogUUID,
-		Version: strings.Trim(string(c.Version), `"`), ProducerTimestamp: c.ProducerTimestamp, Exports: len(puts)})
-	if err != nil {
-		return err
+	now := time.Now().UTC()
+	if len(c.Raw) > 0 {
+		doc, err := pack(catalogDoc{ReceiveTime: now, Payload: c.Raw})
+		if err != nil {
+			return err
+		}
+		puts[catalogKey(c.Certname)] = doc
 	}
-	if err := s.replaceNode(ctx, c.Certname, puts, string(node)); err != nil {
+	update := func(n *Node) {
+		n.Environment, n.CatalogUUID, n.Version = c.Environment, c.CatalogUUID, strings.Trim(string(c.Version), `"`)
+		n.ProducerTimestamp, n.Exports, n.Deactivated, n.CatalogTimestamp = c.ProducerTimestamp, len(puts), nil, &now
+		if len(c.Raw) > 0 {
+			n.Exports--
+		}
+	}
+	if err := s.replaceNode(ctx, c.Certname, puts, update); err != nil {
 		return fmt.Errorf("replace_catalog for %s: %w", c.Certname, err)
 	}
 	return nil
 }
 
-// replaceNode makes the node's exports exactly puts and its node entry node, in
-// one transaction. etcd refuses a put inside a range deleted by the same
-// transaction, so the stale keys are read first and deleted one by one; the
-// transaction only goes through if the node entry, which every change of the
-// node's exports rewrites, has not changed since.
-func (s *etcdStore) replaceNode(ctx context.Context, certname string, puts map[string]string, node string) error {
+// replaceNode makes the node's exports (and catalog) exactly puts and updates its
+// node entry with update, in one transaction. etcd refuses a put inside a range
+// deleted by the same transaction, so the stale keys are read first and deleted
+// one by one; the transaction only goes through if the node entry, which every
+// change of the node rewrites, has not changed since.
+func (s *etcdStore) replaceNode(ctx context.Context, certname string, puts map[string]string, update func(*Node)) error {
 	const attempts = 10
 	for i := 0; i < attempts; i++ {
 		cur, err := s.kv.Get(ctx, resourcesKey(certname), clientv3.WithPrefix(), clientv3.WithKeysOnly())
 		if err != nil {
 			return err
 		}
-		n, err := s.kv.Get(ctx, nodeKey(certname))
+		node, rev, err := s.node(ctx, certname)
 		if err != nil {
 			return err
 		}
-		var rev int64
-		if len(n.Kvs) == 1 {
-			rev = n.Kvs[0].ModRevision
+		update(node)
+		data, err := json.Marshal(node)
+		if err != nil {
+			return err
 		}
 		var ops []clientv3.Op
 		for _, kv := range cur.Kvs {
@@ -125,10 +140,13 @@ func (s *etcdStore) replaceNode(ctx context.Context, certname string, puts map[s
 				ops = append(ops, clientv3.OpDelete(string(kv.Key)))
 			}
 		}
+		if _, keep := puts[catalogKey(certname)]; !keep {
+			ops = append(ops, clientv3.OpDelete(catalogKey(certname)))
+		}
 		for k, v := range puts {
 			ops = append(ops, clientv3.OpPut(k, v))
 		}
-		ops = append(ops, clientv3.OpPut(nodeKey(certname), node))
+		ops = append(ops, clientv3.OpPut(nodeKey(certname), string(data)))
 		resp, err := s.kv.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(nodeKey(certname)), "=", rev)).Then(ops...).Commit()
 		if err != nil {
 			return err
@@ -140,35 +158,69 @@ func (s *etcdStore) replaceNode(ctx context.Context, certname string, puts map[s
 	return fmt.Errorf("node %s changed %d times while being replaced", certname, attempts)
 }
 
+// node reads the node's entry (a new one when there is none) and its revision.
+func (s *etcdStore) node(ctx context.Context, certname string) (*Node, int64, error) {
+	resp, err := s.kv.Get(ctx, nodeKey(certname))
+	if err != nil {
+		return nil, 0, err
+	}
+	n := &Node{Certname: certname}
+	if len(resp.Kvs) == 0 {
+		return n, 0, nil
+	}
+	if err := json.Unmarshal(resp.Kvs[0].Value, n); err != nil {
+		return nil, 0, fmt.Errorf("node entry of %s: %w", certname, err)
+	}
+	return n, resp.Kvs[0].ModRevision, nil
+}
+
+// updateNode changes the node's entry with update, and puts more keys in the same
+// transaction.
+func (s *etcdStore) updateNode(ctx context.Context, certname string, update func(*Node), more ...clientv3.Op) error {
+	const attempts = 10
+	for i := 0; i < attempts; i++ {
+		node, rev, err := s.node(ctx, certname)
+		if err != nil {
+			return err
+		}
+		update(node)
+		data, err := json.Marshal(node)
+		if err != nil {
+			return err
+		}
+		ops := append([]clientv3.Op{clientv3.OpPut(nodeKey(certname), string(data))}, more...)
+		resp, err := s.kv.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(nodeKey(certname)), "=", rev)).Then(ops...).Commit()
+		if err != nil {
+			return err
+		}
+		if resp.Succeeded {
+			return nil
+		}
+	}
+	return fmt.Errorf("node %s changed %d times while being updated", certname, attempts)
+}
+
 func (s *etcdStore) ReplaceFacts(ctx context.Context, f *Facts) error {
 	if !ValidCertname(f.Certname) {
 		return fmt.Errorf("replace_facts: bad certname %q", f.Certname)
 	}
+	f.ReceiveTime = time.Now().UTC()
 	data, err := json.Marshal(f)
 	if err != nil {
 		return err
 	}
-	_, err = s.kv.Put(ctx, factsKey(f.Certname), string(data))
-	return err
+	return s.updateNode(ctx, f.Certname, func(n *Node) {
+		n.FactsTimestamp, n.FactsEnvironment, n.Deactivated = &f.ReceiveTime, f.Environment, nil
+	}, clientv3.OpPut(factsKey(f.Certname), string(data)))
 }
 
 func (s *etcdStore) Deactivate(ctx context.Context, certname string, at time.Time) error {
 	if !ValidCertname(certname) {
 		return fmt.Errorf("deactivate_node: bad certname %q", certname)
 	}
-	node := Node{Certname: certname}
-	if resp, err := s.kv.Get(ctx, nodeKey(certname)); err != nil {
-		return err
-	} else if len(resp.Kvs) == 1 {
-		_ = json.Unmarshal(resp.Kvs[0].Value, &node)
-	}
 	at = at.UTC()
-	node.Deactivated, node.Exports = &at, 0
-	data, err := json.Marshal(node)
-	if err != nil {
-		return err
-	}
-	return s.replaceNode(ctx, certname, nil, string(data))
+	return s.updateNode(ctx, certname, func(n *Node) { n.Deactivated, n.Exports = &at, 0 },
+		clientv3.OpDelete(resourcesKey(certname), clientv3.WithPrefix()))
 }
 
 func (s *etcdStore) Resources(ctx context.Context, q *Query) ([]Resource, error) {
@@ -285,27 +337,6 @@ func (s *etcdStore) RecordCollector(ctx context.Context, certname string, query 
 		return err
 	}
 	_, err = s.kv.Put(ctx, collectorKey(certname, hex.EncodeToString(sum[:])), string(data))
-	return err
-}
-
-func (s *etcdStore) RecordReport(ctx context.Context, certname, status string) error {
-	if !ValidCertname(certname) {
-		return fmt.Errorf("store_report: bad certname %q", certname)
-	}
-	node := Node{Certname: certname}
-	resp, err := s.kv.Get(ctx, nodeKey(certname))
-	if err != nil {
-		return err
-	}
-	if len(resp.Kvs) == 1 {
-		_ = json.Unmarshal(resp.Kvs[0].Value, &node)
-	}
-	node.LastReport = status
-	data, err := json.Marshal(node)
-	if err != nil {
-		return err
-	}
-	_, err = s.kv.Put(ctx, nodeKey(certname), string(data))
 	return err
 }
 

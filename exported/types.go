@@ -31,16 +31,36 @@ func resourceHash(typ, title string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Node is what is known of a node: its last catalog, and whether it was deactivated.
+// Node is what is known of a node: its last catalog, facts and report, and
+// whether it was deactivated. The timestamps of catalog and facts are when they
+// were received, as PuppetDB's.
 type Node struct {
 	Certname          string     `json:"certname"`
-	Environment       string     `json:"environment,omitempty"`
+	Environment       string     `json:"environment,omitempty"` // of the last catalog
 	CatalogUUID       string     `json:"catalog_uuid,omitempty"`
 	Version           string     `json:"version,omitempty"`
 	ProducerTimestamp string     `json:"producer_timestamp,omitempty"`
 	Exports           int        `json:"exports"`
 	Deactivated       *time.Time `json:"deactivated,omitempty"`
-	LastReport        string     `json:"last_report_status,omitempty"`
+	CatalogTimestamp  *time.Time `json:"catalog_timestamp,omitempty"`
+	FactsTimestamp    *time.Time `json:"facts_timestamp,omitempty"`
+	FactsEnvironment  string     `json:"facts_environment,omitempty"`
+	// Report is the latest report: the one with the greatest producer_timestamp.
+	Report *LatestReport `json:"report,omitempty"`
+}
+
+// LatestReport is what a node's entry keeps of its latest report.
+type LatestReport struct {
+	Hash                string    `json:"hash"`
+	ProducerTimestamp   time.Time `json:"producer_timestamp"`
+	EndTime             time.Time `json:"end_time"`
+	Status              string    `json:"status"`
+	Environment         string    `json:"environment"`
+	Noop                bool      `json:"noop"`
+	NoopPending         *bool     `json:"noop_pending"`
+	CorrectiveChange    *bool     `json:"corrective_change"`
+	CachedCatalogStatus *string   `json:"cached_catalog_status"`
+	JobID               *string   `json:"job_id"`
 }
 
 // Facts are a node's facts, as replace_facts sends them.
@@ -49,6 +69,8 @@ type Facts struct {
 	Environment       string          `json:"environment"`
 	Values            json.RawMessage `json:"values"`
 	ProducerTimestamp string          `json:"producer_timestamp,omitempty"`
+	Producer          *string         `json:"producer,omitempty"`
+	ReceiveTime       time.Time       `json:"receive_time"`
 }
 
 // Collector is a query a node collected with: the server learns who collects what.
@@ -66,6 +88,9 @@ type Catalog struct {
 	Environment       string            `json:"environment"`
 	ProducerTimestamp string            `json:"producer_timestamp"`
 	Resources         []CatalogResource `json:"resources"`
+	// Raw is the whole replace_catalog payload, kept for the catalogs and
+	// resources queries.
+	Raw json.RawMessage `json:"-"`
 }
 
 // CatalogResource is a resource of a replace_catalog command.

@@ -14,7 +14,7 @@ import (
 // as PuppetDB's jetty does (client-auth need, ssl-crl-path). The CRL file is read
 // again when it changes, so a certificate revoked at the CA is refused from the
 // moment the new CRL reaches the ssldir, without a restart.
-type Server struct{ source }
+type Server struct{ *source }
 
 // source is an ssldir's trust, read again when the CRL file changes.
 type source struct {
@@ -42,12 +42,12 @@ func stampOf(file string) stamp {
 	return stamp{mod: fi.ModTime(), size: fi.Size(), ok: true}
 }
 
-func newSource(d Dir, mode Revocation, logf func(format string, args ...any)) (source, error) {
+func newSource(d Dir, mode Revocation, logf func(format string, args ...any)) (*source, error) {
 	t, err := LoadTrust(d.CA(), d.CRL(), mode)
 	if err != nil {
-		return source{}, fmt.Errorf("ssldir %s: %w", d.Path, err)
+		return nil, fmt.Errorf("ssldir %s: %w", d.Path, err)
 	}
-	return source{dir: d, mode: mode, logf: logf, stamp: stampOf(d.CRL()), trust: t}, nil
+	return &source{dir: d, mode: mode, logf: logf, stamp: stampOf(d.CRL()), trust: t}, nil
 }
 
 // NewServer reads the ssldir. logf, when not nil, is told when a changed CRL
@@ -112,7 +112,7 @@ func (s *Server) Config() (*tls.Config, error) {
 // Client is the TLS side of a client that presents this host's certificate and
 // verifies servers as Puppet does: against the CA bundle, the server's name, and
 // the CRLs (read again when they change).
-type Client struct{ source }
+type Client struct{ *source }
 
 // NewClient reads the ssldir; logf as for NewServer.
 func NewClient(d Dir, mode Revocation, logf func(format string, args ...any)) (*Client, error) {

@@ -2,6 +2,8 @@ package puppetdb
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,6 +50,7 @@ func decodeCommand(query url.Values, body []byte) (*command, error) {
 		if err := checkCatalog(&cat); err != nil {
 			return nil, fmt.Errorf("replace_catalog: %w", err)
 		}
+		cat.Raw = payload
 		c.store = func(ctx context.Context, s exported.Store) error { return s.ReplaceCatalog(ctx, &cat) }
 	case "replace_facts":
 		var f exported.Facts
@@ -75,19 +78,11 @@ func decodeCommand(query url.Values, body []byte) (*command, error) {
 		}
 		c.store = func(ctx context.Context, s exported.Store) error { return s.Deactivate(ctx, d.Certname, at) }
 	case "store_report":
-		var rep struct {
-			Certname string `json:"certname"`
-			Status   string `json:"status"`
-		}
-		if err := unmarshal(payload, &rep); err != nil {
+		rep, err := decodeReport(payload)
+		if err != nil {
 			return nil, fmt.Errorf("store_report: %w", err)
 		}
-		if !exported.ValidCertname(rep.Certname) {
-			return nil, fmt.Errorf("store_report: certname %q: want a node's name (not empty, no '/')", rep.Certname)
-		}
-		c.store = func(ctx context.Context, s exported.Store) error {
-			return s.RecordReport(ctx, rep.Certname, rep.Status)
-		}
+		c.store = func(ctx context.Context, s exported.Store) error { return s.StoreReport(ctx, rep) }
 	default:
 		return nil, fmt.Errorf("unsupported command %q (supported: replace_catalog, replace_facts, store_report, deactivate_node)", name)
 	}
@@ -123,4 +118,61 @@ func checkCatalog(c *exported.Catalog) error {
 		seen[ref] = true
 	}
 	return nil
+}
+
+// reportFields are the fields of a store_report payload (v8) the store reads.
+type reportFields struct {
+	Certname             string  `json:"certname"`
+	Status               string  `json:"status"`
+	Environment          string  `json:"environment"`
+	Noop                 bool    `json:"noop"`
+	NoopPending          *bool   `json:"noop_pending"`
+	CorrectiveChange     *bool   `json:"corrective_change"`
+	CachedCatalogStatus  *string `json:"cached_catalog_status"`
+	JobID                *string `json:"job_id"`
+	Type                 string  `json:"type"`
+	ProducerTimestamp    string  `json:"producer_timestamp"`
+	StartTime            string  `json:"start_time"`
+	EndTime              string  `json:"end_time"`
+	ConfigurationVersion string  `json:"configuration_version"`
+	PuppetVersion        string  `json:"puppet_version"`
+	ReportFormat         int     `json:"report_format"`
+	TransactionUUID      string  `json:"transaction_uuid"`
+}
+
+// decodeReport reads a store_report payload; its hash is the sha1 of the fields
+// PuppetDB hashes (scf/hash.clj), so that the same report sent twice is stored once.
+func decodeReport(payload json.RawMessage) (*exported.Report, error) {
+	var f reportFields
+	if err := unmarshal(payload, &f); err != nil {
+		return nil, err
+	}
+	if !exported.ValidCertname(f.Certname) {
+		return nil, fmt.Errorf("certname %q: want a node's name (not empty, no '/')", f.Certname)
+	}
+	times := map[string]time.Time{}
+	for name, v := range map[string]string{"producer_timestamp": f.ProducerTimestamp, "start_time": f.StartTime, "end_time": f.EndTime} {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: want an ISO 8601 time", name, v)
+		}
+		times[name] = t.UTC()
+	}
+	switch f.Status {
+	case "changed", "unchanged", "failed":
+	default:
+		return nil, fmt.Errorf("status %q: want changed, unchanged or failed", f.Status)
+	}
+	typ := f.Type
+	if typ == "" {
+		typ = "agent"
+	}
+	key, _ := json.Marshal(map[string]any{"certname": f.Certname, "configuration_version": f.ConfigurationVersion,
+		"end_time": times["end_time"], "producer_timestamp": times["producer_timestamp"], "puppet_version": f.PuppetVersion,
+		"report_format": f.ReportFormat, "start_time": times["start_time"], "transaction_uuid": f.TransactionUUID})
+	sum := sha1.Sum(key)
+	return &exported.Report{Certname: f.Certname, Hash: hex.EncodeToString(sum[:]), Type: typ, Raw: payload,
+		Latest: exported.LatestReport{Status: f.Status, Environment: f.Environment, Noop: f.Noop, NoopPending: f.NoopPending,
+			CorrectiveChange: f.CorrectiveChange, CachedCatalogStatus: f.CachedCatalogStatus, JobID: f.JobID,
+			ProducerTimestamp: times["producer_timestamp"], EndTime: times["end_time"], Hash: hex.EncodeToString(sum[:])}}, nil
 }

@@ -17,7 +17,7 @@ func FuzzDecodeCommand(f *testing.F) {
 		{"replace catalog", `{"certname":"a.example","resources":[{"type":"File","title":"/tmp/x","exported":true},{"type":"File","title":"/tmp/x","exported":true}]}`},
 		{"replace_facts", `{"certname":"a.example","environment":"production","values":{"os":{"family":"Debian"}}}`},
 		{"deactivate_node", `{"certname":"a.example","producer_timestamp":"2026-12-01T00:00:00Z"}`},
-		{"store_report", `{"certname":"a.example","status":"changed"}`},
+		{"store_report", `{"certname":"a.example","status":"changed","environment":"production","producer_timestamp":"2026-12-01T10:00:01.000+01:00","start_time":"2026-12-01T10:00:00.000+01:00","end_time":"2026-12-01T10:00:01.000+01:00","puppet_version":"7.23.0","report_format":12,"configuration_version":"1","transaction_uuid":"u","noop":false}`},
 		{"", `{"command":"replace facts","version":5,"payload":{"certname":"b","values":{}}}`},
 		{"", `{"command":"replace_catalog","version":9,"payload":[]}`},
 		{"replace_catalog", `{"certname":"a/b"}`},

@@ -112,7 +112,7 @@ func TestAPI(t *testing.T) {
 			return call(t, "POST", srv.URL+"/pdb/query/v4", `{"query":["from","resources",["=","title","/x"]]}`)
 		}, 200, `"certname":"a.example"`},
 		{"store_report", func() (int, string) {
-			return cmd("store_report", `{"certname":"a.example","status":"changed"}`)
+			return cmd("store_report", `{"certname":"a.example","status":"changed","environment":"production","producer_timestamp":"2026-12-01T10:00:01.000+01:00","start_time":"2026-12-01T10:00:00.000+01:00","end_time":"2026-12-01T10:00:01.000+01:00","puppet_version":"7.23.0","report_format":12,"configuration_version":"1","transaction_uuid":"u","noop":false}`)
 		}, 200, `"uuid"`},
 		{"deactivate_node", func() (int, string) {
 			return cmd("deactivate_node", `{"certname":"a.example","producer_timestamp":"2026-11-30T12:00:00.000Z"}`)
