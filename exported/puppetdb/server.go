@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/mgmt-puppet/mgmt-puppet/exported"
+	"github.com/mgmt-puppet/mgmt-puppet/pdbquery"
 )
 
 // maxBody bounds a command's body: a catalog of 100,000 resources fits.
@@ -18,12 +20,23 @@ const maxBody = 512 << 20
 
 // Handler serves the API on store. Errors are logged to logger when not nil.
 func Handler(store exported.Store, logger *log.Logger) http.Handler {
-	s := &server{store: store, log: logger}
+	s := &server{store: store, log: logger, engine: &pdbquery.Engine{Store: store}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /pdb/cmd/v1", s.command)
 	mux.HandleFunc("GET /pdb/query/v4/resources", s.resources)
 	mux.HandleFunc("GET /pdb/query/v4/resources/{type}", s.resources)
+	mux.HandleFunc("GET /pdb/query/v4/resources/{type}/{title...}", s.resources)
 	mux.HandleFunc("GET /pdb/query/v4/nodes/{certname}/facts", s.facts)
+	mux.HandleFunc("GET /pdb/query/v4/nodes/{certname}", s.node)
+	for _, e := range []string{"nodes", "facts", "fact-names", "environments", "reports", "events", "catalogs", "edges", "inventory"} {
+		mux.HandleFunc("GET /pdb/query/v4/"+e, s.entity(e))
+		mux.HandleFunc("POST /pdb/query/v4/"+e, s.entity(e))
+	}
+	mux.HandleFunc("GET /pdb/query/v4/facts/{name}", s.entity("facts"))
+	mux.HandleFunc("GET /pdb/query/v4/facts/{name}/{value}", s.entity("facts"))
+	mux.HandleFunc("GET /pdb/query/v4/catalogs/{certname}", s.catalog)
+	mux.HandleFunc("GET /pdb/query/v4/reports/{hash}/{part}", s.reportPart)
+	mux.HandleFunc("GET /pdb/query/v4/environments/{name}", s.environment)
 	mux.HandleFunc("POST /pdb/query/v4", s.root)
 	mux.HandleFunc("GET /pdb/query/v4", s.root)
 	mux.HandleFunc("GET /pdb/meta/v1/version", func(w http.ResponseWriter, r *http.Request) {
@@ -33,8 +46,9 @@ func Handler(store exported.Store, logger *log.Logger) http.Handler {
 }
 
 type server struct {
-	store exported.Store
-	log   *log.Logger
+	store  exported.Store
+	log    *log.Logger
+	engine *pdbquery.Engine
 }
 
 func (s *server) logf(format string, args ...any) {
@@ -79,22 +93,27 @@ func (s *server) command(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"uuid": newUUID()})
 }
 
-// resources handles GET /pdb/query/v4/resources[/Type]?query=AST.
+// resources handles GET /pdb/query/v4/resources[/Type[/title]]?query=AST. A
+// collector's query (exported resources, the asking node left out) is answered
+// from the exports, which know which nodes are alive, and recorded for live
+// collection; every other query by the query engine, from the stored catalogs.
 func (s *server) resources(w http.ResponseWriter, r *http.Request) {
 	raw := r.URL.Query().Get("query")
-	q, err := exported.ParseQuery([]byte(raw))
-	if err != nil {
-		s.fail(w, http.StatusBadRequest, err)
+	var terms []string
+	if typ := r.PathValue("type"); typ != "" {
+		terms = append(terms, fmt.Sprintf(`["=","type",%q]`, typ))
+	}
+	if title := r.PathValue("title"); title != "" {
+		terms = append(terms, fmt.Sprintf(`["=","title",%q]`, title))
+	}
+	if len(terms) > 0 {
+		raw = `["and",` + strings.Join(terms, ",") + andTail(raw) + `]`
+	}
+	if q, err := exported.ParseQuery([]byte(raw)); err == nil && q.Certname() != "" && !paged(r) {
+		s.answer(w, r, q, raw)
 		return
 	}
-	if typ := r.PathValue("type"); typ != "" {
-		raw = fmt.Sprintf(`["and",["=","type",%q]%s]`, typ, andTail(raw))
-		if q, err = exported.ParseQuery([]byte(raw)); err != nil {
-			s.fail(w, http.StatusBadRequest, err)
-			return
-		}
-	}
-	s.answer(w, r, q, raw)
+	s.query(w, r, "resources", json.RawMessage(raw))
 }
 
 func andTail(raw string) string {
@@ -120,45 +139,34 @@ func (s *server) answer(w http.ResponseWriter, r *http.Request, q *exported.Quer
 	writeJSON(w, http.StatusOK, res)
 }
 
-// root handles /pdb/query/v4 with {"query": ["from", "resources", AST]}.
+// root handles /pdb/query/v4: a query ["from", ENTITY, ...] or PQL, in the
+// query parameter or a POST body {"query": ...} (where it may be a JSON string
+// holding either).
 func (s *server) root(w http.ResponseWriter, r *http.Request) {
-	var raw string
-	if r.Method == http.MethodGet {
-		raw = r.URL.Query().Get("query")
-	} else {
-		var body struct {
-			Query json.RawMessage `json:"query"`
-		}
-		if err := json.NewDecoder(io.LimitReader(r.Body, maxBody)).Decode(&body); err != nil {
-			s.fail(w, http.StatusBadRequest, fmt.Errorf("query body: %w", err))
-			return
-		}
-		raw = string(body.Query)
-	}
-	var from []json.RawMessage
-	if err := json.Unmarshal([]byte(raw), &from); err != nil || len(from) < 2 || len(from) > 3 {
-		s.fail(w, http.StatusBadRequest, fmt.Errorf(`query must be ["from", "resources", AST] (PQL strings are not supported)`))
-		return
-	}
-	var op, entity string
-	if json.Unmarshal(from[0], &op) != nil || op != "from" || json.Unmarshal(from[1], &entity) != nil {
-		s.fail(w, http.StatusBadRequest, fmt.Errorf(`query must be ["from", "resources", AST]`))
-		return
-	}
-	if entity != "resources" {
-		s.fail(w, http.StatusBadRequest, fmt.Errorf("entity %q is not supported (only resources)", entity))
-		return
-	}
-	ast := ""
-	if len(from) == 3 {
-		ast = string(from[2])
-	}
-	q, err := exported.ParseQuery([]byte(ast))
+	raw, err := queryParam(r)
 	if err != nil {
 		s.fail(w, http.StatusBadRequest, err)
 		return
 	}
-	s.answer(w, r, q, ast)
+	ast, err := astOf(raw)
+	if err != nil {
+		s.fail(w, http.StatusBadRequest, err)
+		return
+	}
+	if q, err := collectorQuery(ast); err == nil && q.Certname() != "" {
+		s.answer(w, r, q, string(ast[2]))
+		return
+	}
+	s.query(w, r, "", ast)
+}
+
+// collectorQuery is a root query ["from","resources",Q] whose Q is a collector's.
+func collectorQuery(ast json.RawMessage) (*exported.Query, error) {
+	var from []json.RawMessage
+	if err := json.Unmarshal(ast, &from); err != nil || len(from) != 3 || string(from[1]) != `"resources"` {
+		return nil, errors.New("not a resources query")
+	}
+	return exported.ParseQuery(from[2])
 }
 
 // facts handles GET /pdb/query/v4/nodes/<certname>/facts: 404 (with PuppetDB's

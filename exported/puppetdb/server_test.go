@@ -86,7 +86,7 @@ func TestAPI(t *testing.T) {
 		{"own exports left out", func() (int, string) {
 			return query(`["and",["=","type","File"],["not",["=","certname","a.example"]]]`)
 		}, 200, `[]`},
-		{"unknown operator", func() (int, string) { return query(`["<","line",3]`) }, 400, `unknown query operator`},
+		{"unknown operator", func() (int, string) { return query(`["<<","line",3]`) }, 400, `unknown query operator`},
 		{"PQL", func() (int, string) { return query(`"resources {}"`) }, 400, `PQL`},
 		{"unknown command", func() (int, string) { return cmd("replace_everything", `{}`) }, 400, `unsupported command`},
 		{"bad payload", func() (int, string) { return cmd("replace_catalog", `{`) }, 400, `replace_catalog`},
