@@ -424,4 +424,3 @@ func compare(a, b any) int {
 	}
 	return strings.Compare(show(a), show(b))
 }
-
