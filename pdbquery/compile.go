@@ -195,6 +195,9 @@ type getter func(Row) (any, bool)
 func (c *compiler) field(entity string, f any) (getter, error) {
 	switch f := f.(type) {
 	case string:
+		if f == "tag" && entity == "resources" {
+			return func(r Row) (any, bool) { v, ok := r["tags"]; return v, ok }, nil
+		}
 		if fields, ok := schema[entity]; ok && fields[f] {
 			return func(r Row) (any, bool) { v, ok := r[f]; return v, ok }, nil
 		}

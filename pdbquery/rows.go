@@ -122,7 +122,8 @@ func (d *data) nodes() []Row {
 		if l := n.Report; l != nil {
 			r["report_timestamp"], r["report_environment"] = timestamp(l.EndTime), l.Environment
 			r["latest_report_status"], r["latest_report_hash"], r["latest_report_noop"] = l.Status, l.Hash, l.Noop
-			r["latest_report_noop_pending"], r["latest_report_corrective_change"] = ptr(l.NoopPending), ptr(l.CorrectiveChange)
+			// corrective_change is PE's: PuppetDB (open source) keeps null.
+			r["latest_report_noop_pending"], r["latest_report_corrective_change"] = ptr(l.NoopPending), nil
 			r["latest_report_job_id"], r["cached_catalog_status"] = ptr(l.JobID), ptr(l.CachedCatalogStatus)
 		}
 		rows = append(rows, r)
@@ -288,13 +289,14 @@ func (d *data) catalogs() error {
 				"environment": p.Environment}
 			resources = append(resources, row)
 			rs = append(rs, Row{"resource": row["resource"], "type": r.Type, "title": r.Title, "tags": tags,
-				"exported": r.Exported, "file": r.File, "line": r.Line, "parameters": params, "certname": p.Certname})
+				"exported": r.Exported, "file": r.File, "line": r.Line, "parameters": params})
 		}
 		for _, e := range p.Edges {
 			row := Row{"certname": p.Certname, "relationship": e.Relationship, "source_type": e.Source.Type,
 				"source_title": e.Source.Title, "target_type": e.Target.Type, "target_title": e.Target.Title}
 			edges = append(edges, row)
-			es = append(es, row)
+			es = append(es, Row{"relationship": e.Relationship, "source_type": e.Source.Type,
+				"source_title": e.Source.Title, "target_type": e.Target.Type, "target_title": e.Target.Title})
 		}
 		if rs == nil {
 			rs = []any{}
@@ -347,6 +349,8 @@ type reportPayload struct {
 	} `json:"resources"`
 }
 
+// reports makes the rows of reports and events. Unlike the other entities,
+// PuppetDB answers them for deactivated nodes too.
 func (d *data) reports() error {
 	latest := map[string]string{}
 	for _, n := range d.snap.Nodes {
@@ -360,9 +364,6 @@ func (d *data) reports() error {
 		if err := decode(sr.Payload, &p); err != nil {
 			return fmt.Errorf("stored report: %w", err)
 		}
-		if !d.active[p.Certname] {
-			continue
-		}
 		typ := p.Type
 		if typ == "" {
 			typ = "agent"
@@ -374,7 +375,7 @@ func (d *data) reports() error {
 			for _, e := range r.Events {
 				ev := Row{"certname": p.Certname, "configuration_version": p.ConfigurationVersion,
 					"containing_class": class, "containment_path": r.ContainmentPath,
-					"corrective_change": e["corrective_change"], "environment": p.Environment, "file": r.File, "line": r.Line,
+					"corrective_change": nil, "environment": p.Environment, "file": r.File, "line": r.Line,
 					"message": e["message"], "name": e["name"], "new_value": e["new_value"], "old_value": e["old_value"],
 					"property": e["property"], "report": sr.Hash, "report_receive_time": timestamp(sr.ReceiveTime),
 					"resource_title": r.ResourceTitle, "resource_type": r.ResourceType,
@@ -386,13 +387,12 @@ func (d *data) reports() error {
 					"resource_type": r.ResourceType, "resource_title": r.ResourceTitle, "property": e["property"],
 					"name": e["name"], "new_value": e["new_value"], "old_value": e["old_value"], "message": e["message"],
 					"file": r.File, "line": r.Line, "containment_path": r.ContainmentPath,
-					"containing_class": class, "corrective_change": e["corrective_change"]})
+					"containing_class": class, "corrective_change": nil})
 			}
 		}
 		logs := make([]any, 0, len(p.Logs))
 		for _, l := range p.Logs {
-			l["time"] = normalTime(l["time"])
-			logs = append(logs, l)
+			logs = append(logs, l) // as sent: PuppetDB keeps their times' offsets
 		}
 		if evs == nil {
 			evs = []any{}
@@ -408,7 +408,7 @@ func (d *data) reports() error {
 			"receive_time": timestamp(sr.ReceiveTime), "transaction_uuid": p.TransactionUUID,
 			"catalog_uuid": p.CatalogUUID, "code_id": p.CodeID, "job_id": p.JobID,
 			"cached_catalog_status": p.CachedCatalogStatus, "status": p.Status, "noop": p.Noop,
-			"noop_pending": p.NoopPending, "corrective_change": p.CorrectiveChange, "environment": p.Environment,
+			"noop_pending": p.NoopPending, "corrective_change": nil, "environment": p.Environment,
 			"type": typ, "latest_report?": latest[p.Certname] == sr.Hash,
 			"metrics":         Row{"href": href + "/metrics", "data": metrics},
 			"logs":            Row{"href": href + "/logs", "data": logs},
