@@ -34,6 +34,7 @@ func newPDBDifferential(t *testing.T) *pdbDifferential {
 	requirePuppet(t)
 	requireFile(t, "/usr/lib/ruby/vendor_ruby/puppet/indirector/resource/puppetdb.rb", "puppet-terminus-puppetdb")
 	requirePuppetCA(t)
+	requireFile(t, "/usr/lib/python3/dist-packages/pypuppetdb/api.py", "python3-pypuppetdb")
 	dir := t.TempDir()
 	site := filepath.Join(dir, "site")
 	puppetCA(t, "setup", site, "server")
@@ -237,6 +238,10 @@ func TestQueriesMatchRealPuppetDB(t *testing.T) {
 		q("implicit subquery", "/pdb/query/v4/nodes", "query", `["subquery","resources",["=","type","Seed"]]`),
 		q("root: nodes", "/pdb/query/v4", "query", `["from","nodes",["=","certname","nodea.example"]]`),
 		q("root: resources ordered", "/pdb/query/v4", "query", `["from","resources",["=","type","File"],["order_by",[["title","desc"]]],["limit",3]]`),
+		q("event-counts by node", "/pdb/query/v4/event-counts", "query", `["=","latest_report?",true]`, "summarize_by", "certname"),
+		q("event-counts by resource", "/pdb/query/v4/event-counts", "query", `["=","certname","nodeb.example"]`, "summarize_by", "resource"),
+		q("event-counts by class, filtered", "/pdb/query/v4/event-counts", "query", `["=","status","success"]`,
+			"summarize_by", "containing_class", "count_by", "certname", "counts_filter", `[">","successes",0]`),
 		{name: "puppetdb_query: POST root", method: "POST", path: "/pdb/query/v4",
 			params: url.Values{"query": {`["from","resources",["extract",["certname","title"],["and",["=","type","File"],["=","exported",true]]]]`}}},
 	}
@@ -268,4 +273,20 @@ func TestQueriesMatchRealPuppetDB(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d queries agree with the real PuppetDB", agree, len(queries))
+
+	// Debian's pypuppetdb (Puppetboard's client) reads the same from both.
+	tour := func(addr string) string {
+		host, port, _ := strings.Cut(addr, ":")
+		out, err := exec.Command("/usr/bin/python3", filepath.Join(moduleRoot(t), "integration", "testdata", "pypuppetdb_tour.py"),
+			host, port).CombinedOutput()
+		if err != nil {
+			t.Fatalf("pypuppetdb against %s: %v\n%s", addr, err, out)
+		}
+		return string(out)
+	}
+	if r, m := tour(d.real.http), tour(d.mgmtHTTP); r != m {
+		t.Errorf("pypuppetdb reads from the real PuppetDB:\n%s\nfrom mgmt-puppet:\n%s", r, m)
+	} else {
+		t.Logf("pypuppetdb 2.2.0 reads the same from both (%d lines)", strings.Count(r, "\n"))
+	}
 }

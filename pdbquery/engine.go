@@ -79,6 +79,11 @@ func (e *Engine) Query(ctx context.Context, entity string, ast json.RawMessage, 
 	if err != nil {
 		return nil, err
 	}
+	return page(rows, p)
+}
+
+// page orders rows, and cuts them to the page that offset and limit ask for.
+func page(rows []Row, p Paging) (*Result, error) {
 	if err := order(rows, p.OrderBy); err != nil {
 		return nil, err
 	}

@@ -25,6 +25,7 @@ var schema = map[string]map[string]bool{
 	"reports": fields("certname", "hash", "puppet_version", "report_format", "configuration_version", "start_time", "end_time",
 		"producer_timestamp", "producer", "receive_time", "transaction_uuid", "catalog_uuid", "code_id", "job_id",
 		"cached_catalog_status", "status", "noop", "noop_pending", "corrective_change", "environment", "type", "latest_report?"),
+	"event_counts": fields("successes", "failures", "noops", "skips"),
 	"events": fields("certname", "configuration_version", "containing_class", "containment_path", "corrective_change",
 		"environment", "file", "line", "message", "name", "new_value", "old_value", "property", "report", "report_receive_time",
 		"resource_title", "resource_type", "run_end_time", "run_start_time", "status", "timestamp", "latest_report?"),

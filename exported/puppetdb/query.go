@@ -106,27 +106,19 @@ func (s *server) query(w http.ResponseWriter, r *http.Request, entity string, as
 		return
 	}
 	res, err := s.engine.Query(r.Context(), entity, ast, p)
-	if err != nil {
-		var qe *pdbquery.Error
-		if errors.As(err, &qe) {
-			s.fail(w, http.StatusBadRequest, err)
-		} else {
-			s.fail(w, http.StatusServiceUnavailable, err)
-		}
+	if entity != "fact-names" || err != nil {
+		s.respond(w, r, res, err)
 		return
 	}
+	// fact-names answers the names alone.
 	if r.URL.Query().Get("include_total") == "true" {
 		w.Header().Set("X-Records", strconv.Itoa(res.Total))
 	}
-	if entity == "fact-names" {
-		names := make([]any, len(res.Rows))
-		for i, row := range res.Rows {
-			names[i] = row["name"]
-		}
-		writeJSON(w, http.StatusOK, names)
-		return
+	names := make([]any, len(res.Rows))
+	for i, row := range res.Rows {
+		names[i] = row["name"]
 	}
-	writeJSON(w, http.StatusOK, res.Rows)
+	writeJSON(w, http.StatusOK, names)
 }
 
 // entity serves an entity endpoint; /facts/NAME[/VALUE] narrow the query.
@@ -205,4 +197,35 @@ func (s *server) reportPart(w http.ResponseWriter, r *http.Request) {
 	}
 	data, _ := res.Rows[0][field].(pdbquery.Row)
 	writeJSON(w, http.StatusOK, data["data"])
+}
+
+// eventCounts serves /event-counts?query=AST&summarize_by=S[&count_by=C][&counts_filter=AST].
+func (s *server) eventCounts(w http.ResponseWriter, r *http.Request) {
+	p, err := pagingOf(r)
+	if err != nil {
+		s.fail(w, http.StatusBadRequest, err)
+		return
+	}
+	q := r.URL.Query()
+	res, err := s.engine.EventCounts(r.Context(), json.RawMessage(q.Get("query")), pdbquery.EventCounts{
+		SummarizeBy: q.Get("summarize_by"), CountBy: q.Get("count_by"), CountsFilter: json.RawMessage(q.Get("counts_filter"))}, p)
+	s.respond(w, r, res, err)
+}
+
+// respond writes a result, with X-Records when include_total asks, or the error:
+// 400 for the client's, 503 for the store's.
+func (s *server) respond(w http.ResponseWriter, r *http.Request, res *pdbquery.Result, err error) {
+	if err != nil {
+		var qe *pdbquery.Error
+		if errors.As(err, &qe) {
+			s.fail(w, http.StatusBadRequest, err)
+		} else {
+			s.fail(w, http.StatusServiceUnavailable, err)
+		}
+		return
+	}
+	if r.URL.Query().Get("include_total") == "true" {
+		w.Header().Set("X-Records", strconv.Itoa(res.Total))
+	}
+	writeJSON(w, http.StatusOK, res.Rows)
 }

@@ -32,6 +32,7 @@ func Handler(store exported.Store, logger *log.Logger) http.Handler {
 		mux.HandleFunc("GET /pdb/query/v4/"+e, s.entity(e))
 		mux.HandleFunc("POST /pdb/query/v4/"+e, s.entity(e))
 	}
+	mux.HandleFunc("GET /pdb/query/v4/event-counts", s.eventCounts)
 	mux.HandleFunc("GET /pdb/query/v4/facts/{name}", s.entity("facts"))
 	mux.HandleFunc("GET /pdb/query/v4/facts/{name}/{value}", s.entity("facts"))
 	mux.HandleFunc("GET /pdb/query/v4/catalogs/{certname}", s.catalog)
