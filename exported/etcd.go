@@ -131,8 +131,8 @@ func External(endpoints []string, tlsConfig *tls.Config) (*Etcd, error) {
 	return &Etcd{Client: cli}, nil
 }
 
-// Store returns the Store on this etcd.
-func (e *Etcd) Store() Store { return NewStore(e.Client) }
+// Store returns the Store on this etcd, reports kept for PuppetDB's default TTL.
+func (e *Etcd) Store() Store { return NewStore(e.Client, 0) }
 
 // Close closes the client, then stops the embedded member, if any.
 func (e *Etcd) Close() error {

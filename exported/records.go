@@ -14,8 +14,14 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// ReportTTL is how long a report is kept: PuppetDB's report-ttl default.
-const ReportTTL = 14 * 24 * time.Hour
+// The retention defaults of PuppetDB 7: reports are kept for ReportTTL; a node
+// that sent nothing for NodeTTL expires (its exports are withdrawn, as by
+// deactivate_node); a node deactivated or expired for NodePurgeTTL is forgotten.
+const (
+	ReportTTL    = 14 * 24 * time.Hour
+	NodeTTL      = 7 * 24 * time.Hour
+	NodePurgeTTL = 14 * 24 * time.Hour
+)
 
 // catalogDoc is a node's last catalog as stored: the replace_catalog payload.
 type catalogDoc struct {
@@ -80,7 +86,7 @@ func (s *etcdStore) reportLease(ctx context.Context) (clientv3.LeaseID, error) {
 	if l.id != 0 && l.bucket == bucket {
 		return l.id, nil
 	}
-	grant, err := s.lease.Grant(ctx, int64((ReportTTL+time.Hour)/time.Second))
+	grant, err := s.lease.Grant(ctx, int64((s.reportTTL+time.Hour)/time.Second))
 	if err != nil {
 		return 0, err
 	}
@@ -92,7 +98,8 @@ func (s *etcdStore) StoreReport(ctx context.Context, r *Report) error {
 	if !ValidCertname(r.Certname) || r.Hash == "" || strings.Contains(r.Hash, "/") {
 		return fmt.Errorf("store_report: bad certname %q or hash %q", r.Certname, r.Hash)
 	}
-	doc, err := pack(reportDoc{Hash: r.Hash, ReceiveTime: time.Now().UTC(), Payload: r.Raw})
+	now := time.Now().UTC()
+	doc, err := pack(reportDoc{Hash: r.Hash, ReceiveTime: now, Payload: r.Raw})
 	if err != nil {
 		return err
 	}
@@ -107,10 +114,12 @@ func (s *etcdStore) StoreReport(ctx context.Context, r *Report) error {
 		}
 		if n.Report == nil || r.Latest.ProducerTimestamp.After(n.Report.ProducerTimestamp) {
 			latest := r.Latest
+			latest.ReceiveTime = now
 			n.Report = &latest
 			if n.Deactivated != nil && r.Latest.ProducerTimestamp.After(*n.Deactivated) {
 				n.Deactivated = nil
 			}
+			n.Expired = nil
 		}
 	}, put)
 }

@@ -36,6 +36,10 @@ type Store interface {
 	StoreReport(ctx context.Context, r *Report) error
 	// Snapshot reads what the queries of parts need, as of one revision.
 	Snapshot(ctx context.Context, parts Parts) (*Snapshot, error)
+	// GC expires the nodes that sent nothing for nodeTTL (withdrawing their
+	// exports) and forgets those deactivated or expired for purgeTTL; a TTL of 0
+	// does neither.
+	GC(ctx context.Context, now time.Time, nodeTTL, purgeTTL time.Duration) (GCStats, error)
 	// Collectors returns the queries the node collected with at its last compile.
 	Collectors(ctx context.Context, certname string) ([]*Query, error)
 	// KeepAlive makes the node's exports count only while the node is alive: it
@@ -55,12 +59,18 @@ type etcdStore struct {
 	watcher clientv3.Watcher
 	lease   clientv3.Lease
 	reports leases
+
+	reportTTL time.Duration
 }
 
-// NewStore returns a Store on cli, with every key under Prefix.
-func NewStore(cli *clientv3.Client) Store {
+// NewStore returns a Store on cli, with every key under Prefix. Reports are kept
+// for reportTTL (0: PuppetDB's default, ReportTTL).
+func NewStore(cli *clientv3.Client, reportTTL time.Duration) Store {
+	if reportTTL <= 0 {
+		reportTTL = ReportTTL
+	}
 	return &etcdStore{kv: namespace.NewKV(cli.KV, Prefix), watcher: namespace.NewWatcher(cli.Watcher, Prefix),
-		lease: namespace.NewLease(cli.Lease, Prefix)}
+		lease: namespace.NewLease(cli.Lease, Prefix), reportTTL: reportTTL}
 }
 
 func (s *etcdStore) ReplaceCatalog(ctx context.Context, c *Catalog) error {
@@ -102,7 +112,7 @@ func (s *etcdStore) ReplaceCatalog(ctx context.Context, c *Catalog) error {
 	}
 	update := func(n *Node) {
 		n.Environment, n.CatalogUUID, n.Version = c.Environment, c.CatalogUUID, strings.Trim(string(c.Version), `"`)
-		n.ProducerTimestamp, n.Exports, n.Deactivated, n.CatalogTimestamp = c.ProducerTimestamp, len(puts), nil, &now
+		n.ProducerTimestamp, n.Exports, n.Deactivated, n.Expired, n.CatalogTimestamp = c.ProducerTimestamp, len(puts), nil, nil, &now
 		if len(c.Raw) > 0 {
 			n.Exports--
 		}
@@ -210,7 +220,7 @@ func (s *etcdStore) ReplaceFacts(ctx context.Context, f *Facts) error {
 		return err
 	}
 	return s.updateNode(ctx, f.Certname, func(n *Node) {
-		n.FactsTimestamp, n.FactsEnvironment, n.Deactivated = &f.ReceiveTime, f.Environment, nil
+		n.FactsTimestamp, n.FactsEnvironment, n.Deactivated, n.Expired = &f.ReceiveTime, f.Environment, nil, nil
 	}, clientv3.OpPut(factsKey(f.Certname), string(data)))
 }
 

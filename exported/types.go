@@ -42,11 +42,29 @@ type Node struct {
 	ProducerTimestamp string     `json:"producer_timestamp,omitempty"`
 	Exports           int        `json:"exports"`
 	Deactivated       *time.Time `json:"deactivated,omitempty"`
+	Expired           *time.Time `json:"expired,omitempty"` // no command for node-ttl
 	CatalogTimestamp  *time.Time `json:"catalog_timestamp,omitempty"`
 	FactsTimestamp    *time.Time `json:"facts_timestamp,omitempty"`
 	FactsEnvironment  string     `json:"facts_environment,omitempty"`
 	// Report is the latest report: the one with the greatest producer_timestamp.
 	Report *LatestReport `json:"report,omitempty"`
+}
+
+// Active says whether the node is neither deactivated nor expired.
+func (n *Node) Active() bool { return n.Deactivated == nil && n.Expired == nil }
+
+// lastSeen is when the node last sent a catalog, facts or a report.
+func (n *Node) lastSeen() time.Time {
+	var t time.Time
+	for _, p := range []*time.Time{n.CatalogTimestamp, n.FactsTimestamp} {
+		if p != nil && p.After(t) {
+			t = *p
+		}
+	}
+	if n.Report != nil && n.Report.ReceiveTime.After(t) {
+		t = n.Report.ReceiveTime
+	}
+	return t
 }
 
 // LatestReport is what a node's entry keeps of its latest report.
@@ -61,6 +79,7 @@ type LatestReport struct {
 	CorrectiveChange    *bool     `json:"corrective_change"`
 	CachedCatalogStatus *string   `json:"cached_catalog_status"`
 	JobID               *string   `json:"job_id"`
+	ReceiveTime         time.Time `json:"receive_time"`
 }
 
 // Facts are a node's facts, as replace_facts sends them.

@@ -42,7 +42,7 @@ func (c *compiler) run(entity string, q any, depth int) ([]Row, error) {
 	mentions := func(field string) bool { return strings.Contains(show(q), `"`+field+`"`) }
 	var out []Row
 	for _, r := range rows {
-		if entity == "nodes" && !mentions("node_state") && r["deactivated"] != nil {
+		if entity == "nodes" && !mentions("node_state") && (r["deactivated"] != nil || r["expired"] != nil) {
 			continue // /nodes answers active nodes unless asked for node_state
 		}
 		if entity == "reports" && !mentions("type") && r["type"] != "agent" {
@@ -179,9 +179,9 @@ func (c *compiler) filter(entity string, q any, depth int) (filter, error) {
 func nodeState(v any) (filter, error) {
 	switch v {
 	case "active":
-		return func(r Row) bool { return r["deactivated"] == nil }, nil
+		return func(r Row) bool { return r["deactivated"] == nil && r["expired"] == nil }, nil
 	case "inactive":
-		return func(r Row) bool { return r["deactivated"] != nil }, nil
+		return func(r Row) bool { return r["deactivated"] != nil || r["expired"] != nil }, nil
 	case "any":
 		return func(Row) bool { return true }, nil
 	}

@@ -56,7 +56,7 @@ type data struct {
 func newData(snap *exported.Snapshot) *data {
 	d := &data{snap: snap, active: map[string]bool{}, rows: map[string][]Row{}}
 	for _, n := range snap.Nodes {
-		if n.Deactivated == nil {
+		if n.Active() {
 			d.active[n.Certname] = true
 		}
 	}
@@ -113,7 +113,7 @@ func (d *data) entity(name string) ([]Row, error) {
 func (d *data) nodes() []Row {
 	rows := make([]Row, 0, len(d.snap.Nodes))
 	for _, n := range d.snap.Nodes {
-		r := Row{"certname": n.Certname, "deactivated": timestampOf(n.Deactivated), "expired": nil,
+		r := Row{"certname": n.Certname, "deactivated": timestampOf(n.Deactivated), "expired": timestampOf(n.Expired),
 			"catalog_timestamp": timestampOf(n.CatalogTimestamp), "facts_timestamp": timestampOf(n.FactsTimestamp),
 			"catalog_environment": nilIfEmpty(n.Environment), "facts_environment": nilIfEmpty(n.FactsEnvironment),
 			"report_timestamp": nil, "report_environment": nil, "latest_report_status": nil, "latest_report_hash": nil,

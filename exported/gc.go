@@ -1,0 +1,65 @@
+package exported
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// GCStats says what a GC did.
+type GCStats struct {
+	Expired, Purged int
+}
+
+func (s *etcdStore) GC(ctx context.Context, now time.Time, nodeTTL, purgeTTL time.Duration) (GCStats, error) {
+	var st GCStats
+	resp, err := s.kv.Get(ctx, nodesDir, clientv3.WithPrefix())
+	if err != nil {
+		return st, err
+	}
+	for _, kv := range resp.Kvs {
+		var n Node
+		if err := json.Unmarshal(kv.Value, &n); err != nil {
+			return st, fmt.Errorf("key %s: %w", kv.Key, err)
+		}
+		switch {
+		case n.Active() && nodeTTL > 0 && !n.lastSeen().IsZero() && now.Sub(n.lastSeen()) > nodeTTL:
+			at := now.UTC()
+			err = s.updateNode(ctx, n.Certname, func(m *Node) {
+				if m.Active() && now.Sub(m.lastSeen()) > nodeTTL {
+					m.Expired, m.Exports = &at, 0
+				}
+			}, clientv3.OpDelete(resourcesKey(n.Certname), clientv3.WithPrefix()))
+			st.Expired++
+		case !n.Active() && purgeTTL > 0 && now.Sub(inactiveSince(&n)) > purgeTTL:
+			err = s.purge(ctx, n.Certname, kv.ModRevision)
+			st.Purged++
+		}
+		if err != nil {
+			return st, fmt.Errorf("node %s: %w", n.Certname, err)
+		}
+	}
+	return st, nil
+}
+
+func inactiveSince(n *Node) time.Time {
+	if n.Deactivated != nil {
+		return *n.Deactivated
+	}
+	return *n.Expired
+}
+
+// purge forgets a node: everything stored of it, in one transaction that only
+// goes through if the node entry has not changed (a command revives a node).
+func (s *etcdStore) purge(ctx context.Context, certname string, rev int64) error {
+	ops := []clientv3.Op{clientv3.OpDelete(nodeKey(certname)), clientv3.OpDelete(factsKey(certname)),
+		clientv3.OpDelete(catalogKey(certname)), clientv3.OpDelete(leasedDir + certname),
+		clientv3.OpDelete(resourcesKey(certname), clientv3.WithPrefix()),
+		clientv3.OpDelete(reportsDir+certname+"/", clientv3.WithPrefix()),
+		clientv3.OpDelete(collectorsDir+certname+"/", clientv3.WithPrefix())}
+	_, err := s.kv.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(nodeKey(certname)), "=", rev)).Then(ops...).Commit()
+	return err
+}
