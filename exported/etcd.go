@@ -80,6 +80,11 @@ func Embedded(ctx context.Context, c EmbeddedConfig) (*Etcd, error) {
 		cfg.InitialCluster = c.Seeds
 		cfg.InitialClusterToken = "mgmt-puppet"
 	}
+	// Keys are rewritten with every command: etcd keeps their history only an
+	// hour, and may grow to etcd's largest recommended size (reports dominate:
+	// docs/exported.md has the arithmetic).
+	cfg.AutoCompactionMode, cfg.AutoCompactionRetention = "periodic", "1h"
+	cfg.QuotaBackendBytes = 8 << 30
 	cfg.MaxTxnOps = 10000
 	if c.MaxTxnOps > 0 {
 		cfg.MaxTxnOps = c.MaxTxnOps

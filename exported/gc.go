@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -20,13 +21,23 @@ func (s *etcdStore) GC(ctx context.Context, now time.Time, nodeTTL, purgeTTL tim
 	if err != nil {
 		return st, err
 	}
+	// A node that keeps its export lease alive (mgmt-puppet run --export-lease)
+	// is seen, whether it recompiles or not.
+	alive, err := s.kv.Get(ctx, aliveDir, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return st, err
+	}
+	up := map[string]bool{}
+	for _, kv := range alive.Kvs {
+		up[strings.TrimPrefix(string(kv.Key), aliveDir)] = true
+	}
 	for _, kv := range resp.Kvs {
 		var n Node
 		if err := json.Unmarshal(kv.Value, &n); err != nil {
 			return st, fmt.Errorf("key %s: %w", kv.Key, err)
 		}
 		switch {
-		case n.Active() && nodeTTL > 0 && !n.lastSeen().IsZero() && now.Sub(n.lastSeen()) > nodeTTL:
+		case n.Active() && nodeTTL > 0 && !up[n.Certname] && !n.lastSeen().IsZero() && now.Sub(n.lastSeen()) > nodeTTL:
 			at := now.UTC()
 			err = s.updateNode(ctx, n.Certname, func(m *Node) {
 				if m.Active() && now.Sub(m.lastSeen()) > nodeTTL {

@@ -94,4 +94,20 @@ func TestGC(t *testing.T) {
 		t.Fatalf("after the purge: %d nodes, %d facts, %d catalogs, %d reports; want other.example's node and facts only",
 			len(snap.Nodes), len(snap.Facts), len(snap.Catalogs), len(snap.Reports))
 	}
+
+	// A node alive on its export lease does not expire, however long since its
+	// last command.
+	alive := &Facts{Certname: "alive.example", Environment: "production", Values: json.RawMessage(`{}`)}
+	if err := s.ReplaceFacts(ctx, alive); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.KeepAlive(ctx, "alive.example", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.GC(ctx, time.Now().Add(100*NodeTTL), NodeTTL, NodePurgeTTL); err != nil || st.Expired != 1 {
+		t.Fatalf("GC with alive.example alive: %+v, %v; want other.example expired only", st, err)
+	}
+	if n := node("alive.example"); n == nil || !n.Active() {
+		t.Fatalf("alive.example: %+v, want it active", n)
+	}
 }

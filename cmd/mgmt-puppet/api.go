@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -28,6 +30,8 @@ type apiOptions struct {
 	allowlist        string
 	httpListen       string // plain HTTP, loopback only; "" none
 	primary          string // the site's PuppetDB to relay to; "" none
+
+	reportTTL, nodeTTL, purgeTTL, gcInterval string
 }
 
 func (o *apiOptions) flags(f *pflag.FlagSet) {
@@ -35,6 +39,64 @@ func (o *apiOptions) flags(f *pflag.FlagSet) {
 	f.StringVar(&o.certname, "certname", "", "the certificate's name (default: the host name)")
 	f.StringVar(&o.revocation, "certificate-revocation", "chain", "check clients against the ssldir's crl.pem as Puppet does: chain, leaf or false")
 	f.StringVar(&o.allowlist, "certificate-allowlist", "", "serve HTTPS only to the certnames in this file, one per line (PuppetDB's certificate-allowlist)")
+	f.StringVar(&o.reportTTL, "report-ttl", "14d", "keep reports this long (PuppetDB's report-ttl)")
+	f.StringVar(&o.nodeTTL, "node-ttl", "7d", "expire nodes that sent nothing this long: their exports are withdrawn (PuppetDB's node-ttl; 0 never)")
+	f.StringVar(&o.purgeTTL, "node-purge-ttl", "14d", "forget nodes deactivated or expired this long (PuppetDB's node-purge-ttl; 0 never)")
+	f.StringVar(&o.gcInterval, "gc-interval", "60m", "how often nodes are expired and purged (PuppetDB's gc-interval)")
+}
+
+// ttl reads a duration as PuppetDB's settings spell it (14d, 7d, 60m, 0s).
+func ttl(name, s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err == nil && days >= 0 {
+			return time.Duration(days) * 24 * time.Hour, nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("--%s %q: want a duration such as 14d, 12h or 60m", name, s)
+	}
+	return d, nil
+}
+
+// retention reads the TTL flags.
+func (o *apiOptions) retention() (report, node, purge, interval time.Duration, err error) {
+	for _, x := range []struct {
+		name, value string
+		to          *time.Duration
+	}{{"report-ttl", o.reportTTL, &report}, {"node-ttl", o.nodeTTL, &node}, {"node-purge-ttl", o.purgeTTL, &purge},
+		{"gc-interval", o.gcInterval, &interval}} {
+		if *x.to, err = ttl(x.name, x.value); err != nil {
+			return
+		}
+	}
+	if report == 0 || interval == 0 {
+		err = fmt.Errorf("--report-ttl and --gc-interval must be longer than 0")
+	}
+	return
+}
+
+// gc expires and purges nodes every interval until stop is closed.
+func gc(store exported.Store, node, purge, interval time.Duration, logger *log.Logger, stop <-chan struct{}) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), interval)
+		st, err := store.GC(ctx, time.Now(), node, purge)
+		cancel()
+		switch {
+		case err != nil:
+			logger.Printf("garbage collection: %v", err)
+		case st.Expired > 0 || st.Purged > 0:
+			logger.Printf("garbage collection: %d nodes expired, %d purged", st.Expired, st.Purged)
+		}
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // check refuses a plain-HTTP listener beyond loopback before anything starts.
@@ -57,13 +119,21 @@ type apiServer struct {
 	servers []*http.Server
 	urls    []string
 	errc    chan error // the first listener that fails
+	stop    chan struct{}
+	store   exported.Store
 }
 
-// start serves the API on store: HTTPS on httpsAddr, plain HTTP if asked.
-func (o *apiOptions) start(store exported.Store, httpsAddr string, logger *log.Logger) (*apiServer, error) {
+// start serves the API on etcd: HTTPS on httpsAddr, plain HTTP if asked, and
+// collects the garbage every --gc-interval.
+func (o *apiOptions) start(etcd *exported.Etcd, httpsAddr string, logger *log.Logger) (*apiServer, error) {
 	if err := o.check(); err != nil {
 		return nil, err
 	}
+	reportTTL, nodeTTL, purgeTTL, interval, err := o.retention()
+	if err != nil {
+		return nil, err
+	}
+	store := exported.NewStore(etcd.Client, reportTTL)
 	certname := o.certname
 	if certname == "" {
 		h, err := os.Hostname()
@@ -97,7 +167,7 @@ func (o *apiOptions) start(store exported.Store, httpsAddr string, logger *log.L
 		}
 		h = list.Wrap(h)
 	}
-	a := &apiServer{errc: make(chan error, 2)}
+	a := &apiServer{errc: make(chan error, 2), stop: make(chan struct{}), store: store}
 	serve := func(addr string, tls bool) error {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -124,6 +194,7 @@ func (o *apiOptions) start(store exported.Store, httpsAddr string, logger *log.L
 			return nil, err
 		}
 	}
+	go gc(store, nodeTTL, purgeTTL, interval, logger, a.stop)
 	return a, nil
 }
 
@@ -135,6 +206,11 @@ func (a *apiServer) failed(err error) {
 
 // shutdown finishes the requests in flight, for at most 10 s.
 func (a *apiServer) shutdown() error {
+	select {
+	case <-a.stop:
+	default:
+		close(a.stop)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var first error

@@ -80,7 +80,7 @@ func (o *exportOptions) startLive(ctx context.Context, cat *catalog.Catalog, log
 	}
 	l := &liveCollection{etcd: etcd}
 	if o.puppetdbListen != "" {
-		if err := l.serve(o, etcd.Store()); err != nil {
+		if err := l.serve(o, etcd); err != nil {
 			l.close()
 			return nil, err
 		}
@@ -91,8 +91,8 @@ func (o *exportOptions) startLive(ctx context.Context, cat *catalog.Catalog, log
 	return l, nil
 }
 
-func (l *liveCollection) serve(o *exportOptions, store exported.Store) error {
-	api, err := o.api.start(store, o.puppetdbListen, log.New(io.Discard, "", 0))
+func (l *liveCollection) serve(o *exportOptions, etcd *exported.Etcd) error {
+	api, err := o.api.start(etcd, o.puppetdbListen, log.New(io.Discard, "", 0))
 	if err != nil {
 		return fmt.Errorf("--puppetdb-listen: %w", err)
 	}

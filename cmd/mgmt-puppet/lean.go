@@ -53,7 +53,8 @@ func needsExported(args []string) bool {
 		name, _, _ := strings.Cut(a, "=")
 		switch {
 		case strings.HasPrefix(name, "--etcd-"), name == "--puppetdb-listen", name == "--collect-types",
-			name == "--export-lease", name == "--ssldir", name == "--certname", strings.HasPrefix(name, "--certificate-"):
+			name == "--export-lease", name == "--ssldir", name == "--certname", strings.HasPrefix(name, "--certificate-"),
+			name == "--report-ttl", name == "--node-ttl", name == "--node-purge-ttl", name == "--gc-interval":
 			return true
 		}
 	}

@@ -138,7 +138,7 @@ func (o *puppetdbOptions) run(ctx context.Context) error {
 		return err
 	}
 	defer etcd.Close()
-	api, err := o.api.start(etcd.Store(), o.listen, logger)
+	api, err := o.api.start(etcd, o.listen, logger)
 	if err != nil {
 		return err
 	}
