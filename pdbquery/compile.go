@@ -21,23 +21,32 @@ type filter func(Row) bool
 
 // run answers q on entity: filtered rows, projected if q is an extract.
 func (c *compiler) run(entity string, q any, depth int) ([]Row, error) {
+	rows, x, err := c.filtered(entity, q, depth)
+	if err != nil || x == nil {
+		return rows, err
+	}
+	return x.project(c, entity, rows)
+}
+
+// filtered answers q on entity without its projection, returned apart.
+func (c *compiler) filtered(entity string, q any, depth int) ([]Row, *extract, error) {
 	if depth > maxDepth {
-		return nil, errorf("subqueries nested deeper than %d", maxDepth)
+		return nil, nil, errorf("subqueries nested deeper than %d", maxDepth)
 	}
 	rows, err := c.d.entity(entity)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var x *extract
 	if l, ok := q.([]any); ok && len(l) > 0 && l[0] == "extract" {
 		if x, err = parseExtract(l); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		q = x.query
 	}
 	f, err := c.filter(entity, q, depth)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	mentions := func(field string) bool { return strings.Contains(show(q), `"`+field+`"`) }
 	var out []Row
@@ -53,9 +62,9 @@ func (c *compiler) run(entity string, q any, depth int) ([]Row, error) {
 		}
 	}
 	if x != nil {
-		return x.project(entity, out)
+		return out, x, nil
 	}
-	return visible(out), nil
+	return visible(out), nil, nil
 }
 
 // visible drops the fields that only filter (latest_report?, type of events).

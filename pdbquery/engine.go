@@ -75,11 +75,34 @@ func (e *Engine) Query(ctx context.Context, entity string, ast json.RawMessage, 
 		return nil, err
 	}
 	c := &compiler{d: newData(snap)}
-	rows, err := c.run(entity, q, 0)
+	rows, x, err := c.filtered(entity, q, 0)
 	if err != nil {
 		return nil, err
 	}
+	// PuppetDB orders before it projects a plain extract: the order may be by a
+	// field left out of it. Aggregates are ordered by their columns.
+	if x != nil && !x.aggregates() && ordersBy(entity, p.OrderBy) {
+		if err := order(rows, p.OrderBy); err != nil {
+			return nil, err
+		}
+		p.OrderBy = nil
+	}
+	if x != nil {
+		if rows, err = x.project(c, entity, rows); err != nil {
+			return nil, err
+		}
+	}
 	return page(rows, p)
+}
+
+// ordersBy says whether every key orders by a field of the entity.
+func ordersBy(entity string, keys []Order) bool {
+	for _, k := range keys {
+		if !schema[entity][k.Field] {
+			return false
+		}
+	}
+	return len(keys) > 0
 }
 
 // page orders rows, and cuts them to the page that offset and limit ask for.

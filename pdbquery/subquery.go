@@ -92,15 +92,32 @@ func parseColumn(c any) (column, error) {
 	return column{}, errorf("extract field %s: want a field or [\"function\", NAME, FIELD?]", show(c))
 }
 
-func (x *extract) project(entity string, rows []Row) ([]Row, error) {
-	aggregate := false
+func (x *extract) aggregates() bool {
 	for _, c := range x.columns {
 		if c.fn != "" {
-			aggregate = true
-		} else if !schema[entity][c.field] {
-			return nil, errorf("extract: %q is not a field of %s", c.field, entity)
+			return true
 		}
 	}
+	return false
+}
+
+// project turns rows into the extract's columns: fields as they are (dotted ones
+// reaching inside, named as written), or functions of each group.
+func (x *extract) project(c *compiler, entity string, rows []Row) ([]Row, error) {
+	aggregate := false
+	gets := map[string]getter{}
+	for _, col := range append(x.columns, groupColumns(x.groupBy)...) {
+		if col.fn != "" {
+			aggregate = true
+			continue
+		}
+		g, err := c.field(entity, col.field)
+		if err != nil {
+			return nil, errorf("extract: %v", err)
+		}
+		gets[col.field] = g
+	}
+	value := func(r Row, field string) any { v, _ := gets[field](r); return v }
 	if !aggregate {
 		if len(x.groupBy) > 0 {
 			return nil, errorf("group_by needs a function in the extract")
@@ -108,16 +125,16 @@ func (x *extract) project(entity string, rows []Row) ([]Row, error) {
 		out := make([]Row, len(rows))
 		for i, r := range rows {
 			p := make(Row, len(x.columns))
-			for _, c := range x.columns {
-				p[c.field] = r[c.field]
+			for _, col := range x.columns {
+				p[col.field] = value(r, col.field)
 			}
 			out[i] = p
 		}
 		return out, nil
 	}
-	for _, c := range x.columns {
-		if c.fn == "" && !contains(x.groupBy, c.field) {
-			return nil, errorf("extract: %q must be in the group_by to go with a function", c.field)
+	for _, col := range x.columns {
+		if col.fn == "" && !contains(x.groupBy, col.field) {
+			return nil, errorf("extract: %q must be in the group_by to go with a function", col.field)
 		}
 	}
 	var keys []string
@@ -125,7 +142,7 @@ func (x *extract) project(entity string, rows []Row) ([]Row, error) {
 	for _, r := range rows {
 		k := make([]any, len(x.groupBy))
 		for i, g := range x.groupBy {
-			k[i] = r[g]
+			k[i] = value(r, g)
 		}
 		key := show(k)
 		if _, ok := groups[key]; !ok {
@@ -140,16 +157,24 @@ func (x *extract) project(entity string, rows []Row) ([]Row, error) {
 	for _, k := range keys {
 		g := groups[k]
 		p := Row{}
-		for _, c := range x.columns {
-			if c.fn == "" {
-				p[c.field] = g[0][c.field]
+		for _, col := range x.columns {
+			if col.fn == "" {
+				p[col.field] = value(g[0], col.field)
 				continue
 			}
-			p[c.name()] = aggregateOf(c, g)
+			p[col.name()] = aggregateOf(col, g)
 		}
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+func groupColumns(fields []string) []column {
+	out := make([]column, len(fields))
+	for i, f := range fields {
+		out[i] = column{field: f}
+	}
+	return out
 }
 
 func aggregateOf(c column, rows []Row) any {

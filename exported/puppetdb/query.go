@@ -10,10 +10,9 @@ import (
 	"strings"
 
 	"github.com/mgmt-puppet/mgmt-puppet/pdbquery"
+	"github.com/mgmt-puppet/mgmt-puppet/pdbquery/pql"
 )
 
-// parsePQL translates PQL into the query AST; nil while PQL is not understood.
-var parsePQL func(string) (json.RawMessage, error)
 
 // queryParam reads the query of a request: the query parameter, or a POST body
 // {"query": ...} whose query may also be a JSON string holding the query.
@@ -43,10 +42,7 @@ func astOf(raw json.RawMessage) (json.RawMessage, error) {
 	if strings.HasPrefix(text, "[") || text == "" {
 		return json.RawMessage(text), nil
 	}
-	if parsePQL == nil {
-		return nil, errors.New("PQL queries are not supported yet; send the AST form")
-	}
-	return parsePQL(text)
+	return pql.Parse(text)
 }
 
 var pagingParams = map[string]bool{"query": true, "order_by": true, "limit": true, "offset": true, "include_total": true,

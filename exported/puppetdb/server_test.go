@@ -87,7 +87,13 @@ func TestAPI(t *testing.T) {
 			return query(`["and",["=","type","File"],["not",["=","certname","a.example"]]]`)
 		}, 200, `[]`},
 		{"unknown operator", func() (int, string) { return query(`["<<","line",3]`) }, 400, `unknown query operator`},
-		{"PQL", func() (int, string) { return query(`"resources {}"`) }, 400, `PQL`},
+		{"PQL on an entity endpoint", func() (int, string) { return query(`"resources {}"`) }, 400, `PQL`},
+		{"PQL", func() (int, string) {
+			return call(t, "GET", srv.URL+"/pdb/query/v4?query="+url.QueryEscape(`resources[certname, title] { title = "/x" }`), "")
+		}, 200, `"title":"/x"`},
+		{"PQL that does not parse", func() (int, string) {
+			return call(t, "GET", srv.URL+"/pdb/query/v4?query="+url.QueryEscape(`resources { title = }`), "")
+		}, 400, `line 1`},
 		{"unknown command", func() (int, string) { return cmd("replace_everything", `{}`) }, 400, `unsupported command`},
 		{"bad payload", func() (int, string) { return cmd("replace_catalog", `{`) }, 400, `replace_catalog`},
 		{"a catalog without a certname", func() (int, string) {

@@ -137,6 +137,15 @@ func table(r io.Reader, w io.Writer) error {
 	for _, sc := range order {
 		m, p := sc.tools[mgmt], sc.tools[puppet]
 		if _, ok := m.get("p50-ms"); ok {
+			if _, both := p.get("p50-ms"); both { // latencies of both (PuppetDB queries)
+				for _, q := range []string{"p50", "p99"} {
+					mv, _ := m.get(q + "-ms")
+					pv, _ := p.get(q + "-ms")
+					fmt.Fprintf(&b, "| %s %s | %s | %s | %.1fx | %s | %s |\n", sc.name, q, duration(mv/1000),
+						duration(pv/1000), pv/mv, rssCell(m), rssCell(p))
+				}
+				continue
+			}
 			drift = true
 			for _, q := range []string{"p50", "p99", "max"} {
 				v, ok := m.get(q + "-ms")
