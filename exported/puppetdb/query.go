@@ -13,7 +13,6 @@ import (
 	"github.com/mgmt-puppet/mgmt-puppet/pdbquery/pql"
 )
 
-
 // queryParam reads the query of a request: the query parameter, or a POST body
 // {"query": ...} whose query may also be a JSON string holding the query.
 func queryParam(r *http.Request) (json.RawMessage, error) {
