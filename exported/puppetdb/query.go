@@ -45,7 +45,10 @@ func astOf(raw json.RawMessage) (json.RawMessage, error) {
 }
 
 var pagingParams = map[string]bool{"query": true, "order_by": true, "limit": true, "offset": true, "include_total": true,
-	"pretty": true, "summarize_by": true, "counts_filter": true, "count_by": true, "distinct_resources": true}
+	"pretty": true}
+
+// eventCountParams are event-counts' own.
+var eventCountParams = map[string]bool{"summarize_by": true, "counts_filter": true, "count_by": true}
 
 // paged says whether a request asks for paging.
 func paged(r *http.Request) bool {
@@ -58,7 +61,7 @@ func pagingOf(r *http.Request) (pdbquery.Paging, error) {
 	var p pdbquery.Paging
 	q := r.URL.Query()
 	for name := range q {
-		if !pagingParams[name] {
+		if !pagingParams[name] && !(r.URL.Path == "/pdb/query/v4/event-counts" && eventCountParams[name]) {
 			return p, fmt.Errorf("Unsupported query parameter '%s'", name)
 		}
 	}
