@@ -2,7 +2,7 @@
 GO ?= go
 SHELL := /bin/bash
 
-.PHONY: build test deps demo bench fuzz differential corpus clean
+.PHONY: build test deps demo bench fuzz differential pdb-differential corpus clean
 
 # build makes the lean program and, beside it, the one with exported resources
 # (etcd), which the lean one hands the puppetdb command and run's etcd flags to.
@@ -50,6 +50,17 @@ differential: deps
 	DIFFERENTIAL_TABLE=$(CURDIR)/differential.md $(GO) test -count=1 -run '^TestMatchesPuppetApply$$' ./integration/
 	cat differential.md
 
+# pdb-differential gives the real PuppetDB 7.12.1 and mgmt-puppet the same commands
+# from real Puppet, asks both the queries real tools send, and writes the table to
+# docs/puppetdb-differential.md (README).
+pdb-differential: deps
+	PDB_DIFFERENTIAL_TABLE=$(CURDIR)/pdb-differential.md $(GO) test -count=1 -run '^TestQueriesMatchRealPuppetDB$$' ./integration/; \
+	status=$$?; { echo '# The PuppetDB API beside the real PuppetDB 7.12.1'; echo; \
+	  echo "Made by \`make pdb-differential\` on $$(date -u +%F) at $$(git rev-parse --short HEAD): the same commands from real Puppet"; \
+	  echo "(three compiles, three puppet apply reports, one puppet node deactivate) stored in both; answers compared up to"; \
+	  echo "order, hashes and receive times."; echo; cat pdb-differential.md; } > docs/puppetdb-differential.md; \
+	cat docs/puppetdb-differential.md; exit $$status
+
 # corpus translates every catalog of fixtures/corpus (compiled from Debian's
 # puppet-module-* packages) and applies every case beside puppet apply in two copies
 # of the real-systemd testbed (make test runs a part of it); the tables go to
@@ -65,4 +76,4 @@ corpus: deps
 	  cat corpus-testbed.md; } > docs/corpus.md; cat docs/corpus.md; exit $$status
 
 clean:
-	rm -rf bin bench.out bench-exported.out differential.md corpus.md corpus-testbed.md
+	rm -rf bin bench.out bench-exported.out differential.md pdb-differential.md corpus.md corpus-testbed.md
