@@ -126,23 +126,12 @@ func (s *etcdStore) ReplaceCatalog(ctx context.Context, c *Catalog) error {
 // replaceNode makes the node's exports (and catalog) exactly puts and updates its
 // node entry with update, in one transaction. etcd refuses a put inside a range
 // deleted by the same transaction, so the stale keys are read first and deleted
-// one by one; the transaction only goes through if the node entry, which every
-// change of the node rewrites, has not changed since.
+// one by one.
 func (s *etcdStore) replaceNode(ctx context.Context, certname string, puts map[string]string, update func(*Node)) error {
-	const attempts = 10
-	for i := 0; i < attempts; i++ {
+	return s.txnNode(ctx, certname, update, func() ([]clientv3.Op, error) {
 		cur, err := s.kv.Get(ctx, resourcesKey(certname), clientv3.WithPrefix(), clientv3.WithKeysOnly())
 		if err != nil {
-			return err
-		}
-		node, rev, err := s.node(ctx, certname)
-		if err != nil {
-			return err
-		}
-		update(node)
-		data, err := json.Marshal(node)
-		if err != nil {
-			return err
+			return nil, err
 		}
 		var ops []clientv3.Op
 		for _, kv := range cur.Kvs {
@@ -156,16 +145,8 @@ func (s *etcdStore) replaceNode(ctx context.Context, certname string, puts map[s
 		for k, v := range puts {
 			ops = append(ops, clientv3.OpPut(k, v))
 		}
-		ops = append(ops, clientv3.OpPut(nodeKey(certname), string(data)))
-		resp, err := s.kv.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(nodeKey(certname)), "=", rev)).Then(ops...).Commit()
-		if err != nil {
-			return err
-		}
-		if resp.Succeeded {
-			return nil
-		}
-	}
-	return fmt.Errorf("node %s changed %d times while being replaced", certname, attempts)
+		return ops, nil
+	})
 }
 
 // node reads the node's entry (a new one when there is none) and its revision.
@@ -184,11 +165,23 @@ func (s *etcdStore) node(ctx context.Context, certname string) (*Node, int64, er
 	return n, resp.Kvs[0].ModRevision, nil
 }
 
-// updateNode changes the node's entry with update, and puts more keys in the same
+// updateNode changes the node's entry with update, and does more in the same
 // transaction.
 func (s *etcdStore) updateNode(ctx context.Context, certname string, update func(*Node), more ...clientv3.Op) error {
+	return s.txnNode(ctx, certname, update, func() ([]clientv3.Op, error) { return more, nil })
+}
+
+// txnNode rewrites the node's entry with update, together with the operations
+// ops returns, in one transaction that only goes through if the entry, which
+// every change of the node rewrites, has not changed since it was read; else it
+// reads again and retries.
+func (s *etcdStore) txnNode(ctx context.Context, certname string, update func(*Node), ops func() ([]clientv3.Op, error)) error {
 	const attempts = 10
 	for i := 0; i < attempts; i++ {
+		more, err := ops()
+		if err != nil {
+			return err
+		}
 		node, rev, err := s.node(ctx, certname)
 		if err != nil {
 			return err
@@ -198,8 +191,8 @@ func (s *etcdStore) updateNode(ctx context.Context, certname string, update func
 		if err != nil {
 			return err
 		}
-		ops := append([]clientv3.Op{clientv3.OpPut(nodeKey(certname), string(data))}, more...)
-		resp, err := s.kv.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(nodeKey(certname)), "=", rev)).Then(ops...).Commit()
+		all := append(append([]clientv3.Op{}, more...), clientv3.OpPut(nodeKey(certname), string(data)))
+		resp, err := s.kv.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(nodeKey(certname)), "=", rev)).Then(all...).Commit()
 		if err != nil {
 			return err
 		}
