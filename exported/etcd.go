@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
@@ -17,6 +19,7 @@ import (
 type Etcd struct {
 	Client *clientv3.Client
 	server *embed.Etcd // nil when external
+	stop   chan struct{}
 }
 
 // EmbeddedConfig describes an embedded etcd member.
@@ -35,6 +38,10 @@ type EmbeddedConfig struct {
 	// https ClientURL) and peers over TLS with that certificate, requiring client
 	// certificates signed by CAFile; the in-process client uses the same files.
 	CertFile, KeyFile, CAFile string
+	// CRLFile, with CertFile, is a CRL file as Puppet keeps it (crl.pem): the
+	// member refuses the client and peer certificates it revokes, and follows its
+	// changes.
+	CRLFile string
 	// AllowPlaintext lets the member serve clients or peers without TLS on an
 	// address beyond loopback, where anyone who reaches it could write exports.
 	AllowPlaintext bool
@@ -92,6 +99,15 @@ func Embedded(ctx context.Context, c EmbeddedConfig) (*Etcd, error) {
 	var clientTLS *tls.Config
 	if c.CertFile != "" {
 		info := transport.TLSInfo{CertFile: c.CertFile, KeyFile: c.KeyFile, TrustedCAFile: c.CAFile, ClientCertAuth: true}
+		if c.CRLFile != "" {
+			if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+				return nil, err
+			}
+			info.CRLFile = filepath.Join(c.DataDir, "crl.der")
+			if err := derCRL(c.CRLFile, c.CertFile, info.CRLFile); err != nil {
+				return nil, fmt.Errorf("etcd CRL: %w", err)
+			}
+		}
 		cfg.ClientTLSInfo, cfg.PeerTLSInfo = info, info
 		if clientTLS, err = info.ClientConfig(); err != nil {
 			return nil, fmt.Errorf("etcd TLS: %w", err)
@@ -123,7 +139,11 @@ func Embedded(ctx context.Context, c EmbeddedConfig) (*Etcd, error) {
 		srv.Close()
 		return nil, err
 	}
-	return &Etcd{Client: cli, server: srv}, nil
+	e := &Etcd{Client: cli, server: srv, stop: make(chan struct{})}
+	if c.CRLFile != "" && c.CertFile != "" {
+		go followCRL(c.CRLFile, c.CertFile, filepath.Join(c.DataDir, "crl.der"), e.stop)
+	}
+	return e, nil
 }
 
 // External connects to an etcd cluster; tlsConfig may be nil for plain HTTP.
@@ -141,6 +161,9 @@ func (e *Etcd) Store() Store { return NewStore(e.Client, 0) }
 
 // Close closes the client, then stops the embedded member, if any.
 func (e *Etcd) Close() error {
+	if e.stop != nil {
+		close(e.stop)
+	}
 	err := e.Client.Close()
 	if e.server != nil {
 		e.server.Close()

@@ -26,6 +26,7 @@ type etcdOptions struct {
 	clientURL, peerURL   string
 	endpoints            []string
 	etcdCA, etcdCert, ek string
+	etcdCRL              string
 	allowPlaintext       bool
 }
 
@@ -39,13 +40,14 @@ func (o *etcdOptions) flags(f *pflag.FlagSet) {
 	f.StringVar(&o.etcdCA, "etcd-cacert", "", "etcd over TLS: the CA of every member's and client's certificate")
 	f.StringVar(&o.etcdCert, "etcd-cert", "", "etcd over TLS: this process's certificate (served by the embedded member, presented to an external one)")
 	f.StringVar(&o.ek, "etcd-key", "", "etcd over TLS: the key of --etcd-cert")
+	f.StringVar(&o.etcdCRL, "etcd-crl", "", "etcd over TLS: refuse certificates this CRL file revokes (Puppet's crl.pem; followed as it changes)")
 	f.BoolVar(&o.allowPlaintext, "etcd-allow-plaintext", false, "let the embedded etcd serve without TLS on an address beyond loopback (anyone who reaches it can write exports that nodes apply)")
 }
 
 func (o *etcdOptions) open(ctx context.Context) (*exported.Etcd, error) {
 	if len(o.endpoints) == 0 {
 		e, err := exported.Embedded(ctx, exported.EmbeddedConfig{Name: o.name, DataDir: o.dataDir, ClientURL: o.clientURL,
-			PeerURL: o.peerURL, Seeds: o.seeds, CertFile: o.etcdCert, KeyFile: o.ek, CAFile: o.etcdCA,
+			PeerURL: o.peerURL, Seeds: o.seeds, CertFile: o.etcdCert, KeyFile: o.ek, CAFile: o.etcdCA, CRLFile: o.etcdCRL,
 			AllowPlaintext: o.allowPlaintext})
 		if errors.Is(err, exported.ErrPlaintext) {
 			return nil, fmt.Errorf("%w; give --etcd-cert, --etcd-key, --etcd-cacert and https URLs, or --etcd-allow-plaintext", err)
