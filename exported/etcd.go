@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -50,6 +51,9 @@ type EmbeddedConfig struct {
 	MaxTxnOps uint
 }
 
+// maxRequest bounds one etcd request, on the member and in the clients.
+const maxRequest = 64 << 20
+
 // Embedded starts a one-member etcd in the process, with quiet logs.
 func Embedded(ctx context.Context, c EmbeddedConfig) (*Etcd, error) {
 	cfg := embed.NewConfig()
@@ -92,6 +96,8 @@ func Embedded(ctx context.Context, c EmbeddedConfig) (*Etcd, error) {
 	// docs/exported.md has the arithmetic).
 	cfg.AutoCompactionMode, cfg.AutoCompactionRetention = "periodic", "1h"
 	cfg.QuotaBackendBytes = 8 << 30
+	// A node's catalog is one value, gzipped: let one of 100,000 resources fit.
+	cfg.MaxRequestBytes = maxRequest
 	cfg.MaxTxnOps = 10000
 	if c.MaxTxnOps > 0 {
 		cfg.MaxTxnOps = c.MaxTxnOps
@@ -134,7 +140,7 @@ func Embedded(ctx context.Context, c EmbeddedConfig) (*Etcd, error) {
 		endpoint = "https://" + endpoint
 	}
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second,
-		TLS: clientTLS, Logger: zap.NewNop()})
+		TLS: clientTLS, Logger: zap.NewNop(), MaxCallSendMsgSize: maxRequest, MaxCallRecvMsgSize: math.MaxInt32})
 	if err != nil {
 		srv.Close()
 		return nil, err
@@ -149,7 +155,7 @@ func Embedded(ctx context.Context, c EmbeddedConfig) (*Etcd, error) {
 // External connects to an etcd cluster; tlsConfig may be nil for plain HTTP.
 func External(endpoints []string, tlsConfig *tls.Config) (*Etcd, error) {
 	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, TLS: tlsConfig,
-		Logger: zap.NewNop()})
+		Logger: zap.NewNop(), MaxCallSendMsgSize: maxRequest, MaxCallRecvMsgSize: math.MaxInt32})
 	if err != nil {
 		return nil, fmt.Errorf("connecting to etcd %v: %w", endpoints, err)
 	}

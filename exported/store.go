@@ -178,11 +178,12 @@ func (s *etcdStore) updateNode(ctx context.Context, certname string, update func
 func (s *etcdStore) txnNode(ctx context.Context, certname string, update func(*Node), ops func() ([]clientv3.Op, error)) error {
 	const attempts = 10
 	for i := 0; i < attempts; i++ {
-		more, err := ops()
+		// The entry first: what ops reads after it is covered by the compare.
+		node, rev, err := s.node(ctx, certname)
 		if err != nil {
 			return err
 		}
-		node, rev, err := s.node(ctx, certname)
+		more, err := ops()
 		if err != nil {
 			return err
 		}

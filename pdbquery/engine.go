@@ -153,9 +153,12 @@ func fromQuery(q any) (string, any, Paging, error) {
 				case string:
 					p.OrderBy = append(p.OrderBy, Order{Field: k})
 				case []any:
+					if len(k) != 2 {
+						return "", nil, p, errorf("order_by key %s: want FIELD or [FIELD, \"asc\"|\"desc\"]", show(k))
+					}
 					f, _ := k[0].(string)
-					dir, _ := k[len(k)-1].(string)
-					if len(k) != 2 || f == "" || (dir != "asc" && dir != "desc") {
+					dir, _ := k[1].(string)
+					if f == "" || (dir != "asc" && dir != "desc") {
 						return "", nil, p, errorf("order_by key %s: want FIELD or [FIELD, \"asc\"|\"desc\"]", show(k))
 					}
 					p.OrderBy = append(p.OrderBy, Order{Field: f, Desc: dir == "desc"})

@@ -2,7 +2,6 @@ package puppetssl
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"os"
 	"sync"
@@ -103,8 +102,11 @@ func (s *Server) Config() (*tls.Config, error) {
 		Certificates: []tls.Certificate{pair},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		ClientCAs:    s.trust.Pool(),
-		VerifyPeerCertificate: func(_ [][]byte, chains [][]*x509.Certificate) error {
-			return s.current().CheckRevocation(chains, time.Now())
+		// VerifyConnection, unlike VerifyPeerCertificate, also runs when a
+		// session is resumed: a certificate revoked since its first handshake
+		// is refused on its next connection too.
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			return s.current().CheckRevocation(cs.VerifiedChains, time.Now())
 		},
 	}, nil
 }
@@ -133,8 +135,8 @@ func (c *Client) Config() (*tls.Config, error) {
 		MinVersion:   tls.VersionTLS12,
 		Certificates: []tls.Certificate{pair},
 		RootCAs:      c.trust.Pool(),
-		VerifyPeerCertificate: func(_ [][]byte, chains [][]*x509.Certificate) error {
-			return c.current().CheckRevocation(chains, time.Now())
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			return c.current().CheckRevocation(cs.VerifiedChains, time.Now())
 		},
 	}, nil
 }

@@ -65,6 +65,9 @@ func listen(t *testing.T, s *Server) string {
 	return ln.Addr().String()
 }
 
+// sessions are the clients' TLS session caches, one per client identity.
+var sessions = map[string]tls.ClientSessionCache{}
+
 // dial connects as the client of ssldir d named name ("" presents no
 // certificate) and returns what the server said, or the error.
 func dial(t *testing.T, addr string, d Dir, name string) (string, error) {
@@ -73,7 +76,13 @@ func dial(t *testing.T, addr string, d Dir, name string) (string, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc := &tls.Config{RootCAs: tr.Pool(), ServerName: "127.0.0.1"}
+	// Sessions are resumed where they can be: a revocation must hold on a
+	// resumed session too.
+	id := d.Path + "/" + name
+	if sessions[id] == nil {
+		sessions[id] = tls.NewLRUClientSessionCache(4)
+	}
+	tc := &tls.Config{RootCAs: tr.Pool(), ServerName: "127.0.0.1", ClientSessionCache: sessions[id]}
 	if name != "" {
 		c := Dir{Path: d.Path, Certname: name}
 		pair, err := tls.LoadX509KeyPair(c.Cert(), c.Key())

@@ -173,7 +173,9 @@ func (o *apiOptions) start(etcd *exported.Etcd, httpsAddr string, logger *log.Lo
 		if err != nil {
 			return err
 		}
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: logger}
+		// Idle connections close, so that a client comes back through a new
+		// handshake, which checks the CRL again.
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: logger}
 		a.servers = append(a.servers, srv)
 		if tls {
 			srv.TLSConfig = tc
