@@ -53,6 +53,22 @@ func ParseQuery(data []byte) (*Query, error) {
 // Match reports whether r answers the query.
 func (q *Query) Match(r *Resource) bool { return q.root.match(r) }
 
+// Collector says whether the query is a collector's, as the terminus sends it:
+// exported resources only (["=","exported",true] among its and-terms), with the
+// asking node left out. Any other query is not answered from the exports.
+func (q *Query) Collector() bool {
+	terms, ok := q.root.(and)
+	if !ok || q.Certname() == "" {
+		return false
+	}
+	for _, t := range terms {
+		if e, ok := t.(equal); ok && e.field.name == "exported" && !e.field.parameter && e.value == true {
+			return true
+		}
+	}
+	return false
+}
+
 // Certname is the node a collector query excludes (["not",["=","certname",X]]), which
 // is the node that asks: the terminus leaves out the asking node's own exports.
 func (q *Query) Certname() string {

@@ -129,10 +129,10 @@ func (s *server) entity(name string) http.HandlerFunc {
 		}
 		var terms []string
 		if n := r.PathValue("name"); n != "" {
-			terms = append(terms, fmt.Sprintf(`["=","name",%q]`, n))
+			terms = append(terms, equalTerm("name", n))
 		}
 		if v := r.PathValue("value"); v != "" {
-			terms = append(terms, fmt.Sprintf(`["=","value",%q]`, v))
+			terms = append(terms, equalTerm("value", v))
 		}
 		if len(terms) > 0 {
 			raw = json.RawMessage(`["and",` + strings.Join(terms, ",") + andTail(string(raw)) + `]`)

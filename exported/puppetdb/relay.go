@@ -43,6 +43,10 @@ func Relay(store exported.Store, primary *url.URL, transport http.RoundTripper, 
 		},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !relayed(r) {
+			s.fail(w, http.StatusNotFound, fmt.Errorf("%s %s is not relayed to the primary (commands, queries and the version are)", r.Method, r.URL.Path))
+			return
+		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 		if err != nil {
 			s.fail(w, http.StatusBadRequest, err)
@@ -60,6 +64,22 @@ func Relay(store exported.Store, primary *url.URL, transport http.RoundTripper, 
 }
 
 type bodyKey struct{}
+
+// relayed says whether a request may go on to the primary, under this host's
+// certificate: commands, queries and the version. Never PuppetDB's admin API
+// (delete, clean, archive import and export), status or metrics.
+func relayed(r *http.Request) bool {
+	p := r.URL.Path
+	switch {
+	case r.Method == http.MethodPost && p == "/pdb/cmd/v1":
+		return true
+	case (r.Method == http.MethodGet || r.Method == http.MethodPost) && (p == "/pdb/query/v4" || strings.HasPrefix(p, "/pdb/query/v4/")):
+		return !strings.Contains(p, "..")
+	case r.Method == http.MethodGet && p == "/pdb/meta/v1/version":
+		return true
+	}
+	return false
+}
 
 // relayed keeps what live collection needs of a request the primary answered.
 func (s *server) relayed(out *http.Request) {
@@ -80,10 +100,10 @@ func (s *server) relayed(out *http.Request) {
 	case out.Method == http.MethodGet && (path == "/pdb/query/v4/resources" || strings.HasPrefix(path, "/pdb/query/v4/resources/")):
 		raw := out.URL.Query().Get("query")
 		if typ := strings.TrimPrefix(strings.TrimPrefix(path, "/pdb/query/v4/resources"), "/"); typ != "" && !strings.Contains(typ, "/") {
-			raw = fmt.Sprintf(`["and",["=","type",%q]%s]`, typ, andTail(raw))
+			raw = `["and",` + equalTerm("type", typ) + andTail(raw) + `]`
 		}
 		q, err := exported.ParseQuery([]byte(raw))
-		if err != nil {
+		if err != nil || !q.Collector() {
 			return // not a collector query
 		}
 		if c := q.Certname(); c != "" {

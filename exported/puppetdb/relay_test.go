@@ -52,6 +52,8 @@ func TestRelay(t *testing.T) {
 			`["and",["=","type","File"],["=","exported",true],["not",["=","certname","b.example"]],["=","tag","shared"]]`),
 			"", 200, `"title":"/x"`},
 		{"the version", "GET", "/pdb/meta/v1/version", "", 200, "7.12.1"},
+		{"PuppetDB's admin API", "POST", "/pdb/admin/v1/cmd", `{"command":"delete","version":1,"payload":{"certname":"a.example"}}`, 404, "not relayed"},
+		{"an archive export", "GET", "/pdb/admin/v1/archive", "", 404, "not relayed"},
 	} {
 		code, body := call(t, c.method, relay.URL+c.path, c.body)
 		if code != c.code || !strings.Contains(body, c.inBody) {

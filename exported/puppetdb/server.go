@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -102,15 +101,15 @@ func (s *server) resources(w http.ResponseWriter, r *http.Request) {
 	raw := r.URL.Query().Get("query")
 	var terms []string
 	if typ := r.PathValue("type"); typ != "" {
-		terms = append(terms, fmt.Sprintf(`["=","type",%q]`, typ))
+		terms = append(terms, equalTerm("type", typ))
 	}
 	if title := r.PathValue("title"); title != "" {
-		terms = append(terms, fmt.Sprintf(`["=","title",%q]`, title))
+		terms = append(terms, equalTerm("title", title))
 	}
 	if len(terms) > 0 {
 		raw = `["and",` + strings.Join(terms, ",") + andTail(raw) + `]`
 	}
-	if q, err := exported.ParseQuery([]byte(raw)); err == nil && q.Certname() != "" && !paged(r) {
+	if q, err := exported.ParseQuery([]byte(raw)); err == nil && q.Collector() && !paged(r) {
 		s.answer(w, r, q, raw)
 		return
 	}
@@ -154,20 +153,30 @@ func (s *server) root(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusBadRequest, err)
 		return
 	}
-	if q, err := collectorQuery(ast); err == nil && q.Certname() != "" {
-		s.answer(w, r, q, string(ast[2]))
+	if q, raw, ok := collectorQuery(ast); ok {
+		s.answer(w, r, q, string(raw))
 		return
 	}
 	s.query(w, r, "", ast)
 }
 
 // collectorQuery is a root query ["from","resources",Q] whose Q is a collector's.
-func collectorQuery(ast json.RawMessage) (*exported.Query, error) {
+func collectorQuery(ast json.RawMessage) (*exported.Query, json.RawMessage, bool) {
 	var from []json.RawMessage
 	if err := json.Unmarshal(ast, &from); err != nil || len(from) != 3 || string(from[1]) != `"resources"` {
-		return nil, errors.New("not a resources query")
+		return nil, nil, false
 	}
-	return exported.ParseQuery(from[2])
+	q, err := exported.ParseQuery(from[2])
+	if err != nil || !q.Collector() {
+		return nil, nil, false
+	}
+	return q, from[2], true
+}
+
+// equalTerm is ["=", field, value] as JSON.
+func equalTerm(field, value string) string {
+	v, _ := json.Marshal(value)
+	return `["=","` + field + `",` + string(v) + `]`
 }
 
 // facts handles GET /pdb/query/v4/nodes/<certname>/facts: 404 (with PuppetDB's

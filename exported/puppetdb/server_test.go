@@ -83,6 +83,13 @@ func TestAPI(t *testing.T) {
 		{"collector query", func() (int, string) {
 			return query(`["and",["=","type","File"],["=","exported",true],["not",["=","certname","b.example"]],["=","tag","shared"]]`)
 		}, 200, `"title":"/x"`},
+		{"not a collector's: all resources of the others", func() (int, string) {
+			return query(`["and",["=","type","File"],["not",["=","certname","b.example"]],["=","title","/local"]]`)
+		}, 200, `"title":"/local"`},
+		{"a collector's query on the root endpoint", func() (int, string) {
+			return call(t, "POST", srv.URL+"/pdb/query/v4",
+				`{"query":["from","resources",["and",["=","type","File"],["=","exported",true],["not",["=","certname","c.example"]]]]}`)
+		}, 200, `"title":"/x"`},
 		{"own exports left out", func() (int, string) {
 			return query(`["and",["=","type","File"],["not",["=","certname","a.example"]]]`)
 		}, 200, `[]`},
