@@ -38,13 +38,10 @@ func (s *etcdStore) GC(ctx context.Context, now time.Time, nodeTTL, purgeTTL tim
 		}
 		switch {
 		case n.Active() && nodeTTL > 0 && !up[n.Certname] && !n.lastSeen().IsZero() && now.Sub(n.lastSeen()) > nodeTTL:
-			at := now.UTC()
-			err = s.updateNode(ctx, n.Certname, func(m *Node) {
-				if m.Active() && now.Sub(m.lastSeen()) > nodeTTL {
-					m.Expired, m.Exports = &at, 0
-				}
-			}, clientv3.OpDelete(resourcesKey(n.Certname), clientv3.WithPrefix()))
-			st.Expired++
+			var expired bool
+			if expired, err = s.expire(ctx, &n, now, kv.ModRevision); expired {
+				st.Expired++
+			}
 		case !n.Active() && purgeTTL > 0 && now.Sub(inactiveSince(&n)) > purgeTTL:
 			err = s.purge(ctx, n.Certname, kv.ModRevision)
 			st.Purged++
@@ -61,6 +58,25 @@ func inactiveSince(n *Node) time.Time {
 		return *n.Deactivated
 	}
 	return *n.Expired
+}
+
+// expire marks the node expired and withdraws its exports, in one transaction
+// that only goes through if the node entry is still the one read at rev: a
+// command that arrived since keeps the node active, with its exports.
+func (s *etcdStore) expire(ctx context.Context, n *Node, now time.Time, rev int64) (bool, error) {
+	at := now.UTC()
+	n.Expired, n.Exports = &at, 0
+	data, err := json.Marshal(n)
+	if err != nil {
+		return false, err
+	}
+	resp, err := s.kv.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(nodeKey(n.Certname)), "=", rev)).Then(
+		clientv3.OpPut(nodeKey(n.Certname), string(data)),
+		clientv3.OpDelete(resourcesKey(n.Certname), clientv3.WithPrefix())).Commit()
+	if err != nil {
+		return false, err
+	}
+	return resp.Succeeded, nil
 }
 
 // purge forgets a node: everything stored of it, in one transaction that only

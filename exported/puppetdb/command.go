@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mgmt-puppet/mgmt-puppet/exported"
+	"github.com/mgmt-puppet/mgmt-puppet/pdbquery"
 )
 
 // command is a decoded, validated command, ready to be stored.
@@ -50,6 +51,9 @@ func decodeCommand(query url.Values, body []byte) (*command, error) {
 		if err := checkCatalog(&cat); err != nil {
 			return nil, fmt.Errorf("replace_catalog: %w", err)
 		}
+		if err := pdbquery.CheckCatalog(payload); err != nil {
+			return nil, fmt.Errorf("replace_catalog: %w", err)
+		}
 		cat.Raw = payload
 		c.store = func(ctx context.Context, s exported.Store) error { return s.ReplaceCatalog(ctx, &cat) }
 	case "replace_facts":
@@ -59,6 +63,9 @@ func decodeCommand(query url.Values, body []byte) (*command, error) {
 		}
 		if !exported.ValidCertname(f.Certname) {
 			return nil, fmt.Errorf("replace_facts: certname %q: want a node's name (not empty, no '/')", f.Certname)
+		}
+		if err := pdbquery.CheckFacts(f.Values); err != nil {
+			return nil, fmt.Errorf("replace_facts: %w", err)
 		}
 		c.store = func(ctx context.Context, s exported.Store) error { return s.ReplaceFacts(ctx, &f) }
 	case "deactivate_node":
@@ -145,6 +152,9 @@ type reportFields struct {
 func decodeReport(payload json.RawMessage) (*exported.Report, error) {
 	var f reportFields
 	if err := unmarshal(payload, &f); err != nil {
+		return nil, err
+	}
+	if err := pdbquery.CheckReport(payload); err != nil {
 		return nil, err
 	}
 	if !exported.ValidCertname(f.Certname) {

@@ -113,7 +113,16 @@ func TestAPI(t *testing.T) {
 			return cmd("replace_catalog", `{"certname":"c.example","resources":[{"type":"File","exported":true}]}`)
 		}, 400, `resources[0]: an exported resource needs a type and a title`},
 		{"facts of a/b", func() (int, string) { return cmd("replace_facts", `{"certname":"a/b","values":{}}`) }, 400, `replace_facts: certname`},
+		{"a catalog with edges the queries cannot read", func() (int, string) {
+			return cmd("replace_catalog", `{"certname":"c.example","resources":[],"edges":[{"source":"x"}]}`)
+		}, 400, `replace_catalog: catalog`},
+		{"facts that are not an object", func() (int, string) { return cmd("replace_facts", `{"certname":"c.example","values":"x"}`) },
+			400, `want an object of facts`},
+		{"a report with logs the queries cannot read", func() (int, string) {
+			return cmd("store_report", `{"certname":"a.example","status":"changed","environment":"production","producer_timestamp":"2026-12-01T10:00:01.000+01:00","start_time":"2026-12-01T10:00:00.000+01:00","end_time":"2026-12-01T10:00:01.000+01:00","puppet_version":"7.23.0","report_format":12,"configuration_version":"1","transaction_uuid":"u","noop":false,"logs":[1]}`)
+		}, 400, `store_report: report`},
 		{"refused commands stored nothing", func() (int, string) { return query(`["=","title","/y"]`) }, 200, `[]`},
+		{"the catalogs still answer", func() (int, string) { return call(t, "GET", srv.URL+"/pdb/query/v4/catalogs", "") }, 200, `"certname":"a.example"`},
 		{"facts unknown", func() (int, string) { return call(t, "GET", srv.URL+"/pdb/query/v4/nodes/a.example/facts", "") },
 			404, `No information is known about node a.example`},
 		{"replace_facts", func() (int, string) {
