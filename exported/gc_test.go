@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -109,5 +110,55 @@ func TestGC(t *testing.T) {
 	}
 	if n := node("alive.example"); n == nil || !n.Active() {
 		t.Fatalf("alive.example: %+v, want it active", n)
+	}
+}
+
+// TestStaleCommands: as PuppetDB, a catalog older than the stored one, or than
+// the node's deactivation, and a deactivation older than the stored catalog, are
+// ignored.
+func TestStaleCommands(t *testing.T) {
+	ctx := context.Background()
+	s := startEtcd(t).Store()
+	all, _ := ParseQuery(nil)
+	titles := func() string {
+		rs, err := s.Resources(ctx, all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range rs {
+			out = append(out, r.Title)
+		}
+		return strings.Join(out, " ")
+	}
+	catalog := func(at, title string) {
+		t.Helper()
+		c := &Catalog{Certname: "n.example", ProducerTimestamp: at, Environment: "production",
+			Resources: []CatalogResource{{Type: "File", Title: title, Exported: true}}}
+		if err := s.ReplaceCatalog(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	catalog("2026-12-01T10:00:00.000Z", "/new")
+	catalog("2026-12-01T09:00:00.000Z", "/old")
+	if got := titles(); got != "/new" {
+		t.Fatalf("after an older catalog: %q, want /new", got)
+	}
+	if err := s.Deactivate(ctx, "n.example", time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	if got := titles(); got != "/new" {
+		t.Fatalf("after a deactivation older than the catalog: %q, want /new", got)
+	}
+	if err := s.Deactivate(ctx, "n.example", time.Date(2026, 12, 1, 11, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	catalog("2026-12-01T10:30:00.000Z", "/late")
+	if got := titles(); got != "" {
+		t.Fatalf("after a catalog older than the deactivation: %q, want nothing", got)
+	}
+	catalog("2026-12-01T12:00:00.000Z", "/revived")
+	if got := titles(); got != "/revived" {
+		t.Fatalf("after a newer catalog: %q, want /revived", got)
 	}
 }

@@ -108,9 +108,9 @@ func (s *etcdStore) StoreReport(ctx context.Context, r *Report) error {
 		return err
 	}
 	put := clientv3.OpPut(reportKey(r.Certname, r.Hash), doc, clientv3.WithLease(lease))
-	return s.updateNode(ctx, r.Certname, func(n *Node) {
+	return s.updateNode(ctx, r.Certname, func(n *Node) bool {
 		if r.Type == "plan" {
-			return // plan reports never become a node's latest
+			return true // kept, but plan reports never become a node's latest
 		}
 		if n.Report == nil || r.Latest.ProducerTimestamp.After(n.Report.ProducerTimestamp) {
 			latest := r.Latest
@@ -121,6 +121,7 @@ func (s *etcdStore) StoreReport(ctx context.Context, r *Report) error {
 			}
 			n.Expired = nil
 		}
+		return true
 	}, put)
 }
 

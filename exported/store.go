@@ -110,12 +110,18 @@ func (s *etcdStore) ReplaceCatalog(ctx context.Context, c *Catalog) error {
 		}
 		puts[catalogKey(c.Certname)] = doc
 	}
-	update := func(n *Node) {
+	update := func(n *Node) bool {
+		// As PuppetDB: a catalog older than the one stored, or than the node's
+		// deactivation, is stale and ignored.
+		if newer(n.ProducerTimestamp, c.ProducerTimestamp) || (n.Deactivated != nil && before(c.ProducerTimestamp, *n.Deactivated)) {
+			return false
+		}
 		n.Environment, n.CatalogUUID, n.Version = c.Environment, c.CatalogUUID, strings.Trim(string(c.Version), `"`)
 		n.ProducerTimestamp, n.Exports, n.Deactivated, n.Expired, n.CatalogTimestamp = c.ProducerTimestamp, len(puts), nil, nil, &now
 		if len(c.Raw) > 0 {
 			n.Exports--
 		}
+		return true
 	}
 	if err := s.replaceNode(ctx, c.Certname, puts, update); err != nil {
 		return fmt.Errorf("replace_catalog for %s: %w", c.Certname, err)
@@ -127,7 +133,7 @@ func (s *etcdStore) ReplaceCatalog(ctx context.Context, c *Catalog) error {
 // node entry with update, in one transaction. etcd refuses a put inside a range
 // deleted by the same transaction, so the stale keys are read first and deleted
 // one by one.
-func (s *etcdStore) replaceNode(ctx context.Context, certname string, puts map[string]string, update func(*Node)) error {
+func (s *etcdStore) replaceNode(ctx context.Context, certname string, puts map[string]string, update func(*Node) bool) error {
 	return s.txnNode(ctx, certname, update, func() ([]clientv3.Op, error) {
 		cur, err := s.kv.Get(ctx, resourcesKey(certname), clientv3.WithPrefix(), clientv3.WithKeysOnly())
 		if err != nil {
@@ -167,15 +173,16 @@ func (s *etcdStore) node(ctx context.Context, certname string) (*Node, int64, er
 
 // updateNode changes the node's entry with update, and does more in the same
 // transaction.
-func (s *etcdStore) updateNode(ctx context.Context, certname string, update func(*Node), more ...clientv3.Op) error {
+func (s *etcdStore) updateNode(ctx context.Context, certname string, update func(*Node) bool, more ...clientv3.Op) error {
 	return s.txnNode(ctx, certname, update, func() ([]clientv3.Op, error) { return more, nil })
 }
 
 // txnNode rewrites the node's entry with update, together with the operations
 // ops returns, in one transaction that only goes through if the entry, which
 // every change of the node rewrites, has not changed since it was read; else it
-// reads again and retries.
-func (s *etcdStore) txnNode(ctx context.Context, certname string, update func(*Node), ops func() ([]clientv3.Op, error)) error {
+// reads again and retries. When update returns false (a stale command), nothing
+// is written.
+func (s *etcdStore) txnNode(ctx context.Context, certname string, update func(*Node) bool, ops func() ([]clientv3.Op, error)) error {
 	const attempts = 10
 	for i := 0; i < attempts; i++ {
 		// The entry first: what ops reads after it is covered by the compare.
@@ -187,7 +194,9 @@ func (s *etcdStore) txnNode(ctx context.Context, certname string, update func(*N
 		if err != nil {
 			return err
 		}
-		update(node)
+		if !update(node) {
+			return nil
+		}
 		data, err := json.Marshal(node)
 		if err != nil {
 			return err
@@ -213,8 +222,9 @@ func (s *etcdStore) ReplaceFacts(ctx context.Context, f *Facts) error {
 	if err != nil {
 		return err
 	}
-	return s.updateNode(ctx, f.Certname, func(n *Node) {
+	return s.updateNode(ctx, f.Certname, func(n *Node) bool {
 		n.FactsTimestamp, n.FactsEnvironment, n.Deactivated, n.Expired = &f.ReceiveTime, f.Environment, nil, nil
+		return true
 	}, clientv3.OpPut(factsKey(f.Certname), string(data)))
 }
 
@@ -223,7 +233,14 @@ func (s *etcdStore) Deactivate(ctx context.Context, certname string, at time.Tim
 		return fmt.Errorf("deactivate_node: bad certname %q", certname)
 	}
 	at = at.UTC()
-	return s.updateNode(ctx, certname, func(n *Node) { n.Deactivated, n.Exports = &at, 0 },
+	return s.updateNode(ctx, certname, func(n *Node) bool {
+		// As PuppetDB: a deactivation older than the node's last catalog is stale.
+		if before(timestamp(at), mustTime(n.ProducerTimestamp)) {
+			return false
+		}
+		n.Deactivated, n.Exports = &at, 0
+		return true
+	},
 		clientv3.OpDelete(resourcesKey(certname), clientv3.WithPrefix()))
 }
 
@@ -400,4 +417,25 @@ func (s *etcdStore) watchUntilClosed(ctx context.Context, changed func(), res, c
 		}
 		changed()
 	}
+}
+
+// newer says whether the producer timestamp a is later than b (both RFC 3339; an
+// unreadable one is never later).
+func newer(a, b string) bool {
+	ta, errA := time.Parse(time.RFC3339Nano, a)
+	tb, errB := time.Parse(time.RFC3339Nano, b)
+	return errA == nil && errB == nil && ta.After(tb)
+}
+
+// before says whether the producer timestamp a is earlier than t.
+func before(a string, t time.Time) bool {
+	ta, err := time.Parse(time.RFC3339Nano, a)
+	return err == nil && !t.IsZero() && ta.Before(t)
+}
+
+func timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func mustTime(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t
 }
