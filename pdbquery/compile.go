@@ -14,7 +14,18 @@ const maxDepth = 32
 type compiler struct {
 	d     *data
 	facts map[string]map[string]any // certname -> facts, for ["fact", name] on nodes
+	// restrict answers the top-level query for active nodes only, unless it
+	// says node_state itself: PuppetDB does so on the root endpoint and on the
+	// endpoints of nodes, facts, inventory, resources and edges.
+	restrict bool
 }
+
+// restricted are the entity endpoints PuppetDB restricts to active nodes; on the
+// root endpoint, every entity but these unrestricted ones.
+var (
+	restricted   = map[string]bool{"nodes": true, "facts": true, "inventory": true, "resources": true, "edges": true}
+	unrestricted = map[string]bool{"environments": true, "fact_paths": true, "packages": true}
+)
 
 // filter says whether a row answers a query.
 type filter func(Row) bool
@@ -51,8 +62,8 @@ func (c *compiler) filtered(entity string, q any, depth int) ([]Row, *extract, e
 	mentions := func(field string) bool { return strings.Contains(show(q), `"`+field+`"`) }
 	var out []Row
 	for _, r := range rows {
-		if entity == "nodes" && !mentions("node_state") && (r["deactivated"] != nil || r["expired"] != nil) {
-			continue // /nodes answers active nodes unless asked for node_state
+		if (entity == "nodes" || c.restrict && depth == 0) && !mentions("node_state") && !c.activeRow(r) {
+			continue // active nodes only, unless asked for node_state
 		}
 		if entity == "reports" && !mentions("type") && r["type"] != "agent" {
 			continue // and /reports agent reports, unless asked for a type
@@ -143,8 +154,8 @@ func (c *compiler) filter(entity string, q any, depth int) (filter, error) {
 		if len(args) != 2 {
 			return nil, errorf("%q takes a field and a value, got %d terms", op, len(args))
 		}
-		if args[0] == "node_state" && entity == "nodes" && op == "=" {
-			return nodeState(args[1])
+		if args[0] == "node_state" && op == "=" {
+			return c.nodeState(args[1])
 		}
 		get, err := c.field(entity, args[0])
 		if err != nil {
@@ -185,12 +196,20 @@ func (c *compiler) filter(entity string, q any, depth int) (filter, error) {
 	return nil, errorf("unknown query operator %q (supported: =, ~, <, <=, >, >=, null?, in, and, or, not, subquery, extract)", op)
 }
 
-func nodeState(v any) (filter, error) {
+// activeRow says whether a row is of an active node; rows of no node (an
+// environment, a fact name) are.
+func (c *compiler) activeRow(r Row) bool {
+	cn, ok := r["certname"].(string)
+	return !ok || c.d.active[cn]
+}
+
+// nodeState is ["=", "node_state", "active"|"inactive"|"any"], on any entity.
+func (c *compiler) nodeState(v any) (filter, error) {
 	switch v {
 	case "active":
-		return func(r Row) bool { return r["deactivated"] == nil && r["expired"] == nil }, nil
+		return c.activeRow, nil
 	case "inactive":
-		return func(r Row) bool { return r["deactivated"] != nil || r["expired"] != nil }, nil
+		return func(r Row) bool { return !c.activeRow(r) }, nil
 	case "any":
 		return func(Row) bool { return true }, nil
 	}

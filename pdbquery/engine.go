@@ -52,13 +52,15 @@ func (e *Engine) Query(ctx context.Context, entity string, ast json.RawMessage, 
 	if _, pql := q.(string); pql {
 		return nil, errorf("PQL queries are answered by /pdb/query/v4 only; send the AST form here")
 	}
-	if entity == "" {
+	root := entity == ""
+	if root {
 		var err error
 		if entity, q, p, err = fromQuery(q); err != nil {
 			return nil, err
 		}
 	}
 	entity = strings.ReplaceAll(entity, "-", "_")
+	restrict := restricted[entity] || root && !unrestricted[entity]
 	if _, ok := parts[entity]; !ok {
 		return nil, errorf("unknown entity %q", entity)
 	}
@@ -74,7 +76,7 @@ func (e *Engine) Query(ctx context.Context, entity string, ast json.RawMessage, 
 	if err != nil {
 		return nil, err
 	}
-	c := &compiler{d: newData(snap)}
+	c := &compiler{d: newData(snap), restrict: restrict}
 	rows, x, err := c.filtered(entity, q, 0)
 	if err != nil {
 		return nil, err

@@ -150,9 +150,6 @@ func (d *data) factValues() ([]exported.Facts, []map[string]any, error) {
 	var fs []exported.Facts
 	var vs []map[string]any
 	for _, f := range d.snap.Facts {
-		if !d.active[f.Certname] {
-			continue
-		}
 		var v map[string]any
 		if err := decode(f.Values, &v); err != nil {
 			return nil, nil, fmt.Errorf("facts of %s: %w", f.Certname, err)
@@ -268,9 +265,6 @@ func (d *data) catalogs() error {
 		if err := decode(c.Payload, &p); err != nil {
 			return fmt.Errorf("stored catalog: %w", err)
 		}
-		if !d.active[p.Certname] {
-			continue
-		}
 		var version any
 		_ = decode(p.Version, &version)
 		hash := sha(p.Certname, string(p.Version), p.ProducerTimestamp)
@@ -349,8 +343,7 @@ type reportPayload struct {
 	} `json:"resources"`
 }
 
-// reports makes the rows of reports and events. Unlike the other entities,
-// PuppetDB answers them for deactivated nodes too.
+// reports makes the rows of reports and events.
 func (d *data) reports() error {
 	latest := map[string]string{}
 	for _, n := range d.snap.Nodes {
