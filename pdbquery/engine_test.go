@@ -90,6 +90,7 @@ func TestQuery(t *testing.T) {
 		{"an unknown field", "nodes", `["=","colour","red"]`, Paging{}, `error: "colour" is not a queryable field of nodes`},
 		{"an unknown operator", "nodes", `["~>","certname",["a"]]`, Paging{}, `error: unknown query operator "~>"`},
 		{"a bad regexp", "nodes", `["~","certname","("]`, Paging{}, "error: \"~\": error parsing regexp"},
+		{"an empty order_by key", "", `["from","nodes",["order_by",[[]]]]`, Paging{}, `error: order_by key []`},
 		{"order by an unknown field", "nodes", ``, Paging{OrderBy: []Order{{Field: "colour"}}}, `error: order_by: unknown field "colour"`},
 		{"nested too deep", "nodes", strings.Repeat(`["in","certname",["extract","certname",["select_nodes",`, 40) + `["=","certname","x"]` +
 			strings.Repeat(`]]]`, 40), Paging{}, "error: subqueries nested deeper than"},
