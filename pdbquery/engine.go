@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/mgmt-puppet/mgmt-puppet/exported"
 )
@@ -36,8 +38,33 @@ type Result struct {
 	Total int
 }
 
-// Engine answers queries over a store.
-type Engine struct{ Store exported.Store }
+// Engine answers queries over a store. Each query reads what it needs into
+// memory, so at most Concurrency queries (default: two per CPU) are answered at
+// once; the others wait their turn, or their request's end.
+type Engine struct {
+	Store       exported.Store
+	Concurrency int
+
+	once  sync.Once
+	slots chan struct{}
+}
+
+// acquire waits for a slot; release gives it back.
+func (e *Engine) acquire(ctx context.Context) (release func(), err error) {
+	e.once.Do(func() {
+		n := e.Concurrency
+		if n <= 0 {
+			n = 2 * runtime.GOMAXPROCS(0)
+		}
+		e.slots = make(chan struct{}, n)
+	})
+	select {
+	case e.slots <- struct{}{}:
+		return func() { <-e.slots }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
 
 // Query answers ast (nil: every row) on entity with paging; with entity "" the
 // AST is a root query: ["from", ENTITY, QUERY?, ["order_by",..]?, ["limit",n]?,
@@ -72,6 +99,11 @@ func (e *Engine) Query(ctx context.Context, entity string, ast json.RawMessage, 
 		}
 		need |= p
 	}
+	release, err := e.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	snap, err := e.Store.Snapshot(ctx, need)
 	if err != nil {
 		return nil, err

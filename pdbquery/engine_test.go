@@ -116,3 +116,22 @@ func TestQuery(t *testing.T) {
 		})
 	}
 }
+
+// TestConcurrency: beyond Concurrency queries at once, a query waits its turn, and
+// gives up when its request ends.
+func TestConcurrency(t *testing.T) {
+	e := &Engine{Store: store(t), Concurrency: 1}
+	release, err := e.acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := e.Query(ctx, "nodes", nil, Paging{}); err != context.DeadlineExceeded {
+		t.Fatalf("a query beyond the limit: %v, want it to wait until its deadline", err)
+	}
+	release()
+	if _, err := e.Query(context.Background(), "nodes", nil, Paging{}); err != nil {
+		t.Fatalf("once the slot is free: %v", err)
+	}
+}

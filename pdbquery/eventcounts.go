@@ -45,6 +45,11 @@ func (e *Engine) EventCounts(ctx context.Context, ast json.RawMessage, o EventCo
 		}
 		need |= pp
 	}
+	release, err := e.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	snap, err := e.Store.Snapshot(ctx, need)
 	if err != nil {
 		return nil, err
