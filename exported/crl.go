@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// derCRL writes, as DER into out, the CRL of pemFile (Puppet's crl.pem: PEM, one
-// CRL per CA) that the issuer of certFile signed: etcd reads one DER CRL and
+// derCRL writes, as DER into out, the newest CRL of pemFile (Puppet's crl.pem:
+// PEM, one CRL per CA) that the issuer of certFile signed: etcd reads one DER CRL and
 // checks serial numbers only, so it gets the CRL of the CA that issues the
 // members' and nodes' certificates. It writes a temporary file and renames it.
 func derCRL(pemFile, certFile, out string) error {
@@ -31,10 +31,13 @@ func derCRL(pemFile, certFile, out string) error {
 	if err != nil {
 		return err
 	}
+	var newest *x509.RevocationList
+	var der []byte
 	for {
+		var b *pem.Block
 		b, data = pem.Decode(data)
 		if b == nil {
-			return fmt.Errorf("%s: no CRL of %s, the issuer of %s", pemFile, cert.Issuer, certFile)
+			break
 		}
 		if b.Type != "X509 CRL" {
 			continue
@@ -43,23 +46,26 @@ func derCRL(pemFile, certFile, out string) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", pemFile, err)
 		}
-		if !bytes.Equal(rl.RawIssuer, cert.RawIssuer) {
-			continue
+		if bytes.Equal(rl.RawIssuer, cert.RawIssuer) && (newest == nil || rl.ThisUpdate.After(newest.ThisUpdate)) {
+			newest, der = rl, b.Bytes
 		}
-		tmp, err := os.CreateTemp(filepath.Dir(out), ".crl-*.der")
-		if err != nil {
-			return err
-		}
-		_, werr := tmp.Write(b.Bytes)
-		if cerr := tmp.Close(); werr == nil {
-			werr = cerr
-		}
-		if werr != nil {
-			os.Remove(tmp.Name())
-			return werr
-		}
-		return os.Rename(tmp.Name(), out)
 	}
+	if newest == nil {
+		return fmt.Errorf("%s: no CRL of %s, the issuer of %s", pemFile, cert.Issuer, certFile)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(out), ".crl-*.der")
+	if err != nil {
+		return err
+	}
+	_, werr := tmp.Write(der)
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		os.Remove(tmp.Name())
+		return werr
+	}
+	return os.Rename(tmp.Name(), out)
 }
 
 // followCRL writes the DER CRL again whenever pemFile changes, until stop closes.
