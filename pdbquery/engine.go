@@ -91,24 +91,12 @@ func (e *Engine) Query(ctx context.Context, entity string, ast json.RawMessage, 
 	if _, ok := parts[entity]; !ok {
 		return nil, errorf("unknown entity %q", entity)
 	}
-	need := parts[entity]
-	for _, sub := range entitiesIn(q) {
-		p, ok := parts[sub]
-		if !ok {
-			return nil, errorf("unknown entity %q", sub)
-		}
-		need |= p
-	}
-	release, err := e.acquire(ctx)
+	c, release, err := e.compiler(ctx, entity, q)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	snap, err := e.Store.Snapshot(ctx, need)
-	if err != nil {
-		return nil, err
-	}
-	c := &compiler{d: newData(snap), restrict: restrict}
+	c.restrict = restrict
 	rows, x, err := c.filtered(entity, q, 0)
 	if err != nil {
 		return nil, err
@@ -156,6 +144,29 @@ func page(rows []Row, p Paging) (*Result, error) {
 		res.Rows = []Row{}
 	}
 	return res, nil
+}
+
+// compiler reads what a query of entity and its subqueries need, once a slot is
+// free; release gives the slot back.
+func (e *Engine) compiler(ctx context.Context, entity string, q any) (*compiler, func(), error) {
+	need := parts[entity]
+	for _, sub := range entitiesIn(q) {
+		p, ok := parts[sub]
+		if !ok {
+			return nil, nil, errorf("unknown entity %q", sub)
+		}
+		need |= p
+	}
+	release, err := e.acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	snap, err := e.Store.Snapshot(ctx, need)
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	return &compiler{d: newData(snap)}, release, nil
 }
 
 // fromQuery splits a root query.

@@ -37,24 +37,11 @@ func (e *Engine) EventCounts(ctx context.Context, ast json.RawMessage, o EventCo
 			return nil, errorf("query is not JSON: %v", err)
 		}
 	}
-	need := parts["events"]
-	for _, sub := range entitiesIn(q) {
-		pp, ok := parts[sub]
-		if !ok {
-			return nil, errorf("unknown entity %q", sub)
-		}
-		need |= pp
-	}
-	release, err := e.acquire(ctx)
+	c, release, err := e.compiler(ctx, "events", q)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	snap, err := e.Store.Snapshot(ctx, need)
-	if err != nil {
-		return nil, err
-	}
-	c := &compiler{d: newData(snap)}
 	events, err := c.run("events", q, 0)
 	if err != nil {
 		return nil, err
