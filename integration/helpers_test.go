@@ -203,7 +203,7 @@ func logLines(out, root string) []string {
 var (
 	rubyWarning = regexp.MustCompile(`^/\S+\.rb:\d+: warning: `)
 	puppetTemp  = regexp.MustCompile(`(\S+?)\d{8}-\d+-[0-9a-z]+(\.lock)?\b`)
-	ourTemp     = regexp.MustCompile(`/\.([^/\s]+)\.[A-Za-z0-9]{12}\.tmp`)
+	ourTemp     = regexp.MustCompile(`/\.([^/\s]+)\.mgmt-puppet-[A-Z2-7]{12}\.tmp`)
 )
 
 // hasLevel reports whether a console line starts with a log level.

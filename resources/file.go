@@ -3,7 +3,6 @@ package resources
 import (
 	"context"
 	"crypto/md5"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/hex"
@@ -19,11 +18,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
+	"github.com/mgmt-puppet/mgmt-puppet/resources/atomicfile"
 )
 
 var _ engine.Resource = (*File)(nil)
@@ -181,6 +180,7 @@ type state struct {
 	typ      string // "absent", "file", "directory", "link", "fifo", "socket", "characterSpecial", "blockSpecial"
 	perm     uint32 // mode bits 07777
 	uid, gid int
+	dir      *atomicfile.DirID // the parent directory looked in, when it exists
 }
 
 func (s state) exists() bool { return s.typ != ensureAbsent }
@@ -238,9 +238,15 @@ func (f *File) checkPath(ctx context.Context, apply bool) (bool, error) {
 			return false, err
 		}
 	}
+	sweep(f.h, f.Path)
+	// The directory first: a write goes only where this check looked.
+	dir, dirErr := atomicfile.DirOf(f.Path)
 	cur, err := readState(f.Path)
 	if err != nil {
 		return false, err
+	}
+	if dirErr == nil {
+		cur.dir = &dir
 	}
 	if handled, ok, err := f.checkEnsure(cur, apply); handled {
 		return ok, err
@@ -383,7 +389,7 @@ func (f *File) syncEnsure(cur state) error {
 		if err != nil {
 			return err
 		}
-		return writeAtomicChecked(f.Path, content, mode, uid, gid, f.validator())
+		return writeAtomicChecked(f.Path, content, atomicfile.Options{Mode: mode, UID: uid, GID: gid, Validate: f.validator(), Dir: cur.dir})
 	}
 }
 
@@ -419,24 +425,19 @@ func (f *File) mkdir() error {
 		if err != nil {
 			return engine.Permanent(err)
 		}
-		if err := unix.Chmod(f.Path, m); err != nil {
-			return &fs.PathError{Op: "chmod", Path: f.Path, Err: err}
+		if err := atomicfile.Chmod(f.Path, m); err != nil {
+			return err
 		}
 	}
 	return f.chownNew()
 }
 
 func (f *File) symlink() error {
-	tmp := tempName(f.Path)
-	if err := os.Symlink(f.Target, tmp); err != nil {
+	if err := atomicfile.Symlink(f.Target, f.Path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			// Puppet changes into the link's directory first.
 			return fmt.Errorf("No such file or directory @ dir_chdir - %s", filepath.Dir(f.Path))
 		}
-		return err
-	}
-	if err := os.Rename(tmp, f.Path); err != nil {
-		os.Remove(tmp)
 		return err
 	}
 	return f.chownNew()
@@ -496,7 +497,7 @@ func (f *File) checkContent(cur state, apply bool) (bool, error) {
 	if err != nil {
 		uid, gid = cur.uid, cur.gid // the owner check reports it
 	}
-	if err := writeAtomicChecked(f.Path, *f.Content, mode, uid, gid, f.validator()); err != nil {
+	if err := writeAtomicChecked(f.Path, *f.Content, atomicfile.Options{Mode: mode, UID: uid, GID: gid, Validate: f.validator(), Dir: cur.dir}); err != nil {
 		return false, fail(err)
 	}
 	return false, nil
@@ -641,9 +642,8 @@ func (f *File) checkMode(cur state, apply bool) (bool, error) {
 	if !apply {
 		return false, nil
 	}
-	if err := unix.Chmod(f.Path, want); err != nil {
-		return false, &engine.ChangeError{Property: "mode", From: have, To: display,
-			Err: &fs.PathError{Op: "chmod", Path: f.Path, Err: err}}
+	if err := atomicfile.Chmod(f.Path, want); err != nil {
+		return false, &engine.ChangeError{Property: "mode", From: have, To: display, Err: err}
 	}
 	return false, nil
 }
@@ -671,12 +671,7 @@ func (f *File) backup(cur state) error {
 	case ensureLink:
 		target, err := os.Readlink(f.Path)
 		if err == nil {
-			tmp := tempName(dst)
-			if err = os.Symlink(target, tmp); err == nil {
-				if err = os.Rename(tmp, dst); err != nil {
-					os.Remove(tmp)
-				}
-			}
+			err = atomicfile.Symlink(target, dst)
 		}
 		if err != nil {
 			return fmt.Errorf("Could not back up; will not remove: %w", err)
@@ -687,94 +682,33 @@ func (f *File) backup(cur state) error {
 	return nil
 }
 
-// writeAtomic replaces path with a file holding content, mode and owner: it writes a
-// temporary file in the same directory, syncs it and renames it over path, so that
-// readers, and a crash, see the old file or the new one, never a part (Puppet syncs
-// too). uid or gid -1 leaves that id as the process's. It calls the system directly:
-// os.File's poller registration costs more than the write for small files.
+// writeAtomic replaces path with a file holding content, mode and owner, as
+// atomicfile.Write does: readers, and a crash, see the old file or the new one, never
+// a part, and no temporary file outlives a crash (Puppet syncs too). uid or gid -1
+// leaves that id as the process's.
 func writeAtomic(path, content string, mode uint32, uid, gid int) error {
-	return writeAtomicChecked(path, content, mode, uid, gid, nil)
+	return writeAtomicChecked(path, content, atomicfile.Options{Mode: mode, UID: uid, GID: gid})
 }
 
-// writeAtomicChecked is writeAtomic that, when validate is not nil, calls it with
-// the complete temporary file before the rename: an error keeps the old file.
-func writeAtomicChecked(path, content string, mode uint32, uid, gid int, validate func(tmp string) error) error {
-	var tmp string
-	var fd int
-	var err error
-	for range 10 { // a name clash is unlikely; a few tries make it impossible in practice
-		tmp = tempName(path)
-		fd, err = unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NOCTTY, 0o600)
-		if err != unix.EEXIST {
-			break
+// writeAtomicChecked is writeAtomic with all of atomicfile's options (validation,
+// the directory the check saw), and Puppet's words for a missing directory.
+func writeAtomicChecked(path, content string, o atomicfile.Options) error {
+	err := atomicfile.Write(path, content, o)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+		var pe *fs.PathError
+		if errors.As(err, &pe) && pe.Op == "open" {
+			return fmt.Errorf("No such file or directory - A directory component in %s does not exist or is a dangling symbolic link", path)
 		}
 	}
-	if err != nil {
-		if err == unix.ENOENT {
-			// Puppet's words, for its temporary file (named otherwise).
-			return fmt.Errorf("No such file or directory - A directory component in %s does not exist or is a dangling symbolic link", tmp)
-		}
-		return &fs.PathError{Op: "open", Path: tmp, Err: err}
-	}
-	if err := fillTemp(fd, content, mode, uid, gid); err != nil {
-		unix.Close(fd)
-		unix.Unlink(tmp)
-		return &fs.PathError{Op: "write", Path: tmp, Err: err}
-	}
-	if err := unix.Close(fd); err != nil {
-		unix.Unlink(tmp)
-		return &fs.PathError{Op: "close", Path: tmp, Err: err}
-	}
-	if validate != nil {
-		if err := validate(tmp); err != nil {
-			unix.Unlink(tmp)
-			return err
-		}
-	}
-	if err := unix.Rename(tmp, path); err != nil {
-		unix.Unlink(tmp)
-		return &os.LinkError{Op: "rename", Old: tmp, New: path, Err: err}
-	}
-	return nil
+	return err
 }
 
-// fillTemp gives the open temporary file fd its content, owner and mode, and makes
-// them durable.
-func fillTemp(fd int, content string, mode uint32, uid, gid int) error {
-	if err := writeAll(fd, content); err != nil {
-		return err
+// sweep removes the temporary files an interrupted write left beside path, once per
+// directory and process, and says so.
+func sweep(h engine.Handle, path string) {
+	for _, p := range atomicfile.Sweep(filepath.Dir(path)) {
+		h.Logf(engine.Info, "Removed %s, left by an interrupted write", p)
 	}
-	if uid != -1 || gid != -1 {
-		if err := unix.Fchown(fd, uid, gid); err != nil {
-			return err
-		}
-	}
-	if err := unix.Fchmod(fd, mode); err != nil { // after chown, which clears setuid
-		return err
-	}
-	return unix.Fsync(fd)
-}
-
-// writeAll writes s to fd, retrying short writes and interruptions.
-func writeAll(fd int, s string) error {
-	b := unsafe.Slice(unsafe.StringData(s), len(s))
-	for len(b) > 0 {
-		n, err := unix.Write(fd, b)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		b = b[n:]
-	}
-	return nil
-}
-
-// tempName is a name beside path for a link about to be renamed over it.
-func tempName(path string) string {
-	dir, base := filepath.Split(path)
-	return filepath.Join(dir, "."+base+"."+rand.Text()[:12]+".tmp")
 }
 
 func newHash(name string) hash.Hash {

@@ -90,6 +90,7 @@ func (l *FileLine) Close() error {
 // CheckApply reads the file and, when the line is not as wanted, reports ensure
 // created or removed and, with apply, rewrites the file.
 func (l *FileLine) CheckApply(ctx context.Context, apply bool) (bool, error) {
+	sweep(l.h, l.Path)
 	data, err := os.ReadFile(l.Path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !apply:

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
+	"github.com/mgmt-puppet/mgmt-puppet/resources/atomicfile"
 )
 
 // Record files (/etc/hosts, authorized_keys) as Puppet's parsedfile providers read
@@ -73,8 +74,9 @@ func writeFlatRecords[R recordLiner](target string, recs []R, now func() time.Ti
 
 // readRecordLines returns the lines of a record file without Puppet's header, as
 // Ruby's split("\n") gives them (trailing empty lines dropped). A missing file has
-// no lines.
+// no lines. Temporary files an interrupted write left beside it are removed first.
 func readRecordLines(path string) ([]string, error) {
+	atomicfile.Sweep(filepath.Dir(path))
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil

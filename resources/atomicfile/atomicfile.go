@@ -1,0 +1,232 @@
+package atomicfile
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strconv"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Options says what a new file gets besides its content.
+type Options struct {
+	Mode     uint32 // permission bits, applied after the owner (which clears setuid)
+	UID, GID int    // -1 leaves the id the process's
+	// Validate, when set, is called with a name of the complete new file before it
+	// replaces the target; an error keeps the old file.
+	Validate func(tmp string) error
+	// Dir, when set, is the target's directory as the caller saw it when it decided
+	// to write: if the path now leads elsewhere (a directory renamed, swapped for a
+	// symlink), nothing is written and the error wraps ErrDirChanged.
+	Dir *DirID
+}
+
+// ErrDirChanged says a target's directory is no longer the one the caller checked.
+var ErrDirChanged = errors.New("directory changed between check and write")
+
+// DirID identifies a directory: its device and inode.
+type DirID struct{ dev, ino uint64 }
+
+// DirOf identifies the directory holding path, following symlinks as path lookup
+// does (Puppet writes through a parent that is a symlink).
+func DirOf(path string) (DirID, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Dir(path), &st); err != nil {
+		return DirID{}, err
+	}
+	return DirID{st.Dev, st.Ino}, nil
+}
+
+// Write replaces path with a regular file holding content, with the mode and owner
+// of o, durable (fsync) before it appears. The error names path and the failed step.
+func Write(path, content string, o Options) error {
+	dir, base := filepath.Split(path)
+	dfd, err := openDir(dir, o.Dir)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dfd)
+	fd, tmp, err := create(dfd, dir, base)
+	if err != nil {
+		return err
+	}
+	// From here an unnamed file vanishes with its descriptor; a named one (the
+	// fallback, or once linked for validation) is removed on every error.
+	fail := func(op string, err error) error {
+		unix.Close(fd)
+		if tmp != "" {
+			unix.Unlinkat(dfd, tmp, 0)
+		}
+		return &fs.PathError{Op: op, Path: path, Err: err}
+	}
+	if err := fill(fd, content, o); err != nil {
+		return fail("write", err)
+	}
+	if tmp == "" && o.Validate != nil {
+		if tmp, err = link(fd, dfd, base); err != nil {
+			return fail("link", err)
+		}
+	}
+	if o.Validate != nil {
+		if err := o.Validate(filepath.Join(dir, tmp)); err != nil {
+			unix.Close(fd)
+			unix.Unlinkat(dfd, tmp, 0)
+			return err
+		}
+	}
+	if tmp == "" {
+		if tmp, err = link(fd, dfd, base); err != nil {
+			return fail("link", err)
+		}
+	}
+	if err := unix.Renameat(dfd, tmp, dfd, base); err != nil {
+		return fail("rename", err)
+	}
+	if err := unix.Close(fd); err != nil {
+		return &fs.PathError{Op: "close", Path: path, Err: err}
+	}
+	return nil
+}
+
+// Symlink replaces path with a symlink to target, through a named temporary link
+// renamed over it.
+func Symlink(target, path string) error {
+	dir, base := filepath.Split(path)
+	dfd, err := openDir(dir, nil)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dfd)
+	for range 10 {
+		tmp := TempName(base)
+		err = unix.Symlinkat(target, dfd, tmp)
+		if err == unix.EEXIST {
+			continue
+		}
+		if err != nil {
+			return &fs.PathError{Op: "symlink", Path: path, Err: err}
+		}
+		if err := unix.Renameat(dfd, tmp, dfd, base); err != nil {
+			unix.Unlinkat(dfd, tmp, 0)
+			return &fs.PathError{Op: "rename", Path: path, Err: err}
+		}
+		return nil
+	}
+	return &fs.PathError{Op: "symlink", Path: path, Err: err}
+}
+
+// openDir opens dir for the *at calls, checking it against want.
+func openDir(dir string, want *DirID) (int, error) {
+	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &fs.PathError{Op: "open", Path: dir, Err: err}
+	}
+	if want != nil {
+		var st unix.Stat_t
+		if err := unix.Fstat(dfd, &st); err != nil {
+			unix.Close(dfd)
+			return -1, &fs.PathError{Op: "stat", Path: dir, Err: err}
+		}
+		if (DirID{st.Dev, st.Ino}) != *want {
+			unix.Close(dfd)
+			return -1, fmt.Errorf("%s: %w; not writing", filepath.Clean(dir), ErrDirChanged)
+		}
+	}
+	return dfd, nil
+}
+
+// noTmpfile forces the named fallback, for tests of file systems without O_TMPFILE.
+var noTmpfile = false
+
+// create opens a new file in the directory dfd: unnamed where the file system
+// allows it, else under a fresh temporary name, returned as tmp.
+func create(dfd int, dir, base string) (fd int, tmp string, err error) {
+	if !noTmpfile {
+		fd, err = unix.Openat(dfd, ".", unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+		switch err {
+		case nil:
+			return fd, "", nil
+		case unix.EOPNOTSUPP, unix.EISDIR, unix.EINVAL: // no O_TMPFILE here
+		default:
+			return -1, "", &fs.PathError{Op: "create", Path: filepath.Join(dir, base), Err: err}
+		}
+	}
+	for range 10 { // a name clash is unlikely; a few tries make it impossible in practice
+		tmp = TempName(base)
+		fd, err = unix.Openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NOFOLLOW, 0o600)
+		if err != unix.EEXIST {
+			break
+		}
+	}
+	if err != nil {
+		return -1, "", &fs.PathError{Op: "create", Path: filepath.Join(dir, tmp), Err: err}
+	}
+	return fd, tmp, nil
+}
+
+// link names the unnamed file fd in the directory dfd with a fresh temporary name.
+func link(fd, dfd int, base string) (string, error) {
+	src := "/proc/self/fd/" + strconv.Itoa(fd)
+	var err error
+	for range 10 {
+		tmp := TempName(base)
+		err = unix.Linkat(unix.AT_FDCWD, src, dfd, tmp, unix.AT_SYMLINK_FOLLOW)
+		if err == unix.ENOENT { // no /proc: this needs CAP_DAC_READ_SEARCH
+			err = unix.Linkat(fd, "", dfd, tmp, unix.AT_EMPTY_PATH)
+		}
+		if err != unix.EEXIST {
+			return tmp, err
+		}
+	}
+	return "", err
+}
+
+// fill gives the open new file fd its content, owner and mode, and makes them
+// durable.
+func fill(fd int, content string, o Options) error {
+	b := unsafe.Slice(unsafe.StringData(content), len(content))
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	if o.UID != -1 || o.GID != -1 {
+		if err := unix.Fchown(fd, o.UID, o.GID); err != nil {
+			return err
+		}
+	}
+	if err := unix.Fchmod(fd, o.Mode); err != nil {
+		return err
+	}
+	return unix.Fsync(fd)
+}
+
+// Chmod sets path's permission bits without following a symlink: a path that has
+// become a symlink since it was checked is refused (ELOOP), never its target changed.
+func Chmod(path string, mode uint32) error {
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &fs.PathError{Op: "chmod", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return &fs.PathError{Op: "chmod", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return &fs.PathError{Op: "chmod", Path: path, Err: unix.ELOOP}
+	}
+	// A descriptor opened with O_PATH takes no fchmod; its /proc link does.
+	if err := unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), mode); err != nil {
+		return &fs.PathError{Op: "chmod", Path: path, Err: err}
+	}
+	return nil
+}
