@@ -32,6 +32,13 @@ type Config struct {
 	// of RateBurst runs, then one per RateInterval.
 	RateBurst    int
 	RateInterval time.Duration
+	// FightRepairs repairs of one resource within FightWindow make a fight
+	// (fight.go): further repairs of it wait FightMin, doubling up to FightMax, until
+	// a FightWindow passes without one. FightInvestigate bounds how long an
+	// Investigator looks for the other party.
+	FightRepairs                    int
+	FightWindow, FightMin, FightMax time.Duration
+	FightInvestigate                time.Duration
 }
 
 // DefaultParallelism is the default bound on concurrent evaluations: resources mostly
@@ -50,6 +57,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("retry backoff %v..%v: invalid", c.RetryMin, c.RetryMax)
 	case c.RateBurst < 0 || c.RateInterval < 0:
 		return errors.New("rate limit: negative values")
+	case c.FightRepairs < 0 || c.FightWindow < 0 || c.FightMin < 0 || c.FightMax < 0 || c.FightInvestigate < 0:
+		return errors.New("fight damping: negative values")
+	case c.FightMax > 0 && c.FightMax < c.FightMin:
+		return fmt.Errorf("fight damping %v..%v: invalid", c.FightMin, c.FightMax)
 	}
 	return nil
 }
@@ -75,6 +86,21 @@ func (c *Config) setDefaults() {
 	}
 	if c.RateInterval == 0 {
 		c.RateInterval = 20 * time.Millisecond
+	}
+	if c.FightRepairs == 0 {
+		c.FightRepairs = 5
+	}
+	if c.FightWindow == 0 {
+		c.FightWindow = 10 * time.Second
+	}
+	if c.FightMin == 0 {
+		c.FightMin = time.Second
+	}
+	if c.FightMax == 0 {
+		c.FightMax = max(30*time.Second, c.FightMin)
+	}
+	if c.FightInvestigate == 0 {
+		c.FightInvestigate = 10 * time.Second
 	}
 }
 
@@ -183,6 +209,7 @@ type node struct {
 	unevaluated bool
 
 	retries  int
+	fight    fight
 	timer    *time.Timer // a retry or a rate-limited poke is scheduled
 	tokens   float64
 	tokensAt time.Time
@@ -267,6 +294,7 @@ type run struct {
 	check     nodeHeap     // waiting nodes whose dependencies may be done now
 	// afterPass holds vertices poked during the first pass after their evaluation.
 	afterPass []*node
+	bg        sync.WaitGroup // Investigators at work
 }
 
 // Run evaluates g: a first pass in dependency order, then, unless ConvergedTimeout is
@@ -292,6 +320,8 @@ func (e *Engine) Run(ctx context.Context, g *Graph) (Result, error) {
 	}
 	r.settle()
 	err := r.loop(ctx)
+	cancelWatch()
+	r.bg.Wait()
 	r.closeAll()
 	return r.finish(), err
 }
@@ -417,9 +447,15 @@ func (r *run) want(n *node) {
 	case waiting, queued:
 		return
 	}
-	if r.passDone && !n.takeToken(r.e.cfg) {
-		r.schedule(n, n.tokenWait(r.e.cfg))
-		return
+	if r.passDone {
+		if d := n.fight.wait(time.Now()); d > 0 {
+			r.schedule(n, d)
+			return
+		}
+		if !n.takeToken(r.e.cfg) {
+			r.schedule(n, n.tokenWait(r.e.cfg))
+			return
+		}
 	}
 	r.activate(n)
 }
@@ -854,6 +890,9 @@ func (r *run) complete(c completion) {
 			n.everChanged = true
 			if r.passDone {
 				r.result.Corrective++
+				if c.err == nil {
+					r.noteRepair(n)
+				}
 			}
 		}
 	}
