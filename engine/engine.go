@@ -100,7 +100,7 @@ func (c *Config) setDefaults() {
 		c.FightMax = max(30*time.Second, c.FightMin)
 	}
 	if c.FightInvestigate == 0 {
-		c.FightInvestigate = 10 * time.Second
+		c.FightInvestigate = 5 * time.Second
 	}
 }
 

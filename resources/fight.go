@@ -12,6 +12,10 @@ import (
 var (
 	_ engine.Investigator = (*File)(nil)
 	_ engine.Investigator = (*FileLine)(nil)
+	_ engine.Investigator = (*Host)(nil)
+	_ engine.Investigator = (*SSHAuthorizedKey)(nil)
+	_ engine.Investigator = (*Mount)(nil)
+	_ engine.Investigator = (*Mailalias)(nil)
 )
 
 // Investigate names the programs that write the file while a fight goes on.
@@ -24,9 +28,32 @@ func (l *FileLine) Investigate(ctx context.Context, d time.Duration) {
 	investigateWriters(ctx, l.h, l.Path, d)
 }
 
+// Investigate names the programs that write the hosts file while a fight goes on.
+func (h *Host) Investigate(ctx context.Context, d time.Duration) {
+	investigateWriters(ctx, h.h, h.Target, d)
+}
+
+// Investigate names the programs that write the keys file while a fight goes on.
+func (k *SSHAuthorizedKey) Investigate(ctx context.Context, d time.Duration) {
+	investigateWriters(ctx, k.h, k.target(), d)
+}
+
+// Investigate names the programs that write the fstab while a fight goes on.
+func (m *Mount) Investigate(ctx context.Context, d time.Duration) {
+	investigateWriters(ctx, m.h, m.Target, d)
+}
+
+// Investigate names the programs that write the aliases file while a fight goes on.
+func (a *Mailalias) Investigate(ctx context.Context, d time.Duration) {
+	investigateWriters(ctx, a.h, a.Target, d)
+}
+
 // investigateWriters watches who writes path for up to d and says it: a warning
 // naming the three most active writers, or why nobody can be named.
 func investigateWriters(ctx context.Context, h engine.Handle, path string, d time.Duration) {
+	if path == "" {
+		return
+	}
 	ws, err := writers.Watch(ctx, path, d)
 	switch {
 	case err != nil:

@@ -248,6 +248,9 @@ func (f *File) checkPath(ctx context.Context, apply bool) (bool, error) {
 	if dirErr == nil {
 		cur.dir = &dir
 	}
+	if testHookChecked != nil {
+		testHookChecked(f.Path)
+	}
 	if handled, ok, err := f.checkEnsure(cur, apply); handled {
 		return ok, err
 	}
@@ -425,7 +428,7 @@ func (f *File) mkdir() error {
 		if err != nil {
 			return engine.Permanent(err)
 		}
-		if err := atomicfile.Chmod(f.Path, m); err != nil {
+		if err := atomicfile.Chmod(f.Path, m, nil); err != nil {
 			return err
 		}
 	}
@@ -452,7 +455,7 @@ func (f *File) chownNew() error {
 	if uid == -1 && gid == -1 {
 		return nil
 	}
-	return os.Lchown(f.Path, uid, gid)
+	return atomicfile.Lchown(f.Path, uid, gid, nil)
 }
 
 // checkContent handles content: only a regular file's, only when managed and allowed
@@ -589,7 +592,7 @@ func (f *File) checkOwner(cur state, apply bool) (bool, error) {
 		return false, &engine.ChangeError{Property: "owner", From: c.Previous, To: c.Desired,
 			Err: fmt.Errorf("Could not find user %s", f.Owner)}
 	}
-	if err := os.Lchown(f.Path, uid, -1); err != nil {
+	if err := atomicfile.Lchown(f.Path, uid, -1, cur.dir); err != nil {
 		return false, &engine.ChangeError{Property: "owner", From: c.Previous, To: c.Desired, Err: err}
 	}
 	return false, nil
@@ -617,7 +620,7 @@ func (f *File) checkGroup(cur state, apply bool) (bool, error) {
 		return false, &engine.ChangeError{Property: "group", From: c.Previous, To: c.Desired,
 			Err: fmt.Errorf("Could not find group %s", f.Group)}
 	}
-	if err := os.Lchown(f.Path, -1, gid); err != nil {
+	if err := atomicfile.Lchown(f.Path, -1, gid, cur.dir); err != nil {
 		return false, &engine.ChangeError{Property: "group", From: c.Previous, To: c.Desired, Err: err}
 	}
 	return false, nil
@@ -642,7 +645,7 @@ func (f *File) checkMode(cur state, apply bool) (bool, error) {
 	if !apply {
 		return false, nil
 	}
-	if err := atomicfile.Chmod(f.Path, want); err != nil {
+	if err := atomicfile.Chmod(f.Path, want, cur.dir); err != nil {
 		return false, &engine.ChangeError{Property: "mode", From: have, To: display, Err: err}
 	}
 	return false, nil
@@ -697,11 +700,17 @@ func writeAtomicChecked(path, content string, o atomicfile.Options) error {
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 		var pe *fs.PathError
 		if errors.As(err, &pe) && pe.Op == "open" {
-			return fmt.Errorf("No such file or directory - A directory component in %s does not exist or is a dangling symbolic link", path)
+			// Puppet names its temporary file.
+			tmp := filepath.Join(filepath.Dir(path), atomicfile.TempName(filepath.Base(path)))
+			return fmt.Errorf("No such file or directory - A directory component in %s does not exist or is a dangling symbolic link", tmp)
 		}
 	}
 	return err
 }
+
+// testHookChecked, when set by a test, runs between a File's check of its path and
+// its changes.
+var testHookChecked func(path string)
 
 // sweep removes the temporary files an interrupted write left beside path, once per
 // directory and process, and says so.

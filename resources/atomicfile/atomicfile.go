@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -78,6 +79,19 @@ func Write(path, content string, o Options) error {
 		}
 	}
 	if tmp == "" {
+		// A new path is linked in place at once: no name but the final one ever.
+		err := linkAs(fd, dfd, base)
+		if err == nil {
+			return closeFD(fd, path)
+		}
+		if err != unix.EEXIST {
+			return fail("link", err)
+		}
+		// Replacing: a temporary name, renamed over the old file. A kill between
+		// the two leaves that name (the next start's Sweep removes it); one
+		// writer per directory at a time in this step keeps that to one name.
+		unlock := lockDir(dir)
+		defer unlock()
 		if tmp, err = link(fd, dfd, base); err != nil {
 			return fail("link", err)
 		}
@@ -85,11 +99,31 @@ func Write(path, content string, o Options) error {
 	if err := unix.Renameat(dfd, tmp, dfd, base); err != nil {
 		return fail("rename", err)
 	}
+	return closeFD(fd, path)
+}
+
+func closeFD(fd int, path string) error {
 	if err := unix.Close(fd); err != nil {
 		return &fs.PathError{Op: "close", Path: path, Err: err}
 	}
 	return nil
 }
+
+// dirLocks holds a mutex per directory for the step between naming a new file and
+// renaming it.
+var dirLocks sync.Map
+
+func lockDir(dir string) (unlock func()) {
+	v, ok := dirLocks.Load(dir)
+	if !ok {
+		v, _ = dirLocks.LoadOrStore(dir, new(sync.Mutex))
+	}
+	mu := v.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}
+
+func procFD(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
 
 // Symlink replaces path with a symlink to target, through a named temporary link
 // renamed over it.
@@ -169,19 +203,23 @@ func create(dfd int, dir, base string) (fd int, tmp string, err error) {
 
 // link names the unnamed file fd in the directory dfd with a fresh temporary name.
 func link(fd, dfd int, base string) (string, error) {
-	src := "/proc/self/fd/" + strconv.Itoa(fd)
 	var err error
 	for range 10 {
 		tmp := TempName(base)
-		err = unix.Linkat(unix.AT_FDCWD, src, dfd, tmp, unix.AT_SYMLINK_FOLLOW)
-		if err == unix.ENOENT { // no /proc: this needs CAP_DAC_READ_SEARCH
-			err = unix.Linkat(fd, "", dfd, tmp, unix.AT_EMPTY_PATH)
-		}
-		if err != unix.EEXIST {
+		if err = linkAs(fd, dfd, tmp); err != unix.EEXIST {
 			return tmp, err
 		}
 	}
 	return "", err
+}
+
+// linkAs names the unnamed file fd name in the directory dfd; EEXIST when taken.
+func linkAs(fd, dfd int, name string) error {
+	err := unix.Linkat(unix.AT_FDCWD, procFD(fd), dfd, name, unix.AT_SYMLINK_FOLLOW)
+	if err == unix.ENOENT { // no /proc: this needs CAP_DAC_READ_SEARCH
+		err = unix.Linkat(fd, "", dfd, name, unix.AT_EMPTY_PATH)
+	}
+	return err
 }
 
 // fill gives the open new file fd its content, owner and mode, and makes them
@@ -211,8 +249,15 @@ func fill(fd int, content string, o Options) error {
 
 // Chmod sets path's permission bits without following a symlink: a path that has
 // become a symlink since it was checked is refused (ELOOP), never its target changed.
-func Chmod(path string, mode uint32) error {
-	fd, err := unix.Open(path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+// dir, when set, is the directory the check looked in, as for Write.
+func Chmod(path string, mode uint32, dir *DirID) error {
+	d, base := filepath.Split(path)
+	dfd, err := openDir(d, dir)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dfd)
+	fd, err := unix.Openat(dfd, base, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return &fs.PathError{Op: "chmod", Path: path, Err: err}
 	}
@@ -224,9 +269,24 @@ func Chmod(path string, mode uint32) error {
 	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
 		return &fs.PathError{Op: "chmod", Path: path, Err: unix.ELOOP}
 	}
-	// A descriptor opened with O_PATH takes no fchmod; its /proc link does.
-	if err := unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), mode); err != nil {
+// A descriptor opened with O_PATH takes no fchmod; its /proc link does.
+	if err := unix.Chmod(procFD(fd), mode); err != nil {
 		return &fs.PathError{Op: "chmod", Path: path, Err: err}
+	}
+	return nil
+}
+
+// Lchown sets path's owner and group (-1 leaves one), never following a symlink,
+// in the directory dir when set, as for Write.
+func Lchown(path string, uid, gid int, dir *DirID) error {
+	d, base := filepath.Split(path)
+	dfd, err := openDir(d, dir)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dfd)
+	if err := unix.Fchownat(dfd, base, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &fs.PathError{Op: "lchown", Path: path, Err: err}
 	}
 	return nil
 }

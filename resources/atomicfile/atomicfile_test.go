@@ -181,7 +181,7 @@ func TestChmodDoesNotFollow(t *testing.T) {
 	os.WriteFile(secret, nil, 0o600)
 	link := filepath.Join(dir, "link")
 	os.Symlink(secret, link)
-	if err := Chmod(link, 0o666); !errors.Is(err, unix.ELOOP) {
+	if err := Chmod(link, 0o666, nil); !errors.Is(err, unix.ELOOP) {
 		t.Errorf("chmod of a symlink: %v, want ELOOP", err)
 	}
 	var st unix.Stat_t
@@ -189,7 +189,7 @@ func TestChmodDoesNotFollow(t *testing.T) {
 	if st.Mode&0o777 != 0o600 {
 		t.Errorf("the link's target got mode %o", st.Mode&0o777)
 	}
-	if err := Chmod(secret, 0o640); err != nil {
+	if err := Chmod(secret, 0o640, nil); err != nil {
 		t.Fatal(err)
 	}
 	unix.Stat(secret, &st)
@@ -198,7 +198,7 @@ func TestChmodDoesNotFollow(t *testing.T) {
 	}
 	sub := filepath.Join(dir, "sub")
 	os.Mkdir(sub, 0o700)
-	if err := Chmod(sub, 0o755); err != nil {
+	if err := Chmod(sub, 0o755, nil); err != nil {
 		t.Fatalf("chmod of a directory: %v", err)
 	}
 }

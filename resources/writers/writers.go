@@ -19,7 +19,7 @@ import (
 type Writer struct {
 	PID     int
 	Command string // its command line, or its name when that is gone
-	Writes  int    // writes and closes after writing seen
+	Writes  int    // events seen: the kernel merges a process's repeated writes between reads
 	// Exact: it wrote the file itself; otherwise another file in its directory (a
 	// temporary file renamed over it, as editors and sed -i do).
 	Exact bool
@@ -30,8 +30,11 @@ func (w Writer) String() string {
 	if !w.Exact {
 		where = "files in its directory"
 	}
-	return fmt.Sprintf("pid %d (%s) wrote %s %d times", w.PID, w.Command, where, w.Writes)
+	return fmt.Sprintf("pid %d (%s) wrote %s", w.PID, w.Command, where)
 }
+
+// readEvery is how often Watch reads the events queued.
+const readEvery = 200 * time.Millisecond
 
 // Watch watches the directory of path for up to d, or until ctx ends, and returns
 // the processes other than this one that wrote path or, failing those, that wrote
@@ -52,7 +55,15 @@ func Watch(ctx context.Context, path string, d time.Duration) ([]Writer, error) 
 	self := os.Getpid()
 	deadline := time.Now().Add(d)
 	buf := make([]byte, 64<<10)
-	for ctx.Err() == nil && time.Now().Before(deadline) {
+	for first := true; ctx.Err() == nil && time.Now().Before(deadline); first = false {
+		// Reading a few times a second, not at every event, lets the kernel merge
+		// a writer's repeated events: watching a tight loop costs little.
+		if !first {
+			select {
+			case <-ctx.Done():
+			case <-time.After(readEvery):
+			}
+		}
 		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		if _, err := unix.Poll(pfd, 100); err != nil && err != unix.EINTR {
 			return nil, fmt.Errorf("fanotify: %w", err)
