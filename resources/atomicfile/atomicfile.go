@@ -269,7 +269,7 @@ func Chmod(path string, mode uint32, dir *DirID) error {
 	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
 		return &fs.PathError{Op: "chmod", Path: path, Err: unix.ELOOP}
 	}
-// A descriptor opened with O_PATH takes no fchmod; its /proc link does.
+	// A descriptor opened with O_PATH takes no fchmod; its /proc link does.
 	if err := unix.Chmod(procFD(fd), mode); err != nil {
 		return &fs.PathError{Op: "chmod", Path: path, Err: err}
 	}
