@@ -2,7 +2,7 @@
 GO ?= go
 SHELL := /bin/bash
 
-.PHONY: build test deps demo bench fuzz differential pdb-differential corpus clean
+.PHONY: build test deps demo bench fuzz differential pdb-differential corpus faults clean
 
 # build makes the lean program and, beside it, the one with exported resources
 # (etcd), which the lean one hands the puppetdb command and run's etcd flags to.
@@ -61,6 +61,17 @@ pdb-differential: deps
 	  echo "order, hashes and receive times."; echo; cat pdb-differential.md; } > docs/puppetdb-differential.md; \
 	cat docs/puppetdb-differential.md; exit $$status
 
+# faults runs the fault suite (integration TestFaults, root: loop-mounted ext4,
+# fanotify): disk full, read-only remount, SIGKILL, other writers, symlink swaps;
+# the table goes to docs/faults.md (README). make test runs the same suite.
+faults: deps
+	FAULTS_TABLE=$(CURDIR)/faults.md $(GO) test -count=1 -run '^TestFaults$$' ./integration/; \
+	status=$$?; { echo '# The apply path under faults'; echo; \
+	  echo "Made by \`make faults\` on $$(date -u +%F) at $$(git rev-parse --short HEAD) (integration/faults_test.go): the catalog"; \
+	  echo "fixtures/faults (2000 Files, three Hosts, two Ssh_authorized_keys, a Mount's fstab entry, File_line, Concat) on a"; \
+	  echo "loop-mounted ext4 of 8 or 16 MiB, the kernel's own faults injected."; echo; cat faults.md; } > docs/faults.md; \
+	cat docs/faults.md; exit $$status
+
 # corpus translates every catalog of fixtures/corpus (compiled from Debian's
 # puppet-module-* packages) and applies every case beside puppet apply in two copies
 # of the real-systemd testbed (make test runs a part of it); the tables go to
@@ -76,4 +87,4 @@ corpus: deps
 	  cat corpus-testbed.md; } > docs/corpus.md; cat docs/corpus.md; exit $$status
 
 clean:
-	rm -rf bin bench.out bench-exported.out differential.md pdb-differential.md corpus.md corpus-testbed.md
+	rm -rf bin bench.out bench-exported.out differential.md pdb-differential.md corpus.md corpus-testbed.md faults.md

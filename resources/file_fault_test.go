@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -73,4 +74,58 @@ func TestFileDirSwappedAfterCheck(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A file whose mode is managed, swapped again and again for a symlink to a secret
+// while it is checked and repaired as fast as possible: the secret's mode and owner
+// never change (chmod and chown never follow the link).
+func TestFileSwappedForSymlinkStress(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secret, []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "f")
+	os.WriteFile(path, nil, 0o600)
+	f := &File{Path: path, Mode: "0644"}
+	f.Init(newFileHandle())
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // the attacker
+		defer close(done)
+		tmp := path + ".swap"
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if i%2 == 0 {
+				os.WriteFile(tmp, nil, 0o600)
+			} else {
+				os.Symlink(secret, tmp)
+			}
+			os.Rename(tmp, path)
+		}
+	}()
+	repaired := 0
+	for start := time.Now(); time.Since(start) < 2*time.Second; {
+		if ok, err := f.CheckApply(context.Background(), true); err == nil && !ok {
+			repaired++
+		}
+		var st unix.Stat_t
+		if unix.Stat(secret, &st) == nil && st.Mode&0o777 != 0o600 {
+			break
+		}
+	}
+	close(stop)
+	<-done
+	var st unix.Stat_t
+	if err := unix.Stat(secret, &st); err != nil || st.Mode&0o777 != 0o600 {
+		t.Fatalf("the secret's mode is %o (%v) after %d repairs beside a swapping attacker", st.Mode&0o777, err, repaired)
+	}
+	if repaired == 0 {
+		t.Error("no repair happened: the race was not exercised")
+	}
+	t.Logf("%d repairs, secret untouched", repaired)
 }
