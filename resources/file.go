@@ -708,8 +708,8 @@ func writeAtomicChecked(path, content string, o atomicfile.Options) error {
 	return err
 }
 
-// testHookChecked, when set by a test, runs between a File's check of its path and
-// its changes.
+// testHookChecked, when set by a test, runs between a check's read of a path (File,
+// File_line, the parsed-file types) and its changes.
 var testHookChecked func(path string)
 
 // sweep removes the temporary files an interrupted write left beside path, once per

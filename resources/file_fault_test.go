@@ -5,26 +5,42 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mgmt-puppet/mgmt-puppet/engine"
 	"github.com/mgmt-puppet/mgmt-puppet/resources/atomicfile"
 )
 
-// A File's directory swapped for a symlink between the check and the change: the
-// change is refused, nothing is written through the symlink, and the next check
-// follows the symlink as Puppet does.
-func TestFileDirSwappedAfterCheck(t *testing.T) {
+// A managed file's directory swapped for a symlink between the check's read and
+// the change: the change is refused, nothing is written through the symlink, and
+// the next check follows the symlink as Puppet does. For File, File_line and a
+// parsed-file type.
+func TestDirSwappedAfterCheck(t *testing.T) {
+	type resource interface {
+		Init(engine.Handle) error
+		CheckApply(context.Context, bool) (bool, error)
+	}
 	cases := []struct {
 		name string
-		file func(path string) *File
-		old  bool // the path exists before, in the real directory and elsewhere
+		make func(path string) resource
+		old  bool   // the path exists before, in the real directory and elsewhere
+		want string // in the file elsewhere after the next check
 	}{
-		{"create", func(p string) *File { c := "new\n"; return &File{Path: p, Ensure: "file", Content: &c, Replace: true} }, false},
-		{"content", func(p string) *File { c := "new\n"; return &File{Path: p, Ensure: "file", Content: &c, Replace: true} }, true},
-		{"mode", func(p string) *File { return &File{Path: p, Ensure: "file", Mode: "0640", Replace: true} }, true},
+		{"File create", func(p string) resource {
+			c := "new\n"
+			return &File{Path: p, Ensure: "file", Content: &c, Replace: true}
+		}, false, "new\n"},
+		{"File content", func(p string) resource {
+			c := "new\n"
+			return &File{Path: p, Ensure: "file", Content: &c, Replace: true}
+		}, true, "new\n"},
+		{"File mode", func(p string) resource { return &File{Path: p, Ensure: "file", Mode: "0640", Replace: true} }, true, "other\n"},
+		{"File_line", func(p string) resource { return &FileLine{Path: p, Line: "port = 1"} }, true, "other\nport = 1\n"},
+		{"Host", func(p string) resource { ip := "10.0.0.1"; return &Host{Name: "a.example", IP: &ip, Target: p} }, true, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -47,30 +63,35 @@ func TestFileDirSwappedAfterCheck(t *testing.T) {
 				}
 			}
 			t.Cleanup(func() { testHookChecked = nil })
-			f := c.file(path)
-			f.Init(newFileHandle())
-			_, err := f.CheckApply(context.Background(), true)
-			if err == nil {
-				t.Fatal("no error for a directory swapped after the check")
-			}
+			r := c.make(path)
+			r.Init(newFileHandle())
+			_, err := r.CheckApply(context.Background(), true)
 			if !errors.Is(err, atomicfile.ErrDirChanged) {
-				t.Errorf("error %v, want ErrDirChanged", err)
+				t.Fatalf("error %v, want ErrDirChanged", err)
 			}
 			var st unix.Stat_t
 			switch err := unix.Lstat(filepath.Join(elsewhere, "f"), &st); {
 			case !c.old && err == nil:
 				t.Fatal("created through the symlink after a check of the real directory")
-			case c.old && (err != nil || st.Mode&0o777 != 0o600):
-				t.Fatalf("the file elsewhere changed after a check of the real directory: mode %o, %v", st.Mode&0o777, err)
+			case c.old && err != nil:
+				t.Fatal(err)
+			case c.old:
+				if b, _ := os.ReadFile(filepath.Join(elsewhere, "f")); string(b) != "other\n" || st.Mode&0o777 != 0o600 {
+					t.Fatalf("the file elsewhere changed after a check of the real directory: %q mode %o", b, st.Mode&0o777)
+				}
 			}
 			// The next check sees the symlink and follows it, as Puppet does.
-			if _, err := f.CheckApply(context.Background(), true); err != nil {
+			if _, err := r.CheckApply(context.Background(), true); err != nil {
 				t.Fatal(err)
 			}
-			if c.name != "mode" {
-				if b, err := os.ReadFile(filepath.Join(elsewhere, "f")); err != nil || string(b) != "new\n" {
-					t.Errorf("after a fresh check: %q, %v", b, err)
-				}
+			b, err := os.ReadFile(filepath.Join(elsewhere, "f"))
+			switch {
+			case err != nil:
+				t.Error(err)
+			case c.want != "" && string(b) != c.want:
+				t.Errorf("after a fresh check: %q, want %q", b, c.want)
+			case c.want == "" && !strings.Contains(string(b), "a.example"):
+				t.Errorf("after a fresh check: %q, want the host", b)
 			}
 		})
 	}

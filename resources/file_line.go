@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
+	"github.com/mgmt-puppet/mgmt-puppet/resources/atomicfile"
 )
 
 // FileLine is stdlib's file_line: one line present in (or absent from) a file,
@@ -90,8 +92,21 @@ func (l *FileLine) Close() error {
 // CheckApply reads the file and, when the line is not as wanted, reports ensure
 // created or removed and, with apply, rewrites the file.
 func (l *FileLine) CheckApply(ctx context.Context, apply bool) (bool, error) {
-	sweep(l.h, l.Path)
+	// Puppet's provider writes the file in place, through a symlink: the new content
+	// replaces the link's target, in the directory this check reads.
+	real := l.Path
+	if r, err := filepath.EvalSymlinks(l.Path); err == nil {
+		real = r
+	}
+	sweep(l.h, real)
+	var dir *atomicfile.DirID
+	if id, err := atomicfile.DirOf(real); err == nil {
+		dir = &id
+	}
 	data, err := os.ReadFile(l.Path)
+	if testHookChecked != nil {
+		testHookChecked(l.Path)
+	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !apply:
 		data = nil // the provider reads no lines in noop
@@ -118,7 +133,7 @@ func (l *FileLine) CheckApply(ctx context.Context, apply bool) (bool, error) {
 		out, err = l.create(lines)
 	}
 	if err == nil && out != nil {
-		err = l.write(out)
+		err = l.write(real, dir, out)
 	}
 	if err != nil {
 		return false, &engine.ChangeError{Property: "ensure", From: c.Previous, To: c.Desired, Err: err}
@@ -258,9 +273,10 @@ func (l *FileLine) destroy(lines []string) ([]string, error) {
 	return out, nil
 }
 
-// write replaces the file with lines, keeping its mode and owner.
-func (l *FileLine) write(lines []string) error {
-	cur, err := readState(l.Path)
+// write replaces the file path (File_line's, symlinks resolved) with lines,
+// keeping its mode and owner, in the directory dir when set.
+func (l *FileLine) write(path string, dir *atomicfile.DirID, lines []string) error {
+	cur, err := readState(path)
 	if err != nil {
 		return err
 	}
@@ -268,5 +284,5 @@ func (l *FileLine) write(lines []string) error {
 	if cur.exists() {
 		mode, uid, gid = cur.perm, cur.uid, cur.gid
 	}
-	return writeAtomic(l.Path, strings.Join(lines, ""), mode, uid, gid)
+	return writeAtomicChecked(path, strings.Join(lines, ""), atomicfile.Options{Mode: mode, UID: uid, GID: gid, Dir: dir})
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
+	"github.com/mgmt-puppet/mgmt-puppet/resources/atomicfile"
 )
 
 // Host is host_core's host: one line of a hosts file, with its parsed provider.
@@ -25,6 +26,7 @@ type Host struct {
 
 	now func() time.Time // the header's time stamp; nil means time.Now
 	h   engine.Handle
+	dir *atomicfile.DirID // the directory the target was last read in
 	pathWatch
 }
 
@@ -179,7 +181,9 @@ func (h *Host) Close() error {
 }
 
 func (h *Host) read() ([]hostRecord, error) {
-	return readRecords(h.Target, parseHostLine)
+	recs, dir, err := readRecords(h.Target, parseHostLine)
+	h.dir = dir
+	return recs, err
 }
 
 // find returns the index of the record named name, the last one as Puppet's
@@ -264,5 +268,5 @@ func (h *Host) CheckApply(ctx context.Context, apply bool) (bool, error) {
 // write replaces the target with recs; a new file gets mode 0600, as Puppet's
 // copy of its temporary file does.
 func (h *Host) write(recs []hostRecord) error {
-	return writeFlatRecords(h.Target, recs, h.now)
+	return writeFlatRecords(h.Target, h.dir, recs, h.now)
 }

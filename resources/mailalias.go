@@ -152,7 +152,7 @@ func (m *Mailalias) Close() error {
 // CheckApply compares the record named Name: ensure first, then recipient and file.
 func (m *Mailalias) CheckApply(ctx context.Context, apply bool) (bool, error) {
 	defer lockTarget(m.Target)()
-	recs, err := readRecords(m.Target, parseAliasLine)
+	recs, dir, err := readRecords(m.Target, parseAliasLine)
 	if err != nil {
 		return false, err
 	}
@@ -177,13 +177,13 @@ func (m *Mailalias) CheckApply(ctx context.Context, apply bool) (bool, error) {
 		if m.File != nil {
 			r.file = *m.File
 		}
-		return false, writeFlatRecords(m.Target, append(recs, r), m.now)
+		return false, writeFlatRecords(m.Target, dir, append(recs, r), m.now)
 	case m.Absent:
 		m.h.Change(ensureChange(false))
 		if !apply {
 			return false, nil
 		}
-		return false, writeFlatRecords(m.Target, append(recs[:i:i], recs[i+1:]...), m.now)
+		return false, writeFlatRecords(m.Target, dir, append(recs[:i:i], recs[i+1:]...), m.now)
 	}
 	r := &recs[i]
 	changed := false
@@ -209,5 +209,5 @@ func (m *Mailalias) CheckApply(ctx context.Context, apply bool) (bool, error) {
 	if !apply {
 		return false, nil
 	}
-	return false, writeFlatRecords(m.Target, recs, m.now)
+	return false, writeFlatRecords(m.Target, dir, recs, m.now)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
+	"github.com/mgmt-puppet/mgmt-puppet/resources/atomicfile"
 )
 
 // Mount is mount_core's mount with its parsed provider on Linux: one line of an
@@ -39,6 +40,7 @@ type Mount struct {
 	run     func(ctx context.Context, name string, args ...string) error // nil runs the command
 	mounted func() (map[string]bool, error)                              // nil reads /proc/self/mountinfo
 	h       engine.Handle
+	dir     *atomicfile.DirID // the directory the fstab was last read in
 	pathWatch
 	unwatchTable func()
 	selfRefresh  bool // the last CheckApply's changes refresh the mount (not when removing it)
@@ -327,7 +329,9 @@ func (m *Mount) mountTable() (map[string]bool, error) {
 }
 
 func (m *Mount) read() ([]fstabRecord, error) {
-	return readRecords(m.Target, parseFstabLine)
+	recs, dir, err := readRecords(m.Target, parseFstabLine)
+	m.dir = dir
+	return recs, err
 }
 
 // findMount returns the index of the record for name, the last one as Puppet's
@@ -542,5 +546,5 @@ func runAll(actions []func() error) error {
 // write replaces the fstab with recs; a new file gets mode 0600, as Puppet's copy
 // of its temporary file does.
 func (m *Mount) write(recs []fstabRecord) error {
-	return writeFlatRecords(m.Target, recs, m.now)
+	return writeFlatRecords(m.Target, m.dir, recs, m.now)
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
+	"github.com/mgmt-puppet/mgmt-puppet/resources/atomicfile"
 )
 
 // SSHAuthorizedKey is sshkeys_core's ssh_authorized_key: one key line of an
@@ -36,6 +37,7 @@ type SSHAuthorizedKey struct {
 
 	now func() time.Time // the header's time stamp; nil means time.Now
 	h   engine.Handle
+	dir *atomicfile.DirID // the directory the target was last read in
 	pathWatch
 }
 
@@ -264,10 +266,11 @@ func (k *SSHAuthorizedKey) CheckApply(ctx context.Context, apply bool) (bool, er
 	var recs []keyRecord
 	if target != "" {
 		defer lockTarget(target)()
-		lines, err := readRecordLines(target)
+		lines, dir, err := readRecordFile(target)
 		if err != nil {
 			return false, err
 		}
+		k.dir = dir
 		if recs, err = parseKeyLines(target, lines); err != nil {
 			return false, err
 		}
@@ -338,7 +341,7 @@ func (k *SSHAuthorizedKey) write(target string, recs []keyRecord) error {
 		}
 		lines[i] = l
 	}
-	attrs := recordFileAttrs{mode: 0o600, uid: uid, gid: gid, forceMode: true}
+	attrs := recordFileAttrs{mode: 0o600, uid: uid, gid: gid, forceMode: true, dir: k.dir}
 	if k.DropPrivileges {
 		dir := filepath.Dir(target)
 		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {

@@ -109,7 +109,7 @@ func (s *Sysctl) Close() error {
 // then, when it exists, val.
 func (s *Sysctl) CheckApply(ctx context.Context, apply bool) (bool, error) {
 	defer lockTarget(s.Target)()
-	recs, err := readRecords(s.Target, parseSysctlLine)
+	recs, dir, err := readRecords(s.Target, parseSysctlLine)
 	if err != nil {
 		return false, err
 	}
@@ -131,13 +131,13 @@ func (s *Sysctl) CheckApply(ctx context.Context, apply bool) (bool, error) {
 		if s.Val != nil {
 			r.val, r.hasVal = *s.Val, true
 		}
-		return false, writeFlatRecords(s.Target, append(recs, r), s.now)
+		return false, writeFlatRecords(s.Target, dir, append(recs, r), s.now)
 	case s.Absent:
 		s.h.Change(ensureChange(false))
 		if !apply {
 			return false, nil
 		}
-		return false, writeFlatRecords(s.Target, append(recs[:i:i], recs[i+1:]...), s.now)
+		return false, writeFlatRecords(s.Target, dir, append(recs[:i:i], recs[i+1:]...), s.now)
 	}
 	r := &recs[i]
 	if s.Val == nil || r.hasVal && r.val == *s.Val {
@@ -152,7 +152,7 @@ func (s *Sysctl) CheckApply(ctx context.Context, apply bool) (bool, error) {
 		return false, nil
 	}
 	r.val, r.hasVal = *s.Val, true
-	return false, writeFlatRecords(s.Target, recs, s.now)
+	return false, writeFlatRecords(s.Target, dir, recs, s.now)
 }
 
 // SysctlRuntime is duritong-sysctl's sysctl_runtime type: a kernel parameter's

@@ -8,7 +8,8 @@
 # (crontab), debootstrap and systemd-nspawn (package systemd-container) for the
 # real-systemd testbed of scripts/testbed.sh, and the Debian modules that the corpus
 # catalogs were compiled from (fixtures/corpus/modules.txt: Puppet runs their types)
-# with jq for the corpus scripts. Needs root for apt-get.
+# with jq for the corpus scripts; e2fsprogs and mount for the fault suite's
+# loop-mounted ext4. Needs root for apt-get.
 set -eu
 modules=/usr/share/puppet/modules
 missing=""
@@ -35,6 +36,9 @@ command -v jq >/dev/null 2>&1 || missing="$missing jq"
 # sysctl (Sysctl_runtime's test) and unshare (its network namespaces).
 command -v sysctl >/dev/null 2>&1 || [ -x /sbin/sysctl ] || [ -x /usr/sbin/sysctl ] || missing="$missing procps"
 command -v unshare >/dev/null 2>&1 || missing="$missing util-linux"
+# The fault suite: a loop-mounted ext4 (mkfs.ext4, losetup, mount).
+command -v mkfs.ext4 >/dev/null 2>&1 || [ -x /sbin/mkfs.ext4 ] || missing="$missing e2fsprogs"
+command -v losetup >/dev/null 2>&1 || [ -x /sbin/losetup ] || missing="$missing mount"
 here=$(cd "$(dirname "$0")" && pwd)
 for p in $(cat "$here/../fixtures/corpus/modules.txt"); do
 	dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
