@@ -34,8 +34,8 @@ type Config struct {
 	RateInterval time.Duration
 	// FightRepairs repairs of one resource within FightWindow make a fight
 	// (fight.go): further repairs of it wait FightMin, doubling up to FightMax, until
-	// a FightWindow passes without one. FightInvestigate bounds how long an
-	// Investigator looks for the other party.
+	// a FightWindow passes without one; -1 never damps. FightInvestigate bounds how
+	// long an Investigator looks for the other party.
 	FightRepairs                    int
 	FightWindow, FightMin, FightMax time.Duration
 	FightInvestigate                time.Duration
@@ -57,7 +57,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("retry backoff %v..%v: invalid", c.RetryMin, c.RetryMax)
 	case c.RateBurst < 0 || c.RateInterval < 0:
 		return errors.New("rate limit: negative values")
-	case c.FightRepairs < 0 || c.FightWindow < 0 || c.FightMin < 0 || c.FightMax < 0 || c.FightInvestigate < 0:
+	case c.FightRepairs < -1 || c.FightWindow < 0 || c.FightMin < 0 || c.FightMax < 0 || c.FightInvestigate < 0:
 		return errors.New("fight damping: negative values")
 	case c.FightMax > 0 && c.FightMax < c.FightMin:
 		return fmt.Errorf("fight damping %v..%v: invalid", c.FightMin, c.FightMax)

@@ -29,6 +29,9 @@ type fight struct {
 
 // repaired records a repair of n at now, and says whether a fight begins with it.
 func (f *fight) repaired(c Config, now time.Time) (begins bool) {
+	if c.FightRepairs < 0 {
+		return false
+	}
 	if k := len(f.repairs); k > 0 && now.Sub(f.repairs[k-1]) >= c.FightWindow {
 		*f = fight{repairs: f.repairs[:0]} // a quiet spell: the fight is over
 	}

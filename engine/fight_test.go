@@ -112,3 +112,13 @@ func TestFightDamped(t *testing.T) {
 		t.Errorf("corrective %d, want the repairs counted", res.Corrective)
 	}
 }
+
+func TestFightNeverWithMinusOne(t *testing.T) {
+	c := Config{FightRepairs: -1, FightWindow: time.Second, FightMin: time.Second, FightMax: time.Second}
+	var f fight
+	for i := range 100 {
+		if f.repaired(c, time.Unix(0, int64(i))) || f.wait(time.Unix(0, int64(i))) > 0 {
+			t.Fatalf("repair %d: a fight with FightRepairs -1", i)
+		}
+	}
+}

@@ -142,7 +142,9 @@ func TestUserDriftRepairedByEvent(t *testing.T) {
 	root := t.TempDir()
 	script := `mount --make-rprivate / && mount --bind "$0" /etc && exec "$@"`
 	cmd := exec.Command("unshare", "--mount", "sh", "-c", script, e.dir,
-		bin, "run", "--color", "false", "--converged-timeout", "-1", fixtureCatalog(t, "accounts", root))
+		// --fight-after 0: the same user is drifted 20 times in a row to measure each
+		// repair, which the default would take for a fight and slow down.
+		bin, "run", "--color", "false", "--converged-timeout", "-1", "--fight-after", "0", fixtureCatalog(t, "accounts", root))
 	out := startProcess(t, cmd, 5*time.Second)
 	shell := func() string {
 		for _, l := range e.accountLines(t, root) {

@@ -36,7 +36,9 @@ func TestSystemDriftRepairedInTestbed(t *testing.T) {
 	bin, catalog := inTestbed(t, tb, "system")
 	want := systemCatalogWants(t)
 
-	if out, code := tb.Exec(t, "sh", "-c", "nohup "+bin+" run --color false --converged-timeout -1 "+catalog+
+	// --fight-after 0: drifts repeat on the same resources to measure each repair,
+	// which the default would take for a fight and slow down.
+	if out, code := tb.Exec(t, "sh", "-c", "nohup "+bin+" run --color false --converged-timeout -1 --fight-after 0 "+catalog+
 		" >/root/daemon.log 2>&1 & echo $! >/root/daemon.pid"); code != 0 {
 		t.Fatalf("starting the daemon: %s", out)
 	}

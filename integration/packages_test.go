@@ -57,7 +57,9 @@ func TestPackageInTestbed(t *testing.T) {
 	}
 
 	// Continuous: remove the package behind mgmt-puppet's back.
-	if out, code := tb.Exec(t, "sh", "-c", "nohup "+bin+" run --color false --converged-timeout -1 "+catalog+
+	// --fight-after 0: drifts repeat on the same resources to measure each repair,
+	// which the default would take for a fight and slow down.
+	if out, code := tb.Exec(t, "sh", "-c", "nohup "+bin+" run --color false --converged-timeout -1 --fight-after 0 "+catalog+
 		" >/root/daemon.log 2>&1 & echo $! >/root/daemon.pid"); code != 0 {
 		t.Fatalf("starting the daemon: %s", out)
 	}
@@ -111,7 +113,9 @@ func TestServiceInTestbed(t *testing.T) {
 	if out, code := tb.Exec(t, bin, "run", "--color", "false", "--detailed-exitcodes", catalog); code != 0 {
 		t.Fatalf("second run: exit %d, want 0 (in sync)\n%s", code, out)
 	}
-	if out, code := tb.Exec(t, "sh", "-c", "nohup "+bin+" run --color false --converged-timeout -1 "+catalog+
+	// --fight-after 0: drifts repeat on the same resources to measure each repair,
+	// which the default would take for a fight and slow down.
+	if out, code := tb.Exec(t, "sh", "-c", "nohup "+bin+" run --color false --converged-timeout -1 --fight-after 0 "+catalog+
 		" >/root/daemon.log 2>&1 & echo $! >/root/daemon.pid"); code != 0 {
 		t.Fatalf("starting the daemon: %s", out)
 	}

@@ -23,6 +23,7 @@ type runOptions struct {
 	noop              bool
 	tags, skipTags    []string
 	convergedTimeout  int
+	fightAfter        int
 	parallelism       int
 	serial            bool
 	detailedExitcodes bool
@@ -71,6 +72,7 @@ resource stays watched afterwards and drift is repaired as it happens.`,
 	f.StringSliceVar(&o.tags, "tags", nil, "apply only resources with one of these tags")
 	f.StringSliceVar(&o.skipTags, "skip-tags", nil, "do not apply resources with one of these tags")
 	f.IntVar(&o.convergedTimeout, "converged-timeout", 0, "seconds to keep watching once converged: 0 exits after the first pass, -1 runs until a signal")
+	f.IntVar(&o.fightAfter, "fight-after", 5, "a resource repaired this many times within 10 s is fought over by another program: its repairs wait 1 s, doubling up to 30 s (0: never slow down)")
 	f.IntVar(&o.parallelism, "parallelism", engine.DefaultParallelism(), "resources evaluated at once")
 	f.BoolVar(&o.serial, "serial", false, "apply one resource at a time, in the order puppet apply would (only resources that cannot interfere run at once otherwise)")
 	f.BoolVar(&o.detailedExitcodes, "detailed-exitcodes", false, "exit 0 no changes, 2 changes, 4 failures, 6 both, 1 could not run")
@@ -90,6 +92,8 @@ func (o *runOptions) validate() error {
 	switch {
 	case o.parallelism < 1:
 		return fmt.Errorf("--parallelism %d: must be at least 1", o.parallelism)
+	case o.fightAfter < 0:
+		return fmt.Errorf("--fight-after %d: must be 0 (never) or a number of repairs", o.fightAfter)
 	case o.convergedTimeout < -1:
 		return fmt.Errorf("--converged-timeout %d: must be -1, 0 or a number of seconds", o.convergedTimeout)
 	}
@@ -183,6 +187,7 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 		Noop:             o.noop,
 		ConvergedTimeout: timeout,
 		Observer:         observer,
+		FightRepairs:     fightRepairs(o.fightAfter),
 	})
 	if err != nil {
 		return err
@@ -238,4 +243,12 @@ func applier(eng *engine.Engine, opts translate.Options, log *puppetlog.Logger) 
 		log.Printf(engine.Info, "Collected resources changed: applying the new graph")
 		return eng.Swap(ctx, res.Graph)
 	}
+}
+
+// fightRepairs is the engine's FightRepairs for --fight-after n: 0 is never.
+func fightRepairs(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
