@@ -124,7 +124,7 @@ const faultFiles = 2000
 
 // newFaultSite writes the faults catalog rooted at root; validate, when not empty,
 // replaces the validate_cmd of etc/validated.conf.
-func newFaultSite(t *testing.T, root, validate string) *faultSite {
+func newFaultSite(t testing.TB, root, validate string) *faultSite {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(moduleRoot(t), "fixtures", "faults", "catalog.json"))
 	if err != nil {
@@ -170,7 +170,7 @@ var (
 )
 
 // seed gives every managed file its old content and removes everything else.
-func (s *faultSite) seed(t *testing.T) {
+func (s *faultSite) seed(t testing.TB) {
 	t.Helper()
 	if err := os.RemoveAll(s.base); err != nil {
 		t.Fatal(err)
@@ -198,7 +198,7 @@ func (s *faultSite) seed(t *testing.T) {
 // audit checks every managed file: whole old or whole new content, never a part.
 // It returns the paths that are neither (lost), how many are new, and the entries
 // nobody manages (left behind).
-func (s *faultSite) audit(t *testing.T) (partial []string, fresh int, left []string) {
+func (s *faultSite) audit(t testing.TB) (partial []string, fresh int, left []string) {
 	t.Helper()
 	managed := map[string]bool{"etc/mode.conf": true}
 	for i := 1; i <= faultFiles; i++ {

@@ -16,6 +16,7 @@ import (
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
 	"github.com/mgmt-puppet/mgmt-puppet/puppetlog"
 	"github.com/mgmt-puppet/mgmt-puppet/report"
+	"github.com/mgmt-puppet/mgmt-puppet/resources/atomicfile"
 	"github.com/mgmt-puppet/mgmt-puppet/translate"
 )
 
@@ -24,6 +25,7 @@ type runOptions struct {
 	tags, skipTags    []string
 	convergedTimeout  int
 	fightAfter        int
+	fsyncEach         bool
 	parallelism       int
 	serial            bool
 	detailedExitcodes bool
@@ -72,6 +74,7 @@ resource stays watched afterwards and drift is repaired as it happens.`,
 	f.StringSliceVar(&o.tags, "tags", nil, "apply only resources with one of these tags")
 	f.StringSliceVar(&o.skipTags, "skip-tags", nil, "do not apply resources with one of these tags")
 	f.IntVar(&o.convergedTimeout, "converged-timeout", 0, "seconds to keep watching once converged: 0 exits after the first pass, -1 runs until a signal")
+	f.BoolVar(&o.fsyncEach, "fsync-each", false, "fsync every written file on its own, rather than one syncfs for files written together (for servers busy writing other data to the same file system)")
 	f.IntVar(&o.fightAfter, "fight-after", 5, "a resource repaired this many times within 10 s is fought over by another program: its repairs wait 1 s, doubling up to 30 s (0: never slow down)")
 	f.IntVar(&o.parallelism, "parallelism", engine.DefaultParallelism(), "resources evaluated at once")
 	f.BoolVar(&o.serial, "serial", false, "apply one resource at a time, in the order puppet apply would (only resources that cannot interfere run at once otherwise)")
@@ -131,6 +134,9 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 		return err
 	}
 	start := time.Now()
+	if o.fsyncEach {
+		atomicfile.SetFlush(atomicfile.FlushFsync)
+	}
 	log := o.logger()
 	modulepath := splitPath(o.modulepath)
 	runner := o.delegate.runner(modulepath)

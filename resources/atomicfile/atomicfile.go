@@ -66,6 +66,9 @@ func Write(path, content string, o Options) error {
 	if err := fill(fd, content, o); err != nil {
 		return fail("write", err)
 	}
+	if err := durable(fd); err != nil {
+		return fail("sync", err)
+	}
 	if tmp == "" && o.Validate != nil {
 		if tmp, err = link(fd, dfd, base); err != nil {
 			return fail("link", err)
@@ -222,8 +225,7 @@ func linkAs(fd, dfd int, name string) error {
 	return err
 }
 
-// fill gives the open new file fd its content, owner and mode, and makes them
-// durable.
+// fill gives the open new file fd its content, owner and mode.
 func fill(fd int, content string, o Options) error {
 	b := unsafe.Slice(unsafe.StringData(content), len(content))
 	for len(b) > 0 {
@@ -241,10 +243,7 @@ func fill(fd int, content string, o Options) error {
 			return err
 		}
 	}
-	if err := unix.Fchmod(fd, o.Mode); err != nil {
-		return err
-	}
-	return unix.Fsync(fd)
+	return unix.Fchmod(fd, o.Mode)
 }
 
 // Chmod sets path's permission bits without following a symlink: a path that has
