@@ -23,8 +23,8 @@ var metaparams = map[string]bool{
 // the default, so a builder can read everything and let the caller report all problems.
 type Params struct {
 	res *catalog.Resource
-	// used lists the parameters read: a handful per resource, so a slice costs a
-	// tenth of a map (100,000 resources' maps took 66 MB).
+	// used lists the parameters read: a handful per resource, where a map each
+	// took 66 MB for 100,000 resources.
 	used        []string
 	errs        []error
 	unsupported []string
