@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mgmt-puppet/mgmt-puppet/resources/atomicfile"
 )
 
 // The fault suite applies fixtures/faults on a small loop-mounted ext4 while the
@@ -290,6 +292,22 @@ func (s *faultSite) allNew() bool {
 	return true
 }
 
+// wholeApply is how long a whole first apply from the seeded state takes here: the
+// faster of two, the first on a fresh file system being slower.
+func (s *faultSite) wholeApply(tb testing.TB, bin string) time.Duration {
+	tb.Helper()
+	whole := time.Hour
+	for range 2 {
+		s.seed(tb)
+		start := time.Now()
+		if out, err := exec.Command(bin, "run", "--color", "false", s.catalog).CombinedOutput(); err != nil {
+			tb.Fatalf("first apply: %v\n%s", err, out)
+		}
+		whole = min(whole, time.Since(start))
+	}
+	return whole
+}
+
 // waitFor polls cond every 20 ms for up to limit and returns how long it took;
 // false when it never held.
 func waitFor(limit time.Duration, cond func() bool) (time.Duration, bool) {
@@ -322,8 +340,6 @@ func failedResources(log, why string) []string {
 	}
 	return slices.Sorted(maps.Keys(seen))
 }
-
-var ourTempName = regexp.MustCompile(`^\..*\.mgmt-puppet-[A-Z2-7]{12}\.tmp$`)
 
 func seconds(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
 
@@ -437,17 +453,8 @@ func testFaultKill(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, 0))
 	t.Logf("random seed %d", seed)
-	// How long a whole first apply takes here (the faster of two, the first on a
-	// fresh file system being slower): the kills fall within it.
-	whole := time.Hour
-	for range 2 {
-		s.seed(t)
-		start := time.Now()
-		if out, err := exec.Command(binary(t), "run", "--color", "false", s.catalog).CombinedOutput(); err != nil {
-			t.Fatalf("first apply: %v\n%s", err, out)
-		}
-		whole = min(whole, time.Since(start))
-	}
+	// The kills fall within a whole first apply.
+	whole := s.wholeApply(t, binary(t))
 	var lost, left, leftAfter []string
 	var checked, killedMidway int
 	var converge time.Duration
@@ -489,7 +496,7 @@ func testFaultKill(t *testing.T) {
 	// removes it.
 	perKill := map[string]int{}
 	for _, l := range left {
-		if !ourTempName.MatchString(filepath.Base(l)) {
+		if !atomicfile.IsTemp(filepath.Base(l)) {
 			t.Errorf("left behind after a kill: %s, not a temporary name of ours", l)
 		}
 		perKill[filepath.Dir(l)]++
