@@ -90,7 +90,7 @@ func Lines(e engine.Event) []Line {
 	path, level := e.Vertex.Name, engine.Notice
 	m, ok := e.Vertex.Data.(*translate.Meta)
 	if ok {
-		path, level = m.Path, m.Loglevel
+		path, level = m.Path(), m.Loglevel
 	}
 	if e.Vertex.Relay {
 		// Of a container's boundaries Puppet says only what they would have

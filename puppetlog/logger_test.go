@@ -12,8 +12,8 @@ import (
 )
 
 func TestLines(t *testing.T) {
-	v := &engine.Vertex{Name: "Exec[x]", Data: &translate.Meta{Path: "/Stage[main]/Main/Exec[x]", Loglevel: engine.Notice}}
-	quiet := &engine.Vertex{Name: "File[/q]", Data: &translate.Meta{Path: "/Stage[main]/Main/File[/q]", Loglevel: engine.Info}}
+	v := &engine.Vertex{Name: "Exec[x]", Data: &translate.Meta{Containment: []string{"Stage[main]", "Main", "Exec[x]"}, Loglevel: engine.Notice}}
+	quiet := &engine.Vertex{Name: "File[/q]", Data: &translate.Meta{Containment: []string{"Stage[main]", "Main", "File[/q]"}, Loglevel: engine.Info}}
 	boom := errors.New("'/bin/false' returned 1 instead of one of [0]")
 	for _, tc := range []struct {
 		name string
@@ -77,7 +77,7 @@ func TestColor(t *testing.T) {
 // the error after "Wrapped exception:".
 func TestSetErrorLines(t *testing.T) {
 	v := &engine.Vertex{Name: "File[/x/f]", Data: &translate.Meta{Type: "File", Title: "/x/f",
-		Path: "/Stage[main]/Main/File[/x/f]", File: "/m.pp", Line: 3, Loglevel: engine.Notice}}
+		Containment: []string{"Stage[main]", "Main", "File[/x/f]"}, File: "/m.pp", Line: 3, Loglevel: engine.Notice}}
 	err := &engine.ChangeError{Property: "ensure", From: "absent", To: "link", Set: "link",
 		Err: errors.New("No such file or directory @ dir_chdir - /x")}
 	var got []string

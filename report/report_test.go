@@ -70,7 +70,7 @@ func TestConfigVersionAndLabel(t *testing.T) {
 }
 
 func vertex(typ, title string) *engine.Vertex {
-	m := &translate.Meta{Type: typ, Title: title, Path: "/Stage[main]/Main/" + typ + "[" + title + "]",
+	m := &translate.Meta{Type: typ, Title: title,
 		Containment: []string{"Stage[main]", "Main", typ + "[" + title + "]"}, ResourceTags: []string{strings.ToLower(typ), "class"},
 		Loglevel: engine.Notice}
 	return &engine.Vertex{Name: m.Ref(), Data: m}

@@ -122,7 +122,7 @@ func (t *translation) generateConcats() {
 		}
 		content := concatContent(mine, c.order, c.ensureNewline)
 		ref := "File[" + c.path + "]"
-		if _, dup := t.byKey[key("File", c.path)]; dup {
+		if _, dup := t.byKey[t.key("File", c.path)]; dup {
 			t.problem("%s: generates %s, which the catalog declares too", it.r.Ref(), ref)
 			continue
 		}
@@ -137,7 +137,7 @@ func (t *translation) generateConcats() {
 		}
 		parent := it.meta.Containment[:len(it.meta.Containment)-1]
 		containment := append(append([]string(nil), parent...), ref)
-		meta := &Meta{Type: "File", Title: c.path, Path: "/" + strings.Join(containment, "/"),
+		meta := &Meta{Type: "File", Title: c.path,
 			Containment: containment, Tags: uniqSorted(append([]string{"file"}, it.meta.Tags...)),
 			ResourceTags: append([]string{"file"}, it.r.Tags...), Loglevel: it.meta.Loglevel}
 		sum := sha256.Sum256([]byte(ref + "\x00" + content + "\x00" + f.Mode + "\x00" + f.Owner + "\x00" + f.Group + "\x00" + f.Ensure))
@@ -149,7 +149,7 @@ func (t *translation) generateConcats() {
 		t.edge(it.start, ref, true)
 		// As any File, it autorequires its nearest managed parent directory.
 		for dir := filepath.Dir(c.path); ; dir = filepath.Dir(dir) {
-			if p, ok := t.byKey[key("File", dir)]; ok {
+			if p, ok := t.byKey[t.key("File", dir)]; ok {
 				t.edge(p.r.Ref(), ref, false)
 				break
 			}

@@ -112,9 +112,9 @@ func dump(res *Result, err error) []byte {
 			flags = append(flags, "noop")
 		}
 		if len(flags) > 0 {
-			fmt.Fprintf(&b, "  %s (%s)\n", m.Path, strings.Join(flags, ","))
+			fmt.Fprintf(&b, "  %s (%s)\n", m.Path(), strings.Join(flags, ","))
 		} else {
-			fmt.Fprintf(&b, "  %s\n", m.Path)
+			fmt.Fprintf(&b, "  %s\n", m.Path())
 		}
 	}
 	b.WriteString("edges:\n")

@@ -49,9 +49,9 @@ func TestFootprints(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tr := &translation{cat: cat, byKey: map[string]*item{}}
+			tr := &translation{cat: cat, byKey: map[refKey]*item{}}
 			for i := range cat.Resources {
-				tr.byKey[key(cat.Resources[i].Type, cat.Resources[i].Title)] = &item{r: &cat.Resources[i]}
+				tr.byKey[tr.key(cat.Resources[i].Type, cat.Resources[i].Title)] = &item{r: &cat.Resources[i], ref: cat.Resources[i].Ref()}
 			}
 			var v *engine.Vertex
 			for _, x := range res.Graph.Vertices() {

@@ -24,8 +24,10 @@ var metaparams = map[string]bool{
 type Params struct {
 	res *catalog.Resource
 	// used lists the parameters read: a handful per resource, where a map each
-	// took 66 MB for 100,000 resources.
+	// took 66 MB for 100,000 resources. Once the resource is built, Unused has
+	// been asked and reads are no longer recorded (settled).
 	used        []string
+	settled     bool
 	errs        []error
 	unsupported []string
 }
@@ -58,7 +60,7 @@ func (p *Params) Unsupported() []string { return p.unsupported }
 // Raw returns the decoded value of name with Sensitive unwrapped, and whether it is set
 // (nil and `undef` count as unset).
 func (p *Params) Raw(name string) (any, bool) {
-	if !slices.Contains(p.used, name) {
+	if !p.settled && !slices.Contains(p.used, name) {
 		p.used = append(p.used, name)
 	}
 	v, ok := p.res.Parameters[name]
@@ -234,6 +236,14 @@ func (p *Params) Unused(ignorable ...string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// settle stops recording reads and hands back the list of those made, for the
+// next resource's to reuse.
+func (p *Params) settle() []string {
+	used := p.used[:0]
+	p.used, p.settled = nil, true
+	return used
 }
 
 // Err returns the problems recorded so far, nil when there were none.

@@ -1,10 +1,8 @@
 package translate
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -37,9 +35,6 @@ type Options struct {
 // Meta describes the Puppet resource behind a vertex; it is the vertex's Data.
 type Meta struct {
 	Type, Title string
-	// Path is the containment path Puppet prints in logs:
-	// "/Stage[main]/Main/File[/etc/motd]".
-	Path string
 	// Containment lists the containers from the outermost, as in reports
 	// (["Stage[main]", "Main", "File[/etc/motd]"]).
 	Containment []string
@@ -70,6 +65,10 @@ func (t *translation) modulePath() []string {
 type modulePathUser interface {
 	SetModulePath(dirs []string, environment string)
 }
+
+// Path is the containment path Puppet prints in logs:
+// "/Stage[main]/Main/File[/etc/motd]".
+func (m *Meta) Path() string { return "/" + strings.Join(m.Containment, "/") }
 
 // Ref is "Type[title]".
 func (m *Meta) Ref() string { return m.Type + "[" + m.Title + "]" }
@@ -107,7 +106,7 @@ func Translate(c *catalog.Catalog, o Options) (*Result, error) {
 	t := &translation{
 		cat:       c,
 		opts:      o,
-		byKey:     map[string]*item{},
+		byKey:     make(map[refKey]*item, len(c.Resources)),
 		resources: make([]*item, 0, len(c.Resources)),
 		stats:     map[string]*TypeStat{},
 		graph:     engine.NewGraph(),
@@ -151,20 +150,32 @@ type item struct {
 	// For containers, the names of their start and end vertices; for resources,
 	// both are the resource's own vertex.
 	start, end string
+	ref        string   // "Type[title]"
+	path       []string // containment path, once worked out
+	tags       []string // tags with the containers', once worked out
+	visiting   bool     // path or tags are being worked out (containment cycles)
 }
 
 type translation struct {
-	cat       *catalog.Catalog
-	opts      Options
-	byKey     map[string]*item
-	resources []*item
-	stats     map[string]*TypeStat
-	graph     *engine.Graph
-	problems  Problems
-	warnings  []string
-	orderings []Ordering
+	cat   *catalog.Catalog
+	opts  Options
+	byKey map[refKey]*item
+	// lowerTypes maps type names to their lower case.
+	lowerTypes map[string]string
+	resources  []*item
+	stats      map[string]*TypeStat
+	graph      *engine.Graph
+	problems   Problems
+	warnings   []string
+	orderings  []Ordering
 	// suitability caches Native.Suitable by type.
 	suitability map[string]bool
+	// tagSets shares equal tag lists between resources, keyed by the tags joined
+	// with NULs (built in keyBuf).
+	tagSets map[string][]string
+	keyBuf  []byte
+	usedBuf []string
+	fp      fingerprinter
 }
 
 func (t *translation) problem(format string, args ...any) {
@@ -174,14 +185,25 @@ func (t *translation) problem(format string, args ...any) {
 // containerTypes are containers whatever their kind says.
 var containerTypes = map[string]bool{"Class": true, "Stage": true, "Node": true, "Component": true, "Whit": true}
 
-// key is the lookup key of a reference: the type is case-insensitive, and so are class
-// titles.
-func key(typ, title string) string {
-	typ = strings.ToLower(typ)
-	if typ == "class" {
-		title = strings.ToLower(title)
+// refKey is the lookup key of a reference: the type is case-insensitive, and so are
+// class titles.
+type refKey struct{ typ, title string }
+
+func (t *translation) key(typ, title string) refKey {
+	lower, ok := t.lowerTypes[typ]
+	if !ok {
+		// Type names are few: each is lowered once.
+		lower = strings.ToLower(typ)
+		if t.lowerTypes == nil {
+			t.lowerTypes = map[string]string{}
+		}
+		t.lowerTypes[typ] = lower
 	}
-	return typ + "[" + title + "]"
+	k := refKey{typ: lower, title: title}
+	if lower == "class" {
+		k.title = strings.ToLower(title)
+	}
+	return k
 }
 
 func (t *translation) addResources() {
@@ -190,7 +212,7 @@ func (t *translation) addResources() {
 		// collects it itself (the compiler realizes it): it is applied like any
 		// other, as the Puppet agent does.
 		r := &t.cat.Resources[i]
-		it := &item{r: r}
+		it := &item{r: r, ref: r.Ref()}
 		stat := t.stats[r.Type]
 		if stat == nil {
 			stat = &TypeStat{Type: r.Type}
@@ -209,7 +231,7 @@ func (t *translation) addResources() {
 		} else {
 			stat.Unsupported++
 		}
-		k := key(r.Type, r.Title)
+		k := t.key(r.Type, r.Title)
 		if _, dup := t.byKey[k]; dup {
 			t.problem("%s: Duplicate declaration: %s is already declared", r.Ref(), r.Ref())
 			continue
@@ -256,7 +278,7 @@ func (t *translation) suitable(typ string, n Native) bool {
 }
 
 func (t *translation) alias(it *item, name string, unique bool, what string) {
-	k := key(it.r.Type, name)
+	k := t.key(it.r.Type, name)
 	if other, ok := t.byKey[k]; ok && other != it {
 		if unique {
 			t.problem("%s: Cannot alias %s to %q; resource %s already declared", it.r.Ref(), it.r.Ref(), name, other.r.Ref())
@@ -279,11 +301,11 @@ func (t *translation) lookup(ref string) (*item, bool) {
 	if !ok {
 		return nil, false
 	}
-	if it, ok := t.byKey[key(typ, title)]; ok {
+	if it, ok := t.byKey[t.key(typ, title)]; ok {
 		return it, true
 	}
 	if n, ok := natives[canonicalType(typ)]; ok {
-		if it, ok := t.byKey[key(typ, n.canonical(title))]; ok {
+		if it, ok := t.byKey[t.key(typ, n.canonical(title))]; ok {
 			return it, true
 		}
 	}
@@ -327,15 +349,6 @@ func (t *translation) addContainment() {
 	}
 }
 
-// pathElement is how a resource appears in a containment path: classes by their
-// capitalised title, everything else by reference.
-func pathElement(r *catalog.Resource) string {
-	if r.Type == "Class" {
-		return canonicalType(r.Title)
-	}
-	return r.Ref()
-}
-
 // containers returns the catalog resources of it's containers, outermost first,
 // through first parents.
 func containers(it *item) []*catalog.Resource {
@@ -352,21 +365,27 @@ func containers(it *item) []*catalog.Resource {
 	return out
 }
 
-// containment returns it's path from the outermost container, through first parents.
-func containment(it *item) []string {
-	var path []string
-	seen := map[*item]bool{}
-	for p := it; p != nil && !seen[p]; {
-		seen[p] = true
-		path = append(path, pathElement(p.r))
-		if len(p.parents) == 0 {
-			break
-		}
-		p = p.parents[0]
+// containment returns it's path from the outermost container, through first
+// parents. Each container's path is worked out once and shared: a resource's path
+// costs one slice, its last element the resource's reference.
+func (t *translation) containment(it *item) []string {
+	if it.path != nil {
+		return it.path
 	}
-	for i, j := 0, len(path)-1; i < j; i, j = i+1, j-1 {
-		path[i], path[j] = path[j], path[i]
+	var parent []string
+	if len(it.parents) > 0 && !it.visiting {
+		it.visiting = true // a containment cycle ends the path here
+		parent = t.containment(it.parents[0])
+		it.visiting = false
 	}
+	elem := it.ref
+	if it.r.Type == "Class" {
+		elem = canonicalType(it.r.Title)
+	}
+	path := make([]string, len(parent)+1)
+	copy(path, parent)
+	path[len(parent)] = elem
+	it.path = path
 	return path
 }
 
@@ -374,21 +393,38 @@ func containment(it *item) []string {
 // container's noop does not reach what it contains: Puppet 7 applying a catalog
 // honours noop only on the resource itself (fixtures/noopmeta shows it).
 func (t *translation) inherited(it *item) (tags []string, noop bool) {
-	noop = isTrue(it.r.Parameters["noop"])
-	seen := map[*item]bool{}
-	var walk func(*item)
-	walk = func(x *item) {
-		if seen[x] {
-			return
-		}
-		seen[x] = true
-		tags = append(tags, x.r.Tags...)
-		for _, p := range x.parents {
-			walk(p)
-		}
+	return t.allTags(it), isTrue(it.r.Parameters["noop"])
+}
+
+// allTags is the sorted union of the tags of it and of all its containers. Each
+// container's set is worked out once, and equal sets share one slice: the
+// resources of one class usually have the same tags.
+func (t *translation) allTags(it *item) []string {
+	if it.tags != nil || it.visiting {
+		return it.tags
 	}
-	walk(it)
-	return uniqSorted(tags), noop
+	it.visiting = true
+	tags := append([]string(nil), it.r.Tags...)
+	for _, p := range it.parents {
+		tags = append(tags, t.allTags(p)...)
+	}
+	it.visiting = false
+	tags = uniqSorted(tags)
+	t.keyBuf = t.keyBuf[:0]
+	for _, tag := range tags {
+		t.keyBuf = append(append(t.keyBuf, tag...), 0)
+	}
+	if shared, ok := t.tagSets[string(t.keyBuf)]; ok {
+		it.tags = shared
+		return shared
+	}
+	tags = slices.Clip(tags)
+	if t.tagSets == nil {
+		t.tagSets = map[string][]string{}
+	}
+	t.tagSets[string(t.keyBuf)] = tags
+	it.tags = tags
+	return tags
 }
 
 func (t *translation) selected(tags []string) bool {
@@ -411,11 +447,14 @@ func (t *translation) selected(tags []string) bool {
 // buildNative builds it's native resource into v, or, when it uses parameters or
 // values the native type does not have yet and Puppet is there, hands it to Puppet.
 func (t *translation) buildNative(it *item, v *engine.Vertex) {
+	// The list of parameters read grows in one buffer shared by all resources.
+	it.params.used = append(t.usedBuf[:0], it.params.used...)
 	res := it.native.Build(it.params)
 	var reasons []string
 	for _, name := range it.params.Unused(it.native.Ignorable...) {
 		reasons = append(reasons, "parameter "+name)
 	}
+	t.usedBuf = it.params.settle()
 	reasons = append(reasons, it.params.Unsupported()...)
 	if len(reasons) > 0 && len(it.params.Errs()) == 0 && t.opts.Delegate != nil && !it.native.Together {
 		t.delegateNative(it, reasons)
@@ -461,9 +500,9 @@ func unsupportedProblem(ref, reason string) string {
 
 func (t *translation) addVertices() {
 	for _, it := range t.resources {
-		path := containment(it)
+		path := t.containment(it)
 		tags, noop := t.inherited(it)
-		it.meta = &Meta{Type: it.r.Type, Title: it.r.Title, Path: "/" + strings.Join(path, "/"),
+		it.meta = &Meta{Type: it.r.Type, Title: it.r.Title,
 			Containment: path, Tags: tags, ResourceTags: it.r.Tags, File: it.r.File, Line: it.r.Line, Loglevel: engine.Notice}
 		if it.params != nil {
 			it.meta.Loglevel = loglevel(it.params)
@@ -477,8 +516,8 @@ func (t *translation) addVertices() {
 			t.addVertex(&engine.Vertex{Name: it.end, Relay: true, Data: &whit})
 			continue
 		}
-		it.start, it.end = it.r.Ref(), it.r.Ref()
-		v := &engine.Vertex{Name: it.r.Ref(), Data: it.meta, Noop: noop, Fingerprint: fingerprint(it.r)}
+		it.start, it.end = it.ref, it.ref
+		v := &engine.Vertex{Name: it.ref, Data: it.meta, Noop: noop, Fingerprint: t.fp.sum(it.r)}
 		if it.native != nil {
 			t.buildNative(it, v)
 		}
@@ -629,13 +668,6 @@ func (t *translation) checkCycles() {
 		}
 		t.problem("Found 1 dependency cycle: (%s)", strings.Join(names, " => "))
 	}
-}
-
-func fingerprint(r *catalog.Resource) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00", r.Type, r.Title)
-	_ = json.NewEncoder(h).Encode(r.Parameters)
-	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 func stringList(v any) []string {

@@ -127,7 +127,7 @@ func writeText(w io.Writer, res *translate.Result) error {
 		}
 		path := v.Name
 		if m, ok := v.Data.(*translate.Meta); ok {
-			path = m.Path
+			path = m.Path()
 		}
 		fmt.Fprintf(w, "%s%s\n", path, state)
 	}
@@ -184,7 +184,7 @@ func writeJSON(w io.Writer, res *translate.Result) error {
 			jv.Kind, jv.Supported = "boundary", true
 		}
 		if m, ok := v.Data.(*translate.Meta); ok {
-			jv.Path, jv.Tags = m.Path, m.Tags
+			jv.Path, jv.Tags = m.Path(), m.Tags
 		}
 		out.Vertices = append(out.Vertices, jv)
 	}
