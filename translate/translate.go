@@ -52,12 +52,17 @@ type Meta struct {
 	Loglevel engine.Level
 }
 
-// modulePath is Options.ModulePath with $environment replaced.
+// modulePath is Options.ModulePath with $environment replaced, worked out once
+// and shared by every resource.
 func (t *translation) modulePath() []string {
+	if t.modPath != nil {
+		return t.modPath
+	}
 	out := make([]string, len(t.opts.ModulePath))
 	for i, d := range t.opts.ModulePath {
 		out[i] = strings.ReplaceAll(d, "$environment", t.cat.Environment)
 	}
+	t.modPath = out
 	return out
 }
 
@@ -175,6 +180,7 @@ type translation struct {
 	tagSets map[string][]string
 	keyBuf  []byte
 	usedBuf []string
+	modPath []string
 	fp      fingerprinter
 }
 
