@@ -87,6 +87,11 @@ func Lines(e engine.Event) []Line {
 	if e.Vertex == nil {
 		return nil
 	}
+	switch e.Kind {
+	case engine.EventChange, engine.EventLog, engine.EventFailure, engine.EventSkip, engine.EventRefresh:
+	default:
+		return nil // the other kinds have no line: no path to build
+	}
 	path, level := e.Vertex.Name, engine.Notice
 	m, ok := e.Vertex.Data.(*translate.Meta)
 	if ok {

@@ -149,6 +149,7 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
+	log.Printf(engine.Debug, "Read the catalog of %d resources in %.2f seconds", len(cat.Resources), time.Since(start).Seconds())
 	// With exported resources, the catalog as the node's collectors answer now,
 	// which may have changed since the compile.
 	live, applied, err := o.exports.begin(ctx, cat, log)
@@ -159,10 +160,12 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 	if live != nil {
 		defer live.close()
 	}
+	translated := time.Now()
 	res, err := translateCatalog(applied, path, opts, os.Stdout, os.Stderr)
 	if err != nil {
 		return err
 	}
+	log.Printf(engine.Debug, "Translated the catalog into a graph of %d vertices in %.2f seconds", res.Graph.Len(), time.Since(translated).Seconds())
 	var observer engine.Observer = log
 	var reports *reportWriter
 	if o.report != "" || o.summary != "" {
