@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -216,7 +217,7 @@ type node struct {
 
 	everChanged, everOutOfSync, everRestarted, everFailedRestart bool
 
-	pokeQueued chan struct{} // capacity 1: the dedupe flag for Poke
+	pokeQueued atomic.Bool // the dedupe flag for Poke: set by Poke, cleared by drainPokes
 
 	// Owned by the worker while running.
 	noop     bool
@@ -340,7 +341,7 @@ func (r *run) load(g *Graph, old map[string]*node) error {
 			nodes[i] = o
 			continue
 		}
-		n := &node{e: r.e, v: v, index: i, pokeQueued: make(chan struct{}, 1)}
+		n := &node{e: r.e, v: v, index: i}
 		n.tokens = float64(r.e.cfg.RateBurst)
 		if !v.inert() {
 			if v.Resource == nil {
@@ -371,9 +372,7 @@ func (r *run) load(g *Graph, old map[string]*node) error {
 
 // Poke implements Handle.
 func (n *node) Poke() {
-	select {
-	case n.pokeQueued <- struct{}{}:
-	default:
+	if !n.pokeQueued.CompareAndSwap(false, true) {
 		return // already queued
 	}
 	e := n.e
@@ -1026,7 +1025,7 @@ func (r *run) drainPokes() {
 	e.pokeList = nil
 	e.pokeMu.Unlock()
 	for _, n := range list {
-		<-n.pokeQueued
+		n.pokeQueued.Store(false)
 		if n.timer != nil {
 			n.timer.Stop()
 			n.timer = nil

@@ -36,7 +36,10 @@ func (v *Vertex) String() string { return v.Name }
 func (v *Vertex) inert() bool { return v.Skip || v.Relay }
 
 type edge struct {
-	to      int32
+	to int32
+	// peer is the index of the same edge in the other end's list: in in[to] for an
+	// edge of out, in out[to] for an edge of in.
+	peer    int32
 	refresh bool
 	// order: the edge only orders its ends (see AddOrderEdge); a failure does not
 	// pass along it.
@@ -49,12 +52,19 @@ type Graph struct {
 	vertices []*Vertex
 	index    map[string]int32
 	out, in  [][]edge
-	edges    map[[2]int32]int // index of the edge in out[from]
+	// heavyEdges indexes the edges between two heavy vertices (see find): the
+	// index of the edge in out[from].
+	heavyEdges map[[2]int32]int32
 }
+
+// heavyDegree is the number of edges above which a vertex is heavy: finding
+// whether it has an edge to or from another heavy vertex goes through
+// heavyEdges rather than through its list of edges.
+const heavyDegree = 64
 
 // NewGraph returns an empty graph.
 func NewGraph() *Graph {
-	return &Graph{index: map[string]int32{}, edges: map[[2]int32]int{}}
+	return &Graph{index: map[string]int32{}}
 }
 
 // AddVertex adds v; its name must be new.
@@ -93,25 +103,78 @@ func (g *Graph) addEdge(from, to string, refresh, order bool) error {
 	if !ok {
 		return fmt.Errorf("edge %s -> %s: no vertex %s", from, to, to)
 	}
-	key := [2]int32{f, t}
-	if i, ok := g.edges[key]; ok {
+	if i := g.find(f, t); i >= 0 {
 		if order {
 			return nil
 		}
-		g.out[f][i].refresh = g.out[f][i].refresh || refresh
-		g.out[f][i].order = false
-		for j := range g.in[t] {
-			if g.in[t][j].to == f {
-				g.in[t][j].refresh = g.in[t][j].refresh || refresh
-				g.in[t][j].order = false
-			}
-		}
+		e := &g.out[f][i]
+		e.refresh, e.order = e.refresh || refresh, false
+		back := &g.in[t][e.peer]
+		back.refresh, back.order = e.refresh, false
 		return nil
 	}
-	g.edges[key] = len(g.out[f])
-	g.out[f] = append(g.out[f], edge{to: t, refresh: refresh, order: order})
-	g.in[t] = append(g.in[t], edge{to: f, refresh: refresh, order: order})
+	fHeavy, tHeavy := g.heavy(f), g.heavy(t)
+	g.out[f] = append(g.out[f], edge{to: t, peer: int32(len(g.in[t])), refresh: refresh, order: order})
+	g.in[t] = append(g.in[t], edge{to: f, peer: int32(len(g.out[f]) - 1), refresh: refresh, order: order})
+	if !fHeavy && g.heavy(f) {
+		g.becameHeavy(f)
+	}
+	if !tHeavy && g.heavy(t) {
+		g.becameHeavy(t)
+	}
+	if g.heavy(f) && g.heavy(t) {
+		g.indexHeavy(f, t, int32(len(g.out[f])-1))
+	}
 	return nil
+}
+
+// find returns the index in out[f] of the edge f→t, or -1. Most vertices have a
+// few edges: the list of one end is searched, so that building a graph keeps no
+// index of its edges. Between two heavy vertices it looks in heavyEdges.
+func (g *Graph) find(f, t int32) int32 {
+	switch {
+	case !g.heavy(f):
+		for i, e := range g.out[f] {
+			if e.to == t {
+				return int32(i)
+			}
+		}
+		return -1
+	case !g.heavy(t):
+		for _, e := range g.in[t] {
+			if e.to == f {
+				return e.peer
+			}
+		}
+		return -1
+	}
+	if i, ok := g.heavyEdges[[2]int32{f, t}]; ok {
+		return i
+	}
+	return -1
+}
+
+func (g *Graph) heavy(v int32) bool { return len(g.out[v])+len(g.in[v]) > heavyDegree }
+
+// becameHeavy indexes v's edges to and from the other heavy vertices.
+func (g *Graph) becameHeavy(v int32) {
+	for i, e := range g.out[v] {
+		if g.heavy(e.to) {
+			g.indexHeavy(v, e.to, int32(i))
+		}
+	}
+	for _, e := range g.in[v] {
+		if g.heavy(e.to) {
+			g.indexHeavy(e.to, v, e.peer)
+		}
+	}
+}
+
+func (g *Graph) indexHeavy(f, t, i int32) {
+	if g.heavyEdges == nil {
+		g.heavyEdges = map[[2]int32]int32{}
+	}
+	g.heavyEdges[[2]int32{f, t}] = i
 }
 
 // Len is the number of vertices.
@@ -348,8 +411,7 @@ func (g *Graph) Cycles() [][]string {
 					break
 				}
 			}
-			_, self := g.edges[[2]int32{v, v}]
-			if len(comp) > 1 || self {
+			if len(comp) > 1 || g.find(v, v) >= 0 {
 				sort.Strings(comp)
 				cycles = append(cycles, comp)
 			}
