@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 )
@@ -65,6 +66,16 @@ const heavyDegree = 64
 // NewGraph returns an empty graph.
 func NewGraph() *Graph {
 	return &Graph{index: map[string]int32{}}
+}
+
+// Grow makes room for n more vertices, so that adding them allocates less.
+func (g *Graph) Grow(n int) {
+	g.vertices = slices.Grow(g.vertices, n)
+	g.out = slices.Grow(g.out, n)
+	g.in = slices.Grow(g.in, n)
+	if len(g.index) == 0 {
+		g.index = make(map[string]int32, n)
+	}
 }
 
 // AddVertex adds v; its name must be new.

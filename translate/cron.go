@@ -21,9 +21,9 @@ func init() {
 		// The crontab provider needs the crontab command (package cron): without
 		// it Puppet fails the resources as it does, so Puppet runs them.
 		Suitable: func() bool { _, ok := resources.CommandInPath("crontab"); return ok },
-		Autorequire: func(p *Params) [][]string {
+		Autorequire: func(p *Params) [][]Ref {
 			if u, ok := p.OptString("user"); ok {
-				return [][]string{{"User[" + u + "]"}}
+				return [][]Ref{{{"User", u}}}
 			}
 			return nil
 		},

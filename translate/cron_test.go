@@ -114,11 +114,11 @@ func TestCronTranslateErrors(t *testing.T) {
 
 func TestCronAutorequireAndSensitive(t *testing.T) {
 	r := &catalog.Resource{Type: "Cron", Title: "x", Parameters: map[string]any{"user": "alice", "command": "/bin/true"}}
-	if got := natives["Cron"].Autorequire(newParams(r)); !reflect.DeepEqual(got, [][]string{{"User[alice]"}}) {
+	if got := refStrings(natives["Cron"].Autorequire(newParams(r))); !reflect.DeepEqual(got, [][]string{{"User[alice]"}}) {
 		t.Errorf("autorequire %v", got)
 	}
 	r = &catalog.Resource{Type: "Cron", Title: "x", Parameters: map[string]any{"target": "alice"}}
-	if got := natives["Cron"].Autorequire(newParams(r)); got != nil {
+	if got := refStrings(natives["Cron"].Autorequire(newParams(r))); got != nil {
 		t.Errorf("autorequire without user: %v", got)
 	}
 	c, p := buildCronFor(t, "x", map[string]any{"command": "/bin/secret", "user": "root"}, "command")

@@ -132,9 +132,9 @@ var (
 // execAutorequire is exec's: File[cwd], the absolute paths that start the command's
 // lines (or its double-quoted head), those of onlyif and unless, and User[user] unless
 // numeric.
-func execAutorequire(p *Params) [][]string {
-	var out [][]string
-	file := func(path string) { out = append(out, []string{"File[" + path + "]"}) }
+func execAutorequire(p *Params) [][]Ref {
+	var out [][]Ref
+	file := func(path string) { out = append(out, []Ref{{"File", path}}) }
 	if cwd := p.String("cwd", ""); cwd != "" {
 		file(cwd)
 	}
@@ -153,7 +153,7 @@ func execAutorequire(p *Params) [][]string {
 		}
 	}
 	if u := p.String("user", ""); u != "" && !numeric.MatchString(u) {
-		out = append(out, []string{"User[" + u + "]"})
+		out = append(out, []Ref{{"User", u}})
 	}
 	return out
 }

@@ -181,7 +181,7 @@ func TestExecAutorequire(t *testing.T) {
 		{"x", map[string]any{"command": `"/opt/my app/run" -x`, "user": "1000"}, [][]string{{"File[/opt/my app/run]"}}},
 	} {
 		_, p := buildNative(t, "Exec", tc.title, tc.params)
-		if got := natives["Exec"].Autorequire(p); !reflect.DeepEqual(got, tc.want) {
+		if got := refStrings(natives["Exec"].Autorequire(p)); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s %v: autorequire %q, want %q", tc.title, tc.params, got, tc.want)
 		}
 	}

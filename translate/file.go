@@ -197,15 +197,20 @@ func fileRecurse(p *Params, f *resources.File) {
 // own resources, and the containment that its generated children's log lines
 // name. It runs once all resources are built.
 func (t *translation) linkRecursiveFiles() {
-	var paths []string
 	var recursing []*item
+	for _, it := range t.resources {
+		if f, ok := it.resource.(*resources.File); ok && f.Recurse != "" {
+			recursing = append(recursing, it)
+		}
+	}
+	if len(recursing) == 0 {
+		return
+	}
+	var paths []string
 	for _, it := range t.resources {
 		switch r := it.resource.(type) {
 		case *resources.File:
 			paths = append(paths, r.Path)
-			if r.Recurse != "" {
-				recursing = append(recursing, it)
-			}
 		case *concatFile:
 			paths = append(paths, r.path) // it generates File[path]
 		}
@@ -316,7 +321,7 @@ func fileChecksum(p *Params) string {
 // nearest first (only the nearest one in the catalog counts), the link target, and
 // the owner and group when given by name. It reads the raw values so that problems
 // Build reported are not reported twice.
-func fileAutorequire(p *Params) [][]string {
+func fileAutorequire(p *Params) [][]Ref {
 	str := func(name string) string {
 		v, _ := p.Raw(name)
 		s, _ := v.(string)
@@ -327,11 +332,11 @@ func fileAutorequire(p *Params) [][]string {
 		path = p.Title()
 	}
 	path = canonicalPath(path)
-	var groups [][]string
+	var groups [][]Ref
 	if filepath.IsAbs(path) && path != "/" {
-		var parents []string
+		parents := make([]Ref, 0, strings.Count(path, "/"))
 		for d := filepath.Dir(path); ; d = filepath.Dir(d) {
-			parents = append(parents, "File["+d+"]")
+			parents = append(parents, Ref{"File", d})
 			if d == "/" {
 				break
 			}
@@ -343,11 +348,11 @@ func fileAutorequire(p *Params) [][]string {
 		target = e
 	}
 	if filepath.IsAbs(target) {
-		groups = append(groups, []string{"File[" + canonicalPath(target) + "]"})
+		groups = append(groups, []Ref{{"File", canonicalPath(target)}})
 	}
 	for _, x := range []struct{ param, typ string }{{"owner", "User"}, {"group", "Group"}} {
 		if name := str(x.param); name != "" && !isNumeric(name) {
-			groups = append(groups, []string{x.typ + "[" + name + "]"})
+			groups = append(groups, []Ref{{x.typ, name}})
 		}
 	}
 	return groups

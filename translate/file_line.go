@@ -12,10 +12,10 @@ func init() {
 	register("File_line", Native{
 		Namevar: "name",
 		Build:   buildFileLine,
-		Autorequire: func(p *Params) [][]string {
+		Autorequire: func(p *Params) [][]Ref {
 			v, _ := p.Raw("path")
 			if s, ok := v.(string); ok && s != "" {
-				return [][]string{{"File[" + canonicalPath(s) + "]"}}
+				return [][]Ref{{{"File", canonicalPath(s)}}}
 			}
 			return nil
 		},

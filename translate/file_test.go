@@ -168,7 +168,7 @@ func TestFileAutorequire(t *testing.T) {
 	}
 	for _, c := range cases {
 		r := &catalog.Resource{Type: "File", Title: c.title, Parameters: c.params}
-		got := natives["File"].Autorequire(newParams(r))
+		got := refStrings(natives["File"].Autorequire(newParams(r)))
 		if !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s %v: got %q, want %q", c.title, c.params, got, c.want)
 		}

@@ -65,3 +65,19 @@ func TestFingerprint(t *testing.T) {
 		}
 	}
 }
+
+// refStrings renders autorequire groups as reference strings, nil staying nil,
+// for comparison with a table.
+func refStrings(groups [][]Ref) [][]string {
+	if groups == nil {
+		return nil
+	}
+	out := make([][]string, len(groups))
+	for i, g := range groups {
+		out[i] = []string{}
+		for _, r := range g {
+			out[i] = append(out[i], r.String())
+		}
+	}
+	return out
+}

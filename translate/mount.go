@@ -126,20 +126,20 @@ func rubyValue(v any) string {
 
 // mountAutorequire is the type's autorequire: the mounts of every parent directory,
 // each its own dependency.
-func mountAutorequire(p *Params) [][]string {
+func mountAutorequire(p *Params) [][]Ref {
 	v, _ := p.Raw("name")
 	name, _ := v.(string)
 	if name == "" {
 		name = p.Title()
 	}
 	name = mountName(name)
-	var groups [][]string
+	var groups [][]Ref
 	for d := name; ; {
 		parent := path.Dir(d)
 		if parent == d || parent == "." {
 			break
 		}
-		groups = append([][]string{{"Mount[" + parent + "]"}}, groups...)
+		groups = append([][]Ref{{{"Mount", parent}}}, groups...)
 		d = parent
 	}
 	return groups

@@ -90,7 +90,7 @@ func TestMountAutorequireAndName(t *testing.T) {
 		{"/", nil, nil},
 	} {
 		r := &catalog.Resource{Type: "Mount", Title: tc.title, Parameters: tc.params}
-		if got := natives["Mount"].Autorequire(newParams(r)); !reflect.DeepEqual(got, tc.want) {
+		if got := refStrings(natives["Mount"].Autorequire(newParams(r))); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: %q, want %q", tc.title, got, tc.want)
 		}
 	}

@@ -12,11 +12,11 @@ type Native struct {
 	Canonical func(string) string
 	// Build reads the parameters and returns the resource; problems go to p.Errorf.
 	Build func(p *Params) engine.Resource
-	// Autorequire lists groups of references ("File[/etc]"); of each group the first
+	// Autorequire lists groups of references (File[/etc]); of each group the first
 	// reference that names a resource in the catalog becomes a dependency, the others
 	// are ignored (File needs only its nearest managed parent). References to
 	// resources that are not in the catalog are ignored.
-	Autorequire func(p *Params) [][]string
+	Autorequire func(p *Params) [][]Ref
 	// Ignorable lists parameters that may be set but change nothing here.
 	Ignorable []string
 	// NotUnique: two resources may share a namevar value (Exec's command).
@@ -38,5 +38,11 @@ type Native struct {
 // natives maps a Puppet type name ("File") to its native translation. Each type's file
 // registers itself in an init function.
 var natives = map[string]Native{}
+
+// Ref is a reference to a resource, Type[Title], kept in two parts so that a
+// lookup builds no string.
+type Ref struct{ Type, Title string }
+
+func (r Ref) String() string { return r.Type + "[" + r.Title + "]" }
 
 func register(typ string, n Native) { natives[typ] = n }

@@ -11,10 +11,10 @@ func init() {
 	register("Ssh_authorized_key", Native{
 		Namevar: "name",
 		Build:   buildSSHAuthorizedKey,
-		Autorequire: func(p *Params) [][]string {
+		Autorequire: func(p *Params) [][]Ref {
 			if v, ok := p.Raw("user"); ok {
 				if s, ok := scalarString(v); ok && s != "" {
-					return [][]string{{"User[" + s + "]"}}
+					return [][]Ref{{{"User", s}}}
 				}
 			}
 			return nil

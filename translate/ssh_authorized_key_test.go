@@ -54,7 +54,7 @@ func TestSSHAuthorizedKeyTranslate(t *testing.T) {
 	}
 	auto := natives["Ssh_authorized_key"].Autorequire(newParams(&catalog.Resource{Type: "Ssh_authorized_key", Title: "a@b",
 		Parameters: map[string]any{"user": "alice"}}))
-	if !reflect.DeepEqual(auto, [][]string{{"User[alice]"}}) {
+	if !reflect.DeepEqual(refStrings(auto), [][]string{{"User[alice]"}}) {
 		t.Errorf("autorequire %v", auto)
 	}
 }

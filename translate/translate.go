@@ -116,6 +116,7 @@ func Translate(c *catalog.Catalog, o Options) (*Result, error) {
 		stats:     map[string]*TypeStat{},
 		graph:     engine.NewGraph(),
 	}
+	t.graph.Grow(len(c.Resources))
 	t.addResources()
 	t.datacatTargets()
 	t.checkDelegated()
@@ -175,10 +176,12 @@ type translation struct {
 	orderings  []Ordering
 	// suitability caches Native.Suitable by type.
 	suitability map[string]bool
+	nativeOf    map[string]*Native // by type, nil for none
 	// tagSets shares equal tag lists between resources, keyed by the tags joined
 	// with NULs (built in keyBuf).
 	tagSets map[string][]string
 	keyBuf  []byte
+	tagBuf  []string
 	usedBuf []string
 	modPath []string
 	fp      fingerprinter
@@ -224,9 +227,8 @@ func (t *translation) addResources() {
 			stat = &TypeStat{Type: r.Type}
 			t.stats[r.Type] = stat
 		}
-		if n, ok := natives[r.Type]; ok && !containerTypes[r.Type] && !t.forcedDelegate(r.Type) && t.suitable(r.Type, n) {
-			n := n
-			it.native = &n
+		if n := t.native(r.Type); n != nil && !containerTypes[r.Type] && !t.forcedDelegate(r.Type) && t.suitable(r.Type, *n) {
+			it.native = n
 			stat.Native++
 		} else if containerTypes[r.Type] || (r.Kind != "" && r.Kind != "compilable_type") {
 			it.container = true
@@ -264,6 +266,23 @@ func (t *translation) addResources() {
 			}
 		}
 	}
+}
+
+// native returns the native implementation of typ, shared by all its resources,
+// or nil.
+func (t *translation) native(typ string) *Native {
+	if n, ok := t.nativeOf[typ]; ok {
+		return n
+	}
+	var p *Native
+	if n, ok := natives[typ]; ok {
+		p = &n
+	}
+	if t.nativeOf == nil {
+		t.nativeOf = map[string]*Native{}
+	}
+	t.nativeOf[typ] = p
+	return p
 }
 
 // suitable reports whether typ's native provider may run here: always without
@@ -307,6 +326,11 @@ func (t *translation) lookup(ref string) (*item, bool) {
 	if !ok {
 		return nil, false
 	}
+	return t.lookupRef(typ, title)
+}
+
+// lookupRef resolves the reference typ[title] as lookup does.
+func (t *translation) lookupRef(typ, title string) (*item, bool) {
 	if it, ok := t.byKey[t.key(typ, title)]; ok {
 		return it, true
 	}
@@ -410,12 +434,16 @@ func (t *translation) allTags(it *item) []string {
 		return it.tags
 	}
 	it.visiting = true
-	tags := append([]string(nil), it.r.Tags...)
 	for _, p := range it.parents {
-		tags = append(tags, t.allTags(p)...)
+		t.allTags(p)
 	}
 	it.visiting = false
-	tags = uniqSorted(tags)
+	// Built in tagBuf; copied only when the set is new.
+	t.tagBuf = append(t.tagBuf[:0], it.r.Tags...)
+	for _, p := range it.parents {
+		t.tagBuf = append(t.tagBuf, p.tags...)
+	}
+	tags := uniqSorted(t.tagBuf)
 	t.keyBuf = t.keyBuf[:0]
 	for _, tag := range tags {
 		t.keyBuf = append(append(t.keyBuf, tag...), 0)
@@ -424,7 +452,7 @@ func (t *translation) allTags(it *item) []string {
 		it.tags = shared
 		return shared
 	}
-	tags = slices.Clip(tags)
+	tags = slices.Clone(tags)
 	if t.tagSets == nil {
 		t.tagSets = map[string][]string{}
 	}
@@ -634,7 +662,7 @@ func (t *translation) addAutorequires() {
 		}
 		for _, group := range it.native.Autorequire(it.params) {
 			for _, ref := range group {
-				other, ok := t.lookup(ref)
+				other, ok := t.lookupRef(ref.Type, ref.Title)
 				if !ok {
 					continue
 				}

@@ -13,17 +13,17 @@ func init() {
 	register("User", Native{
 		Namevar: "name",
 		Build:   buildUser,
-		Autorequire: func(p *Params) [][]string {
-			var groups [][]string
+		Autorequire: func(p *Params) [][]Ref {
+			var groups [][]Ref
 			if v, ok := p.Raw("gid"); ok {
 				if s, ok := scalarString(v); ok {
 					if _, err := strconv.Atoi(s); err != nil {
-						groups = append(groups, []string{"Group[" + s + "]"})
+						groups = append(groups, []Ref{{"Group", s}})
 					}
 				}
 			}
 			for _, g := range p.Strings("groups") {
-				groups = append(groups, []string{"Group[" + g + "]"})
+				groups = append(groups, []Ref{{"Group", g}})
 			}
 			return groups
 		},
