@@ -131,6 +131,12 @@ type Engine struct {
 	pokeMu   sync.Mutex
 	pokeList []*node
 	wake     chan struct{}
+
+	// Slots lent by evaluations that wait (Yielder): lent counts them, and each
+	// lend and return goes through yields to the run loop, which owns the count
+	// of slots in use.
+	lent   atomic.Int32
+	yields chan bool // true: a slot lent; false: returned
 }
 
 type swapReq struct {
@@ -144,7 +150,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	return &Engine{cfg: cfg, swap: make(chan swapReq), wake: make(chan struct{}, 1)}, nil
+	return &Engine{cfg: cfg, swap: make(chan swapReq), wake: make(chan struct{}, 1), yields: make(chan bool)}, nil
 }
 
 // Swap replaces the running graph by g. Vertices of g with the name and fingerprint
@@ -220,9 +226,10 @@ type node struct {
 	pokeQueued atomic.Bool // the dedupe flag for Poke: set by Poke, cleared by drainPokes
 
 	// Owned by the worker while running.
-	noop     bool
-	changes  int
-	watching bool
+	evaluating bool // in evaluate: Yield may lend the slot
+	noop       bool
+	changes    int
+	watching   bool
 	// pending holds the changes told during CheckApply, reported once it returns:
 	// a change whose property then failed is reported as the failure only.
 	pending    []Change
@@ -383,6 +390,34 @@ func (n *node) Poke() {
 	case e.wake <- struct{}{}:
 	default:
 	}
+}
+
+// lendFactor bounds the slots lent at once by evaluations waiting in Yield: that
+// many times Parallelism.
+const lendFactor = 16
+
+// Yield implements Yielder: the evaluation's slot goes to another resource while
+// wait runs, and comes back (even above the bound, briefly) when it returns. At
+// most lendFactor × Parallelism slots are lent at once; past that, for resources
+// that take no slot, and outside CheckApply and Refresh, wait just runs. It must
+// be called from the goroutine of CheckApply or Refresh.
+func (n *node) Yield(wait func()) {
+	e := n.e
+	if !n.evaluating || isOffloaded(n.v.Resource) {
+		wait() // no slot to lend: not in an evaluation, or none taken
+		return
+	}
+	if int(e.lent.Add(1)) > lendFactor*e.cfg.Parallelism {
+		e.lent.Add(-1)
+		wait()
+		return
+	}
+	e.yields <- true
+	defer func() {
+		e.yields <- false // received by the loop before this evaluation can complete
+		e.lent.Add(-1)
+	}()
+	wait()
 }
 
 // Change implements Handle.
@@ -791,6 +826,8 @@ func (r *run) evaluate(n *node, refreshes, real int, corrective, ask bool) compl
 	start := time.Now()
 	n.noop = r.e.cfg.Noop || n.v.Noop
 	n.changes = 0
+	n.evaluating = true
+	defer func() { n.evaluating = false }()
 	c := completion{n: n}
 	if ask {
 		evaluate, err := n.v.Resource.(Unskippable).DependencyFailed(r.work)
@@ -1001,6 +1038,12 @@ func (r *run) loop(ctx context.Context) error {
 			r.complete(c)
 		case <-r.e.wake:
 			r.drainPokes()
+		case lend := <-r.e.yields:
+			if lend {
+				r.slots--
+			} else {
+				r.slots++
+			}
 		case req := <-swapC:
 			req.done <- r.swapIn(req.g)
 		case <-convergedC:

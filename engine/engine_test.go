@@ -1135,3 +1135,69 @@ func TestSelfRefresh(t *testing.T) {
 		t.Errorf("refresh events %+v, refreshed %d; want one refresh from 2 events", ev, m.refreshed.Load())
 	}
 }
+
+// yielder is a resource that, while applying, waits in Yield until release is
+// closed.
+type yielder struct {
+	fake
+	release  chan struct{}
+	yielded  chan struct{}
+	timedOut bool
+}
+
+func (y *yielder) CheckApply(ctx context.Context, apply bool) (bool, error) {
+	y.h.(Yielder).Yield(func() {
+		close(y.yielded)
+		select {
+		case <-y.release:
+		case <-time.After(3 * time.Second):
+			y.timedOut = true
+		}
+	})
+	return y.fake.CheckApply(ctx, apply)
+}
+
+// releaser closes release when it runs.
+type releaser struct {
+	fake
+	release chan struct{}
+}
+
+func (r *releaser) CheckApply(ctx context.Context, apply bool) (bool, error) {
+	close(r.release)
+	return r.fake.CheckApply(ctx, apply)
+}
+
+// TestYieldLendsSlot: with one slot, a resource waiting in Yield lends it, so an
+// independent resource runs meanwhile and ends the wait. Without the lend the run
+// would hang until its deadline.
+func TestYieldLendsSlot(t *testing.T) {
+	rec := &recorder{}
+	release := make(chan struct{})
+	y := &yielder{fake: fake{name: "y", rec: rec}, release: release, yielded: make(chan struct{})}
+	r := &releaser{fake: fake{name: "r", rec: rec}, release: release}
+	g := NewGraph()
+	for _, v := range []*Vertex{{Name: "y", Resource: y}, {Name: "r", Resource: r}} {
+		if err := g.AddVertex(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, err := New(Config{Parallelism: 1, Observer: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := e.Run(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	if y.timedOut {
+		t.Fatal("the waiting resource kept its slot: nothing else ran while it waited")
+	}
+	if i, j := rec.index("start r"), rec.index("end y"); i < 0 || j < 0 || i > j {
+		t.Errorf("r started at %d, y ended at %d: want r to run while y waits; events %v", i, j, rec.events)
+	}
+	if n := e.lent.Load(); n != 0 {
+		t.Errorf("%d slots still lent after the run", n)
+	}
+}

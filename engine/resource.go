@@ -60,6 +60,14 @@ type SelfRefresher interface {
 	SelfRefresh() bool
 }
 
+// Yielder is implemented by the Handle the engine gives a resource: Yield runs
+// wait, a wait that needs no CPU and that other evaluations can share (the group
+// flush of new files), and lends the evaluation's Parallelism slot to another
+// resource meanwhile, so that more writers join one flush.
+type Yielder interface {
+	Yield(wait func())
+}
+
 // Offloaded is a resource whose CheckApply mostly waits for work done elsewhere, by a
 // process that serves many such resources at once. It does not take one of the
 // Parallelism slots, so that all of them that are ready can join one batch.

@@ -392,7 +392,7 @@ func (f *File) syncEnsure(cur state) error {
 		if err != nil {
 			return err
 		}
-		return writeAtomicChecked(f.Path, content, atomicfile.Options{Mode: mode, UID: uid, GID: gid, Validate: f.validator(), Dir: cur.dir})
+		return writeAtomicChecked(f.Path, content, atomicfile.Options{Mode: mode, UID: uid, GID: gid, Validate: f.validator(), Dir: cur.dir, Yield: yielder(f.h)})
 	}
 }
 
@@ -500,7 +500,7 @@ func (f *File) checkContent(cur state, apply bool) (bool, error) {
 	if err != nil {
 		uid, gid = cur.uid, cur.gid // the owner check reports it
 	}
-	if err := writeAtomicChecked(f.Path, *f.Content, atomicfile.Options{Mode: mode, UID: uid, GID: gid, Validate: f.validator(), Dir: cur.dir}); err != nil {
+	if err := writeAtomicChecked(f.Path, *f.Content, atomicfile.Options{Mode: mode, UID: uid, GID: gid, Validate: f.validator(), Dir: cur.dir, Yield: yielder(f.h)}); err != nil {
 		return false, fail(err)
 	}
 	return false, nil
@@ -691,6 +691,15 @@ func (f *File) backup(cur state) error {
 // leaves that id as the process's.
 func writeAtomic(path, content string, mode uint32, uid, gid int) error {
 	return writeAtomicChecked(path, content, atomicfile.Options{Mode: mode, UID: uid, GID: gid})
+}
+
+// yielder is the engine's Yield for h (its slot lent while a write waits for the
+// disk), nil when h has none.
+func yielder(h engine.Handle) func(wait func()) {
+	if y, ok := h.(engine.Yielder); ok {
+		return y.Yield
+	}
+	return nil
 }
 
 // writeAtomicChecked is writeAtomic with all of atomicfile's options (validation,

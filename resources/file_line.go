@@ -284,5 +284,5 @@ func (l *FileLine) write(path string, dir *atomicfile.DirID, lines []string) err
 	if cur.exists() {
 		mode, uid, gid = cur.perm, cur.uid, cur.gid
 	}
-	return writeAtomicChecked(path, strings.Join(lines, ""), atomicfile.Options{Mode: mode, UID: uid, GID: gid, Dir: dir})
+	return writeAtomicChecked(path, strings.Join(lines, ""), atomicfile.Options{Mode: mode, UID: uid, GID: gid, Dir: dir, Yield: yielder(l.h)})
 }

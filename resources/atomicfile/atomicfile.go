@@ -23,6 +23,10 @@ type Options struct {
 	// to write: if the path now leads elsewhere (a directory renamed, swapped for a
 	// symlink), nothing is written and the error wraps ErrDirChanged.
 	Dir *DirID
+	// Yield, when set, runs the wait for the new file's data to be durable (a wait
+	// on the disk, shared with other writers), so that the caller can do other
+	// work meanwhile: the engine lends the resource's slot (engine.Yielder).
+	Yield func(wait func())
 }
 
 // ErrDirChanged says a target's directory is no longer the one the caller checked.
@@ -66,7 +70,12 @@ func Write(path, content string, o Options) error {
 	if err := fill(fd, content, o); err != nil {
 		return fail("write", err)
 	}
-	if err := durable(fd); err != nil {
+	if o.Yield != nil {
+		o.Yield(func() { err = durable(fd) })
+	} else {
+		err = durable(fd)
+	}
+	if err != nil {
 		return fail("sync", err)
 	}
 	if tmp == "" && o.Validate != nil {
