@@ -18,6 +18,7 @@ func init() {
 		Canonical:   canonicalPath,
 		Build:       buildFile,
 		Autorequire: fileAutorequire,
+		Consumable:  true,
 		Redactable: []string{"ensure", "content", "target", "owner", "group", "mode",
 			"checksum_value", "ctime", "mtime", "seltype", "selrange", "selrole", "seluser", "type"},
 		// Parameters that change nothing here: SELinux, diff display, read-only

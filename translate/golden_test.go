@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -66,6 +67,27 @@ func TestGolden(t *testing.T) {
 			}
 			if !bytes.Equal(got, want) {
 				t.Errorf("translation differs from %s (run with -update if intended):\n%s", golden, got)
+			}
+
+			// Consuming the catalog changes nothing of the result: the same
+			// graph, and the same fingerprints.
+			fresh, err := catalog.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			consume := opts
+			consume.Consume = true
+			res, err := Translate(fresh, consume)
+			if got := dump(res, err); !bytes.Equal(got, want) {
+				t.Errorf("with Consume, translation differs from %s:\n%s", golden, got)
+			}
+			plain, _ := Translate(cat, opts)
+			for i, v := range plain.Graph.Vertices() {
+				w := res.Graph.Vertices()[i]
+				_, delegated := v.Resource.(*delegate.Resource)
+				if w.Fingerprint != v.Fingerprint || !delegated && !reflect.DeepEqual(w.Resource, v.Resource) {
+					t.Errorf("with Consume, %s differs: %+v, want %+v", v.Name, w.Resource, v.Resource)
+				}
 			}
 		})
 	}

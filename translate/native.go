@@ -17,6 +17,9 @@ type Native struct {
 	// are ignored (File needs only its nearest managed parent). References to
 	// resources that are not in the catalog are ignored.
 	Autorequire func(p *Params) [][]Ref
+	// Consumable: nothing reads the parameters of a resource of this type once it
+	// is built and its autorequires are edges (Options.Consume).
+	Consumable bool
 	// Ignorable lists parameters that may be set but change nothing here.
 	Ignorable []string
 	// NotUnique: two resources may share a namevar value (Exec's command).

@@ -30,6 +30,11 @@ type Options struct {
 	// Serial orders every resource after the one Puppet applies before it, so that
 	// nothing runs at the same time (--serial).
 	Serial bool
+	// Consume says the caller reads the catalog no more once Translate returns:
+	// the parameters of resources of the types that allow it (Native.Consumable)
+	// are dropped as soon as they are read, so that the catalog's memory goes as
+	// the graph's grows.
+	Consume bool
 }
 
 // Meta describes the Puppet resource behind a vertex; it is the vertex's Data.
@@ -122,9 +127,12 @@ func Translate(c *catalog.Catalog, o Options) (*Result, error) {
 	t.checkDelegated()
 	t.addContainment()
 	t.addVertices()
-	t.datacatRiders()
 	t.addRelationships()
-	t.addAutorequires()
+	t.build()
+	t.generateConcats()
+	t.linkRecursiveFiles()
+	t.addContainmentEdges()
+	t.datacatRiders()
 	t.checkCycles()
 	if len(t.problems) == 0 {
 		t.addOrderings()
@@ -156,10 +164,11 @@ type item struct {
 	// For containers, the names of their start and end vertices; for resources,
 	// both are the resource's own vertex.
 	start, end string
-	ref        string   // "Type[title]"
-	path       []string // containment path, once worked out
-	tags       []string // tags with the containers', once worked out
-	visiting   bool     // path or tags are being worked out (containment cycles)
+	ref        string         // "Type[title]"
+	vertex     *engine.Vertex // a resource's vertex
+	path       []string       // containment path, once worked out
+	tags       []string       // tags with the containers', once worked out
+	visiting   bool           // path or tags are being worked out (containment cycles)
 }
 
 type translation struct {
@@ -532,6 +541,9 @@ func unsupportedProblem(ref, reason string) string {
 	return ref + ": " + reason + " is not supported yet"
 }
 
+// addVertices adds a vertex for every resource and the start and end of every
+// container, in catalog order; the resources themselves are built later
+// (build), once the relationships are known.
 func (t *translation) addVertices() {
 	for _, it := range t.resources {
 		path := t.containment(it)
@@ -551,7 +563,26 @@ func (t *translation) addVertices() {
 			continue
 		}
 		it.start, it.end = it.ref, it.ref
-		v := &engine.Vertex{Name: it.ref, Data: it.meta, Noop: noop, Fingerprint: t.fp.sum(it.r)}
+		it.vertex = &engine.Vertex{Name: it.ref, Data: it.meta, Noop: noop, Fingerprint: t.fp.sum(it.r)}
+		if !t.selected(tags) {
+			it.vertex.Skip = true
+		}
+		it.noop, it.skip = noop, it.vertex.Skip
+		t.addVertex(it.vertex)
+	}
+}
+
+// build builds every native resource, or hands it to Puppet, adds its
+// autorequires, and, with Options.Consume, drops the parameters nothing reads
+// any more. The catalog's relationships are edges already, so that an
+// autorequire the catalog states the other way round gives way (dependsOn).
+func (t *translation) build() {
+	consume := t.opts.Consume && !t.purges()
+	for _, it := range t.resources {
+		if it.container {
+			continue
+		}
+		v := it.vertex
 		if it.native != nil {
 			t.buildNative(it, v)
 		}
@@ -563,16 +594,31 @@ func (t *translation) addVertices() {
 			v.Resource = res
 			it.resource = res
 		}
-		if !t.selected(tags) {
-			v.Skip = true
+		if it.native != nil {
+			t.autorequire(it)
 		}
-		it.noop, it.skip = noop, v.Skip
-		t.addVertex(v)
+		if consume && it.native != nil && !it.native.Together && it.native.Consumable {
+			// Read no more: the vertex has its fingerprint, the resource is
+			// built, and its relationships and autorequires are edges.
+			it.r.Parameters, it.params = nil, nil
+		}
 	}
-	t.generateConcats()
-	t.linkRecursiveFiles()
-	// Containment: a container's start comes before everything inside it, which comes
-	// before its end; events pass both ways.
+}
+
+// purges reports whether a Resources resource purges a type: it reads the
+// catalog's resources of that type when it runs.
+func (t *translation) purges() bool {
+	for _, it := range t.resources {
+		if it.r.Type == "Resources" {
+			return true
+		}
+	}
+	return false
+}
+
+// addContainmentEdges: a container's start comes before everything inside it,
+// which comes before its end; events pass both ways.
+func (t *translation) addContainmentEdges() {
 	for _, it := range t.resources {
 		for _, c := range it.children {
 			t.edge(it.start, c.start, true)
@@ -655,25 +701,25 @@ func (t *translation) addRelationships() {
 	}
 }
 
-func (t *translation) addAutorequires() {
-	for _, it := range t.resources {
-		if it.native == nil || it.native.Autorequire == nil {
-			continue
-		}
-		for _, group := range it.native.Autorequire(it.params) {
-			for _, ref := range group {
-				other, ok := t.lookupRef(ref.Type, ref.Title)
-				if !ok {
-					continue
-				}
-				if other != it {
-					// A dependency the catalog already states the other way round wins.
-					if !t.dependsOn(other, it) {
-						t.edge(other.end, it.start, false)
-					}
-				}
-				break
+// autorequire adds the edges of it's autorequires: of each group, the first
+// resource the catalog has.
+func (t *translation) autorequire(it *item) {
+	if it.native.Autorequire == nil {
+		return
+	}
+	for _, group := range it.native.Autorequire(it.params) {
+		for _, ref := range group {
+			other, ok := t.lookupRef(ref.Type, ref.Title)
+			if !ok {
+				continue
 			}
+			if other != it {
+				// A dependency the catalog already states the other way round wins.
+				if !t.dependsOn(other, it) {
+					t.edge(other.end, it.start, false)
+				}
+			}
+			break
 		}
 	}
 }

@@ -161,7 +161,11 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 		defer live.close()
 	}
 	translated := time.Now()
-	res, err := translateCatalog(applied, path, opts, os.Stdout, os.Stderr)
+	first := opts
+	// Without live exports nothing reads the catalog's resources again: their
+	// parameters may go as they are translated.
+	first.Consume = live == nil
+	res, err := translateCatalog(applied, path, first, os.Stdout, os.Stderr)
 	if err != nil {
 		return err
 	}
