@@ -222,6 +222,21 @@ func (g *Graph) Edges() []EdgeInfo {
 	return out
 }
 
+// DependsOn reports whether to depends directly on from through a plain edge (not
+// an order edge).
+func (g *Graph) DependsOn(to, from string) bool {
+	f, ok := g.index[from]
+	if !ok {
+		return false
+	}
+	t, ok := g.index[to]
+	if !ok {
+		return false
+	}
+	i := g.find(f, t)
+	return i >= 0 && !g.out[f][i].order
+}
+
 // Dependencies lists the names of the vertices name depends on directly, through
 // plain edges (not order edges).
 func (g *Graph) Dependencies(name string) []string {

@@ -97,12 +97,7 @@ func (t *translation) orderEdge(before, after *engine.Vertex, reason string) {
 }
 
 func (t *translation) hasEdge(from, to string) bool {
-	for _, d := range t.graph.Dependencies(to) {
-		if d == from {
-			return true
-		}
-	}
-	return false
+	return t.graph.DependsOn(to, from)
 }
 
 // footprint is what v's resource may read and change (docs/parallel-safety.md).

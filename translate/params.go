@@ -60,11 +60,14 @@ func (p *Params) Unsupported() []string { return p.unsupported }
 // Raw returns the decoded value of name with Sensitive unwrapped, and whether it is set
 // (nil and `undef` count as unset).
 func (p *Params) Raw(name string) (any, bool) {
+	v, ok := p.res.Parameters[name]
+	if !ok {
+		return nil, false // Unused looks only at parameters set: nothing to record
+	}
 	if !p.settled && !slices.Contains(p.used, name) {
 		p.used = append(p.used, name)
 	}
-	v, ok := p.res.Parameters[name]
-	if !ok || v == nil {
+	if v == nil {
 		return nil, false
 	}
 	if s, ok := v.(catalog.Sensitive); ok {

@@ -31,9 +31,9 @@ type Options struct {
 	// nothing runs at the same time (--serial).
 	Serial bool
 	// Consume says the caller reads the catalog no more once Translate returns:
-	// the parameters of resources of the types that allow it (Native.Consumable)
-	// are dropped as soon as they are read, so that the catalog's memory goes as
-	// the graph's grows.
+	// its containment edges, and the parameters of resources of the types that
+	// allow it (Native.Consumable), are dropped as soon as they are read, so that
+	// the catalog's memory goes as the graph's grows.
 	Consume bool
 }
 
@@ -386,6 +386,9 @@ func (t *translation) addContainment() {
 		src.children = append(src.children, dst)
 		dst.parents = append(dst.parents, src)
 	}
+	if t.opts.Consume {
+		t.cat.Edges = nil // read: they are parents and children now
+	}
 }
 
 // containers returns the catalog resources of it's containers, outermost first,
@@ -726,12 +729,7 @@ func (t *translation) autorequire(it *item) {
 
 // dependsOn reports whether a directly depends on b through an explicit edge.
 func (t *translation) dependsOn(a, b *item) bool {
-	for _, d := range t.graph.Dependencies(a.start) {
-		if d == b.end {
-			return true
-		}
-	}
-	return false
+	return t.graph.DependsOn(a.start, b.end)
 }
 
 func (t *translation) checkCycles() {
