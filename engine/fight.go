@@ -63,12 +63,13 @@ func (f *fight) wait(now time.Time) time.Duration {
 func (r *run) noteRepair(n *node) {
 	now := time.Now()
 	c := r.e.cfg
-	if !n.fight.repaired(c, now) {
+	f := &n.repairs().fight
+	if !f.repaired(c, now) {
 		return
 	}
-	first := n.fight.repairs[0]
+	first := f.repairs[0]
 	n.Logf(Warning, "Repaired %d times in %s: something else keeps changing it; further repairs wait %s, doubling up to %s",
-		len(n.fight.repairs), now.Sub(first).Round(time.Millisecond), c.FightMin, c.FightMax)
+		len(f.repairs), now.Sub(first).Round(time.Millisecond), c.FightMin, c.FightMax)
 	if inv, ok := n.v.Resource.(Investigator); ok {
 		r.bg.Add(1)
 		go func() {
