@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 
 	"github.com/spf13/cobra"
@@ -73,7 +74,17 @@ func writeHeapProfile(file string) error {
 	return f.Close()
 }
 
+// gcPercent is the garbage collector's target unless GOGC says otherwise: the heap
+// may grow by half its live size between collections, not by all of it. The
+// program holds a large graph that hardly changes and makes little garbage once
+// it runs, so this costs no time measured: a no-op of 100,000 files peaked at
+// 295 MB and 1.6-1.8 s with Go's default of 100, at 251 MB and 1.6-1.8 s with 50.
+const gcPercent = 50
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	if err := handOver(os.Args[1:]); err != nil {
 		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
 		os.Exit(1)
