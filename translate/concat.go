@@ -105,12 +105,12 @@ func buildConcatFile(p *Params) engine.Resource {
 func (t *translation) generateConcats() {
 	var frags []*concatFragment
 	for _, it := range t.resources {
-		if f, ok := it.resource.(*concatFragment); ok {
+		if f, ok := it.res().(*concatFragment); ok {
 			frags = append(frags, f)
 		}
 	}
 	for _, it := range t.resources {
-		c, ok := it.resource.(*concatFile)
+		c, ok := it.res().(*concatFile)
 		if !ok {
 			continue
 		}

@@ -115,14 +115,14 @@ func (t *translation) datacatRiders() {
 		}
 	}
 	for _, it := range t.resources {
-		col, ok := it.resource.(*delegate.Resource)
+		col, ok := it.res().(*delegate.Resource)
 		if it.r.Type != "Datacat_collector" || !ok {
 			continue
 		}
 		col.SetCompanions(fragments)
 		target, _ := it.r.Parameters["target_resource"].(string)
 		if tr, ok := t.lookup(target); ok {
-			if rider, ok := tr.resource.(*delegate.Resource); ok {
+			if rider, ok := tr.res().(*delegate.Resource); ok {
 				col.SetRiders([]*delegate.Resource{rider})
 			}
 		}

@@ -200,7 +200,7 @@ func fileRecurse(p *Params, f *resources.File) {
 func (t *translation) linkRecursiveFiles() {
 	var recursing []*item
 	for _, it := range t.resources {
-		if f, ok := it.resource.(*resources.File); ok && f.Recurse != "" {
+		if f, ok := it.res().(*resources.File); ok && f.Recurse != "" {
 			recursing = append(recursing, it)
 		}
 	}
@@ -209,7 +209,7 @@ func (t *translation) linkRecursiveFiles() {
 	}
 	var paths []string
 	for _, it := range t.resources {
-		switch r := it.resource.(type) {
+		switch r := it.res().(type) {
 		case *resources.File:
 			paths = append(paths, r.Path)
 		case *concatFile:
@@ -218,7 +218,7 @@ func (t *translation) linkRecursiveFiles() {
 	}
 	sort.Strings(paths)
 	for _, it := range recursing {
-		f := it.resource.(*resources.File)
+		f := it.res().(*resources.File)
 		prefix := strings.TrimSuffix(f.Path, "/") + "/"
 		f.Managed = nil
 		for i := sort.SearchStrings(paths, prefix); i < len(paths) && strings.HasPrefix(paths[i], prefix); i++ {

@@ -154,13 +154,13 @@ type item struct {
 	native    *Native
 	container bool
 	delegated bool
+	skip      bool
+	noop      bool
+	visiting  bool // path or tags are being worked out (containment cycles)
 	parents   []*item
 	children  []*item
 	meta      *Meta
 	params    *Params
-	resource  engine.Resource
-	skip      bool
-	noop      bool
 	// For containers, the names of their start and end vertices; for resources,
 	// both are the resource's own vertex.
 	start, end string
@@ -168,7 +168,14 @@ type item struct {
 	vertex     *engine.Vertex // a resource's vertex
 	path       []string       // containment path, once worked out
 	tags       []string       // tags with the containers', once worked out
-	visiting   bool           // path or tags are being worked out (containment cycles)
+}
+
+// res is the resource of it's vertex, nil for containers.
+func (it *item) res() engine.Resource {
+	if it.vertex == nil {
+		return nil
+	}
+	return it.vertex.Resource
 }
 
 type translation struct {
@@ -521,7 +528,6 @@ func (t *translation) buildNative(it *item, v *engine.Vertex) {
 		m.SetModulePath(t.modulePath(), t.cat.Environment)
 	}
 	v.Resource = res
-	it.resource = res
 	t.checkRedactable(it)
 }
 
@@ -595,7 +601,6 @@ func (t *translation) build() {
 				res.SetCompanions(t.ofType(it.r.Title))
 			}
 			v.Resource = res
-			it.resource = res
 		}
 		if it.native != nil {
 			t.autorequire(it)
