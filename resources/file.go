@@ -180,6 +180,7 @@ type state struct {
 	typ      string // "absent", "file", "directory", "link", "fifo", "socket", "characterSpecial", "blockSpecial"
 	perm     uint32 // mode bits 07777
 	uid, gid int
+	size     int64
 	dir      *atomicfile.DirID // the parent directory looked in, when it exists
 }
 
@@ -194,7 +195,7 @@ func readState(path string) (state, error) {
 	if err != nil {
 		return state{}, &fs.PathError{Op: "lstat", Path: path, Err: err}
 	}
-	s := state{perm: st.Mode & 0o7777, uid: int(st.Uid), gid: int(st.Gid)}
+	s := state{perm: st.Mode & 0o7777, uid: int(st.Uid), gid: int(st.Gid), size: st.Size}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
 		s.typ = "file"
@@ -465,7 +466,7 @@ func (f *File) checkContent(cur state, apply bool) (bool, error) {
 		return true, nil
 	}
 	// Equal bytes are equal digests: compare first, hash only to report a change.
-	if same, err := sameContent(f.Path, *f.Content); err != nil || same {
+	if same, err := sameContent(f.Path, *f.Content, cur.size); err != nil || same {
 		return same, err
 	}
 	have, err := f.digestFile()
@@ -781,15 +782,22 @@ func hashFile(path string, h hash.Hash) error {
 }
 
 // sameContent reports whether the file at path holds exactly want.
-func sameContent(path, want string) (bool, error) {
-	same := true
+// size is the file's size as the check found it: another size is other content,
+// and reading stops once that many bytes matched, without a read at the end of
+// the file (a write since then pokes the resource again).
+func sameContent(path, want string, size int64) (bool, error) {
+	if size != int64(len(want)) {
+		return false, nil
+	}
+	same, read := true, int64(0)
 	err := readFile(path, func(b []byte) bool {
 		if len(b) > len(want) || string(b) != want[:len(b)] {
 			same = false
 			return false
 		}
 		want = want[len(b):]
-		return true
+		read += int64(len(b))
+		return read < size
 	})
 	return same && want == "", err
 }
