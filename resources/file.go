@@ -45,6 +45,7 @@ type File struct {
 	// Replace allows changing an existing path's content or type. Puppet's default is
 	// true; the zero value here is false, so whoever builds a File sets it.
 	Replace bool
+	warned  bool // the non-root ownership warning was given (beside Replace: no padding)
 	// Backup is empty for none, or a suffix starting with "." that the old file is
 	// copied to (path+suffix) before it is replaced or removed.
 	Backup string
@@ -52,11 +53,9 @@ type File struct {
 	// empty), md5, sha224, sha384 or sha512.
 	Checksum string
 	// Source lists Puppet source URLs; the first that exists gives the content
-	// (file_source.go). ModulePath resolves puppet:///modules/ URLs; Environment
-	// only names the environment in errors.
-	Source      []string
-	ModulePath  []string
-	Environment string
+	// (file_source.go). Modules resolves puppet:///modules/ URLs.
+	Source  []string
+	Modules *ModuleRoots
 	// Recurse manages the directory's contents too, as the child resources Puppet
 	// generates (file_recurse.go): "" (false), "true" or "remote" (only what the
 	// source has). RecurseLimit is how many levels deep; 0 is no limit.
@@ -80,12 +79,35 @@ type File struct {
 
 	h engine.Handle
 	pathWatch
+	more *fileMore // made when Source or Recurse needs it: most Files have neither
+	want string    // cached digest of Content
+}
+
+// fileMore is the state of a File's sources and recursion.
+type fileMore struct {
 	tree       *treeWatch // the directories recursion manages, once watched
 	sources    watches    // the local paths of Source
 	fromSource bool       // Content was read from Source
 	sourceDir  string     // the local directory Source named at the last check
-	want       string     // cached digest of Content
-	warned     bool       // the non-root ownership warning was given
+}
+
+// extra returns f's source and recursion state, made on first use.
+func (f *File) extra() *fileMore {
+	if f.more == nil {
+		f.more = &fileMore{}
+	}
+	return f.more
+}
+
+// fromSource says Content was read from Source.
+func (f *File) fromSource() bool { return f.more != nil && f.more.fromSource }
+
+// sourceDir is the local directory Source named at the last check, if any.
+func (f *File) sourceDir() string {
+	if f.more == nil {
+		return ""
+	}
+	return f.more.sourceDir
 }
 
 // Ensure values.
@@ -168,9 +190,11 @@ func (f *File) Watch(ctx context.Context) error {
 // Close cancels the watches.
 func (f *File) Close() error {
 	f.close()
-	f.sources.closeAll()
-	if f.tree != nil {
-		f.tree.close()
+	if f.more != nil {
+		f.more.sources.closeAll()
+		if f.more.tree != nil {
+			f.more.tree.close()
+		}
 	}
 	return nil
 }

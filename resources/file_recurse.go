@@ -43,7 +43,7 @@ func (f *File) checkRecurse() error {
 	if f.RecurseLimit < 0 {
 		return fmt.Errorf("Invalid recurselimit value %d", f.RecurseLimit)
 	}
-	if f.Recurse != "" && f.Content != nil && !f.fromSource {
+	if f.Recurse != "" && f.Content != nil && !f.fromSource() {
 		return fmt.Errorf("content with recurse is not supported yet")
 	}
 	for _, p := range f.Ignore {
@@ -83,11 +83,11 @@ func (f *File) recurse(ctx context.Context, apply bool) (bool, error) {
 		}
 		ok = ok && inSync
 	}
-	if f.tree != nil && f.tree.watching() {
+	if f.more != nil && f.more.tree != nil && f.more.tree.watching() {
 		if !ok {
 			_, dirs = f.children() // what was just created or removed
 		}
-		f.tree.set(dirs)
+		f.more.tree.set(dirs)
 	}
 	if failed > 0 {
 		return false, fmt.Errorf("%d of the files in %s failed", failed, f.Path)
@@ -107,14 +107,14 @@ func (f *File) children() ([]child, []string) {
 			byRel[e.rel] = child{rel: e.rel}
 		}
 	}
-	if f.sourceDir != "" {
-		entries, d := walkTree(f.sourceDir, f.RecurseLimit, f.Ignore)
+	if src := f.sourceDir(); src != "" {
+		entries, d := walkTree(src, f.RecurseLimit, f.Ignore)
 		dirs = append(dirs, d...)
 		for _, e := range entries {
 			if e.typ&^(fs.ModeDir|fs.ModeSymlink) != 0 {
 				continue // a fifo, socket or device is not copied
 			}
-			byRel[e.rel] = child{rel: e.rel, src: filepath.Join(f.sourceDir, e.rel), typ: e.typ}
+			byRel[e.rel] = child{rel: e.rel, src: filepath.Join(src, e.rel), typ: e.typ}
 		}
 	}
 	managed := make(map[string]bool, len(f.Managed))

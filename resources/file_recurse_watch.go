@@ -35,21 +35,22 @@ func (f *File) watchTree(ctx context.Context) error {
 	if f.Recurse == "" {
 		return nil
 	}
-	if f.tree == nil {
-		f.tree = &treeWatch{}
+	x := f.extra()
+	if x.tree == nil {
+		x.tree = &treeWatch{}
 	}
-	if err := f.tree.start(ctx, f.h.Poke); err != nil {
+	if err := x.tree.start(ctx, f.h.Poke); err != nil {
 		return err
 	}
 	if len(f.Source) > 0 {
 		// sourceDir is known only after a check; a missing source is an error
 		// that the checks report.
 		if p, info, err := f.findSource(); err == nil && info.IsDir() {
-			f.sourceDir = p
+			x.sourceDir = p
 		}
 	}
 	_, dirs := f.children()
-	f.tree.set(dirs)
+	x.tree.set(dirs)
 	return nil
 }
 

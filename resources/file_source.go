@@ -22,7 +22,7 @@ func (f *File) checkSource() error {
 			return err
 		}
 	}
-	if len(f.Source) > 0 && f.Content != nil && !f.fromSource {
+	if len(f.Source) > 0 && f.Content != nil && !f.fromSource() {
 		return fmt.Errorf("You cannot specify more than one of content, source, target")
 	}
 	return nil
@@ -47,7 +47,7 @@ func (f *File) sourceCandidates(s string) ([]string, error) {
 			return nil, fmt.Errorf("source %q: only puppet:///modules/MODULE/FILE is supported", s)
 		}
 		var out []string
-		for _, dir := range f.ModulePath {
+		for _, dir := range f.Modules.dirs() {
 			out = append(out, filepath.Join(dir, module, "files", filepath.Clean("/"+file)))
 		}
 		return out, nil
@@ -83,10 +83,10 @@ func (f *File) findSource() (string, os.FileInfo, error) {
 }
 
 func (f *File) environment() string {
-	if f.Environment == "" {
+	if f.Modules == nil || f.Modules.Environment == "" {
 		return "production"
 	}
-	return f.Environment
+	return f.Modules.Environment
 }
 
 // loadSource makes the source what is wanted, as Puppet's copy_source_values does:
@@ -97,17 +97,18 @@ func (f *File) loadSource() error {
 	if err != nil {
 		return err
 	}
+	x := f.extra()
 	if info.IsDir() {
-		f.sourceDir = p
+		x.sourceDir = p
 		if f.Ensure != ensureAbsent {
 			f.Ensure = ensureDirectory
 		}
-		if f.fromSource {
-			f.Content, f.want, f.fromSource = nil, "", false
+		if x.fromSource {
+			f.Content, f.want, x.fromSource = nil, "", false
 		}
 		return nil
 	}
-	f.sourceDir = ""
+	x.sourceDir = ""
 	if f.Ensure != ensureAbsent {
 		f.Ensure = ensureFile
 	}
@@ -117,16 +118,27 @@ func (f *File) loadSource() error {
 	}
 	content := string(data)
 	if f.Content == nil || *f.Content != content {
-		f.Content, f.want, f.fromSource = &content, "", true
+		f.Content, f.want, x.fromSource = &content, "", true
 	}
 	return nil
 }
 
-// SetModulePath sets where puppet:///modules/ sources are found, and the
-// environment named in errors.
-func (f *File) SetModulePath(dirs []string, environment string) {
-	f.ModulePath, f.Environment = dirs, environment
+// ModuleRoots says where puppet:///modules/ sources are found: the module path,
+// and the environment named in errors. One is shared by the Files of a catalog.
+type ModuleRoots struct {
+	Dirs        []string
+	Environment string
 }
+
+func (m *ModuleRoots) dirs() []string {
+	if m == nil {
+		return nil
+	}
+	return m.Dirs
+}
+
+// SetModules sets where puppet:///modules/ sources are found.
+func (f *File) SetModules(m *ModuleRoots) { f.Modules = m }
 
 // watchSources watches the local paths the sources may name, with the watcher
 // the path itself uses.
@@ -139,10 +151,11 @@ func (f *File) watchSources(ctx context.Context) error {
 		for _, p := range candidates {
 			pw := pathWatch{watcher: f.watcher}
 			if err := pw.watch(ctx, p, f.h.Poke); err != nil {
-				f.sources.closeAll()
+				f.extra().sources.closeAll()
 				return err
 			}
-			f.sources.list = append(f.sources.list, pw)
+			x := f.extra()
+			x.sources.list = append(x.sources.list, pw)
 		}
 	}
 	return nil
@@ -155,7 +168,7 @@ func ModuleFile(source string, modulePath []string) (path string, ok bool) {
 	if !strings.HasPrefix(source, "puppet:///modules/") {
 		return "", false
 	}
-	f := &File{ModulePath: modulePath}
+	f := &File{Modules: &ModuleRoots{Dirs: modulePath}}
 	paths, err := f.sourceCandidates(source)
 	if err != nil {
 		return "", false

@@ -10,7 +10,7 @@ import (
 )
 
 func TestSourceCandidates(t *testing.T) {
-	f := &File{ModulePath: []string{"/a", "/b"}}
+	f := &File{Modules: &ModuleRoots{Dirs: []string{"/a", "/b"}}}
 	for _, tc := range []struct {
 		in, err string
 		want    []string

@@ -9,6 +9,7 @@ import (
 	"github.com/mgmt-puppet/mgmt-puppet/catalog"
 	"github.com/mgmt-puppet/mgmt-puppet/delegate"
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
+	"github.com/mgmt-puppet/mgmt-puppet/resources"
 )
 
 // Options select what is applied.
@@ -71,9 +72,9 @@ func (t *translation) modulePath() []string {
 	return out
 }
 
-// modulePathUser is a resource that resolves puppet:///modules/ URLs (File).
-type modulePathUser interface {
-	SetModulePath(dirs []string, environment string)
+// modulesUser is a resource that resolves puppet:///modules/ URLs (File).
+type modulesUser interface {
+	SetModules(*resources.ModuleRoots)
 }
 
 // Path is the containment path Puppet prints in logs:
@@ -200,6 +201,7 @@ type translation struct {
 	tagBuf  []string
 	usedBuf []string
 	modPath []string
+	modules *resources.ModuleRoots // shared by the Files
 	fp      fingerprinter
 }
 
@@ -524,8 +526,11 @@ func (t *translation) buildNative(it *item, v *engine.Vertex) {
 			t.problem("%s: %v", it.r.Ref(), err)
 		}
 	}
-	if m, ok := res.(modulePathUser); ok {
-		m.SetModulePath(t.modulePath(), t.cat.Environment)
+	if m, ok := res.(modulesUser); ok {
+		if t.modules == nil {
+			t.modules = &resources.ModuleRoots{Dirs: t.modulePath(), Environment: t.cat.Environment}
+		}
+		m.SetModules(t.modules)
 	}
 	v.Resource = res
 	t.checkRedactable(it)
