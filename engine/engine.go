@@ -362,7 +362,7 @@ func (r *run) load(g *Graph, old map[string]*node) error {
 		return errors.Join(errs...)
 	}
 	for i, n := range nodes {
-		n.in, n.out = n.in[:0], n.out[:0]
+		n.in, n.out = slices.Grow(n.in[:0], len(g.in[i])), slices.Grow(n.out[:0], len(g.out[i]))
 		for _, ed := range g.in[i] {
 			n.in = append(n.in, nedge{n: nodes[ed.to], refresh: ed.refresh, order: ed.order})
 		}
