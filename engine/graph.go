@@ -237,22 +237,6 @@ func (g *Graph) DependsOn(to, from string) bool {
 	return i >= 0 && !g.out[f][i].order
 }
 
-// Dependencies lists the names of the vertices name depends on directly, through
-// plain edges (not order edges).
-func (g *Graph) Dependencies(name string) []string {
-	i, ok := g.index[name]
-	if !ok {
-		return nil
-	}
-	var out []string
-	for _, e := range g.in[i] {
-		if !e.order {
-			out = append(out, g.vertices[e.to].Name)
-		}
-	}
-	return out
-}
-
 // SerialOrder returns the vertices in the order a serial walk evaluates them: each
 // time, of the vertices whose dependencies are all done, the one inserted first.
 // This is Puppet's traversal (its relationship graph prioritised by catalog order),

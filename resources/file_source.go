@@ -143,6 +143,10 @@ func (f *File) SetModules(m *ModuleRoots) { f.Modules = m }
 // watchSources watches the local paths the sources may name, with the watcher
 // the path itself uses.
 func (f *File) watchSources(ctx context.Context) error {
+	if len(f.Source) == 0 {
+		return nil
+	}
+	x := f.extra()
 	for _, s := range f.Source {
 		candidates, err := f.sourceCandidates(s)
 		if err != nil {
@@ -151,10 +155,9 @@ func (f *File) watchSources(ctx context.Context) error {
 		for _, p := range candidates {
 			pw := pathWatch{watcher: f.watcher}
 			if err := pw.watch(ctx, p, f.h.Poke); err != nil {
-				f.extra().sources.closeAll()
+				x.sources.closeAll()
 				return err
 			}
-			x := f.extra()
 			x.sources.list = append(x.sources.list, pw)
 		}
 	}

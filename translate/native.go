@@ -40,7 +40,7 @@ type Native struct {
 
 // natives maps a Puppet type name ("File") to its native translation. Each type's file
 // registers itself in an init function.
-var natives = map[string]Native{}
+var natives = map[string]*Native{}
 
 // Ref is a reference to a resource, Type[Title], kept in two parts so that a
 // lookup builds no string.
@@ -48,4 +48,4 @@ type Ref struct{ Type, Title string }
 
 func (r Ref) String() string { return r.Type + "[" + r.Title + "]" }
 
-func register(typ string, n Native) { natives[typ] = n }
+func register(typ string, n Native) { natives[typ] = &n }

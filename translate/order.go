@@ -45,7 +45,7 @@ func (t *translation) addOrderings() {
 			if v.Relay || v.Skip {
 				continue
 			}
-			if prev != nil && !t.hasEdge(prev.Name, v.Name) {
+			if prev != nil && !t.graph.DependsOn(v.Name, prev.Name) {
 				t.orderEdge(prev, v, "serial order (--serial)")
 			}
 			prev = v
@@ -94,10 +94,6 @@ func (t *translation) orderEdge(before, after *engine.Vertex, reason string) {
 		return
 	}
 	t.orderings = append(t.orderings, Ordering{Before: before.Name, After: after.Name, Reason: reason})
-}
-
-func (t *translation) hasEdge(from, to string) bool {
-	return t.graph.DependsOn(to, from)
 }
 
 // footprint is what v's resource may read and change (docs/parallel-safety.md).

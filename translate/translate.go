@@ -58,18 +58,18 @@ type Meta struct {
 	Loglevel engine.Level
 }
 
-// modulePath is Options.ModulePath with $environment replaced, worked out once
-// and shared by every resource.
-func (t *translation) modulePath() []string {
-	if t.modPath != nil {
-		return t.modPath
+// modules is where the catalog's puppet:///modules/ sources are found:
+// Options.ModulePath with $environment replaced, worked out once and shared by
+// every resource.
+func (t *translation) modules() *resources.ModuleRoots {
+	if t.mods == nil {
+		dirs := make([]string, len(t.opts.ModulePath))
+		for i, d := range t.opts.ModulePath {
+			dirs[i] = strings.ReplaceAll(d, "$environment", t.cat.Environment)
+		}
+		t.mods = &resources.ModuleRoots{Dirs: dirs, Environment: t.cat.Environment}
 	}
-	out := make([]string, len(t.opts.ModulePath))
-	for i, d := range t.opts.ModulePath {
-		out[i] = strings.ReplaceAll(d, "$environment", t.cat.Environment)
-	}
-	t.modPath = out
-	return out
+	return t.mods
 }
 
 // modulesUser is a resource that resolves puppet:///modules/ URLs (File).
@@ -193,15 +193,13 @@ type translation struct {
 	orderings  []Ordering
 	// suitability caches Native.Suitable by type.
 	suitability map[string]bool
-	nativeOf    map[string]*Native // by type, nil for none
 	// tagSets shares equal tag lists between resources, keyed by the tags joined
 	// with NULs (built in keyBuf).
 	tagSets map[string][]string
 	keyBuf  []byte
 	tagBuf  []string
 	usedBuf []string
-	modPath []string
-	modules *resources.ModuleRoots // shared by the Files
+	mods    *resources.ModuleRoots // shared by the Files; see modules
 	fp      fingerprinter
 }
 
@@ -245,7 +243,7 @@ func (t *translation) addResources() {
 			stat = &TypeStat{Type: r.Type}
 			t.stats[r.Type] = stat
 		}
-		if n := t.native(r.Type); n != nil && !containerTypes[r.Type] && !t.forcedDelegate(r.Type) && t.suitable(r.Type, *n) {
+		if n, ok := natives[r.Type]; ok && !containerTypes[r.Type] && !t.forcedDelegate(r.Type) && t.suitable(r.Type, n) {
 			it.native = n
 			stat.Native++
 		} else if containerTypes[r.Type] || (r.Kind != "" && r.Kind != "compilable_type") {
@@ -286,26 +284,9 @@ func (t *translation) addResources() {
 	}
 }
 
-// native returns the native implementation of typ, shared by all its resources,
-// or nil.
-func (t *translation) native(typ string) *Native {
-	if n, ok := t.nativeOf[typ]; ok {
-		return n
-	}
-	var p *Native
-	if n, ok := natives[typ]; ok {
-		p = &n
-	}
-	if t.nativeOf == nil {
-		t.nativeOf = map[string]*Native{}
-	}
-	t.nativeOf[typ] = p
-	return p
-}
-
 // suitable reports whether typ's native provider may run here: always without
 // Puppet, else as Native.Suitable says (asked once per type).
-func (t *translation) suitable(typ string, n Native) bool {
+func (t *translation) suitable(typ string, n *Native) bool {
 	if n.Suitable == nil || t.opts.Delegate == nil {
 		return true
 	}
@@ -527,10 +508,7 @@ func (t *translation) buildNative(it *item, v *engine.Vertex) {
 		}
 	}
 	if m, ok := res.(modulesUser); ok {
-		if t.modules == nil {
-			t.modules = &resources.ModuleRoots{Dirs: t.modulePath(), Environment: t.cat.Environment}
-		}
-		m.SetModules(t.modules)
+		m.SetModules(t.modules())
 	}
 	v.Resource = res
 	t.checkRedactable(it)

@@ -180,7 +180,7 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 		return err
 	}
 	log.Printf(engine.Debug, "Translated the catalog into a graph of %d vertices in %.2f seconds", res.Graph.Len(), time.Since(translated).Seconds())
-	if len(res.Graph.Vertices()) >= bigGraph {
+	if res.Graph.Len() >= bigGraph {
 		// The catalog and the translation's own data are garbage now: collect them
 		// before the engine allocates, so that the heap does not grow on them.
 		runtime.GC()
