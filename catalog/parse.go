@@ -40,6 +40,15 @@ func ReadFile(path string) (*Catalog, error) {
 // resolved for a small set of pure functions. Problems found in resources are
 // collected and returned together as a *ValidationError.
 func Parse(r io.Reader) (*Catalog, error) {
+	data, err := readAll(r)
+	if err != nil {
+		return nil, err
+	}
+	return parse(data)
+}
+
+// readAll reads r whole, in one allocation when r says its length.
+func readAll(r io.Reader) ([]byte, error) {
 	var buf bytes.Buffer
 	if l, ok := r.(interface{ Len() int }); ok {
 		buf.Grow(l.Len() + bytes.MinRead)
@@ -47,7 +56,7 @@ func Parse(r io.Reader) (*Catalog, error) {
 	if _, err := buf.ReadFrom(r); err != nil {
 		return nil, fmt.Errorf("read catalog: %w", err)
 	}
-	return parse(buf.Bytes())
+	return buf.Bytes(), nil
 }
 
 // jsonCatalog is the wire form of a catalog, formats 1 and 2, optionally wrapped in

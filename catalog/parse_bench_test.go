@@ -3,6 +3,7 @@ package catalog
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"testing"
 )
 
@@ -27,13 +28,13 @@ func bigCatalog(n int) []byte {
 	return b.Bytes()
 }
 
-func benchmarkParse(b *testing.B, n int) {
+func benchmarkParse(b *testing.B, n int, parse func(io.Reader) (*Catalog, error)) {
 	data := bigCatalog(n)
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		c, err := Parse(bytes.NewReader(data))
+		c, err := parse(bytes.NewReader(data))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -43,5 +44,5 @@ func benchmarkParse(b *testing.B, n int) {
 	}
 }
 
-func BenchmarkParse10k(b *testing.B)  { benchmarkParse(b, 10_000) }
-func BenchmarkParse100k(b *testing.B) { benchmarkParse(b, 100_000) }
+func BenchmarkParse10k(b *testing.B)  { benchmarkParse(b, 10_000, Parse) }
+func BenchmarkParse100k(b *testing.B) { benchmarkParse(b, 100_000, Parse) }
