@@ -264,10 +264,17 @@ func (f *File) checkPath(ctx context.Context, apply bool) (bool, error) {
 		}
 	}
 	sweep(f.h, f.Path)
-	// The directory first: a write goes only where this check looked.
-	dir, dirErr := atomicfile.DirOf(f.Path)
 	cur, err := readState(f.Path)
 	if err != nil {
+		return false, err
+	}
+	if f.inSync(cur) {
+		return true, nil // nothing to report or write: no directory to pin
+	}
+	// Something may change: the directory first, then the path again, so that a
+	// write goes only where this check looked.
+	dir, dirErr := atomicfile.DirOf(f.Path)
+	if cur, err = readState(f.Path); err != nil {
 		return false, err
 	}
 	if dirErr == nil {
@@ -276,6 +283,12 @@ func (f *File) checkPath(ctx context.Context, apply bool) (bool, error) {
 	if testHookChecked != nil {
 		testHookChecked(f.Path)
 	}
+	return f.checkState(cur, apply)
+}
+
+// checkState compares each property with cur, reports what differs and, when
+// apply is true, repairs it.
+func (f *File) checkState(cur state, apply bool) (bool, error) {
 	if handled, ok, err := f.checkEnsure(cur, apply); handled {
 		return ok, err
 	}
@@ -303,6 +316,45 @@ func (f *File) checkPath(ctx context.Context, apply bool) (bool, error) {
 		return false, failed
 	}
 	return ok, nil
+}
+
+// inSync says, reporting nothing and changing nothing, that every property
+// checkPath looks at is in sync in cur. It is the common case of a pass and is
+// conservative: false only means look in full (the properties may still be in
+// sync), and it never says true where the full check would report a change.
+func (f *File) inSync(cur state) bool {
+	if !cur.exists() {
+		return false
+	}
+	switch want := f.Ensure; {
+	case want == "", !f.Replace, want == ensurePresent, want == cur.typ:
+	default:
+		return false
+	}
+	if f.Content != nil && cur.typ == ensureFile && f.Replace {
+		if same, err := sameContent(f.Path, *f.Content, cur.size); err != nil || !same {
+			return false
+		}
+	}
+	if f.Target != "" && cur.typ == ensureLink && (f.Ensure == ensureLink || f.Ensure == "") {
+		return false // the link is read in full
+	}
+	if f.Owner != "" {
+		if uid, found := lookupUID(f.Owner); !found || uid != cur.uid {
+			return false
+		}
+	}
+	if f.Group != "" {
+		if gid, found := lookupGID(f.Group); !found || gid != cur.gid {
+			return false
+		}
+	}
+	if f.Mode != "" && cur.typ != ensureLink {
+		if want, _, err := desiredMode(f.Mode, cur.perm, cur.typ == ensureDirectory); err != nil || want != cur.perm {
+			return false
+		}
+	}
+	return true
 }
 
 // checkEnsure handles the ensure property; handled says the other properties must not
