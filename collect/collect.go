@@ -30,16 +30,34 @@ type Collector struct {
 	Warnf func(format string, args ...any)
 
 	mu      sync.Mutex
-	current string // digest of the collected set applied last
+	current string          // digest of the collected set applied last
+	cache   *exported.Cache // once Run has read etcd: what Build reads
 	warned  map[string]bool
 }
 
+// source is what a Collector reads: the Store itself, or a Cache of it.
+type source interface {
+	Collectors(ctx context.Context, certname string) ([]*exported.Query, error)
+	Resources(ctx context.Context, q *exported.Query) ([]exported.Resource, error)
+}
+
+// source returns the cache once Run has one, else the Store.
+func (c *Collector) source() source {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cache != nil {
+		return c.cache
+	}
+	return c.Store
+}
+
 // Build returns the node's catalog with its collected resources as etcd has them
-// now, and a digest of that set. Without collector queries the catalog is returned
-// as compiled.
+// now (as the cache has them, once Run keeps one), and a digest of that set.
+// Without collector queries the catalog is returned as compiled.
 func (c *Collector) Build(ctx context.Context) (*catalog.Catalog, string, error) {
 	me := c.Catalog.Name
-	queries, err := c.Store.Collectors(ctx, me)
+	src := c.source()
+	queries, err := src.Collectors(ctx, me)
 	if err != nil {
 		return nil, "", fmt.Errorf("reading %s's collectors: %w", me, err)
 	}
@@ -50,7 +68,7 @@ func (c *Collector) Build(ctx context.Context) (*catalog.Catalog, string, error)
 	wantQuery := map[string]int{} // the first query that collects each ref
 	dups := map[string]bool{}     // exported by two nodes: collected from neither
 	for qi, q := range queries {
-		found, err := c.Store.Resources(ctx, q)
+		found, err := src.Resources(ctx, q)
 		if err != nil {
 			return nil, "", fmt.Errorf("collecting for %s: %w", me, err)
 		}
@@ -265,8 +283,10 @@ func (c *Collector) Sync(ctx context.Context) error {
 	return nil
 }
 
-// Run syncs after every change etcd tells of, until ctx ends. Changes that come
-// in a burst are taken together; a failed sync is tried again a second later.
+// Run keeps a cache of what the node's collectors read (exported.Cache: one read
+// of etcd, then its watch) and syncs after every change that reaches it, until ctx
+// ends. Changes that come in a burst are taken together; a failed sync is tried
+// again a second later.
 func (c *Collector) Run(ctx context.Context) {
 	kick := make(chan struct{}, 1)
 	poke := func() {
@@ -275,8 +295,25 @@ func (c *Collector) Run(ctx context.Context) {
 		default:
 		}
 	}
-	c.Store.Watch(ctx, c.Catalog.Name, poke)
-	poke() // what changed between the compile and the watch
+	for {
+		cache, err := c.Store.Inform(ctx, c.Catalog.Name, poke)
+		if err == nil {
+			c.mu.Lock()
+			c.cache = cache
+			c.mu.Unlock()
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		c.warnOnce("inform:"+err.Error(), "collecting: %v", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+	poke() // what changed between the compile and the first read
 	for {
 		select {
 		case <-ctx.Done():

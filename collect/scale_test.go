@@ -5,6 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -45,14 +49,28 @@ func grpcBytes(tb testing.TB) (in, out float64) {
 	return in, out
 }
 
-// BenchmarkScale50Nodes is the scale run of exported resources: 50 nodes (each a
-// goroutine with its own etcd client, as a node process would have) against one
-// real embedded etcd. Each stores a catalog exporting two files tagged 'scale' and
-// a collector for them, then collects live. Reported: the time from the first
-// export until every node's collector has the 98 exports of the others, and the
-// bytes etcd's gRPC server received and sent meanwhile.
-func BenchmarkScale50Nodes(b *testing.B) {
-	const nodes, exportsPerNode = 50, 2
+// BenchmarkScaleNodes is the scale run of exported resources, at 50, 200 and 1000
+// nodes (each a goroutine with its own etcd client, as a node process would
+// have) against one real embedded etcd. Each stores a catalog exporting two files
+// tagged with the run and a collector for them, then collects live. Reported:
+//   - ms-converged: from the first export until every node's collector has the
+//     exports of all the others;
+//   - KiB-etcd-in and KiB-etcd-out: what etcd's gRPC server received and sent
+//     meanwhile;
+//   - KiB-etcd-out-change and ms-change: after that, one node changes the content
+//     of one export; what etcd sent until every other node applied the change, and
+//     how long that took;
+//   - MB-heap-node: the Go heap in use after convergence, divided by the nodes
+//     (the etcd member's share included), and MB-peak-rss: the whole test
+//     process's peak so far (every node, and the etcd member).
+func BenchmarkScaleNodes(b *testing.B) {
+	for _, nodes := range []int{50, 200, 1000} {
+		b.Run(fmt.Sprintf("nodes=%d", nodes), func(b *testing.B) { benchmarkScale(b, nodes) })
+	}
+}
+
+func benchmarkScale(b *testing.B, nodes int) {
+	const exportsPerNode = 2
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	e, err := exported.Embedded(ctx, exported.EmbeddedConfig{DataDir: b.TempDir(), ClientURL: freeURL(b), PeerURL: freeURL(b)})
@@ -62,14 +80,27 @@ func BenchmarkScale50Nodes(b *testing.B) {
 	defer e.Close()
 	endpoint := e.Client.Endpoints()
 	query := json.RawMessage(`["and",["=","type","File"],["=","exported",true],["=","tag","scale"]]`)
+	exports := func(run, name, content string) *exported.Catalog {
+		c := &exported.Catalog{Certname: name, Environment: "production", ProducerTimestamp: time.Now().UTC().Format(time.RFC3339Nano)}
+		for k := 0; k < exportsPerNode; k++ {
+			c.Resources = append(c.Resources, exported.CatalogResource{Type: "File",
+				Title: fmt.Sprintf("/srv/%s/%s-%d", run, name, k), Tags: []string{"scale", run}, Exported: true,
+				Parameters: map[string]any{"ensure": "file", "content": content}})
+		}
+		return c
+	}
 	for i := 0; i < b.N; i++ {
 		run := fmt.Sprintf("run%d", i)
+		changedTitle := fmt.Sprintf("/srv/%s/%s-node%04d.example-0", run, run, 0)
 		inBefore, outBefore := grpcBytes(b)
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		done := map[int]time.Time{}
+		changed := make(chan struct{}, nodes)
 		start := time.Now()
 		runCtx, stop := context.WithCancel(ctx)
+		stores := make([]exported.Store, nodes)
+		ready := make(chan struct{}, nodes)
 		for n := 0; n < nodes; n++ {
 			wg.Add(1)
 			go func(n int) {
@@ -77,32 +108,35 @@ func BenchmarkScale50Nodes(b *testing.B) {
 				ex, err := exported.External(endpoint, nil)
 				if err != nil {
 					b.Error(err)
+					ready <- struct{}{}
 					return
 				}
 				defer ex.Close()
 				store := ex.Store()
-				name := fmt.Sprintf("%s-node%02d.example", run, n)
-				c := &exported.Catalog{Certname: name, Environment: "production"}
-				for k := 0; k < exportsPerNode; k++ {
-					c.Resources = append(c.Resources, exported.CatalogResource{Type: "File",
-						Title: fmt.Sprintf("/srv/%s/%s-%d", run, name, k), Tags: []string{"scale", run}, Exported: true,
-						Parameters: map[string]any{"ensure": "file", "content": name + "\n"}})
-				}
-				if err := store.ReplaceCatalog(runCtx, c); err != nil {
+				stores[n] = store
+				name := fmt.Sprintf("%s-node%04d.example", run, n)
+				if err := store.ReplaceCatalog(runCtx, exports(run, name, name+"\n")); err != nil {
 					b.Error(err)
+					ready <- struct{}{}
 					return
 				}
 				q := json.RawMessage(fmt.Sprintf(`["and",%s,["=","tag",%q],["not",["=","certname",%q]]]`, query, run, name))
 				if err := store.RecordCollector(runCtx, name, q); err != nil {
 					b.Error(err)
+					ready <- struct{}{}
 					return
 				}
 				got := make(chan struct{})
-				var once sync.Once
+				var once, sawChange sync.Once
 				col := &Collector{Store: store, Catalog: &catalog.Catalog{Name: name, CatalogFormat: 2},
 					Apply: func(_ context.Context, cat *catalog.Catalog) error {
 						if len(cat.Resources) == (nodes-1)*exportsPerNode {
 							once.Do(func() { close(got) })
+						}
+						for _, r := range cat.Resources {
+							if r.Title == changedTitle && r.Parameters["content"] == "changed\n" {
+								sawChange.Do(func() { changed <- struct{}{} })
+							}
 						}
 						return nil
 					}}
@@ -112,13 +146,16 @@ func BenchmarkScale50Nodes(b *testing.B) {
 					mu.Lock()
 					done[n] = time.Now()
 					mu.Unlock()
-				case <-time.After(60 * time.Second):
-					b.Errorf("%s: not every export collected within 60 s", name)
+				case <-time.After(120 * time.Second):
+					b.Errorf("%s: not every export collected within 120 s", name)
 				}
+				ready <- struct{}{}
+				<-runCtx.Done()
 			}(n)
 		}
-		wg.Wait()
-		stop()
+		for n := 0; n < nodes; n++ {
+			<-ready
+		}
 		var last time.Time
 		for _, t := range done {
 			if t.After(last) {
@@ -126,8 +163,51 @@ func BenchmarkScale50Nodes(b *testing.B) {
 			}
 		}
 		inAfter, outAfter := grpcBytes(b)
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+
+		// One export changed: what it costs to tell every node.
+		_, outChange := grpcBytes(b)
+		changeStart := time.Now()
+		if err := stores[0].ReplaceCatalog(runCtx, exports(run, fmt.Sprintf("%s-node%04d.example", run, 0), "changed\n")); err != nil {
+			b.Fatal(err)
+		}
+		for n := 1; n < nodes; n++ {
+			select {
+			case <-changed:
+			case <-time.After(60 * time.Second):
+				b.Fatalf("%d of %d nodes saw the changed export within 60 s", n-1, nodes-1)
+			}
+		}
+		changeTook := time.Since(changeStart)
+		_, outChangeAfter := grpcBytes(b)
+		stop()
+		wg.Wait()
 		b.ReportMetric(last.Sub(start).Seconds()*1000, "ms-converged")
 		b.ReportMetric((inAfter-inBefore)/1024, "KiB-etcd-in")
 		b.ReportMetric((outAfter-outBefore)/1024, "KiB-etcd-out")
+		b.ReportMetric((outChangeAfter-outChange)/1024, "KiB-etcd-out-change")
+		b.ReportMetric(changeTook.Seconds()*1000, "ms-change")
+		b.ReportMetric(float64(ms.HeapInuse)/float64(nodes)/(1<<20), "MB-heap-node")
+		b.ReportMetric(peakRSS(b), "MB-peak-rss")
 	}
+}
+
+// peakRSS is the process's peak resident memory so far, in MB (VmHWM).
+func peakRSS(tb testing.TB) float64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return kb / 1024
+		}
+	}
+	tb.Fatal("no VmHWM in /proc/self/status")
+	return 0
 }

@@ -204,7 +204,26 @@ func TestKeepAlive(t *testing.T) {
 	changed := make(chan struct{}, 100)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	s.Watch(watchCtx, "watcher.example", func() { changed <- struct{}{} })
+	cache, err := s.Inform(watchCtx, "watcher.example", func() { changed <- struct{}{} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The cache comes to answer as the store does.
+	cached := func(want int) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			rs, err := cache.Resources(ctx, all)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rs) == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the cache answers %d exports after 5 s, want %d", len(rs), want)
+			}
+		}
+	}
 
 	life, die := context.WithCancel(ctx)
 	if err := s.KeepAlive(life, "mortal.example", time.Second); err != nil {
@@ -213,6 +232,7 @@ func TestKeepAlive(t *testing.T) {
 	if n := count(); n != 1 {
 		t.Fatalf("alive: %d exports, want 1", n)
 	}
+	cached(1)
 	for len(changed) > 0 {
 		<-changed
 	}
@@ -229,6 +249,7 @@ func TestKeepAlive(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Error("no watch event when the node's lease ran out")
 	}
+	cached(0)
 	again, stop := context.WithCancel(ctx)
 	defer stop()
 	if err := s.KeepAlive(again, "mortal.example", time.Second); err != nil {
@@ -237,6 +258,7 @@ func TestKeepAlive(t *testing.T) {
 	if n := count(); n != 1 {
 		t.Errorf("alive again: %d exports, want 1", n)
 	}
+	cached(1)
 	if err := s.KeepAlive(ctx, "mortal.example", 0); err != nil {
 		t.Fatal(err)
 	}

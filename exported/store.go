@@ -1,13 +1,11 @@
 package exported
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -48,9 +46,10 @@ type Store interface {
 	// until it is alive again. It returns when the lease is first granted. A ttl
 	// of 0 makes the node's exports count whether it runs or not again.
 	KeepAlive(ctx context.Context, certname string, ttl time.Duration) error
-	// Watch calls changed (from its own goroutine, never twice at once) after any
-	// exported resource or any of the node's collectors changed, until ctx ends.
-	Watch(ctx context.Context, certname string, changed func())
+	// Inform returns a Cache of what the node's collectors read, kept current
+	// from a watch until ctx ends; changed is called (from one goroutine, never
+	// twice at once) after every change that reached the cache.
+	Inform(ctx context.Context, certname string, changed func()) (*Cache, error)
 }
 
 // etcdStore is a Store over an etcd client, with every key under Prefix.
@@ -255,27 +254,15 @@ func (s *etcdStore) Resources(ctx context.Context, q *Query) ([]Resource, error)
 	}
 	out := []Resource{}
 	for _, kv := range resp.Kvs {
-		var r Resource
-		// Numbers stay json.Number, as in catalogs read by package catalog.
-		dec := json.NewDecoder(bytes.NewReader(kv.Value))
-		dec.UseNumber()
-		if err := dec.Decode(&r); err != nil {
+		r, err := decodeResource(kv.Value)
+		if err != nil {
 			return nil, fmt.Errorf("key %s: %w", kv.Key, err)
 		}
 		if !dead[r.Certname] && q.Match(&r) {
 			out = append(out, r)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.Certname != b.Certname {
-			return a.Certname < b.Certname
-		}
-		if a.Type != b.Type {
-			return a.Type < b.Type
-		}
-		return a.Title < b.Title
-	})
+	sortResources(out)
 	return out, nil
 }
 
@@ -368,55 +355,13 @@ func (s *etcdStore) Collectors(ctx context.Context, certname string) ([]*Query, 
 	}
 	var out []*Query
 	for _, kv := range resp.Kvs {
-		var c Collector
-		if err := json.Unmarshal(kv.Value, &c); err != nil {
-			return nil, fmt.Errorf("key %s: %w", kv.Key, err)
-		}
-		q, err := ParseQuery(c.Query)
+		q, err := decodeCollector(kv.Value)
 		if err != nil {
 			return nil, fmt.Errorf("key %s: %w", kv.Key, err)
 		}
 		out = append(out, q)
 	}
 	return out, nil
-}
-
-func (s *etcdStore) Watch(ctx context.Context, certname string, changed func()) {
-	go func() {
-		for ctx.Err() == nil {
-			// A watch ends when etcd loses its leader or the member goes away:
-			// start again, and tell of a change, since some may have been missed.
-			wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-			res := s.watcher.Watch(wctx, resourcesDir, clientv3.WithPrefix())
-			col := s.watcher.Watch(wctx, collectorsDir+certname+"/", clientv3.WithPrefix())
-			alive := s.watcher.Watch(wctx, aliveDir, clientv3.WithPrefix())
-			s.watchUntilClosed(ctx, changed, res, col, alive)
-			cancel()
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-				changed()
-			}
-		}
-	}()
-}
-
-func (s *etcdStore) watchUntilClosed(ctx context.Context, changed func(), res, col, alive clientv3.WatchChan) {
-	for {
-		var resp clientv3.WatchResponse
-		var ok bool
-		select {
-		case <-ctx.Done():
-			return
-		case resp, ok = <-res:
-		case resp, ok = <-col:
-		case resp, ok = <-alive:
-		}
-		if !ok || resp.Canceled {
-			return
-		}
-		changed()
-	}
 }
 
 // newer says whether the producer timestamp a is later than b (both RFC 3339; an
