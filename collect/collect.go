@@ -31,7 +31,8 @@ type Collector struct {
 
 	mu      sync.Mutex
 	current string          // digest of the collected set applied last
-	cache   *exported.Cache // once Run has read etcd: what Build reads
+	cache   *exported.Cache // once following etcd: what Build reads
+	kick    chan struct{}   // a change reached the cache
 	warned  map[string]bool
 }
 
@@ -283,24 +284,42 @@ func (c *Collector) Sync(ctx context.Context) error {
 	return nil
 }
 
-// Run keeps a cache of what the node's collectors read (exported.Cache: one read
-// of etcd, then its watch) and syncs after every change that reaches it, until ctx
-// ends. Changes that come in a burst are taken together; a failed sync is tried
-// again a second later.
-func (c *Collector) Run(ctx context.Context) {
-	kick := make(chan struct{}, 1)
-	poke := func() {
-		select {
-		case kick <- struct{}{}:
-		default:
-		}
+// Follow starts the cache that Build reads from then on (exported.Cache: one
+// read of etcd, then its watch) until ctx ends; Run starts it when it is not
+// started yet. A node that will collect live follows before its first Build, so
+// that it reads the exports once.
+func (c *Collector) Follow(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cache != nil {
+		return nil
 	}
+	if c.kick == nil {
+		c.kick = make(chan struct{}, 1)
+	}
+	cache, err := c.Store.Inform(ctx, c.Catalog.Name, c.poke)
+	if err != nil {
+		return err
+	}
+	c.cache = cache
+	return nil
+}
+
+// poke tells Run that something changed; changes that come while it syncs are
+// taken together.
+func (c *Collector) poke() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run follows etcd (Follow) and syncs after every change that reaches the cache,
+// until ctx ends. A failed sync is tried again a second later.
+func (c *Collector) Run(ctx context.Context) {
 	for {
-		cache, err := c.Store.Inform(ctx, c.Catalog.Name, poke)
+		err := c.Follow(ctx)
 		if err == nil {
-			c.mu.Lock()
-			c.cache = cache
-			c.mu.Unlock()
 			break
 		}
 		if ctx.Err() != nil {
@@ -313,6 +332,7 @@ func (c *Collector) Run(ctx context.Context) {
 		case <-time.After(time.Second):
 		}
 	}
+	poke, kick := c.poke, c.kick
 	poke() // what changed between the compile and the first read
 	for {
 		select {

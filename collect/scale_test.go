@@ -54,7 +54,8 @@ func grpcBytes(tb testing.TB) (in, out float64) {
 // have) against one real embedded etcd. Each stores a catalog exporting two files
 // tagged with the run and a collector for them, then collects live. Reported:
 //   - ms-converged: from the first export until every node's collector has the
-//     exports of all the others;
+//     exports of all the others, and ms-after-last-export: from the last export
+//     stored until then;
 //   - KiB-etcd-in and KiB-etcd-out: what etcd's gRPC server received and sent
 //     meanwhile;
 //   - KiB-etcd-out-change and ms-change: after that, one node changes the content
@@ -96,6 +97,7 @@ func benchmarkScale(b *testing.B, nodes int) {
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		done := map[int]time.Time{}
+		var lastExport time.Time
 		changed := make(chan struct{}, nodes)
 		start := time.Now()
 		runCtx, stop := context.WithCancel(ctx)
@@ -120,6 +122,11 @@ func benchmarkScale(b *testing.B, nodes int) {
 					ready <- struct{}{}
 					return
 				}
+				mu.Lock()
+				if now := time.Now(); now.After(lastExport) {
+					lastExport = now
+				}
+				mu.Unlock()
 				q := json.RawMessage(fmt.Sprintf(`["and",%s,["=","tag",%q],["not",["=","certname",%q]]]`, query, run, name))
 				if err := store.RecordCollector(runCtx, name, q); err != nil {
 					b.Error(err)
@@ -184,6 +191,7 @@ func benchmarkScale(b *testing.B, nodes int) {
 		stop()
 		wg.Wait()
 		b.ReportMetric(last.Sub(start).Seconds()*1000, "ms-converged")
+		b.ReportMetric(last.Sub(lastExport).Seconds()*1000, "ms-after-last-export")
 		b.ReportMetric((inAfter-inBefore)/1024, "KiB-etcd-in")
 		b.ReportMetric((outAfter-outBefore)/1024, "KiB-etcd-out")
 		b.ReportMetric((outChangeAfter-outChange)/1024, "KiB-etcd-out-change")

@@ -30,12 +30,13 @@ type Cache struct {
 	changed  func()
 
 	mu         sync.RWMutex
-	rev        int64               // the revision the contents are current to
-	resources  map[string]Resource // by key
-	leased     map[string]bool     // by certname
-	alive      map[string]bool     // by certname
-	collectors map[string]*Query   // by key
-	relists    int                 // reads of everything after the first
+	rev        int64                // the revision the contents are current to
+	resources  map[string]*Resource // by key
+	sorted     []*Resource          // resources in Store.Resources' order; nil after a change
+	leased     map[string]bool      // by certname
+	alive      map[string]bool      // by certname
+	collectors map[string]*Query    // by key
+	relists    int                  // reads of everything after the first
 }
 
 // cacheRelistDelay is the pause before reading everything again after a failed
@@ -54,35 +55,31 @@ func (s *etcdStore) Inform(ctx context.Context, certname string, changed func())
 	return c, nil
 }
 
-// list replaces the contents with a read of all four key ranges, in one
+// list replaces the contents with a read of the three key ranges, in one
 // transaction so that they are of one revision.
 func (c *Cache) list(ctx context.Context) error {
 	resp, err := c.s.kv.Txn(ctx).Then(
 		clientv3.OpGet(resourcesDir, clientv3.WithPrefix()),
-		clientv3.OpGet(leasedDir, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
-		clientv3.OpGet(aliveDir, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
+		clientv3.OpGet(liveDir, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
 		clientv3.OpGet(collectorsDir+c.certname+"/", clientv3.WithPrefix()),
 	).Commit()
 	if err != nil {
 		return err
 	}
-	resources := map[string]Resource{}
+	resources := map[string]*Resource{}
 	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
 		r, err := decodeResource(kv.Value)
 		if err != nil {
 			return fmt.Errorf("key %s: %w", kv.Key, err)
 		}
-		resources[string(kv.Key)] = r
+		resources[string(kv.Key)] = &r
 	}
 	leased, alive := map[string]bool{}, map[string]bool{}
 	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
-		leased[strings.TrimPrefix(string(kv.Key), leasedDir)] = true
-	}
-	for _, kv := range resp.Responses[2].GetResponseRange().Kvs {
-		alive[strings.TrimPrefix(string(kv.Key), aliveDir)] = true
+		liveness(string(kv.Key), leased, alive, true)
 	}
 	collectors := map[string]*Query{}
-	for _, kv := range resp.Responses[3].GetResponseRange().Kvs {
+	for _, kv := range resp.Responses[2].GetResponseRange().Kvs {
 		q, err := decodeCollector(kv.Value)
 		if err != nil {
 			return fmt.Errorf("key %s: %w", kv.Key, err)
@@ -96,6 +93,7 @@ func (c *Cache) list(ctx context.Context) error {
 	}
 	c.rev = resp.Header.Revision
 	c.resources, c.leased, c.alive, c.collectors = resources, leased, alive, collectors
+	c.sorted = nil
 	return nil
 }
 
@@ -139,8 +137,7 @@ func (c *Cache) follow(ctx context.Context) {
 	watch := func(prefix string) clientv3.WatchChan {
 		return c.s.watcher.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(from))
 	}
-	chans := []clientv3.WatchChan{watch(resourcesDir), watch(leasedDir), watch(aliveDir),
-		watch(collectorsDir + c.certname + "/")}
+	chans := []clientv3.WatchChan{watch(resourcesDir), watch(liveDir), watch(collectorsDir + c.certname + "/")}
 	for {
 		var resp clientv3.WatchResponse
 		var ok bool
@@ -150,7 +147,6 @@ func (c *Cache) follow(ctx context.Context) {
 		case resp, ok = <-chans[0]:
 		case resp, ok = <-chans[1]:
 		case resp, ok = <-chans[2]:
-		case resp, ok = <-chans[3]:
 		}
 		if !ok || resp.Canceled || resp.CompactRevision != 0 || resp.Err() != nil {
 			return
@@ -174,6 +170,7 @@ func (c *Cache) apply(events []*clientv3.Event) error {
 		put := ev.Type == clientv3.EventTypePut
 		switch {
 		case strings.HasPrefix(key, resourcesDir):
+			c.sorted = nil
 			if !put {
 				delete(c.resources, key)
 				continue
@@ -182,11 +179,9 @@ func (c *Cache) apply(events []*clientv3.Event) error {
 			if err != nil {
 				return fmt.Errorf("key %s: %w", key, err)
 			}
-			c.resources[key] = r
-		case strings.HasPrefix(key, leasedDir):
-			setFlag(c.leased, strings.TrimPrefix(key, leasedDir), put)
-		case strings.HasPrefix(key, aliveDir):
-			setFlag(c.alive, strings.TrimPrefix(key, aliveDir), put)
+			c.resources[key] = &r
+		case strings.HasPrefix(key, liveDir):
+			liveness(key, c.leased, c.alive, put)
 		case strings.HasPrefix(key, collectorsDir):
 			if !put {
 				delete(c.collectors, key)
@@ -205,29 +200,28 @@ func (c *Cache) apply(events []*clientv3.Event) error {
 	return nil
 }
 
-func setFlag(m map[string]bool, name string, on bool) {
-	if on {
-		m[name] = true
-	} else {
-		delete(m, name)
-	}
-}
-
 // Resources returns the exported resources that answer q, sorted by certname,
 // type and title, as Store.Resources does.
 func (c *Cache) Resources(_ context.Context, q *Query) ([]Resource, error) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sorted == nil {
+		// Sorted once per change, not once per query.
+		c.sorted = make([]*Resource, 0, len(c.resources))
+		for _, r := range c.resources {
+			c.sorted = append(c.sorted, r)
+		}
+		sort.Slice(c.sorted, func(i, j int) bool { return lessResource(c.sorted[i], c.sorted[j]) })
+	}
 	out := []Resource{}
-	for _, r := range c.resources {
+	for _, r := range c.sorted {
 		if c.leased[r.Certname] && !c.alive[r.Certname] {
 			continue // its exports count only while it is alive, and it is not
 		}
-		if q.Match(&r) {
-			out = append(out, r)
+		if q.Match(r) {
+			out = append(out, *r)
 		}
 	}
-	sortResources(out)
 	return out, nil
 }
 
@@ -279,14 +273,15 @@ func decodeCollector(data []byte) (*Query, error) {
 
 // sortResources sorts by certname, type and title.
 func sortResources(out []Resource) {
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.Certname != b.Certname {
-			return a.Certname < b.Certname
-		}
-		if a.Type != b.Type {
-			return a.Type < b.Type
-		}
-		return a.Title < b.Title
-	})
+	sort.Slice(out, func(i, j int) bool { return lessResource(&out[i], &out[j]) })
+}
+
+func lessResource(a, b *Resource) bool {
+	if a.Certname != b.Certname {
+		return a.Certname < b.Certname
+	}
+	if a.Type != b.Type {
+		return a.Type < b.Type
+	}
+	return a.Title < b.Title
 }

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // The cache against the store it follows, on a real embedded etcd: after a run of
@@ -169,4 +171,25 @@ func dedupe(c *Catalog) *Catalog {
 	}
 	c.Resources = out
 	return c
+}
+
+// A node that starts keeping its lease alive is never seen leased but not alive:
+// both keys come in one revision, so a watcher of the liveness keys (a Cache)
+// sees them in one response.
+func TestKeepAliveOneRevision(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s := startEtcd(t).Store().(*etcdStore)
+	w := s.watcher.Watch(ctx, liveDir, clientv3.WithPrefix())
+	if err := s.KeepAlive(ctx, "starting.example", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case resp := <-w:
+		if len(resp.Events) != 2 || resp.Events[0].Kv.ModRevision != resp.Events[1].Kv.ModRevision {
+			t.Fatalf("liveness keys in %d events of one response, want both in one revision", len(resp.Events))
+		}
+	case <-ctx.Done():
+		t.Fatal("no liveness event")
+	}
 }

@@ -11,8 +11,11 @@ import "strings"
 //	/mgmt-puppet/v1/catalogs/<certname>                   its last catalog, gzipped (catalogDoc)
 //	/mgmt-puppet/v1/reports/<certname>/<hash>             a report, gzipped, on a lease of the report TTL (reportDoc)
 //	/mgmt-puppet/v1/collectors/<certname>/<sha1>          a query the node collects with (Collector)
-//	/mgmt-puppet/v1/leased/<certname>                     the node's exports count only while it is alive
-//	/mgmt-puppet/v1/alive/<certname>                      on an etcd lease the running node keeps alive
+//	/mgmt-puppet/v1/live/leased/<certname>                the node's exports count only while it is alive
+//	/mgmt-puppet/v1/live/alive/<certname>                 on an etcd lease the running node keeps alive
+//
+// The two liveness keys share a prefix so that one watch sees them in revision
+// order: a node that starts is never seen leased but not yet alive.
 //
 // A node's exports are replaced in one transaction per catalog.
 const Prefix = "/mgmt-puppet/v1/"
@@ -24,8 +27,9 @@ const (
 	collectorsDir = "collectors/"
 	catalogsDir   = "catalogs/"
 	reportsDir    = "reports/"
-	leasedDir     = "leased/"
-	aliveDir      = "alive/"
+	liveDir       = "live/"
+	leasedDir     = liveDir + "leased/"
+	aliveDir      = liveDir + "alive/"
 )
 
 func resourcesKey(certname string) string { return resourcesDir + certname + "/" }

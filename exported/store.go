@@ -269,25 +269,34 @@ func (s *etcdStore) Resources(ctx context.Context, q *Query) ([]Resource, error)
 // dead returns the nodes whose exports count only while they are alive, and that
 // are not.
 func (s *etcdStore) dead(ctx context.Context) (map[string]bool, error) {
-	leased, err := s.kv.Get(ctx, leasedDir, clientv3.WithPrefix(), clientv3.WithKeysOnly())
-	if err != nil || len(leased.Kvs) == 0 {
-		return nil, err
-	}
-	alive, err := s.kv.Get(ctx, aliveDir, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	live, err := s.kv.Get(ctx, liveDir, clientv3.WithPrefix(), clientv3.WithKeysOnly())
 	if err != nil {
 		return nil, err
 	}
-	up := map[string]bool{}
-	for _, kv := range alive.Kvs {
-		up[strings.TrimPrefix(string(kv.Key), aliveDir)] = true
+	leased, alive := map[string]bool{}, map[string]bool{}
+	for _, kv := range live.Kvs {
+		liveness(string(kv.Key), leased, alive, true)
 	}
 	dead := map[string]bool{}
-	for _, kv := range leased.Kvs {
-		if name := strings.TrimPrefix(string(kv.Key), leasedDir); !up[name] {
+	for name := range leased {
+		if !alive[name] {
 			dead[name] = true
 		}
 	}
 	return dead, nil
+}
+
+// liveness records (set) or forgets the liveness key key in leased or alive.
+func liveness(key string, leased, alive map[string]bool, set bool) {
+	m, name := leased, strings.TrimPrefix(key, leasedDir)
+	if strings.HasPrefix(key, aliveDir) {
+		m, name = alive, strings.TrimPrefix(key, aliveDir)
+	}
+	if set {
+		m[name] = true
+	} else {
+		delete(m, name)
+	}
 }
 
 func (s *etcdStore) KeepAlive(ctx context.Context, certname string, ttl time.Duration) error {
@@ -302,14 +311,13 @@ func (s *etcdStore) KeepAlive(ctx context.Context, certname string, ttl time.Dur
 	if secs < 1 {
 		secs = 1
 	}
-	if _, err := s.kv.Put(ctx, leasedDir+certname, fmt.Sprint(secs)); err != nil {
-		return err
-	}
 	grant, err := s.lease.Grant(ctx, secs)
 	if err != nil {
 		return err
 	}
-	if _, err := s.kv.Put(ctx, aliveDir+certname, time.Now().UTC().Format(time.RFC3339), clientv3.WithLease(grant.ID)); err != nil {
+	// Both keys in one revision: never leased but not yet alive.
+	if _, err := s.kv.Txn(ctx).Then(clientv3.OpPut(leasedDir+certname, fmt.Sprint(secs)),
+		clientv3.OpPut(aliveDir+certname, time.Now().UTC().Format(time.RFC3339), clientv3.WithLease(grant.ID))).Commit(); err != nil {
 		return err
 	}
 	ch, err := s.lease.KeepAlive(ctx, grant.ID)

@@ -101,8 +101,10 @@ func (l *liveCollection) serve(o *exportOptions, etcd *exported.Etcd) error {
 }
 
 // begin connects to etcd when the flags ask for exported resources, and returns the
-// catalog as the node's collectors answer now (cat itself without them).
-func (o *exportOptions) begin(ctx context.Context, cat *catalog.Catalog, log *puppetlog.Logger) (*liveCollection, *catalog.Catalog, error) {
+// catalog as the node's collectors answer now (cat itself without them). A run
+// that will collect live (follow) starts its cache of etcd first, and builds from
+// it, so that it reads the exports once.
+func (o *exportOptions) begin(ctx context.Context, cat *catalog.Catalog, follow bool, log *puppetlog.Logger) (*liveCollection, *catalog.Catalog, error) {
 	if !o.live() {
 		return nil, cat, nil
 	}
@@ -111,6 +113,12 @@ func (o *exportOptions) begin(ctx context.Context, cat *catalog.Catalog, log *pu
 		return nil, nil, err
 	}
 	l.lease = o.lease
+	if follow {
+		if err := l.collector.Follow(ctx); err != nil {
+			log.Printf(engine.Warning, "Collecting: %v; applying the catalog as compiled", err)
+			return l, cat, nil
+		}
+	}
 	c, digest, err := l.collector.Build(ctx)
 	if err != nil {
 		log.Printf(engine.Warning, "Collecting: %v; applying the catalog as compiled", err)

@@ -34,7 +34,7 @@ func (o *exportOptions) flags(*pflag.FlagSet) {}
 // liveCollection is never made in the lean build.
 type liveCollection struct{}
 
-func (o *exportOptions) begin(_ context.Context, cat *catalog.Catalog, _ *puppetlog.Logger) (*liveCollection, *catalog.Catalog, error) {
+func (o *exportOptions) begin(_ context.Context, cat *catalog.Catalog, _ bool, _ *puppetlog.Logger) (*liveCollection, *catalog.Catalog, error) {
 	return nil, cat, nil
 }
 

@@ -158,7 +158,7 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 	log.Printf(engine.Debug, "Read the catalog of %d resources in %.2f seconds", len(cat.Resources), time.Since(start).Seconds())
 	// With exported resources, the catalog as the node's collectors answer now,
 	// which may have changed since the compile.
-	live, applied, err := o.exports.begin(ctx, cat, log)
+	live, applied, err := o.exports.begin(ctx, cat, o.convergedTimeout != 0, log)
 	if err != nil {
 		log.Printf(engine.Err, "Could not run: %v", err)
 		return exitError{1}
