@@ -2,9 +2,7 @@ package collect
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -65,7 +63,7 @@ func (c *Collector) Build(ctx context.Context) (*catalog.Catalog, string, error)
 	if len(queries) == 0 {
 		return c.Catalog, "", nil
 	}
-	want := map[string]exported.Resource{}
+	want := map[string]*exported.Resource{}
 	wantQuery := map[string]int{} // the first query that collects each ref
 	dups := map[string]bool{}     // exported by two nodes: collected from neither
 	for qi, q := range queries {
@@ -73,7 +71,8 @@ func (c *Collector) Build(ctx context.Context) (*catalog.Catalog, string, error)
 		if err != nil {
 			return nil, "", fmt.Errorf("collecting for %s: %w", me, err)
 		}
-		for _, r := range found {
+		for i := range found {
+			r := &found[i]
 			if r.Certname == me {
 				continue // the compiler realizes a node's own exports
 			}
@@ -88,19 +87,20 @@ func (c *Collector) Build(ctx context.Context) (*catalog.Catalog, string, error)
 					r.Ref(), r.Certname, r.Type)
 				continue
 			}
-			if dups[r.Ref()] {
+			ref := r.Ref()
+			if dups[ref] {
 				continue
 			}
-			if other, dup := want[r.Ref()]; dup && other.Certname != r.Certname {
-				c.warnOnce("dup:"+r.Ref(), "A duplicate resource was found while collecting exported resources, with the type and title %s (from %s and %s): not collected",
-					r.Ref(), other.Certname, r.Certname)
-				delete(want, r.Ref())
-				dups[r.Ref()] = true
+			if other, dup := want[ref]; dup && other.Certname != r.Certname {
+				c.warnOnce("dup:"+ref, "A duplicate resource was found while collecting exported resources, with the type and title %s (from %s and %s): not collected",
+					ref, other.Certname, r.Certname)
+				delete(want, ref)
+				dups[ref] = true
 				continue
 			}
-			want[r.Ref()] = r
-			if _, ok := wantQuery[r.Ref()]; !ok {
-				wantQuery[r.Ref()] = qi
+			want[ref] = r
+			if _, ok := wantQuery[ref]; !ok {
+				wantQuery[ref] = qi
 			}
 		}
 	}
@@ -162,11 +162,14 @@ func (c *Collector) Build(ctx context.Context) (*catalog.Catalog, string, error)
 		refs = append(refs, ref)
 	}
 	sort.Strings(refs)
-	digest := sha256.New()
+	var digest catalog.Digest
+	digest.Reset()
+	main := mainContainer(c.Catalog)
 	for _, ref := range refs {
 		w := want[ref]
-		data, _ := json.Marshal(w.Parameters)
-		fmt.Fprintf(digest, "%s\x00%s\x00%s\n", ref, w.Certname, data)
+		digest.String(ref)
+		digest.String(w.Certname)
+		digest.Value(w.Parameters)
 		if placed[ref] {
 			continue
 		}
@@ -176,7 +179,7 @@ func (c *Collector) Build(ctx context.Context) (*catalog.Catalog, string, error)
 		}
 		container := queryContainer[wantQuery[ref]]
 		if container == "" {
-			container = mainContainer(c.Catalog)
+			container = main
 		}
 		out.Resources = append(out.Resources, catalog.Resource{Type: w.Type, Title: w.Title, Tags: w.Tags,
 			Kind: kind(c.Catalog), Parameters: params(w)})
@@ -184,7 +187,7 @@ func (c *Collector) Build(ctx context.Context) (*catalog.Catalog, string, error)
 			out.Edges = append(out.Edges, catalog.Edge{Source: container, Target: ref})
 		}
 	}
-	return &out, hex.EncodeToString(digest.Sum(nil)), nil
+	return &out, hex.EncodeToString(digest.Sum()), nil
 }
 
 // compiledCollected returns the index of the first query that r, a resource of the
@@ -231,7 +234,7 @@ func kind(c *catalog.Catalog) string {
 
 // params copies an exported resource's parameters without the metaparameters that
 // only meant something on the exporting node.
-func params(r exported.Resource) map[string]any {
+func params(r *exported.Resource) map[string]any {
 	out := make(map[string]any, len(r.Parameters))
 	for k, v := range r.Parameters {
 		switch k {
