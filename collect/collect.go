@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -170,6 +171,10 @@ func (c *Collector) Build(ctx context.Context) (*catalog.Catalog, string, error)
 		digest.String(ref)
 		digest.String(w.Certname)
 		digest.Value(w.Parameters)
+		digest.String(strconv.Itoa(len(w.Tags))) // the tags go into the catalog too
+		for _, t := range w.Tags {
+			digest.String(t)
+		}
 		if placed[ref] {
 			continue
 		}
@@ -293,18 +298,23 @@ func (c *Collector) Sync(ctx context.Context) error {
 // that it reads the exports once.
 func (c *Collector) Follow(ctx context.Context) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.cache != nil {
+		c.mu.Unlock()
 		return nil
 	}
 	if c.kick == nil {
 		c.kick = make(chan struct{}, 1)
 	}
+	c.mu.Unlock()
+	// Not under c.mu: the first read may take a while. Follow and Run are called
+	// one after the other, never together.
 	cache, err := c.Store.Inform(ctx, c.Catalog.Name, c.poke)
 	if err != nil {
 		return err
 	}
+	c.mu.Lock()
 	c.cache = cache
+	c.mu.Unlock()
 	return nil
 }
 

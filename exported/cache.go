@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,32 +19,57 @@ import (
 // Cache is a running node's copy of what its collectors read: every exported
 // resource, which nodes' exports count only while they are alive and which of
 // them are, and the node's own collector queries. It reads them once, at one
-// revision, and then follows a watch from the next revision (list, then watch:
-// the informer pattern of Kubernetes' client-go), so a change elsewhere costs the
-// node one watch event instead of a new read of every export. A watch that loses
-// its place (its revision compacted away, its member gone) reads everything again
-// at a new revision and follows on from there: nothing is missed, and an event
-// applied again is harmless, since each one sets or removes one key.
+// revision, and then follows a watch of each of the three key ranges from the
+// next revision (list, then watch: the informer pattern of Kubernetes'
+// client-go), so a change elsewhere costs the node one watch event instead of a
+// new read of every export. A watch that ends (its member gone, the leader lost)
+// is watched again from the last revision it delivered, after a pause with
+// jitter, so that a leader election does not make every node read everything at
+// once; only a watch whose revision was compacted away reads everything again.
+// Nothing is missed, and an event applied again is harmless, since each one sets
+// or removes one key.
 //
-// Its Resources and Collectors answer as the Store's do, from memory.
+// Its Resources and Collectors answer as the Store's do, from memory; what they
+// return shares its tags and parameters with the cache, to be read only.
 type Cache struct {
 	s        *etcdStore
 	certname string
 	changed  func()
 
-	mu         sync.RWMutex
-	rev        int64                // the revision the contents are current to
+	mu         sync.Mutex
+	rev        [numRanges]int64     // per key range, the revision its watch delivered up to
 	resources  map[string]*Resource // by key
 	sorted     []*Resource          // resources in Store.Resources' order; nil after a change
 	leased     map[string]bool      // by certname
 	alive      map[string]bool      // by certname
 	collectors map[string]*Query    // by key
+	bad        map[string]error     // keys whose values cannot be read: queries fail, naming them
 	relists    int                  // reads of everything after the first
+	rewatches  int                  // watches started again without a read
 }
 
-// cacheRelistDelay is the pause before reading everything again after a failed
-// read, so that an unreachable cluster is not asked in a tight loop.
-var cacheRelistDelay = time.Second
+// The key ranges a Cache follows, one watch each.
+const (
+	rangeResources = iota
+	rangeLive
+	rangeCollectors
+	numRanges
+)
+
+func (c *Cache) prefix(r int) string {
+	switch r {
+	case rangeResources:
+		return resourcesDir
+	case rangeLive:
+		return liveDir
+	}
+	return collectorsDir + c.certname + "/"
+}
+
+// The pauses before a watch is started again or everything read again: from
+// cacheRetryMin, doubled after each attempt that fails at once up to
+// cacheRetryMax, each with up to as much again of jitter.
+var cacheRetryMin, cacheRetryMax = 200 * time.Millisecond, 30 * time.Second
 
 // Inform reads what certname's collectors need and keeps it current until ctx
 // ends; changed is called (from one goroutine, never twice at once) after every
@@ -58,148 +84,186 @@ func (s *etcdStore) Inform(ctx context.Context, certname string, changed func())
 }
 
 // list replaces the contents with a read of the three key ranges, in one
-// transaction so that they are of one revision.
+// transaction so that they are of one revision. A value that cannot be read is
+// kept as an error for its key, as Store's queries report it.
 func (c *Cache) list(ctx context.Context) error {
-	resp, err := c.s.kv.Txn(ctx).Then(
-		clientv3.OpGet(resourcesDir, clientv3.WithPrefix()),
-		clientv3.OpGet(liveDir, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
-		clientv3.OpGet(collectorsDir+c.certname+"/", clientv3.WithPrefix()),
-	).Commit()
+	ops := make([]clientv3.Op, numRanges)
+	for r := range ops {
+		opts := []clientv3.OpOption{clientv3.WithPrefix()}
+		if r == rangeLive {
+			opts = append(opts, clientv3.WithKeysOnly())
+		}
+		ops[r] = clientv3.OpGet(c.prefix(r), opts...)
+	}
+	resp, err := c.s.kv.Txn(ctx).Then(ops...).Commit()
 	if err != nil {
 		return err
 	}
-	resources := map[string]*Resource{}
-	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
-		r, err := decodeResource(kv.Value)
-		if err != nil {
-			return fmt.Errorf("key %s: %w", kv.Key, err)
-		}
-		resources[string(kv.Key)] = &r
-	}
+	resources, collectors, bad := map[string]*Resource{}, map[string]*Query{}, map[string]error{}
 	leased, alive := map[string]bool{}, map[string]bool{}
-	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+	for _, kv := range resp.Responses[rangeResources].GetResponseRange().Kvs {
+		setOrDelete(resources, bad, string(kv.Key), true, kv.Value, decodeResourcePtr)
+	}
+	for _, kv := range resp.Responses[rangeLive].GetResponseRange().Kvs {
 		liveness(string(kv.Key), leased, alive, true)
 	}
-	collectors := map[string]*Query{}
-	for _, kv := range resp.Responses[2].GetResponseRange().Kvs {
-		q, err := decodeCollector(kv.Value)
-		if err != nil {
-			return fmt.Errorf("key %s: %w", kv.Key, err)
-		}
-		collectors[string(kv.Key)] = q
+	for _, kv := range resp.Responses[rangeCollectors].GetResponseRange().Kvs {
+		setOrDelete(collectors, bad, string(kv.Key), true, kv.Value, decodeCollector)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.rev != 0 {
+	if c.rev[0] != 0 {
 		c.relists++
 	}
-	c.rev = resp.Header.Revision
-	c.resources, c.leased, c.alive, c.collectors = resources, leased, alive, collectors
+	for r := range c.rev {
+		c.rev[r] = resp.Header.Revision
+	}
+	c.resources, c.leased, c.alive, c.collectors, c.bad = resources, leased, alive, collectors, bad
 	c.sorted = nil
 	return nil
 }
 
-// run follows the watch until ctx ends, reading everything again whenever the
-// watch loses its place.
+// run follows the watches until ctx ends: after a watch ends it watches again
+// from where each range was, and after a compaction it reads everything again.
 func (c *Cache) run(ctx context.Context) {
+	retry := cacheRetryMin
 	for {
 		started := time.Now()
-		c.follow(ctx)
-		// At once after a watch that ran a while (a compaction); after a pause
-		// when it ended at once or the read fails (no leader, no member).
-		pause := cacheRelistDelay - time.Since(started)
+		compacted := c.follow(ctx)
+		if time.Since(started) > cacheRetryMax {
+			retry = cacheRetryMin // it ran a good while: not a failing cluster
+		}
 		for {
-			if pause > 0 {
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(pause):
-				}
-			}
-			if ctx.Err() != nil {
+			if !sleepJittered(ctx, retry) {
 				return
 			}
-			if err := c.list(ctx); err == nil {
+			retry = min(2*retry, cacheRetryMax)
+			if !compacted {
+				c.mu.Lock()
+				c.rewatches++
+				c.mu.Unlock()
 				break
 			}
-			pause = cacheRelistDelay
+			if err := c.list(ctx); err == nil {
+				c.changed() // what the new read brought
+				break
+			}
 		}
-		c.changed() // what the new read brought
 	}
 }
 
-// follow applies the watch's events from the revision after the cache's until the
-// watch ends or can no longer give every event since then.
-func (c *Cache) follow(ctx context.Context) {
-	c.mu.RLock()
-	from := c.rev + 1
-	c.mu.RUnlock()
+// sleepJittered waits d and up to d more, or until ctx ends (false).
+func sleepJittered(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d + rand.N(d))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// follow applies the events of a watch of each range, from the revision after
+// the one it was current to, until a watch ends (false) or can no longer give
+// every event since then (true: read everything again).
+func (c *Cache) follow(ctx context.Context) (compacted bool) {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	watch := func(prefix string) clientv3.WatchChan {
-		return c.s.watcher.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(from))
+	var chans [numRanges]clientv3.WatchChan
+	c.mu.Lock()
+	for r := range chans {
+		// Progress notifications carry an idle range's revision forward, so that
+		// watching it again does not start before a compaction.
+		chans[r] = c.s.watcher.Watch(wctx, c.prefix(r), clientv3.WithPrefix(), clientv3.WithRev(c.rev[r]+1),
+			clientv3.WithProgressNotify())
 	}
-	chans := []clientv3.WatchChan{watch(resourcesDir), watch(liveDir), watch(collectorsDir + c.certname + "/")}
+	c.mu.Unlock()
 	for {
 		var resp clientv3.WatchResponse
 		var ok bool
+		var r int
 		select {
 		case <-ctx.Done():
-			return
-		case resp, ok = <-chans[0]:
-		case resp, ok = <-chans[1]:
-		case resp, ok = <-chans[2]:
+			return false
+		case resp, ok = <-chans[rangeResources]:
+			r = rangeResources
+		case resp, ok = <-chans[rangeLive]:
+			r = rangeLive
+		case resp, ok = <-chans[rangeCollectors]:
+			r = rangeCollectors
 		}
-		if !ok || resp.Canceled || resp.CompactRevision != 0 || resp.Err() != nil {
-			return
+		switch {
+		case ok && resp.CompactRevision != 0:
+			return true
+		case !ok || resp.Canceled || resp.Err() != nil:
+			return false
+		case resp.IsProgressNotify():
+			c.mu.Lock()
+			c.rev[r] = max(c.rev[r], resp.Header.Revision)
+			c.mu.Unlock()
+		case len(resp.Events) > 0:
+			c.apply(r, resp.Events)
+			c.changed()
 		}
-		if len(resp.Events) == 0 {
-			continue
-		}
-		if err := c.apply(resp.Events); err != nil {
-			return // an entry this node cannot read: read everything again, after a pause
-		}
-		c.changed()
 	}
 }
 
-// apply takes the events of one watch response into the cache.
-func (c *Cache) apply(events []*clientv3.Event) error {
+// apply takes the events of one watch response of range r into the cache.
+func (c *Cache) apply(r int, events []*clientv3.Event) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, ev := range events {
 		key := string(ev.Kv.Key)
 		put := ev.Type == clientv3.EventTypePut
-		switch {
-		case strings.HasPrefix(key, resourcesDir):
+		switch r {
+		case rangeResources:
 			c.sorted = nil
-			if !put {
-				delete(c.resources, key)
-				continue
-			}
-			r, err := decodeResource(ev.Kv.Value)
-			if err != nil {
-				return fmt.Errorf("key %s: %w", key, err)
-			}
-			c.resources[key] = &r
-		case strings.HasPrefix(key, liveDir):
+			setOrDelete(c.resources, c.bad, key, put, ev.Kv.Value, decodeResourcePtr)
+		case rangeLive:
 			liveness(key, c.leased, c.alive, put)
-		case strings.HasPrefix(key, collectorsDir):
-			if !put {
-				delete(c.collectors, key)
-				continue
-			}
-			q, err := decodeCollector(ev.Kv.Value)
-			if err != nil {
-				return fmt.Errorf("key %s: %w", key, err)
-			}
-			c.collectors[key] = q
+		case rangeCollectors:
+			setOrDelete(c.collectors, c.bad, key, put, ev.Kv.Value, decodeCollector)
 		}
-		if ev.Kv.ModRevision > c.rev {
-			c.rev = ev.Kv.ModRevision
+		c.rev[r] = max(c.rev[r], ev.Kv.ModRevision)
+	}
+}
+
+// setOrDelete sets m[key] to the decoded value of a put, or deletes it; a value
+// that cannot be decoded leaves the key out of m and its error in bad.
+func setOrDelete[T any](m map[string]T, bad map[string]error, key string, put bool, value []byte, decode func([]byte) (T, error)) {
+	delete(bad, key)
+	if !put {
+		delete(m, key)
+		return
+	}
+	v, err := decode(value)
+	if err != nil {
+		delete(m, key)
+		bad[key] = fmt.Errorf("key %s: %w", key, err)
+		return
+	}
+	m[key] = v
+}
+
+// badIn returns the error of the first key under prefix whose value cannot be
+// read, nil when there is none.
+func (c *Cache) badIn(prefix string) error {
+	var first string
+	for k := range c.bad {
+		if strings.HasPrefix(k, prefix) && (first == "" || k < first) {
+			first = k
 		}
 	}
-	return nil
+	if first == "" {
+		return nil
+	}
+	return c.bad[first]
+}
+
+func decodeResourcePtr(data []byte) (*Resource, error) {
+	r, err := decodeResource(data)
+	return &r, err
 }
 
 // Resources returns the exported resources that answer q, sorted by certname,
@@ -207,6 +271,9 @@ func (c *Cache) apply(events []*clientv3.Event) error {
 func (c *Cache) Resources(_ context.Context, q *Query) ([]Resource, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.badIn(resourcesDir); err != nil {
+		return nil, err
+	}
 	if c.sorted == nil {
 		// Sorted once per change, not once per query.
 		c.sorted = make([]*Resource, 0, len(c.resources))
@@ -233,8 +300,11 @@ func (c *Cache) Collectors(_ context.Context, certname string) ([]*Query, error)
 	if certname != c.certname {
 		return nil, fmt.Errorf("the cache holds the collectors of %s, not of %s", c.certname, certname)
 	}
-	c.mu.RLock()
-	defer c.mu.RUnlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.badIn(collectorsDir); err != nil {
+		return nil, err
+	}
 	keys := make([]string, 0, len(c.collectors))
 	for k := range c.collectors {
 		keys = append(keys, k)
@@ -247,11 +317,12 @@ func (c *Cache) Collectors(_ context.Context, certname string) ([]*Query, error)
 	return out, nil
 }
 
-// Stats says how far the cache is and how often it had to read everything again.
-func (c *Cache) Stats() (rev int64, relists int) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return c.rev, c.relists
+// Stats says how often the cache read everything again after its first read, and
+// how often it started its watches again without a read.
+func (c *Cache) Stats() (relists, rewatches int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.relists, c.rewatches
 }
 
 // decodeResource reads a stored export, as encoding/json would into a Resource,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,8 +93,8 @@ func TestCacheFollowsStore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(got) != len(want) {
-			return fmt.Errorf("cache has %d collectors, store %d", len(got), len(want))
+		if !reflect.DeepEqual(got, want) {
+			return fmt.Errorf("cache has collectors %v, store %v", got, want)
 		}
 		return nil
 	}
@@ -131,7 +132,7 @@ func TestCacheFollowsStore(t *testing.T) {
 	if len(changes) == 0 {
 		t.Error("no change told of")
 	}
-	if _, relists := c.Stats(); relists != 0 {
+	if relists, _ := c.Stats(); relists != 0 {
 		t.Errorf("read everything again %d times while its watch was current", relists)
 	}
 
@@ -149,7 +150,7 @@ func TestCacheFollowsStore(t *testing.T) {
 	}
 	go behind.run(ctx)
 	eventually(behind)
-	if _, relists := behind.Stats(); relists != 1 {
+	if relists, _ := behind.Stats(); relists != 1 {
 		t.Errorf("behind a compaction: read everything again %d times, want 1", relists)
 	}
 	for i := 0; i < 50; i++ {
@@ -157,6 +158,34 @@ func TestCacheFollowsStore(t *testing.T) {
 	}
 	eventually(behind)
 	eventually(c)
+
+	// A value no node can read: the cache's queries fail naming its key, as the
+	// store's do, and the cache goes on following; once it is gone, both agree.
+	const badKey = resourcesDir + "zz.example/File[/bad]"
+	if _, err := s.kv.Put(ctx, badKey, "{not json"); err != nil {
+		t.Fatal(err)
+	}
+	all, _ := ParseQuery(nil)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, err := c.Resources(ctx, all)
+		if err != nil && strings.Contains(err.Error(), badKey) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("with an unreadable export stored, the cache answers error %v", err)
+		}
+	}
+	if _, err := s.Resources(ctx, all); err == nil {
+		t.Fatal("the store reads the unreadable export")
+	}
+	step()
+	if _, err := s.kv.Delete(ctx, badKey); err != nil {
+		t.Fatal(err)
+	}
+	eventually(c)
+	if relists, _ := c.Stats(); relists != 0 {
+		t.Errorf("read everything again %d times for an unreadable value", relists)
+	}
 }
 
 // dedupe keeps the first of resources with one type and title, as a catalog has.

@@ -64,6 +64,7 @@ type liveCollection struct {
 	etcd      *exported.Etcd
 	api       *apiServer
 	collector *collect.Collector
+	unfollow  context.CancelFunc // ends the collector's cache of etcd, before etcd closes
 }
 
 // startLive connects to etcd (starting the embedded member if so configured),
@@ -114,7 +115,9 @@ func (o *exportOptions) begin(ctx context.Context, cat *catalog.Catalog, follow 
 	}
 	l.lease = o.lease
 	if follow {
-		if err := l.collector.Follow(ctx); err != nil {
+		followCtx, cancel := context.WithCancel(ctx)
+		l.unfollow = cancel
+		if err := l.collector.Follow(followCtx); err != nil {
 			log.Printf(engine.Warning, "Collecting: %v; applying the catalog as compiled", err)
 			return l, cat, nil
 		}
@@ -139,6 +142,9 @@ func (l *liveCollection) keep(ctx context.Context, apply func(context.Context, *
 }
 
 func (l *liveCollection) close() {
+	if l.unfollow != nil {
+		l.unfollow()
+	}
 	if l.api != nil {
 		_ = l.api.shutdown()
 	}
