@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"runtime"
 	"strconv"
@@ -17,16 +16,12 @@ import (
 
 	"github.com/mgmt-puppet/mgmt-puppet/catalog"
 	"github.com/mgmt-puppet/mgmt-puppet/exported"
+	"github.com/mgmt-puppet/mgmt-puppet/internal/testport"
 )
 
 func freeURL(tb testing.TB) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return "http://" + ln.Addr().String()
+	return testport.URL(tb)
 }
 
 // grpcBytes is what the embedded etcd's gRPC server received and sent so far.

@@ -4,21 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/mgmt-puppet/mgmt-puppet/internal/testport"
 )
 
 // freeURL is an http URL on a loopback port that was free a moment ago.
 func freeURL(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return "http://" + ln.Addr().String()
+	return testport.URL(t)
 }
 
 // startEtcd starts a real embedded etcd member in a temp dir.

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mgmt-puppet/mgmt-puppet/internal/testport"
 )
 
 // writePuppetSSL makes a CA and, signed by it, one certificate per name, laid out
@@ -86,12 +88,7 @@ func writePEM(t testing.TB, path, typ string, der []byte) {
 // freeAddr is a loopback address whose port was free a moment ago.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return testport.Addr(t)
 }
 
 // pdbServer is `mgmt-puppet puppetdb` with an embedded etcd in a temp dir, on fixed

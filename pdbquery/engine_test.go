@@ -3,23 +3,18 @@ package pdbquery
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mgmt-puppet/mgmt-puppet/exported"
+	"github.com/mgmt-puppet/mgmt-puppet/internal/testport"
 )
 
 func freeURL(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return "http://" + ln.Addr().String()
+	return testport.URL(t)
 }
 
 // store is a real embedded etcd holding the captures of real Puppet: node A's

@@ -3,7 +3,6 @@ package puppetdb
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -12,16 +11,12 @@ import (
 	"time"
 
 	"github.com/mgmt-puppet/mgmt-puppet/exported"
+	"github.com/mgmt-puppet/mgmt-puppet/internal/testport"
 )
 
 func freeURL(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return "http://" + ln.Addr().String()
+	return testport.URL(t)
 }
 
 // serve runs the API over a real embedded etcd.
