@@ -12,16 +12,22 @@ import (
 	"github.com/mgmt-puppet/mgmt-puppet/exported"
 )
 
-func store(t *testing.T) exported.Store {
-	t.Helper()
+// startEtcd starts a real embedded etcd member for tb; it stops with tb.
+func startEtcd(tb testing.TB) *exported.Etcd {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	e, err := exported.Embedded(ctx, exported.EmbeddedConfig{DataDir: t.TempDir(), ClientURL: freeURL(t), PeerURL: freeURL(t)})
+	e, err := exported.Embedded(ctx, exported.EmbeddedConfig{DataDir: tb.TempDir(), ClientURL: freeURL(tb), PeerURL: freeURL(tb)})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { _ = e.Close() })
-	return e.Store()
+	tb.Cleanup(func() { _ = e.Close() })
+	return e
+}
+
+func store(t *testing.T) exported.Store {
+	t.Helper()
+	return startEtcd(t).Store()
 }
 
 func export(t *testing.T, s exported.Store, node string, res ...exported.CatalogResource) {

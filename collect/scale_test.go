@@ -69,12 +69,7 @@ func benchmarkScale(b *testing.B, nodes int) {
 	const exportsPerNode = 2
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	e, err := exported.Embedded(ctx, exported.EmbeddedConfig{DataDir: b.TempDir(), ClientURL: freeURL(b), PeerURL: freeURL(b)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer e.Close()
-	endpoint := e.Client.Endpoints()
+	endpoint := startEtcd(b).Client.Endpoints()
 	query := json.RawMessage(`["and",["=","type","File"],["=","exported",true],["=","tag","scale"]]`)
 	exports := func(run, name, content string) *exported.Catalog {
 		c := &exported.Catalog{Certname: name, Environment: "production", ProducerTimestamp: time.Now().UTC().Format(time.RFC3339Nano)}
@@ -220,12 +215,7 @@ func peakRSS(tb testing.TB) float64 {
 func BenchmarkBuild(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	e, err := exported.Embedded(ctx, exported.EmbeddedConfig{DataDir: b.TempDir(), ClientURL: freeURL(b), PeerURL: freeURL(b)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer e.Close()
-	store := e.Store()
+	store := startEtcd(b).Store()
 	for n := 0; n < 1000; n++ {
 		name := fmt.Sprintf("node%04d.example", n)
 		c := &exported.Catalog{Certname: name, Environment: "production"}
