@@ -5,7 +5,8 @@
 // ("/etc/apache2/mods-enabled"), or a path in another namespace ("systemd:/units"),
 // and All is the root of every namespace. An access covers its key, or with Tree
 // its key and everything under it. Two accesses conflict when their keys overlap and
-// one of them writes. Resources of one Group never conflict with each other: the
+// one of them writes; a write of a key overlaps everything under it, which needs the
+// key to exist. Resources of one Group never conflict with each other: the
 // group's runner orders them itself (apt's lock and dependency resolution for
 // packages).
 //

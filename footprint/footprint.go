@@ -96,7 +96,11 @@ func components(key string) []string {
 	return out
 }
 
-// Overlap reports whether a and b conflict: their keys overlap and one writes.
+// Overlap reports whether a and b conflict: their keys overlap and one writes. A
+// write of a key overlaps everything under it: what is under a path needs the path
+// to exist (an exec writing /x/y after a File creating the directory /x), so a
+// write of the path changes it too. A write under a key does not overlap an exact
+// read of the key: files in one directory stay independent.
 func Overlap(a, b Access) bool {
 	if !a.Write && !b.Write {
 		return false
@@ -112,9 +116,9 @@ func Overlap(a, b Access) bool {
 	case len(ca) == len(cb):
 		return true
 	case len(ca) < len(cb):
-		return a.Tree
+		return a.Tree || a.Write
 	default:
-		return b.Tree
+		return b.Tree || b.Write
 	}
 }
 

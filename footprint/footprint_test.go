@@ -17,7 +17,10 @@ func TestOverlap(t *testing.T) {
 		{Path("/etc/motd", w), Path("/etc/motd", r), true},
 		{Path("/etc/motd", r), Path("/etc/motd", r), false},
 		{Path("/etc/motd", w), Path("/etc/motd2", w), false},
-		{Path("/etc", w), Path("/etc/motd", w), false},
+		{Path("/etc", w), Path("/etc/motd", w), true}, // /etc/motd needs /etc
+		{Path("/etc", w), Path("/etc/motd", r), true},
+		{Path("/etc", r), Path("/etc/motd", w), false}, // files in one directory stay free
+		{Path("/etc/motd", w), Path("/etc/motd.d", r), false},
 		{Tree("/etc", w), Path("/etc/motd", r), true},
 		{Path("/etc/motd", r), Tree("/etc", w), true},
 		{Tree("/etc/apache2/mods-enabled", w), Path("/etc/apache2/mods-enabled/mpm_event.conf", r), true},
@@ -71,6 +74,26 @@ func TestTracker(t *testing.T) {
 				{Accesses: []Access{Path("/x", false)}},
 			},
 			want: [][]int{nil, {0}, {0}, {0, 1, 2}, {3}},
+		},
+		{
+			name: "a directory, then an exec writing into it",
+			fs: []Footprint{
+				file("/base"),
+				file("/base/password"),
+				{Accesses: []Access{Path("/bin/sh", false), Path("/base/env.out", true)}},
+				{Accesses: []Access{Path("/base", false)}},
+			},
+			want: [][]int{nil, {0}, {0}, {0}},
+		},
+		{
+			name: "a directory written after what is in it stands for it",
+			fs: []Footprint{
+				file("/d/a"),
+				{Accesses: []Access{Path("/d/b", false)}},
+				file("/d"),
+				{Accesses: []Access{Path("/d/c", false)}},
+			},
+			want: [][]int{nil, nil, {0, 1}, {2}},
 		},
 		{
 			name: "packages commute, a file between them does not",

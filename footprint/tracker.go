@@ -28,10 +28,11 @@ type entry struct {
 }
 
 // node is a trie node: one key. Writers and readers are those still needed for
-// later conflicts; exact ones cover the key, tree ones the key and its subtree.
+// later conflicts; exact readers cover the key, tree ones the key and its subtree.
+// Every writer is a tree one: a write of a key changes what is under it (Overlap).
 type node struct {
-	kids                         map[string]*node
-	exactW, exactR, treeW, treeR []entry
+	kids                 map[string]*node
+	exactR, treeW, treeR []entry
 }
 
 // NewTracker returns an empty tracker.
@@ -123,16 +124,14 @@ func (t *Tracker) conflicts(a Access, group string, found func(entry)) {
 			check(n.treeR)
 		}
 	})
-	check(last.exactW)
 	if a.Write {
 		check(last.exactR)
 	}
-	if a.Tree {
+	if a.Tree || a.Write {
 		// a covers everything under its key.
 		var below func(*node)
 		below = func(n *node) {
 			for _, k := range n.kids {
-				check(k.exactW)
 				check(k.treeW)
 				if a.Write {
 					check(k.exactR)
@@ -163,19 +162,16 @@ func (t *Tracker) record(id int, group string, a Access) {
 		n.treeR = append(n.treeR, e)
 	case !a.Write:
 		n.exactR = append(n.exactR, e)
-	case !a.Tree:
-		n.exactW = append(keep(n.exactW), e)
-		n.exactR = keep(n.exactR)
 	default:
 		n.treeW = append(keep(n.treeW), e)
 		n.treeR = keep(n.treeR)
-		n.exactW, n.exactR = keep(n.exactW), keep(n.exactR)
+		n.exactR = keep(n.exactR)
 		var clear func(*node)
 		clear = func(n *node) {
 			for c, k := range n.kids {
-				k.exactW, k.exactR, k.treeW, k.treeR = keep(k.exactW), keep(k.exactR), keep(k.treeW), keep(k.treeR)
+				k.exactR, k.treeW, k.treeR = keep(k.exactR), keep(k.treeW), keep(k.treeR)
 				clear(k)
-				if len(k.kids) == 0 && len(k.exactW)+len(k.exactR)+len(k.treeW)+len(k.treeR) == 0 {
+				if len(k.kids) == 0 && len(k.exactR)+len(k.treeW)+len(k.treeR) == 0 {
 					delete(n.kids, c)
 				}
 			}
