@@ -53,9 +53,12 @@ func grpcBytes(tb testing.TB) (in, out float64) {
 //     stored until then;
 //   - KiB-etcd-in and KiB-etcd-out: what etcd's gRPC server received and sent
 //     meanwhile;
-//   - KiB-etcd-out-change and ms-change: after that, one node changes the content
-//     of one export; what etcd sent until every other node applied the change, and
-//     how long that took;
+//   - KiB-etcd-out-other-type: after that, one node adds an export of a type no
+//     node collects, its other exports unchanged; what etcd sent in the second
+//     after it (the writer's own requests: nodes watch only the types they collect);
+//   - KiB-etcd-out-change and ms-change: then that node changes the content of
+//     its two file exports; what etcd sent until every other node applied the
+//     change, and how long that took;
 //   - MB-heap-node: the Go heap in use after convergence, divided by the nodes
 //     (the etcd member's share included), and MB-peak-rss: the whole test
 //     process's peak so far (every node, and the etcd member).
@@ -163,10 +166,27 @@ func benchmarkScale(b *testing.B, nodes int) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 
+		// An export of a type no node collects, its files unchanged: what etcd
+		// sends in the second after it (each node watches only the types it
+		// collects, and unchanged exports are not written again).
+		first := fmt.Sprintf("%s-node%04d.example", run, 0)
+		withHost := func(content string) *exported.Catalog {
+			c := exports(run, first, content)
+			c.Resources = append(c.Resources, exported.CatalogResource{Type: "Host", Title: first, Tags: []string{"scale", run},
+				Exported: true, Parameters: map[string]any{"ip": "192.0.2.1"}})
+			return c
+		}
+		_, outOther := grpcBytes(b)
+		if err := stores[0].ReplaceCatalog(runCtx, withHost(first+"\n")); err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		_, outOtherAfter := grpcBytes(b)
+
 		// One export changed: what it costs to tell every node.
 		_, outChange := grpcBytes(b)
 		changeStart := time.Now()
-		if err := stores[0].ReplaceCatalog(runCtx, exports(run, fmt.Sprintf("%s-node%04d.example", run, 0), "changed\n")); err != nil {
+		if err := stores[0].ReplaceCatalog(runCtx, withHost("changed\n")); err != nil {
 			b.Fatal(err)
 		}
 		for n := 1; n < nodes; n++ {
@@ -185,6 +205,7 @@ func benchmarkScale(b *testing.B, nodes int) {
 		b.ReportMetric((inAfter-inBefore)/1024, "KiB-etcd-in")
 		b.ReportMetric((outAfter-outBefore)/1024, "KiB-etcd-out")
 		b.ReportMetric((outChangeAfter-outChange)/1024, "KiB-etcd-out-change")
+		b.ReportMetric((outOtherAfter-outOther)/1024, "KiB-etcd-out-other-type")
 		b.ReportMetric(changeTook.Seconds()*1000, "ms-change")
 		b.ReportMetric(float64(ms.HeapInuse)/float64(nodes)/(1<<20), "MB-heap-node")
 		b.ReportMetric(peakRSS(b), "MB-peak-rss")

@@ -3,67 +3,99 @@ package exported
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/mgmt-puppet/mgmt-puppet/catalog"
 )
 
-// Cache is a running node's copy of what its collectors read: every exported
-// resource, which nodes' exports count only while they are alive and which of
-// them are, and the node's own collector queries. It reads them once, at one
-// revision, and then follows a watch of each of the three key ranges from the
-// next revision (list, then watch: the informer pattern of Kubernetes'
+// Cache is a running node's copy of what its collectors read: the exports of the
+// types its collector queries name, which nodes' exports count only while they
+// are alive and which of them are, and the node's own collector queries. It reads
+// them once, at one revision, and then follows a watch of each key range from
+// the next revision (list, then watch: the informer pattern of Kubernetes'
 // client-go), so a change elsewhere costs the node one watch event instead of a
-// new read of every export. A watch that ends (its member gone, the leader lost)
-// is watched again from the last revision it delivered, after a pause with
-// jitter, so that a leader election does not make every node read everything at
-// once; only a watch whose revision was compacted away reads everything again.
-// Nothing is missed, and an event applied again is harmless, since each one sets
-// or removes one key.
+// new read of every export, and an export of a type it never collects costs it
+// nothing (the exports by type, typesDir). A watch that ends (its member gone, the
+// leader lost) is watched again from the last revision it delivered, after a
+// pause with jitter, so that a leader election does not make every node read
+// everything at once; only a watch whose revision was compacted away reads
+// everything again, and so does a change of the collectors that changes the
+// types they name. Nothing is missed, and an event applied again is harmless,
+// since each one sets or removes one key.
 //
-// Its Resources and Collectors answer as the Store's do, from memory; what they
-// return shares its tags and parameters with the cache, to be read only.
+// Its Resources and Collectors answer as the Store's do, from memory, for the
+// queries of the node's collectors; what they return shares its tags and
+// parameters with the cache, to be read only.
 type Cache struct {
 	s        *etcdStore
 	certname string
 	changed  func()
 
 	mu         sync.Mutex
-	rev        [numRanges]int64     // per key range, the revision its watch delivered up to
+	types      []string             // the types whose exports it holds, sorted, unless all
+	all        bool                 // it holds the exports of every type
+	rev        map[string]int64     // per watched prefix, the revision its watch delivered up to
 	resources  map[string]*Resource // by key
 	sorted     []*Resource          // resources in Store.Resources' order; nil after a change
 	leased     map[string]bool      // by certname
 	alive      map[string]bool      // by certname
 	collectors map[string]*Query    // by key
 	bad        map[string]error     // keys whose values cannot be read: queries fail, naming them
-	relists    int                  // reads of everything after the first
-	rewatches  int                  // watches started again without a read
+	stats      CacheStats
 }
 
-// The key ranges a Cache follows, one watch each.
-const (
-	rangeResources = iota
-	rangeLive
-	rangeCollectors
-	numRanges
-)
+// CacheStats counts what a Cache did besides following its watches.
+type CacheStats struct {
+	Relists   int // reads of everything after a compaction, or after a failed read
+	Rewatches int // watches started again without a read
+	Refocuses int // reads of everything because the collectors name other types
+}
 
-func (c *Cache) prefix(r int) string {
-	switch r {
-	case rangeResources:
-		return resourcesDir
-	case rangeLive:
-		return liveDir
+// collectorsPrefix is the prefix of the cache's node's collector queries.
+func (c *Cache) collectorsPrefix() string { return collectorsDir + c.certname + "/" }
+
+// exportPrefixes are the key ranges of the exports the cache holds: all of them,
+// or those by type of its types.
+func exportPrefixes(types []string, all bool) []string {
+	if all {
+		return []string{resourcesDir}
 	}
-	return collectorsDir + c.certname + "/"
+	out := make([]string, len(types))
+	for i, t := range types {
+		out[i] = typePrefix(t)
+	}
+	return out
+}
+
+// interest returns the types the collectors name, sorted, or all when one of them
+// may collect any type.
+func interest(collectors map[string]*Query) (types []string, all bool) {
+	seen := map[string]bool{}
+	for _, q := range collectors {
+		ts, any := q.Types()
+		if any {
+			return nil, true
+		}
+		for _, t := range ts {
+			if !seen[t] {
+				seen[t] = true
+				types = append(types, t)
+			}
+		}
+	}
+	sort.Strings(types)
+	return types, false
 }
 
 // The pauses before a watch is started again or everything read again: from
@@ -83,68 +115,113 @@ func (s *etcdStore) Inform(ctx context.Context, certname string, changed func())
 	return c, nil
 }
 
-// list replaces the contents with a read of the three key ranges, in one
-// transaction so that they are of one revision. A value that cannot be read is
-// kept as an error for its key, as Store's queries report it.
+// list replaces the contents with a read of the liveness keys and the
+// collectors, then of the exports of the types those collectors name, all at one
+// revision. A value that cannot be read is kept as an error for its key, as
+// Store's queries report it.
 func (c *Cache) list(ctx context.Context) error {
-	ops := make([]clientv3.Op, numRanges)
-	for r := range ops {
-		opts := []clientv3.OpOption{clientv3.WithPrefix()}
-		if r == rangeLive {
-			opts = append(opts, clientv3.WithKeysOnly())
+	// The exports are read at the revision of the collectors: a compaction in
+	// between makes that read fail, and the whole is read again at once.
+	const attempts = 3
+	for i := 1; ; i++ {
+		err := c.listOnce(ctx)
+		if i == attempts || !errors.Is(err, rpctypes.ErrCompacted) {
+			return err
 		}
-		ops[r] = clientv3.OpGet(c.prefix(r), opts...)
 	}
-	resp, err := c.s.kv.Txn(ctx).Then(ops...).Commit()
+}
+
+func (c *Cache) listOnce(ctx context.Context) error {
+	resp, err := c.s.kv.Txn(ctx).Then(
+		clientv3.OpGet(liveDir, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
+		clientv3.OpGet(c.collectorsPrefix(), clientv3.WithPrefix())).Commit()
 	if err != nil {
 		return err
 	}
+	rev := resp.Header.Revision
 	resources, collectors, bad := map[string]*Resource{}, map[string]*Query{}, map[string]error{}
 	leased, alive := map[string]bool{}, map[string]bool{}
-	for _, kv := range resp.Responses[rangeResources].GetResponseRange().Kvs {
-		setOrDelete(resources, bad, string(kv.Key), true, kv.Value, decodeResourcePtr)
-	}
-	for _, kv := range resp.Responses[rangeLive].GetResponseRange().Kvs {
+	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
 		liveness(string(kv.Key), leased, alive, true)
 	}
-	for _, kv := range resp.Responses[rangeCollectors].GetResponseRange().Kvs {
+	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
 		setOrDelete(collectors, bad, string(kv.Key), true, kv.Value, decodeCollector)
+	}
+	types, all := interest(collectors)
+	prefixes := exportPrefixes(types, all)
+	if len(prefixes) > 0 {
+		ops := make([]clientv3.Op, len(prefixes))
+		for i, p := range prefixes {
+			ops[i] = clientv3.OpGet(p, clientv3.WithPrefix(), clientv3.WithRev(rev))
+		}
+		resp, err := c.s.kv.Txn(ctx).Then(ops...).Commit()
+		if err != nil {
+			return err
+		}
+		for _, r := range resp.Responses {
+			for _, kv := range r.GetResponseRange().Kvs {
+				setOrDelete(resources, bad, string(kv.Key), true, kv.Value, decodeResourcePtr)
+			}
+		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.rev[0] != 0 {
-		c.relists++
+	c.rev = map[string]int64{liveDir: rev, c.collectorsPrefix(): rev}
+	for _, p := range prefixes {
+		c.rev[p] = rev
 	}
-	for r := range c.rev {
-		c.rev[r] = resp.Header.Revision
-	}
+	c.types, c.all = types, all
 	c.resources, c.leased, c.alive, c.collectors, c.bad = resources, leased, alive, collectors, bad
 	c.sorted = nil
 	return nil
 }
 
+// Why a watch of the cache ended.
+const (
+	watchEnded     = iota // its member gone, the leader lost, ctx ended: watch again
+	watchCompacted        // its revision is gone: read everything again
+	watchRefocus          // the collectors name other types: read everything again, at once
+)
+
 // run follows the watches until ctx ends: after a watch ends it watches again
-// from where each range was, and after a compaction it reads everything again.
+// from where each range was, and after a compaction, or when the collectors name
+// other types, it reads everything again.
 func (c *Cache) run(ctx context.Context) {
 	retry := cacheRetryMin
 	for {
 		started := time.Now()
-		compacted := c.follow(ctx)
+		end := c.follow(ctx)
+		if ctx.Err() != nil {
+			return
+		}
 		if time.Since(started) > cacheRetryMax {
 			retry = cacheRetryMin // it ran a good while: not a failing cluster
+		}
+		if end == watchRefocus {
+			if err := c.list(ctx); err == nil {
+				c.mu.Lock()
+				c.stats.Refocuses++
+				c.mu.Unlock()
+				c.changed()
+				continue
+			}
+			end = watchCompacted // the read failed: read again after a pause
 		}
 		for {
 			if !sleepJittered(ctx, retry) {
 				return
 			}
 			retry = min(2*retry, cacheRetryMax)
-			if !compacted {
+			if end != watchCompacted {
 				c.mu.Lock()
-				c.rewatches++
+				c.stats.Rewatches++
 				c.mu.Unlock()
 				break
 			}
 			if err := c.list(ctx); err == nil {
+				c.mu.Lock()
+				c.stats.Relists++
+				c.mu.Unlock()
 				c.changed() // what the new read brought
 				break
 			}
@@ -164,69 +241,91 @@ func sleepJittered(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// delivery is one response of the watch of one prefix.
+type delivery struct {
+	prefix string
+	resp   clientv3.WatchResponse
+	ok     bool // false: the watch ended
+}
+
 // follow applies the events of a watch of each range, from the revision after
-// the one it was current to, until a watch ends (false) or can no longer give
-// every event since then (true: read everything again).
-func (c *Cache) follow(ctx context.Context) (compacted bool) {
+// the one it was current to, until a watch ends or can no longer give every
+// event since then, or the collectors name other types; it says which.
+func (c *Cache) follow(ctx context.Context) int {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	var chans [numRanges]clientv3.WatchChan
+	in := make(chan delivery)
 	c.mu.Lock()
-	for r := range chans {
+	prefixes := append([]string{liveDir, c.collectorsPrefix()}, exportPrefixes(c.types, c.all)...)
+	for _, p := range prefixes {
 		// Progress notifications carry an idle range's revision forward, so that
 		// watching it again does not start before a compaction.
-		chans[r] = c.s.watcher.Watch(wctx, c.prefix(r), clientv3.WithPrefix(), clientv3.WithRev(c.rev[r]+1),
-			clientv3.WithProgressNotify())
+		wc := c.s.watcher.Watch(wctx, p, clientv3.WithPrefix(), clientv3.WithRev(c.rev[p]+1), clientv3.WithProgressNotify())
+		go func() {
+			for {
+				resp, ok := <-wc
+				select {
+				case in <- delivery{p, resp, ok}:
+				case <-wctx.Done():
+					return
+				}
+				if !ok {
+					return
+				}
+			}
+		}()
 	}
 	c.mu.Unlock()
 	for {
-		var resp clientv3.WatchResponse
-		var ok bool
-		var r int
+		var d delivery
 		select {
 		case <-ctx.Done():
-			return false
-		case resp, ok = <-chans[rangeResources]:
-			r = rangeResources
-		case resp, ok = <-chans[rangeLive]:
-			r = rangeLive
-		case resp, ok = <-chans[rangeCollectors]:
-			r = rangeCollectors
+			return watchEnded
+		case d = <-in:
 		}
 		switch {
-		case ok && resp.CompactRevision != 0:
-			return true
-		case !ok || resp.Canceled || resp.Err() != nil:
-			return false
-		case resp.IsProgressNotify():
+		case d.ok && d.resp.CompactRevision != 0:
+			return watchCompacted
+		case !d.ok || d.resp.Canceled || d.resp.Err() != nil:
+			return watchEnded
+		case d.resp.IsProgressNotify():
 			c.mu.Lock()
-			c.rev[r] = max(c.rev[r], resp.Header.Revision)
+			c.rev[d.prefix] = max(c.rev[d.prefix], d.resp.Header.Revision)
 			c.mu.Unlock()
-		case len(resp.Events) > 0:
-			c.apply(r, resp.Events)
+		case len(d.resp.Events) > 0:
+			if refocus := c.apply(d.prefix, d.resp.Events); refocus {
+				return watchRefocus
+			}
 			c.changed()
 		}
 	}
 }
 
-// apply takes the events of one watch response of range r into the cache.
-func (c *Cache) apply(r int, events []*clientv3.Event) {
+// apply takes the events of one watch response of the range of prefix into the
+// cache. It says whether the collectors now name other types than those the
+// cache holds.
+func (c *Cache) apply(prefix string, events []*clientv3.Event) (refocus bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, ev := range events {
 		key := string(ev.Kv.Key)
 		put := ev.Type == clientv3.EventTypePut
-		switch r {
-		case rangeResources:
+		switch prefix {
+		case liveDir:
+			liveness(key, c.leased, c.alive, put)
+		case c.collectorsPrefix():
+			setOrDelete(c.collectors, c.bad, key, put, ev.Kv.Value, decodeCollector)
+		default:
 			c.sorted = nil
 			setOrDelete(c.resources, c.bad, key, put, ev.Kv.Value, decodeResourcePtr)
-		case rangeLive:
-			liveness(key, c.leased, c.alive, put)
-		case rangeCollectors:
-			setOrDelete(c.collectors, c.bad, key, put, ev.Kv.Value, decodeCollector)
 		}
-		c.rev[r] = max(c.rev[r], ev.Kv.ModRevision)
+		c.rev[prefix] = max(c.rev[prefix], ev.Kv.ModRevision)
 	}
+	if prefix != c.collectorsPrefix() {
+		return false
+	}
+	types, all := interest(c.collectors)
+	return all != c.all || !slices.Equal(types, c.types)
 }
 
 // setOrDelete sets m[key] to the decoded value of a put, or deletes it; a value
@@ -246,13 +345,15 @@ func setOrDelete[T any](m map[string]T, bad map[string]error, key string, put bo
 	m[key] = v
 }
 
-// badIn returns the error of the first key under prefix whose value cannot be
-// read, nil when there is none.
-func (c *Cache) badIn(prefix string) error {
+// badIn returns the error of the first key under one of prefixes whose value
+// cannot be read, nil when there is none.
+func (c *Cache) badIn(prefixes ...string) error {
 	var first string
 	for k := range c.bad {
-		if strings.HasPrefix(k, prefix) && (first == "" || k < first) {
-			first = k
+		for _, p := range prefixes {
+			if strings.HasPrefix(k, p) && (first == "" || k < first) {
+				first = k
+			}
 		}
 	}
 	if first == "" {
@@ -267,11 +368,20 @@ func decodeResourcePtr(data []byte) (*Resource, error) {
 }
 
 // Resources returns the exported resources that answer q, sorted by certname,
-// type and title, as Store.Resources does.
+// type and title, as Store.Resources does. q must ask for types the cache holds,
+// as the queries of its node's collectors do.
 func (c *Cache) Resources(_ context.Context, q *Query) ([]Resource, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.badIn(resourcesDir); err != nil {
+	if types, all := q.Types(); !c.all && (all || !subset(types, c.types)) {
+		asked := "every type"
+		if !all {
+			asked = strings.Join(types, ", ")
+		}
+		return nil, fmt.Errorf("the cache of %s holds the exports of the types its collectors name (%s), not of %s",
+			c.certname, strings.Join(c.types, ", "), asked)
+	}
+	if err := c.badIn(resourcesDir, typesDir); err != nil {
 		return nil, err
 	}
 	if c.sorted == nil {
@@ -294,6 +404,16 @@ func (c *Cache) Resources(_ context.Context, q *Query) ([]Resource, error) {
 	return out, nil
 }
 
+// subset says whether every one of a is in sorted.
+func subset(a, sorted []string) bool {
+	for _, x := range a {
+		if _, ok := slices.BinarySearch(sorted, x); !ok {
+			return false
+		}
+	}
+	return true
+}
+
 // Collectors returns the cache's node's collector queries, in key order as the
 // Store's; certname must be that node.
 func (c *Cache) Collectors(_ context.Context, certname string) ([]*Query, error) {
@@ -310,19 +430,18 @@ func (c *Cache) Collectors(_ context.Context, certname string) ([]*Query, error)
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	out := make([]*Query, 0, len(keys))
+	var out []*Query // nil when there are none, as the Store's
 	for _, k := range keys {
 		out = append(out, c.collectors[k])
 	}
 	return out, nil
 }
 
-// Stats says how often the cache read everything again after its first read, and
-// how often it started its watches again without a read.
-func (c *Cache) Stats() (relists, rewatches int) {
+// Stats says what the cache did besides following its watches.
+func (c *Cache) Stats() CacheStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.relists, c.rewatches
+	return c.stats
 }
 
 // decodeResource reads a stored export, as encoding/json would into a Resource,

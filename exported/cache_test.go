@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand"
 	"reflect"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +32,7 @@ func TestCacheFollowsStore(t *testing.T) {
 	step := func() {
 		version++
 		n := nodes[rng.Intn(len(nodes))]
-		switch rng.Intn(6) {
+		switch rng.Intn(7) {
 		case 0, 1, 2: // a new catalog with 0 to 3 exports, some of them the old ones
 			c := &Catalog{Certname: n, Environment: "production",
 				ProducerTimestamp: time.Now().UTC().Add(time.Duration(version) * time.Millisecond).Format(time.RFC3339Nano)}
@@ -58,15 +60,34 @@ func TestCacheFollowsStore(t *testing.T) {
 			} else if _, err := s.kv.Delete(ctx, aliveDir+n); err != nil {
 				t.Fatal(err)
 			}
-		case 5:
-			q := fmt.Sprintf(`["=","tag","t%d"]`, rng.Intn(2))
+		case 5: // collectors of one type mostly, now and then of any type
+			q := []string{`["and",["=","type","File"],["=","tag","t1"]]`, `["and",["=","type","Host"],["=","exported",true]]`,
+				`["=","type","Sshkey"]`, `["=","tag","t0"]`}[rng.Intn(4)]
+			if q == `["=","tag","t0"]` && rng.Intn(3) != 0 {
+				q = `["=","type","File"]`
+			}
 			if err := s.RecordCollector(ctx, me, json.RawMessage(q)); err != nil {
+				t.Fatal(err)
+			}
+		case 6: // the collectors forgotten, as a purge does
+			if _, err := s.kv.Delete(ctx, collectorsDir+me+"/", clientv3.WithPrefix()); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	queries := []string{``, `["=","type","File"]`, `["=","tag","t1"]`, `["not",["=","certname","a.example"]]`}
+	queries := []string{``, `["=","type","File"]`, `["=","tag","t1"]`, `["not",["=","certname","a.example"]]`,
+		`["and",["=","type","Host"],["=","tag","t0"]]`, `["=","type","Sshkey"]`}
 	agrees := func(c *Cache) error {
+		c.mu.Lock()
+		types, all := c.types, c.all
+		for k := range c.resources {
+			typ, _, _ := strings.Cut(strings.TrimPrefix(k, typesDir), "/")
+			if all && !strings.HasPrefix(k, resourcesDir) || !all && (!strings.HasPrefix(k, typesDir) || !slices.Contains(types, typ)) {
+				c.mu.Unlock()
+				return fmt.Errorf("holds %s with collectors of types %v (all: %v)", k, types, all)
+			}
+		}
+		c.mu.Unlock()
 		for _, text := range queries {
 			var raw json.RawMessage
 			if text != "" {
@@ -80,9 +101,15 @@ func TestCacheFollowsStore(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, _ := c.Resources(ctx, q)
+			got, err := c.Resources(ctx, q)
+			if qt, qall := q.Types(); !all && (qall || !subset(qt, types)) {
+				if err == nil {
+					return fmt.Errorf("query %s answered by a cache of types %v", text, types)
+				}
+				continue
+			}
 			if !reflect.DeepEqual(got, want) {
-				return fmt.Errorf("query %s: cache %v, store %v", text, refs(got), refs(want))
+				return fmt.Errorf("query %s: cache %v (%v), store %v", text, refs(got), err, refs(want))
 			}
 		}
 		want, err := s.Collectors(ctx, me)
@@ -129,14 +156,21 @@ func TestCacheFollowsStore(t *testing.T) {
 		step()
 	}
 	eventually(c)
+	if err := byTypeAgrees(ctx, s); err != nil {
+		t.Fatal(err)
+	}
 	if len(changes) == 0 {
 		t.Error("no change told of")
 	}
-	if relists, _ := c.Stats(); relists != 0 {
-		t.Errorf("read everything again %d times while its watch was current", relists)
+	if st := c.Stats(); st.Relists != 0 || st.Refocuses == 0 {
+		t.Errorf("while its watch was current: read everything again %d times, %d of them for new collectors; want 0 and some",
+			st.Relists, st.Refocuses)
 	}
 
 	// A cache whose watch starts behind a compaction: it reads everything again.
+	if err := s.RecordCollector(ctx, me, json.RawMessage(`["=","type","Host"]`)); err != nil {
+		t.Fatal(err)
+	}
 	behind := &Cache{s: s, certname: me, changed: func() {}}
 	if err := behind.list(ctx); err != nil {
 		t.Fatal(err)
@@ -150,8 +184,11 @@ func TestCacheFollowsStore(t *testing.T) {
 	}
 	go behind.run(ctx)
 	eventually(behind)
-	if relists, _ := behind.Stats(); relists != 1 {
-		t.Errorf("behind a compaction: read everything again %d times, want 1", relists)
+	for deadline := time.Now().Add(10 * time.Second); behind.Stats().Relists == 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st := behind.Stats(); st.Relists != 1 {
+		t.Errorf("behind a compaction: read everything again %d times, want 1", st.Relists)
 	}
 	for i := 0; i < 50; i++ {
 		step()
@@ -161,14 +198,24 @@ func TestCacheFollowsStore(t *testing.T) {
 
 	// A value no node can read: the cache's queries fail naming its key, as the
 	// store's do, and the cache goes on following; once it is gone, both agree.
-	const badKey = resourcesDir + "zz.example/File[/bad]"
-	if _, err := s.kv.Put(ctx, badKey, "{not json"); err != nil {
+	// A watch that was behind (a new one, not yet caught up) at the compaction
+	// reads everything again too: count from here.
+	before := c.Stats().Relists
+	// Collected files, so that the cache holds them whatever the collectors were.
+	if err := s.RecordCollector(ctx, me, json.RawMessage(`["=","type","File"]`)); err != nil {
 		t.Fatal(err)
 	}
+	const badKey = resourcesDir + "zz.example/File[/bad]"
+	for _, k := range []string{badKey, typeKey(badKey)} {
+		if _, err := s.kv.Put(ctx, k, "{not json"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	all, _ := ParseQuery(nil)
+	files, _ := ParseQuery(json.RawMessage(`["=","type","File"]`))
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		_, err := c.Resources(ctx, all)
-		if err != nil && strings.Contains(err.Error(), badKey) {
+		_, err := c.Resources(ctx, files)
+		if err != nil && (strings.Contains(err.Error(), badKey) || strings.Contains(err.Error(), typeKey(badKey))) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -179,12 +226,14 @@ func TestCacheFollowsStore(t *testing.T) {
 		t.Fatal("the store reads the unreadable export")
 	}
 	step()
-	if _, err := s.kv.Delete(ctx, badKey); err != nil {
-		t.Fatal(err)
+	for _, k := range []string{badKey, typeKey(badKey)} {
+		if _, err := s.kv.Delete(ctx, k); err != nil {
+			t.Fatal(err)
+		}
 	}
 	eventually(c)
-	if relists, _ := c.Stats(); relists != 0 {
-		t.Errorf("read everything again %d times for an unreadable value", relists)
+	if st := c.Stats(); st.Relists != before {
+		t.Errorf("read everything again %d times for an unreadable value", st.Relists-before)
 	}
 }
 
@@ -220,5 +269,148 @@ func TestKeepAliveOneRevision(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("no liveness event")
+	}
+}
+
+// A node is sent only the exports of the types its collectors name: with a
+// collector of hosts, files exported and changed elsewhere never reach its cache
+// (no change is told of), and recompiles that change nothing send nothing; once it
+// collects files too, it reads them, and holds both.
+func TestCacheNarrowsToCollectedTypes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s := startEtcd(t).Store().(*etcdStore)
+	const me = "monitor.example"
+	export := func(version int, resources ...CatalogResource) {
+		t.Helper()
+		c := &Catalog{Certname: "web.example", Environment: "production", Resources: resources,
+			ProducerTimestamp: time.Now().UTC().Add(time.Duration(version) * time.Millisecond).Format(time.RFC3339Nano)}
+		if err := s.ReplaceCatalog(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	host := CatalogResource{Type: "Host", Title: "web.example", Exported: true, Parameters: map[string]any{"ip": "192.0.2.1"}}
+	file := func(v int) CatalogResource {
+		return CatalogResource{Type: "File", Title: "/etc/web", Exported: true, Parameters: map[string]any{"content": fmt.Sprint(v)}}
+	}
+	export(0, host, file(0))
+	if err := s.RecordCollector(ctx, me, json.RawMessage(`["and",["=","type","Host"],["=","exported",true],["not",["=","certname","monitor.example"]]]`)); err != nil {
+		t.Fatal(err)
+	}
+	changes := make(chan struct{}, 100)
+	c, err := s.Inform(ctx, me, func() { changes <- struct{}{} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts, _ := ParseQuery(json.RawMessage(`["=","type","Host"]`))
+	files, _ := ParseQuery(json.RawMessage(`["=","type","File"]`))
+	if got, err := c.Resources(ctx, hosts); err != nil || len(got) != 1 {
+		t.Fatalf("hosts: %v, %v", refs(got), err)
+	}
+	if _, err := c.Resources(ctx, files); err == nil {
+		t.Fatal("a cache of hosts answers a query of files")
+	}
+	for v := 1; v <= 20; v++ {
+		export(v, host, file(v)) // the file changes, the host does not
+	}
+	// A change it must be sent, after the others: once it is in, the others had
+	// their chance to arrive.
+	host.Parameters = map[string]any{"ip": "192.0.2.2"}
+	export(21, host, file(21))
+	select {
+	case <-changes:
+	case <-ctx.Done():
+		t.Fatal("the changed host was not told of")
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := len(changes); n != 0 {
+		t.Errorf("%d more changes told of: exports of a type it does not collect, or unchanged ones, reached it", n)
+	}
+	c.mu.Lock()
+	n := len(c.resources)
+	c.mu.Unlock()
+	if n != 1 {
+		t.Errorf("the cache holds %d exports, want the host alone", n)
+	}
+
+	if err := s.RecordCollector(ctx, me, json.RawMessage(`["and",["=","type","File"],["=","exported",true],["not",["=","certname","monitor.example"]]]`)); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		got, err := c.Resources(ctx, files)
+		if err == nil && len(got) == 1 && got[0].Parameters["content"] == "21" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after collecting files too: %v, %v", refs(got), err)
+		}
+	}
+	if got, err := c.Resources(ctx, hosts); err != nil || len(got) != 1 {
+		t.Fatalf("hosts after collecting files too: %v, %v", refs(got), err)
+	}
+	if st := c.Stats(); st.Refocuses != 1 || st.Relists != 0 {
+		t.Errorf("stats %+v, want one read again for the new collector", st)
+	}
+}
+
+// byTypeAgrees says how the exports by type differ from the exports, if they do:
+// each export must be under its key by type too, with the same value, and
+// nothing else.
+func byTypeAgrees(ctx context.Context, s *etcdStore) error {
+	want := map[string]string{}
+	resp, err := s.kv.Get(ctx, resourcesDir, clientv3.WithPrefix())
+	if err != nil {
+		return err
+	}
+	for _, kv := range resp.Kvs {
+		want[typeKey(string(kv.Key))] = string(kv.Value)
+	}
+	got := map[string]string{}
+	resp, err = s.kv.Get(ctx, typesDir, clientv3.WithPrefix())
+	if err != nil {
+		return err
+	}
+	for _, kv := range resp.Kvs {
+		got[string(kv.Key)] = string(kv.Value)
+	}
+	if !reflect.DeepEqual(got, want) {
+		return fmt.Errorf("exports by type %v, want %v", keysOf(got), keysOf(want))
+	}
+	return nil
+}
+
+func keysOf(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// An export stored by a version without the keys by type gets its key by type
+// when its node's next catalog is stored, even if the export did not change.
+func TestByTypeAfterUpgrade(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s := startEtcd(t).Store().(*etcdStore)
+	c := &Catalog{Certname: "old.example", Environment: "production", ProducerTimestamp: time.Now().UTC().Format(time.RFC3339Nano),
+		Resources: []CatalogResource{{Type: "Sshkey", Title: "old.example", Exported: true, Parameters: map[string]any{"key": "AAAA"}}}}
+	if err := s.ReplaceCatalog(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.kv.Delete(ctx, typesDir, clientv3.WithPrefix()); err != nil { // as an earlier version left it
+		t.Fatal(err)
+	}
+	c.ProducerTimestamp = time.Now().UTC().Add(time.Second).Format(time.RFC3339Nano)
+	if err := s.ReplaceCatalog(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := byTypeAgrees(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := s.kv.Get(ctx, typesDir, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil || resp.Count != 1 {
+		t.Fatalf("%v exports by type (%v), want 1", resp.Count, err)
 	}
 }

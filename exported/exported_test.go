@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"reflect"
 	"testing"
 	"time"
 
@@ -178,6 +179,39 @@ func TestCollectorCertname(t *testing.T) {
 	}
 }
 
+// The types a query can match bound what a node watches: every collector query
+// Puppet's terminus sends names one (../shared/notes/puppetdb.md has real ones).
+func TestQueryTypes(t *testing.T) {
+	for _, tc := range []struct {
+		query string
+		types []string // nil: any type
+	}{
+		{`["and",["=","type","File"],["=","exported",true],["not",["=","certname","nodea.example"]],["=","tag","shared"]]`, []string{"File"}},
+		{`["and",["=","type","Host"],["=","exported",true],["not",["=","certname","nodec.example"]]]`, []string{"Host"}},
+		{`["and",["and",["=","type","File"],["=","exported",true]],["=","tag","x"]]`, []string{"File"}},
+		{`["or",["=","type","Host"],["and",["=","tag","a"],["=","type","Sshkey"]]]`, []string{"Host", "Sshkey"}},
+		{`["or",["=","type","Host"],["=","tag","a"]]`, nil},
+		{`["=","tag","shared"]`, nil},
+		{`["not",["=","type","File"]]`, nil},
+		{`["=",["parameter","type"],"File"]`, nil},
+		{`["~","type","Fi.*"]`, nil},
+		{``, nil},
+	} {
+		var raw []byte
+		if tc.query != "" {
+			raw = []byte(tc.query)
+		}
+		q, err := ParseQuery(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		types, all := q.Types()
+		if all != (tc.types == nil) || !reflect.DeepEqual(types, tc.types) {
+			t.Errorf("%s: types %v (any: %v), want %v", tc.query, types, all, tc.types)
+		}
+	}
+}
+
 // TestKeepAlive: a node on a lease counts while it keeps the lease alive; once it
 // stops (as a dead node would), its exports drop out of queries, and a watcher is
 // told; alive again, they are back.
@@ -197,6 +231,11 @@ func TestKeepAlive(t *testing.T) {
 		}
 		return len(rs)
 	}
+	// The watcher collects files: its cache holds them.
+	if err := s.RecordCollector(ctx, "watcher.example", json.RawMessage(`["=","type","File"]`)); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := ParseQuery(json.RawMessage(`["=","type","File"]`))
 	changed := make(chan struct{}, 100)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
@@ -208,7 +247,7 @@ func TestKeepAlive(t *testing.T) {
 	cached := func(want int) {
 		t.Helper()
 		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			rs, err := cache.Resources(ctx, all)
+			rs, err := cache.Resources(ctx, files)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -70,9 +70,12 @@ func (s *etcdStore) expire(ctx context.Context, n *Node, now time.Time, rev int6
 	if err != nil {
 		return false, err
 	}
+	drop, err := s.dropExports(ctx, n.Certname)
+	if err != nil {
+		return false, err
+	}
 	resp, err := s.kv.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(nodeKey(n.Certname)), "=", rev)).Then(
-		clientv3.OpPut(nodeKey(n.Certname), string(data)),
-		clientv3.OpDelete(resourcesKey(n.Certname), clientv3.WithPrefix())).Commit()
+		append(drop, clientv3.OpPut(nodeKey(n.Certname), string(data)))...).Commit()
 	if err != nil {
 		return false, err
 	}
@@ -82,11 +85,14 @@ func (s *etcdStore) expire(ctx context.Context, n *Node, now time.Time, rev int6
 // purge forgets a node: everything stored of it, in one transaction that only
 // goes through if the node entry has not changed (a command revives a node).
 func (s *etcdStore) purge(ctx context.Context, certname string, rev int64) error {
-	ops := []clientv3.Op{clientv3.OpDelete(nodeKey(certname)), clientv3.OpDelete(factsKey(certname)),
-		clientv3.OpDelete(catalogKey(certname)), clientv3.OpDelete(leasedDir + certname),
-		clientv3.OpDelete(resourcesKey(certname), clientv3.WithPrefix()),
+	drop, err := s.dropExports(ctx, certname)
+	if err != nil {
+		return err
+	}
+	ops := append(drop, clientv3.OpDelete(nodeKey(certname)), clientv3.OpDelete(factsKey(certname)),
+		clientv3.OpDelete(catalogKey(certname)), clientv3.OpDelete(leasedDir+certname),
 		clientv3.OpDelete(reportsDir+certname+"/", clientv3.WithPrefix()),
-		clientv3.OpDelete(collectorsDir+certname+"/", clientv3.WithPrefix())}
-	_, err := s.kv.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(nodeKey(certname)), "=", rev)).Then(ops...).Commit()
+		clientv3.OpDelete(collectorsDir+certname+"/", clientv3.WithPrefix()))
+	_, err = s.kv.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(nodeKey(certname)), "=", rev)).Then(ops...).Commit()
 	return err
 }

@@ -72,6 +72,9 @@ func TestGC(t *testing.T) {
 	if got := exports(); got != 0 {
 		t.Fatalf("%d exports of an expired node still answer collectors", got)
 	}
+	if err := byTypeAgrees(ctx, s.(*etcdStore)); err != nil {
+		t.Fatalf("after expiry: %v", err)
+	}
 
 	// A command brings other.example back; then the purge forgets the node that
 	// stayed away, and only that one.

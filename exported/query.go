@@ -69,6 +69,38 @@ func (q *Query) Collector() bool {
 	return false
 }
 
+// Types returns the types of the resources the query can match, when it names
+// them: ["=","type",T] alone or among its and-terms (nested too), as every
+// collector query does, or an or of such terms. all is true when the query may
+// match resources of any type.
+func (q *Query) Types() (types []string, all bool) { return typesOf(q.root) }
+
+func typesOf(n node) (types []string, all bool) {
+	switch n := n.(type) {
+	case equal:
+		if t, ok := n.value.(string); ok && !n.field.parameter && n.field.name == "type" {
+			return []string{t}, false
+		}
+	case and:
+		// Any one term that names the types bounds the whole.
+		for _, k := range n {
+			if ts, all := typesOf(k); !all {
+				return ts, false
+			}
+		}
+	case or:
+		for _, k := range n {
+			ts, all := typesOf(k)
+			if all {
+				return nil, true
+			}
+			types = append(types, ts...)
+		}
+		return types, false
+	}
+	return nil, true
+}
+
 // Certname is the node a collector query excludes (["not",["=","certname",X]]), which
 // is the node that asks: the terminus leaves out the asking node's own exports.
 func (q *Query) Certname() string {

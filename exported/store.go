@@ -81,6 +81,9 @@ func (s *etcdStore) ReplaceCatalog(ctx context.Context, c *Catalog) error {
 		if !r.Exported {
 			continue
 		}
+		if !ValidType(r.Type) {
+			return fmt.Errorf("replace_catalog for %s: %s[%s]: bad type name", c.Certname, r.Type, r.Title)
+		}
 		key := resourceKey(c.Certname, r.Type, r.Title)
 		if _, dup := puts[key]; dup {
 			return fmt.Errorf("replace_catalog for %s: %s exported twice", c.Certname, r.Type+"["+r.Title+"]")
@@ -129,29 +132,88 @@ func (s *etcdStore) ReplaceCatalog(ctx context.Context, c *Catalog) error {
 }
 
 // replaceNode makes the node's exports (and catalog) exactly puts and updates its
-// node entry with update, in one transaction. etcd refuses a put inside a range
-// deleted by the same transaction, so the stale keys are read first and deleted
-// one by one.
+// node entry with update, in one transaction. Each export goes under both its keys
+// (resourceKey and typeKey). etcd refuses a put inside a range deleted by the same
+// transaction, so the stale keys are read first and deleted one by one.
 func (s *etcdStore) replaceNode(ctx context.Context, certname string, puts map[string]string, update func(*Node) bool) error {
 	return s.txnNode(ctx, certname, update, func() ([]clientv3.Op, error) {
-		cur, err := s.kv.Get(ctx, resourcesKey(certname), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		cur, err := s.exports(ctx, certname)
+		if err != nil {
+			return nil, err
+		}
+		indexed, err := s.indexed(ctx, cur)
 		if err != nil {
 			return nil, err
 		}
 		var ops []clientv3.Op
-		for _, kv := range cur.Kvs {
-			if _, keep := puts[string(kv.Key)]; !keep {
-				ops = append(ops, clientv3.OpDelete(string(kv.Key)))
+		for key := range cur {
+			if _, keep := puts[key]; !keep {
+				ops = append(ops, clientv3.OpDelete(key), clientv3.OpDelete(typeKey(key)))
 			}
 		}
 		if _, keep := puts[catalogKey(certname)]; !keep {
 			ops = append(ops, clientv3.OpDelete(catalogKey(certname)))
 		}
 		for k, v := range puts {
-			ops = append(ops, clientv3.OpPut(k, v))
+			if !strings.HasPrefix(k, resourcesDir) {
+				ops = append(ops, clientv3.OpPut(k, v))
+			} else if old, ok := cur[k]; !ok || old != v || !indexed[typeKey(k)] {
+				// An export the catalog did not change is not written again: every
+				// node that watches its type would be sent it. One stored by a
+				// version without the keys by type gets its key by type now.
+				ops = append(ops, clientv3.OpPut(k, v), clientv3.OpPut(typeKey(k), v))
+			}
 		}
 		return ops, nil
 	})
+}
+
+// exports returns the node's exports as stored, by key (resourceKey).
+func (s *etcdStore) exports(ctx context.Context, certname string) (map[string]string, error) {
+	cur, err := s.kv.Get(ctx, resourcesKey(certname), clientv3.WithPrefix())
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(cur.Kvs))
+	for _, kv := range cur.Kvs {
+		out[string(kv.Key)] = string(kv.Value)
+	}
+	return out, nil
+}
+
+// indexed returns which keys by type (typeKey) of the exports in cur exist.
+func (s *etcdStore) indexed(ctx context.Context, cur map[string]string) (map[string]bool, error) {
+	prefixes := map[string]bool{}
+	for key := range cur {
+		certname, typ, _ := splitResourceKey(key)
+		prefixes[typeNodePrefix(typ, certname)] = true
+	}
+	out := map[string]bool{}
+	for p := range prefixes {
+		resp, err := s.kv.Get(ctx, p, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		if err != nil {
+			return nil, err
+		}
+		for _, kv := range resp.Kvs {
+			out[string(kv.Key)] = true
+		}
+	}
+	return out, nil
+}
+
+// dropExports returns the operations that delete the node's exports, both keys of
+// each. Run them in a transaction that compares the node's entry, which every
+// change of its exports rewrites, with the one read before.
+func (s *etcdStore) dropExports(ctx context.Context, certname string) ([]clientv3.Op, error) {
+	cur, err := s.exports(ctx, certname)
+	if err != nil {
+		return nil, err
+	}
+	ops := []clientv3.Op{clientv3.OpDelete(resourcesKey(certname), clientv3.WithPrefix())}
+	for key := range cur {
+		ops = append(ops, clientv3.OpDelete(typeKey(key)))
+	}
+	return ops, nil
 }
 
 // node reads the node's entry (a new one when there is none) and its revision.
@@ -232,15 +294,14 @@ func (s *etcdStore) Deactivate(ctx context.Context, certname string, at time.Tim
 		return fmt.Errorf("deactivate_node: bad certname %q", certname)
 	}
 	at = at.UTC()
-	return s.updateNode(ctx, certname, func(n *Node) bool {
+	return s.txnNode(ctx, certname, func(n *Node) bool {
 		// As PuppetDB: a deactivation older than the node's last catalog is stale.
 		if before(timestamp(at), mustTime(n.ProducerTimestamp)) {
 			return false
 		}
 		n.Deactivated, n.Exports = &at, 0
 		return true
-	},
-		clientv3.OpDelete(resourcesKey(certname), clientv3.WithPrefix()))
+	}, func() ([]clientv3.Op, error) { return s.dropExports(ctx, certname) })
 }
 
 func (s *etcdStore) Resources(ctx context.Context, q *Query) ([]Resource, error) {
