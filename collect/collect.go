@@ -35,10 +35,31 @@ type Collector struct {
 	warned  map[string]bool
 }
 
-// source is what a Collector reads: the Store itself, or a Cache of it.
+// source is what a Collector reads: the Store itself, or a Cache of it. Collected
+// returns the node's collector queries and, for each, the exports that answer it.
 type source interface {
-	Collectors(ctx context.Context, certname string) ([]*exported.Query, error)
-	Resources(ctx context.Context, q *exported.Query) ([]exported.Resource, error)
+	Collected(ctx context.Context) ([]*exported.Query, [][]exported.Resource, error)
+}
+
+// storeSource reads a node's collected exports from the Store, one query after
+// the other.
+type storeSource struct {
+	store    exported.Store
+	certname string
+}
+
+func (s storeSource) Collected(ctx context.Context) ([]*exported.Query, [][]exported.Resource, error) {
+	queries, err := s.store.Collectors(ctx, s.certname)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading %s's collectors: %w", s.certname, err)
+	}
+	found := make([][]exported.Resource, len(queries))
+	for i, q := range queries {
+		if found[i], err = s.store.Resources(ctx, q); err != nil {
+			return nil, nil, fmt.Errorf("collecting for %s: %w", s.certname, err)
+		}
+	}
+	return queries, found, nil
 }
 
 // source returns the cache once Run has one, else the Store.
@@ -48,7 +69,7 @@ func (c *Collector) source() source {
 	if c.cache != nil {
 		return c.cache
 	}
-	return c.Store
+	return storeSource{store: c.Store, certname: c.Catalog.Name}
 }
 
 // Build returns the node's catalog with its collected resources as etcd has them
@@ -56,10 +77,9 @@ func (c *Collector) source() source {
 // Without collector queries the catalog is returned as compiled.
 func (c *Collector) Build(ctx context.Context) (*catalog.Catalog, string, error) {
 	me := c.Catalog.Name
-	src := c.source()
-	queries, err := src.Collectors(ctx, me)
+	queries, collected, err := c.source().Collected(ctx)
 	if err != nil {
-		return nil, "", fmt.Errorf("reading %s's collectors: %w", me, err)
+		return nil, "", err
 	}
 	if len(queries) == 0 {
 		return c.Catalog, "", nil
@@ -67,11 +87,7 @@ func (c *Collector) Build(ctx context.Context) (*catalog.Catalog, string, error)
 	want := map[string]*exported.Resource{}
 	wantQuery := map[string]int{} // the first query that collects each ref
 	dups := map[string]bool{}     // exported by two nodes: collected from neither
-	for qi, q := range queries {
-		found, err := src.Resources(ctx, q)
-		if err != nil {
-			return nil, "", fmt.Errorf("collecting for %s: %w", me, err)
-		}
+	for qi, found := range collected {
 		for i := range found {
 			r := &found[i]
 			if r.Certname == me {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -302,11 +303,17 @@ func (c *Cache) follow(ctx context.Context) int {
 }
 
 // apply takes the events of one watch response of the range of prefix into the
-// cache. It says whether the collectors now name other types than those the
-// cache holds.
+// cache. Collector events that make the collectors name other types than those
+// the cache holds are not taken in: it says so (refocus), and the read that
+// follows takes in the collectors and their types together, so that the cache
+// never holds a collector whose exports it does not hold.
 func (c *Cache) apply(prefix string, events []*clientv3.Event) (refocus bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	collectors, bad := c.collectors, c.bad
+	if prefix == c.collectorsPrefix() {
+		collectors, bad = maps.Clone(c.collectors), maps.Clone(c.bad)
+	}
 	for _, ev := range events {
 		key := string(ev.Kv.Key)
 		put := ev.Type == clientv3.EventTypePut
@@ -314,18 +321,22 @@ func (c *Cache) apply(prefix string, events []*clientv3.Event) (refocus bool) {
 		case liveDir:
 			liveness(key, c.leased, c.alive, put)
 		case c.collectorsPrefix():
-			setOrDelete(c.collectors, c.bad, key, put, ev.Kv.Value, decodeCollector)
+			setOrDelete(collectors, bad, key, put, ev.Kv.Value, decodeCollector)
 		default:
 			c.sorted = nil
 			setOrDelete(c.resources, c.bad, key, put, ev.Kv.Value, decodeResourcePtr)
 		}
+	}
+	if prefix == c.collectorsPrefix() {
+		if types, all := interest(collectors); all != c.all || !slices.Equal(types, c.types) {
+			return true
+		}
+		c.collectors, c.bad = collectors, bad
+	}
+	for _, ev := range events {
 		c.rev[prefix] = max(c.rev[prefix], ev.Kv.ModRevision)
 	}
-	if prefix != c.collectorsPrefix() {
-		return false
-	}
-	types, all := interest(c.collectors)
-	return all != c.all || !slices.Equal(types, c.types)
+	return false
 }
 
 // setOrDelete sets m[key] to the decoded value of a put, or deletes it; a value
@@ -373,6 +384,10 @@ func decodeResourcePtr(data []byte) (*Resource, error) {
 func (c *Cache) Resources(_ context.Context, q *Query) ([]Resource, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.resourcesLocked(q)
+}
+
+func (c *Cache) resourcesLocked(q *Query) ([]Resource, error) {
 	if types, all := q.Types(); !c.all && (all || !subset(types, c.types)) {
 		asked := "every type"
 		if !all {
@@ -422,6 +437,10 @@ func (c *Cache) Collectors(_ context.Context, certname string) ([]*Query, error)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.collectorsLocked()
+}
+
+func (c *Cache) collectorsLocked() ([]*Query, error) {
 	if err := c.badIn(collectorsDir); err != nil {
 		return nil, err
 	}
@@ -435,6 +454,25 @@ func (c *Cache) Collectors(_ context.Context, certname string) ([]*Query, error)
 		out = append(out, c.collectors[k])
 	}
 	return out, nil
+}
+
+// Collected returns the cache's node's collector queries and, for each, the
+// exports that answer it (as Resources), all as of one moment: a change of the
+// collectors and of the types the cache holds is never seen half done.
+func (c *Cache) Collected(_ context.Context) ([]*Query, [][]Resource, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	queries, err := c.collectorsLocked()
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading %s's collectors: %w", c.certname, err)
+	}
+	found := make([][]Resource, len(queries))
+	for i, q := range queries {
+		if found[i], err = c.resourcesLocked(q); err != nil {
+			return nil, nil, fmt.Errorf("collecting for %s: %w", c.certname, err)
+		}
+	}
+	return queries, found, nil
 }
 
 // Stats says what the cache did besides following its watches.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -133,22 +134,44 @@ func (s *etcdStore) ReplaceCatalog(ctx context.Context, c *Catalog) error {
 
 // replaceNode makes the node's exports (and catalog) exactly puts and updates its
 // node entry with update, in one transaction. Each export goes under both its keys
-// (resourceKey and typeKey). etcd refuses a put inside a range deleted by the same
-// transaction, so the stale keys are read first and deleted one by one.
+// (resourceKey and typeKey), each written only when it differs from what is
+// stored: an export the catalog did not change is not written again, since every
+// node that watches its type would be sent it, and keys by type that are missing
+// or stale (left by a version without them) are put right. etcd refuses a put
+// inside a range deleted by the same transaction, so the stale keys are read first
+// and deleted one by one.
 func (s *etcdStore) replaceNode(ctx context.Context, certname string, puts map[string]string, update func(*Node) bool) error {
 	return s.txnNode(ctx, certname, update, func() ([]clientv3.Op, error) {
 		cur, err := s.exports(ctx, certname)
 		if err != nil {
 			return nil, err
 		}
-		indexed, err := s.indexed(ctx, cur)
+		types := map[string]bool{}
+		want := map[string]string{} // by typeKey
+		for key := range cur {
+			_, typ, _ := splitResourceKey(key)
+			types[typ] = true
+		}
+		for key, v := range puts {
+			if strings.HasPrefix(key, resourcesDir) {
+				_, typ, _ := splitResourceKey(key)
+				types[typ] = true
+				want[typeKey(key)] = v
+			}
+		}
+		have, err := s.byType(ctx, certname, types)
 		if err != nil {
 			return nil, err
 		}
 		var ops []clientv3.Op
 		for key := range cur {
 			if _, keep := puts[key]; !keep {
-				ops = append(ops, clientv3.OpDelete(key), clientv3.OpDelete(typeKey(key)))
+				ops = append(ops, clientv3.OpDelete(key))
+			}
+		}
+		for key := range have {
+			if _, keep := want[key]; !keep {
+				ops = append(ops, clientv3.OpDelete(key))
 			}
 		}
 		if _, keep := puts[catalogKey(certname)]; !keep {
@@ -157,11 +180,13 @@ func (s *etcdStore) replaceNode(ctx context.Context, certname string, puts map[s
 		for k, v := range puts {
 			if !strings.HasPrefix(k, resourcesDir) {
 				ops = append(ops, clientv3.OpPut(k, v))
-			} else if old, ok := cur[k]; !ok || old != v || !indexed[typeKey(k)] {
-				// An export the catalog did not change is not written again: every
-				// node that watches its type would be sent it. One stored by a
-				// version without the keys by type gets its key by type now.
-				ops = append(ops, clientv3.OpPut(k, v), clientv3.OpPut(typeKey(k), v))
+				continue
+			}
+			if old, ok := cur[k]; !ok || old != v {
+				ops = append(ops, clientv3.OpPut(k, v))
+			}
+			if old, ok := have[typeKey(k)]; !ok || old != v {
+				ops = append(ops, clientv3.OpPut(typeKey(k), v))
 			}
 		}
 		return ops, nil
@@ -170,48 +195,51 @@ func (s *etcdStore) replaceNode(ctx context.Context, certname string, puts map[s
 
 // exports returns the node's exports as stored, by key (resourceKey).
 func (s *etcdStore) exports(ctx context.Context, certname string) (map[string]string, error) {
-	cur, err := s.kv.Get(ctx, resourcesKey(certname), clientv3.WithPrefix())
+	return s.values(ctx, resourcesKey(certname))
+}
+
+// byType returns the node's exports by type (typeKey) of the types given.
+func (s *etcdStore) byType(ctx context.Context, certname string, types map[string]bool) (map[string]string, error) {
+	out := map[string]string{}
+	for typ := range types {
+		m, err := s.values(ctx, typeNodePrefix(typ, certname))
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(out, m)
+	}
+	return out, nil
+}
+
+// values returns the keys under prefix with their values.
+func (s *etcdStore) values(ctx context.Context, prefix string) (map[string]string, error) {
+	resp, err := s.kv.Get(ctx, prefix, clientv3.WithPrefix())
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]string, len(cur.Kvs))
-	for _, kv := range cur.Kvs {
+	out := make(map[string]string, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
 		out[string(kv.Key)] = string(kv.Value)
 	}
 	return out, nil
 }
 
-// indexed returns which keys by type (typeKey) of the exports in cur exist.
-func (s *etcdStore) indexed(ctx context.Context, cur map[string]string) (map[string]bool, error) {
-	prefixes := map[string]bool{}
-	for key := range cur {
-		certname, typ, _ := splitResourceKey(key)
-		prefixes[typeNodePrefix(typ, certname)] = true
-	}
-	out := map[string]bool{}
-	for p := range prefixes {
-		resp, err := s.kv.Get(ctx, p, clientv3.WithPrefix(), clientv3.WithKeysOnly())
-		if err != nil {
-			return nil, err
-		}
-		for _, kv := range resp.Kvs {
-			out[string(kv.Key)] = true
-		}
-	}
-	return out, nil
-}
-
 // dropExports returns the operations that delete the node's exports, both keys of
-// each. Run them in a transaction that compares the node's entry, which every
-// change of its exports rewrites, with the one read before.
+// each: a range each, the one by node and one by type for each of its types. Run
+// them in a transaction that compares the node's entry, which every change of its
+// exports rewrites, with the one read before.
 func (s *etcdStore) dropExports(ctx context.Context, certname string) ([]clientv3.Op, error) {
-	cur, err := s.exports(ctx, certname)
+	resp, err := s.kv.Get(ctx, resourcesKey(certname), clientv3.WithPrefix(), clientv3.WithKeysOnly())
 	if err != nil {
 		return nil, err
 	}
 	ops := []clientv3.Op{clientv3.OpDelete(resourcesKey(certname), clientv3.WithPrefix())}
-	for key := range cur {
-		ops = append(ops, clientv3.OpDelete(typeKey(key)))
+	types := map[string]bool{}
+	for _, kv := range resp.Kvs {
+		if _, typ, _ := splitResourceKey(string(kv.Key)); !types[typ] {
+			types[typ] = true
+			ops = append(ops, clientv3.OpDelete(typeNodePrefix(typ, certname), clientv3.WithPrefix()))
+		}
 	}
 	return ops, nil
 }
