@@ -407,7 +407,7 @@ func (c *Cache) resourcesLocked(q *Query) ([]Resource, error) {
 		}
 		sort.Slice(c.sorted, func(i, j int) bool { return lessResource(c.sorted[i], c.sorted[j]) })
 	}
-	out := []Resource{}
+	out := make([]Resource, 0, len(c.sorted)) // a collector's query takes most of what the cache holds
 	for _, r := range c.sorted {
 		if c.leased[r.Certname] && !c.alive[r.Certname] {
 			continue // its exports count only while it is alive, and it is not
