@@ -98,7 +98,7 @@ func (c *Config) setDefaults() {
 		c.FightMin = time.Second
 	}
 	if c.FightMax == 0 {
-		c.FightMax = max(30*time.Second, c.FightMin)
+		c.FightMax = max(30*time.Minute, c.FightMin) // Puppet's runinterval
 	}
 	if c.FightInvestigate == 0 {
 		c.FightInvestigate = 5 * time.Second
@@ -479,7 +479,18 @@ func (r *run) want(n *node) {
 		return
 	}
 	if r.passDone {
-		if d := n.repairs().fight.wait(time.Now()); d > 0 {
+		now := time.Now()
+		dr := n.repairs()
+		if n.result == failure && !n.permanent {
+			// Failing resources keep their backoff even when poked: a failed
+			// start makes systemd signal the unit's change, and trying again at
+			// each signal would exhaust its start limit in a second.
+			if d := dr.retryAt.Sub(now); d > 0 {
+				r.schedule(n, d)
+				return
+			}
+		}
+		if d := dr.fight.wait(now); d > 0 {
 			r.schedule(n, d)
 			return
 		}
@@ -507,6 +518,8 @@ func (r *run) activate(n *node) {
 // drift is a node's state for repairs and retries. The run loop owns it.
 type drift struct {
 	retries  int
+	retryAt  time.Time     // a failed node is not tried again before this, poked or not
+	minRetry time.Duration // the last failure's own least wait (RetryAfter)
 	fight    fight
 	timer    *time.Timer // a retry or a rate-limited poke is scheduled
 	tokens   float64
@@ -769,6 +782,9 @@ func (r *run) finishNode(n *node, res outcome, roots []string) {
 			(d.n.result == skipped || d.n.result == failure && !d.n.permanent):
 			// This dependency is in order: a dependent that was skipped, or failed
 			// perhaps because of it, gets another go now rather than at its retry.
+			if d.n.drift != nil && d.n.drift.minRetry == 0 {
+				d.n.drift.retryAt = time.Time{}
+			}
 			r.want(d.n)
 		}
 	}
@@ -982,7 +998,10 @@ func (r *run) complete(c completion) {
 		n.unevaluated = IsUnevaluated(c.err)
 		n.permanent = IsPermanent(c.err)
 	} else if n.drift != nil {
-		n.drift.retries = 0
+		n.drift.retries, n.drift.retryAt, n.drift.minRetry = 0, time.Time{}, 0
+	}
+	if c.err != nil && r.passDone {
+		n.repairs().minRetry = retryAfter(c.err)
 	}
 	r.finishNode(n, res, roots)
 	// Events go along refresh edges. Other dependents are not re-run: their own
@@ -1010,6 +1029,8 @@ func (r *run) retry(n *node) {
 	} else {
 		dr.retries++
 	}
+	d = max(d, dr.minRetry)
+	dr.retryAt = time.Now().Add(d)
 	r.schedule(n, d)
 }
 

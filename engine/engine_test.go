@@ -24,6 +24,7 @@ type fake struct {
 	inSync  atomic.Bool
 	fail    atomic.Int32
 	perm    bool
+	after   time.Duration // failures ask to be retried no sooner (RetryAfter)
 	sleep   time.Duration
 	locks   []string
 	inits   atomic.Int32
@@ -49,6 +50,9 @@ func (f *fake) CheckApply(ctx context.Context, apply bool) (bool, error) {
 		err := fmt.Errorf("%s broke", f.name)
 		if f.perm {
 			err = Permanent(err)
+		}
+		if f.after > 0 {
+			err = RetryAfter(err, f.after)
 		}
 		return false, err
 	}

@@ -10,8 +10,10 @@ import (
 // postinst). Repairing at the rate limit would keep a CPU busy and, for services,
 // exhaust systemd's start limits; so once FightRepairs repairs fall within
 // FightWindow, each further repair waits for a delay that starts at FightMin and
-// doubles up to FightMax, and a warning says so once per fight. A repair after a
-// quiet FightWindow ends the fight.
+// doubles up to FightMax (by default Puppet's run interval: a fight never repairs
+// more often than Puppet's runs would), and a warning says so once per fight. A
+// repair after a quiet FightWindow, counted from when the damping let it go, ends
+// the fight.
 
 // Investigator is a resource that can find out what else changes it: Investigate
 // watches for up to d, or until ctx ends, and says through the resource's handle
@@ -32,15 +34,24 @@ func (f *fight) repaired(c Config, now time.Time) (begins bool) {
 	if c.FightRepairs < 0 {
 		return false
 	}
-	if k := len(f.repairs); k > 0 && now.Sub(f.repairs[k-1]) >= c.FightWindow {
-		*f = fight{repairs: f.repairs[:0]} // a quiet spell: the fight is over
+	if k := len(f.repairs); k > 0 {
+		// Quiet since the last repair, or, in a fight, since the damping let the
+		// next one go: a wait the damping imposed is not a quiet spell, or a
+		// fight whose delay outgrew FightWindow would end at each repair.
+		quiet := f.repairs[k-1]
+		if f.delay > 0 {
+			quiet = f.until
+		}
+		if now.Sub(quiet) >= c.FightWindow {
+			*f = fight{repairs: f.repairs[:0]} // a quiet spell: the fight is over
+		}
 	}
 	if len(f.repairs) == c.FightRepairs {
 		f.repairs = append(f.repairs[:0], f.repairs[1:]...)
 	}
 	f.repairs = append(f.repairs, now)
-	if len(f.repairs) < c.FightRepairs || now.Sub(f.repairs[0]) > c.FightWindow {
-		return false
+	if f.delay == 0 && (len(f.repairs) < c.FightRepairs || now.Sub(f.repairs[0]) > c.FightWindow) {
+		return false // not yet a fight; in one, every repair until a quiet spell is part of it
 	}
 	begins = f.delay == 0
 	switch {

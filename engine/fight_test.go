@@ -23,13 +23,14 @@ func TestFightRepaired(t *testing.T) {
 		{200, true, time.Second}, // third repair within the window: a fight
 		{1300, false, 2 * time.Second},
 		{3400, false, 4 * time.Second},
-		{7500, false, 4 * time.Second}, // capped
-		{17600, false, 0},              // a quiet window: over
-		{17700, false, 0},
-		{17800, true, time.Second}, // a new fight, announced again
-		{40000, false, 0},
+		{7500, false, 4 * time.Second},  // capped
+		{17600, false, 4 * time.Second}, // 6.1 s after the damping let it go: still the fight
+		{31700, false, 0},               // a quiet window after that: over
+		{31800, false, 0},
+		{31900, true, time.Second}, // a new fight, announced again
 		{60000, false, 0},
-		{80000, false, 0}, // three repairs, but not within a window
+		{80000, false, 0},
+		{100000, false, 0}, // three repairs, but not within a window
 	}
 	for i, s := range steps {
 		begins := f.repaired(c, at(s.ms))
@@ -39,6 +40,23 @@ func TestFightRepaired(t *testing.T) {
 		if s.delay > 0 && f.wait(at(s.ms)) != s.delay {
 			t.Fatalf("step %d: wait %v, want %v", i, f.wait(at(s.ms)), s.delay)
 		}
+	}
+}
+
+// A fight whose delay outgrows FightWindow goes on: each repair comes as soon as
+// the damping lets it, which is no quiet spell (redis' RuntimeDirectory against
+// File[/var/run/redis] restarted the fight after every 16 s wait).
+func TestFightOutgrowsWindow(t *testing.T) {
+	c := Config{FightRepairs: 3, FightWindow: 10 * time.Second, FightMin: 4 * time.Second, FightMax: 32 * time.Second}
+	t0 := time.Unix(1000, 0)
+	var f fight
+	now := t0
+	for i, want := range []time.Duration{0, 0, 4, 8, 16, 32, 32, 32} {
+		f.repaired(c, now)
+		if f.delay != want*time.Second {
+			t.Fatalf("repair %d at %v: delay %v, want %v", i, now.Sub(t0), f.delay, want*time.Second)
+		}
+		now = now.Add(max(f.wait(now), 100*time.Millisecond)) // the other party undoes it at once
 	}
 }
 
@@ -120,5 +138,53 @@ func TestFightNeverWithMinusOne(t *testing.T) {
 		if f.repaired(c, time.Unix(0, int64(i))) || f.wait(time.Unix(0, int64(i))) > 0 {
 			t.Fatalf("repair %d: a fight with FightRepairs -1", i)
 		}
+	}
+}
+
+// A failed resource whose failure makes its own watch fire (a systemd unit whose
+// start failed signals its change) is tried again at its backoff, not at every
+// poke; a RetryAfter failure waits at least as long as it asks; once it works, a
+// poke repairs at once again.
+func TestPokesKeepRetryBackoff(t *testing.T) {
+	rec := &recorder{}
+	g, fakes := build(t, rec, []string{"svc"})
+	svc := fakes["svc"]
+	cfg := Config{Observer: rec, ConvergedTimeout: -1, RetryMin: 100 * time.Millisecond, RetryMax: time.Second,
+		FightRepairs: -1}
+	_, stop := continuous(t, cfg, g)
+	defer stop()
+	eventually(t, "first pass", func() bool { return len(rec.kinds(EventPassDone)) == 1 })
+	base := svc.checks.Load()
+	svc.inSync.Store(false)
+	svc.fail.Store(1000)
+	svc.h.Poke()
+	start := time.Now()
+	for time.Since(start) < 700*time.Millisecond { // the failure's own signal, every millisecond
+		svc.h.Poke()
+		time.Sleep(time.Millisecond)
+	}
+	// Tries at 0, then 100, 200, 400 ms of backoff: 0, 100, 300 and 700 ms.
+	if n := svc.checks.Load() - base; n < 2 || n > 5 {
+		t.Errorf("%d tries in 700 ms of pokes with a 100 ms backoff doubling; want 3 or 4", n)
+	}
+	// A failure that asks for more time than the backoff (systemd's start limit).
+	svc.fail.Store(0)
+	eventually(t, "repaired after the failures stop", func() bool { return svc.inSync.Load() })
+	svc.inSync.Store(false)
+	svc.after = 500 * time.Millisecond
+	svc.fail.Store(1)
+	base = svc.checks.Load()
+	failedAt := time.Now()
+	svc.h.Poke()
+	eventually(t, "repaired after a RetryAfter failure", func() bool { return svc.inSync.Load() })
+	if d := time.Since(failedAt); d < 500*time.Millisecond || svc.checks.Load()-base != 2 {
+		t.Errorf("after a failure asking for 500 ms: repaired after %v in %d tries", d, svc.checks.Load()-base)
+	}
+	svc.inSync.Store(false)
+	repaired := time.Now()
+	svc.h.Poke()
+	eventually(t, "a drift repaired at once once working", func() bool { return svc.inSync.Load() })
+	if d := time.Since(repaired); d > 50*time.Millisecond {
+		t.Errorf("a drift after recovery waited %v", d)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Resource is the contract every native resource fulfils. The engine never calls two
@@ -283,4 +284,33 @@ func Permanent(err error) error {
 func IsPermanent(err error) bool {
 	var p permanentError
 	return errors.As(err, &p)
+}
+
+// retryAfterError asks that a failed resource be tried again no sooner than after
+// (systemd refuses to start a unit again within its start limit's interval).
+type retryAfterError struct {
+	err   error
+	after time.Duration
+}
+
+func (e retryAfterError) Error() string { return e.err.Error() }
+func (e retryAfterError) Unwrap() error { return e.err }
+
+// RetryAfter marks err as one that retrying cannot fix before d has passed: the
+// engine's next try waits at least that long, whatever its backoff says.
+func RetryAfter(err error, d time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return retryAfterError{err, d}
+}
+
+// retryAfter is the least wait before retrying that err, or an error it wraps,
+// asks for.
+func retryAfter(err error) time.Duration {
+	var r retryAfterError
+	if errors.As(err, &r) {
+		return r.after
+	}
+	return 0
 }

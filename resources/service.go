@@ -38,6 +38,7 @@ type Service struct {
 	started  bool // this evaluation started the service: pending refreshes are void
 	unwatch  func()
 	stopWait func() bool
+	starts   []time.Time // this resource's recent starts and restarts of its unit (startLimit)
 }
 
 var _ engine.Resource = (*Service)(nil)
@@ -362,7 +363,10 @@ func (p *systemdService) restart(ctx context.Context) error {
 		}
 		return s.start(ctx, m)
 	}
-	return job(ctx, "restart", s.unit(), func(ch chan<- string) (int, error) {
+	if err := s.startLimit(ctx, m); err != nil {
+		return err
+	}
+	return job(ctx, m, "restart", s.unit(), func(ch chan<- string) (int, error) {
 		return m.Conn.RestartUnitContext(ctx, s.unit(), "replace", ch)
 	})
 }
@@ -504,7 +508,10 @@ func (s *Service) start(ctx context.Context, m *systemd.Manager) error {
 	if s.Start != "" {
 		return shell(ctx, s.Start)
 	}
-	return job(ctx, "start", s.unit(), func(ch chan<- string) (int, error) {
+	if err := s.startLimit(ctx, m); err != nil {
+		return err
+	}
+	return job(ctx, m, "start", s.unit(), func(ch chan<- string) (int, error) {
 		return m.Conn.StartUnitContext(ctx, s.unit(), "replace", ch)
 	})
 }
@@ -513,7 +520,7 @@ func (s *Service) stop(ctx context.Context, m *systemd.Manager) error {
 	if s.Stop != "" {
 		return shell(ctx, s.Stop)
 	}
-	return job(ctx, "stop", s.unit(), func(ch chan<- string) (int, error) {
+	return job(ctx, m, "stop", s.unit(), func(ch chan<- string) (int, error) {
 		return m.Conn.StopUnitContext(ctx, s.unit(), "replace", ch)
 	})
 }
@@ -554,21 +561,85 @@ func systemdFailure(ctx context.Context, what, name string) error {
 	return fmt.Errorf("Systemd %s for %s failed!\njournalctl log for %s:\n%s", what, name, name, out)
 }
 
-// job runs one systemd job and waits for its result.
-func job(ctx context.Context, what, unit string, call func(chan<- string) (int, error)) error {
+// job runs one systemd job and waits for its result. A start refused because the
+// unit hit its start limit (Result start-limit-hit) fails with the least wait
+// before systemd would start it again (engine.RetryAfter): the unit's
+// StartLimitIntervalSec, so that retries do not keep it refused.
+func job(ctx context.Context, m *systemd.Manager, what, unit string, call func(chan<- string) (int, error)) error {
 	ch := make(chan string, 1)
 	if _, err := call(ch); err != nil {
 		return err
 	}
 	select {
 	case res := <-ch:
-		if res != "done" {
-			return systemdFailure(ctx, what, strings.TrimSuffix(unit, ".service"))
+		if res == "done" {
+			return nil
 		}
-		return nil
+		err := systemdFailure(ctx, what, strings.TrimSuffix(unit, ".service"))
+		if interval, hit := startLimitHit(ctx, m, unit); hit {
+			return engine.RetryAfter(fmt.Errorf("%w\n%s hit systemd's start limit: not started again for %s", err, unit, interval), interval)
+		}
+		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// startLimit keeps this resource's starts of its unit under systemd's start limit
+// (StartLimitBurst starts within StartLimitIntervalSec; 5 in 10 s by default), one
+// start short of it, so that systemd never refuses the unit and leaves it failed
+// because of us: a start beyond that fails with the wait until the oldest start
+// leaves the interval (engine.RetryAfter). A unit whose program exits at once, or
+// that something keeps undoing, is then started at most that often.
+func (s *Service) startLimit(ctx context.Context, m *systemd.Manager) error {
+	burst, interval := uint64(5), 10*time.Second
+	if p, err := m.Conn.GetUnitPropertyContext(ctx, s.unit(), "StartLimitBurst"); err == nil {
+		if b, ok := p.Value.Value().(uint32); ok {
+			burst = uint64(b)
+		}
+	}
+	if p, err := m.Conn.GetUnitPropertyContext(ctx, s.unit(), "StartLimitIntervalUSec"); err == nil {
+		if us, ok := p.Value.Value().(uint64); ok {
+			interval = time.Duration(min(us, uint64(24*time.Hour/time.Microsecond))) * time.Microsecond
+		}
+	}
+	now := time.Now()
+	if burst == 0 || interval == 0 {
+		return nil // no limit
+	}
+	recent := s.starts[:0]
+	for _, t := range s.starts {
+		if now.Sub(t) < interval {
+			recent = append(recent, t)
+		}
+	}
+	s.starts = recent
+	if allowed := max(1, int(burst)-1); len(s.starts) >= allowed {
+		wait := interval - now.Sub(s.starts[0])
+		return engine.RetryAfter(fmt.Errorf("not starting %s again for %s: %d starts within %s would reach systemd's start limit (StartLimitBurst=%d)",
+			s.unit(), wait.Round(100*time.Millisecond), len(s.starts)+1, interval, burst), wait)
+	}
+	s.starts = append(s.starts, now)
+	return nil
+}
+
+// startLimitHit says whether the unit's last start was refused for its start
+// limit, and the limit's interval (systemd's default, 10 s, when unknown).
+func startLimitHit(ctx context.Context, m *systemd.Manager, unit string) (time.Duration, bool) {
+	if m == nil || !strings.HasSuffix(unit, ".service") {
+		return 0, false
+	}
+	p, err := m.Conn.GetServicePropertyContext(ctx, unit, "Result")
+	if err != nil || p.Value.Value() != "start-limit-hit" {
+		return 0, false
+	}
+	interval := 10 * time.Second
+	if p, err := m.Conn.GetUnitPropertyContext(ctx, unit, "StartLimitIntervalUSec"); err == nil {
+		if us, ok := p.Value.Value().(uint64); ok && us > 0 && us < uint64(24*time.Hour/time.Microsecond) {
+			interval = time.Duration(us) * time.Microsecond
+		}
+	}
+	return interval, true
 }
 
 // execute runs a command as Puppet's execute does, failing with its message.

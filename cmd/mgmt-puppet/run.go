@@ -76,7 +76,7 @@ resource stays watched afterwards and drift is repaired as it happens.`,
 	f.StringSliceVar(&o.skipTags, "skip-tags", nil, "do not apply resources with one of these tags")
 	f.IntVar(&o.convergedTimeout, "converged-timeout", 0, "seconds to keep watching once converged: 0 exits after the first pass, -1 runs until a signal")
 	f.BoolVar(&o.fsyncEach, "fsync-each", false, "fsync every written file on its own, rather than one syncfs for files written together (for servers busy writing other data to the same file system)")
-	f.IntVar(&o.fightAfter, "fight-after", 5, "a resource repaired this many times within 10 s is fought over by another program: its repairs wait 1 s, doubling up to 30 s (0: never slow down)")
+	f.IntVar(&o.fightAfter, "fight-after", 5, "a resource repaired this many times within 10 s is fought over by another program: its repairs wait 1 s, doubling up to 30 min, Puppet's run interval (0: never slow down)")
 	f.IntVar(&o.parallelism, "parallelism", engine.DefaultParallelism(), "resources evaluated at once")
 	f.BoolVar(&o.serial, "serial", false, "apply one resource at a time, in the order puppet apply would (only resources that cannot interfere run at once otherwise)")
 	f.BoolVar(&o.detailedExitcodes, "detailed-exitcodes", false, "exit 0 no changes, 2 changes, 4 failures, 6 both, 1 could not run")
