@@ -97,10 +97,11 @@ func (t *translation) orderEdge(before, after *engine.Vertex, reason string) {
 }
 
 // footprint is what v's resource may read and change (docs/parallel-safety.md).
-// A noop resource changes nothing: its writes become reads.
+// A noop resource changes nothing, nor does any in a noop run: its writes become
+// reads.
 func (t *translation) footprint(v *engine.Vertex) footprint.Footprint {
 	f := t.resourceFootprint(v)
-	if v.Noop {
+	if v.Noop || t.opts.Noop {
 		for i := range f.Accesses {
 			f.Accesses[i].Write = false
 		}
@@ -280,6 +281,22 @@ func delegatedFootprint(it *item) footprint.Footprint {
 		if p := str("path"); strings.HasPrefix(p, "/") {
 			return footprint.Footprint{Accesses: []footprint.Access{footprint.Path(p, true)}}
 		}
+	case "Postgresql_conf":
+		// puppetlabs-postgresql's parsed provider rewrites its target file.
+		if p := str("target"); strings.HasPrefix(p, "/") {
+			return footprint.Footprint{Accesses: []footprint.Access{footprint.Path(p, true)}}
+		}
+	case "Postgresql_conn_validator":
+		// It only connects and queries, again and again until the server answers:
+		// it reads the server (the statements of its port, the units' state), and
+		// changes nothing.
+		acc := []footprint.Access{footprint.Name("systemd", "/", true, false)}
+		if port := fmt.Sprint(it.r.Parameters["port"]); it.r.Parameters["port"] != nil {
+			acc = append(acc, footprint.Name("postgresql", "/"+port, true, false))
+		} else {
+			acc = []footprint.Access{footprint.ReadsEverything}
+		}
+		return footprint.Footprint{Accesses: acc}
 	case "Augeas":
 		if p := str("incl"); strings.HasPrefix(p, "/") {
 			return footprint.Footprint{Accesses: []footprint.Access{footprint.Path(p, true)}}

@@ -1,6 +1,8 @@
 package translate
 
 import (
+	"encoding/json"
+	"path/filepath"
 	"testing"
 
 	"github.com/mgmt-puppet/mgmt-puppet/catalog"
@@ -40,6 +42,9 @@ func TestFootprints(t *testing.T) {
 		{"Ini_setting", "s", map[string]any{"path": "/etc/x.ini"}, "writes /etc/x.ini"},
 		{"Augeas", "a", map[string]any{"context": "/files/etc/ssh/sshd_config"}, "writes /etc/ssh/sshd_config/**"},
 		{"Firewall", "100 x", nil, "everything: Firewall is run by Puppet"},
+		{"Postgresql_conf", "port", map[string]any{"target": "/etc/postgresql/15/main/postgresql.conf", "value": "5432"}, "writes /etc/postgresql/15/main/postgresql.conf"},
+		{"Postgresql_conn_validator", "v", map[string]any{"port": json.Number("5432")}, "reads systemd:/**, reads postgresql:/5432/**"},
+		{"Postgresql_conn_validator", "v", nil, "reads everything"},
 	} {
 		t.Run(tc.typ+"["+tc.title+"]", func(t *testing.T) {
 			cat := &catalog.Catalog{Name: "n", Environment: "production", Resources: []catalog.Resource{
@@ -64,5 +69,33 @@ func TestFootprints(t *testing.T) {
 				t.Errorf("footprint\n got %s\nwant %s", gotS, tc.want)
 			}
 		})
+	}
+}
+
+// In a noop run nothing changes, so nothing interferes: the fixtures whose
+// resources need orderings to keep Puppet's order get none, and their
+// relationships alone order them.
+func TestNoopAddsNoOrderings(t *testing.T) {
+	for _, fixture := range []string{"interfere", "delegated", "cron", "hostkeys"} {
+		cat, err := catalog.ReadFile(filepath.Join("..", "fixtures", fixture, "catalog.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		runner := delegate.NewRunner(delegate.Config{})
+		applied, err := Translate(cat, Options{Delegate: runner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		noop, err := Translate(cat, Options{Delegate: runner, Noop: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runner.Close()
+		if len(applied.Orderings) == 0 {
+			t.Errorf("%s: no orderings when applied; the case shows nothing", fixture)
+		}
+		if len(noop.Orderings) != 0 {
+			t.Errorf("%s: %d orderings in a noop run, want none: %v", fixture, len(noop.Orderings), noop.Orderings[0])
+		}
 	}
 }

@@ -31,6 +31,11 @@ type Options struct {
 	// Serial orders every resource after the one Puppet applies before it, so that
 	// nothing runs at the same time (--serial).
 	Serial bool
+	// Noop says the graph will be run with nothing changed (--noop): every
+	// resource only reads, as a resource marked noop does, so no two interfere
+	// and no ordering is added for safety (docs/parallel-safety.md). Resources
+	// run by Puppet then go to it in as few runs as the relationships allow.
+	Noop bool
 	// Consume says the caller reads the catalog no more once Translate returns:
 	// its containment edges, and the parameters of resources of the types that
 	// allow it (Native.Consumable), are dropped as soon as they are read, so that

@@ -91,7 +91,7 @@ func (o *compareOptions) run(ctx context.Context, path string, stdout, stderr io
 	}
 	runner := delegate.NewRunner(delegate.Config{Puppet: o.puppet, ModulePath: modulepath})
 	defer runner.Close()
-	cat, res, err := load(catalogFile, translate.Options{ModulePath: modulepath, Delegate: runner}, stderr, stderr)
+	cat, res, err := load(catalogFile, translate.Options{ModulePath: modulepath, Delegate: runner, Noop: true}, stderr, stderr)
 	if err != nil {
 		return err
 	}

@@ -150,7 +150,7 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 		defer runner.Close()
 	}
 	opts := translate.Options{Tags: o.tags, SkipTags: o.skipTags, ModulePath: modulepath,
-		Delegate: runner, DelegateTypes: o.delegate.types, Serial: o.serial}
+		Delegate: runner, DelegateTypes: o.delegate.types, Serial: o.serial, Noop: o.noop}
 	cat, err := readCatalog(path, os.Stderr)
 	if err != nil {
 		return err
