@@ -38,15 +38,7 @@ func TestSystemDriftRepairedInTestbed(t *testing.T) {
 
 	// --fight-after 0: drifts repeat on the same resources to measure each repair,
 	// which the default would take for a fight and slow down.
-	if out, code := tb.Exec(t, "sh", "-c", "nohup "+bin+" run --color false --converged-timeout -1 --fight-after 0 "+catalog+
-		" >/root/daemon.log 2>&1 & echo $! >/root/daemon.pid"); code != 0 {
-		t.Fatalf("starting the daemon: %s", out)
-	}
-	defer tb.Exec(t, "sh", "-c", "kill $(cat /root/daemon.pid)")
-	daemonLog := func() string {
-		log, _ := os.ReadFile(filepath.Join(tb.Root, "root/daemon.log"))
-		return string(log)
-	}
+	daemonLog := startDaemon(t, tb, bin, "--fight-after", "0", catalog)
 	wait := func(what string, bound time.Duration, cond func() bool) time.Duration {
 		t.Helper()
 		start := time.Now()

@@ -1,8 +1,6 @@
 package integration
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,15 +23,7 @@ const fightWatch = 60 * time.Second
 func TestFightDampedInTestbed(t *testing.T) {
 	tb := testbed.Start(t)
 	bin, catalog := inTestbed(t, tb, "fight")
-	if out, code := tb.Exec(t, "sh", "-c", "nohup "+bin+" run --color false --converged-timeout -1 "+catalog+
-		" >/root/daemon.log 2>&1 & echo $! >/root/daemon.pid"); code != 0 {
-		t.Fatalf("starting the daemon: %s", out)
-	}
-	defer tb.Exec(t, "sh", "-c", "kill $(cat /root/daemon.pid)")
-	daemonLog := func() string {
-		log, _ := os.ReadFile(filepath.Join(tb.Root, "root/daemon.log"))
-		return string(log)
-	}
+	daemonLog := startDaemon(t, tb, bin, catalog)
 	for start := time.Now(); !strings.Contains(daemonLog(), "Applied catalog"); time.Sleep(100 * time.Millisecond) {
 		if time.Since(start) > 90*time.Second {
 			t.Fatalf("no first pass within 90 s:\n%s", daemonLog())

@@ -32,6 +32,22 @@ func inTestbed(t *testing.T, tb *testbed.Testbed, fixture string) (bin, catalog 
 	return "/usr/local/bin/mgmt-puppet", "/root/" + fixture + ".json"
 }
 
+// startDaemon runs `mgmt-puppet run --color false --converged-timeout -1 ARGS...`
+// in the background inside tb, logging to /root/daemon.log, and stops it when t
+// ends; it returns a reader of that log.
+func startDaemon(t *testing.T, tb *testbed.Testbed, bin string, args ...string) (daemonLog func() string) {
+	t.Helper()
+	if out, code := tb.Exec(t, "sh", "-c", "nohup "+bin+" run --color false --converged-timeout -1 "+strings.Join(args, " ")+
+		" >/root/daemon.log 2>&1 & echo $! >/root/daemon.pid"); code != 0 {
+		t.Fatalf("starting the daemon: %s", out)
+	}
+	t.Cleanup(func() { tb.Exec(t, "sh", "-c", "kill $(cat /root/daemon.pid)") })
+	return func() string {
+		log, _ := os.ReadFile(filepath.Join(tb.Root, "root/daemon.log"))
+		return string(log)
+	}
+}
+
 // TestPackageInTestbed applies the packages fixture inside a real Debian with a real
 // systemd: memcached is installed with apt (offline, from the image's archive), its
 // configuration written after it; a second run finds everything in sync; then,
@@ -115,15 +131,7 @@ func TestServiceInTestbed(t *testing.T) {
 	}
 	// --fight-after 0: drifts repeat on the same resources to measure each repair,
 	// which the default would take for a fight and slow down.
-	if out, code := tb.Exec(t, "sh", "-c", "nohup "+bin+" run --color false --converged-timeout -1 --fight-after 0 "+catalog+
-		" >/root/daemon.log 2>&1 & echo $! >/root/daemon.pid"); code != 0 {
-		t.Fatalf("starting the daemon: %s", out)
-	}
-	defer tb.Exec(t, "sh", "-c", "kill $(cat /root/daemon.pid)")
-	daemonLog := func() string {
-		log, _ := os.ReadFile(filepath.Join(tb.Root, "root/daemon.log"))
-		return string(log)
-	}
+	daemonLog := startDaemon(t, tb, bin, "--fight-after", "0", catalog)
 	wait := func(what string, cond func() bool) time.Duration {
 		start := time.Now()
 		for !cond() {
