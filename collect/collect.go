@@ -343,34 +343,6 @@ func (c *Collector) poke() {
 	}
 }
 
-// A sync waits until the changes have been quiet for settleQuiet, but no longer
-// than settleMax after the first: a wave of exports (every node of a fleet
-// starting) comes as thousands of events, and each sync rebuilds the whole
-// collected set, so one sync per burst instead of one per event is most of a
-// node's work in a wave; a lone change waits settleQuiet.
-var settleQuiet, settleMax = 5 * time.Millisecond, 100 * time.Millisecond
-
-// settle waits for the changes told of on kick to be quiet (see settleQuiet); false
-// when ctx ended.
-func settle(ctx context.Context, kick <-chan struct{}) bool {
-	deadline := time.NewTimer(settleMax)
-	defer deadline.Stop()
-	quiet := time.NewTimer(settleQuiet)
-	defer quiet.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-deadline.C:
-			return true
-		case <-quiet.C:
-			return true
-		case <-kick:
-			quiet.Reset(settleQuiet)
-		}
-	}
-}
-
 // Run follows etcd (Follow) and syncs after every change that reaches the cache,
 // until ctx ends. A failed sync is tried again a second later.
 func (c *Collector) Run(ctx context.Context) {
@@ -396,9 +368,6 @@ func (c *Collector) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-kick:
-		}
-		if !settle(ctx, kick) {
-			return
 		}
 		if err := c.Sync(ctx); err != nil && ctx.Err() == nil {
 			c.warnOnce("sync:"+err.Error(), "collecting: %v", err)

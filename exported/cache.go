@@ -255,13 +255,22 @@ type delivery struct {
 func (c *Cache) follow(ctx context.Context) int {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
+	// The liveness keys, the collectors and the first type are received here
+	// directly; the watches of further types (most nodes collect one or two)
+	// come through in, each from a goroutine of its own: a hop through another
+	// goroutine for every response slows a wave down.
+	var direct [3]clientv3.WatchChan
 	in := make(chan delivery)
 	c.mu.Lock()
 	prefixes := append([]string{liveDir, c.collectorsPrefix()}, exportPrefixes(c.types, c.all)...)
-	for _, p := range prefixes {
+	for i, p := range prefixes {
 		// Progress notifications carry an idle range's revision forward, so that
 		// watching it again does not start before a compaction.
 		wc := c.s.watcher.Watch(wctx, p, clientv3.WithPrefix(), clientv3.WithRev(c.rev[p]+1), clientv3.WithProgressNotify())
+		if i < len(direct) {
+			direct[i] = wc
+			continue
+		}
 		go func() {
 			for {
 				resp, ok := <-wc
@@ -282,6 +291,12 @@ func (c *Cache) follow(ctx context.Context) int {
 		select {
 		case <-ctx.Done():
 			return watchEnded
+		case d.resp, d.ok = <-direct[0]:
+			d.prefix = prefixes[0]
+		case d.resp, d.ok = <-direct[1]:
+			d.prefix = prefixes[1]
+		case d.resp, d.ok = <-direct[2]: // nil, never ready, when no type is collected
+			d.prefix = prefixes[2]
 		case d = <-in:
 		}
 		switch {
