@@ -3,7 +3,6 @@ package collect
 import (
 	"context"
 	"encoding/hex"
-	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,17 +48,7 @@ type storeSource struct {
 }
 
 func (s storeSource) Collected(ctx context.Context) ([]*exported.Query, [][]exported.Resource, error) {
-	queries, err := s.store.Collectors(ctx, s.certname)
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading %s's collectors: %w", s.certname, err)
-	}
-	found := make([][]exported.Resource, len(queries))
-	for i, q := range queries {
-		if found[i], err = s.store.Resources(ctx, q); err != nil {
-			return nil, nil, fmt.Errorf("collecting for %s: %w", s.certname, err)
-		}
-	}
-	return queries, found, nil
+	return exported.Collected(ctx, s.store, s.certname)
 }
 
 // source returns the cache once Run has one, else the Store.

@@ -82,21 +82,15 @@ func exportPrefixes(types []string, all bool) []string {
 // interest returns the types the collectors name, sorted, or all when one of them
 // may collect any type.
 func interest(collectors map[string]*Query) (types []string, all bool) {
-	seen := map[string]bool{}
 	for _, q := range collectors {
 		ts, any := q.Types()
 		if any {
 			return nil, true
 		}
-		for _, t := range ts {
-			if !seen[t] {
-				seen[t] = true
-				types = append(types, t)
-			}
-		}
+		types = append(types, ts...)
 	}
-	sort.Strings(types)
-	return types, false
+	slices.Sort(types)
+	return slices.Compact(types), false
 }
 
 // The pauses before a watch is started again or everything read again: from
@@ -477,14 +471,28 @@ func (c *Cache) collectorsLocked() ([]*Query, error) {
 func (c *Cache) Collected(_ context.Context) ([]*Query, [][]Resource, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	queries, err := c.collectorsLocked()
+	return collected(c.certname, c.collectorsLocked, c.resourcesLocked)
+}
+
+// Collected returns certname's collector queries and, for each, the exports that
+// answer it, read from s one after the other (a Cache's Collected reads them as
+// of one moment).
+func Collected(ctx context.Context, s Store, certname string) ([]*Query, [][]Resource, error) {
+	return collected(certname, func() ([]*Query, error) { return s.Collectors(ctx, certname) },
+		func(q *Query) ([]Resource, error) { return s.Resources(ctx, q) })
+}
+
+// collected reads the collector queries with collectors, then the exports that
+// answer each with resources.
+func collected(certname string, collectors func() ([]*Query, error), resources func(*Query) ([]Resource, error)) ([]*Query, [][]Resource, error) {
+	queries, err := collectors()
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading %s's collectors: %w", c.certname, err)
+		return nil, nil, fmt.Errorf("reading %s's collectors: %w", certname, err)
 	}
 	found := make([][]Resource, len(queries))
 	for i, q := range queries {
-		if found[i], err = c.resourcesLocked(q); err != nil {
-			return nil, nil, fmt.Errorf("collecting for %s: %w", c.certname, err)
+		if found[i], err = resources(q); err != nil {
+			return nil, nil, fmt.Errorf("collecting for %s: %w", certname, err)
 		}
 	}
 	return queries, found, nil

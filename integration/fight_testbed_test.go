@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,12 +37,9 @@ func TestFightDampedInTestbed(t *testing.T) {
 
 	journal := func(unit, pattern string) int {
 		out, _ := tb.Exec(t, "sh", "-c", "journalctl --no-pager -u "+unit+" --since '"+since+"' | grep -c '"+pattern+"'")
-		n := 0
-		for _, c := range strings.TrimSpace(out) {
-			if c < '0' || c > '9' {
-				break
-			}
-			n = n*10 + int(c-'0')
+		n, err := strconv.Atoi(strings.TrimSpace(out))
+		if err != nil {
+			t.Fatalf("counting %q in %s's journal: %q", pattern, unit, out)
 		}
 		return n
 	}

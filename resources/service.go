@@ -592,21 +592,11 @@ func job(ctx context.Context, m *systemd.Manager, what, unit string, call func(c
 // leaves the interval (engine.RetryAfter). A unit whose program exits at once, or
 // that something keeps undoing, is then started at most that often.
 func (s *Service) startLimit(ctx context.Context, m *systemd.Manager) error {
-	burst, interval := uint64(5), 10*time.Second
-	if p, err := m.Conn.GetUnitPropertyContext(ctx, s.unit(), "StartLimitBurst"); err == nil {
-		if b, ok := p.Value.Value().(uint32); ok {
-			burst = uint64(b)
-		}
-	}
-	if p, err := m.Conn.GetUnitPropertyContext(ctx, s.unit(), "StartLimitIntervalUSec"); err == nil {
-		if us, ok := p.Value.Value().(uint64); ok {
-			interval = time.Duration(min(us, uint64(24*time.Hour/time.Microsecond))) * time.Microsecond
-		}
-	}
-	now := time.Now()
+	burst, interval := startLimitOf(ctx, m, s.unit())
 	if burst == 0 || interval == 0 {
 		return nil // no limit
 	}
+	now := time.Now()
 	recent := s.starts[:0]
 	for _, t := range s.starts {
 		if now.Sub(t) < interval {
@@ -633,13 +623,28 @@ func startLimitHit(ctx context.Context, m *systemd.Manager, unit string) (time.D
 	if err != nil || p.Value.Value() != "start-limit-hit" {
 		return 0, false
 	}
-	interval := 10 * time.Second
-	if p, err := m.Conn.GetUnitPropertyContext(ctx, unit, "StartLimitIntervalUSec"); err == nil {
-		if us, ok := p.Value.Value().(uint64); ok && us > 0 && us < uint64(24*time.Hour/time.Microsecond) {
-			interval = time.Duration(us) * time.Microsecond
+	if _, interval := startLimitOf(ctx, m, unit); interval > 0 {
+		return interval, true
+	}
+	return 10 * time.Second, true
+}
+
+// startLimitOf reads the unit's start limit: StartLimitBurst starts within
+// StartLimitIntervalSec (at most a day), systemd's defaults (5 in 10 s) for what
+// cannot be read; 0 for either means no limit.
+func startLimitOf(ctx context.Context, m *systemd.Manager, unit string) (burst uint64, interval time.Duration) {
+	burst, interval = 5, 10*time.Second
+	if p, err := m.Conn.GetUnitPropertyContext(ctx, unit, "StartLimitBurst"); err == nil {
+		if b, ok := p.Value.Value().(uint32); ok {
+			burst = uint64(b)
 		}
 	}
-	return interval, true
+	if p, err := m.Conn.GetUnitPropertyContext(ctx, unit, "StartLimitIntervalUSec"); err == nil {
+		if us, ok := p.Value.Value().(uint64); ok {
+			interval = time.Duration(min(us, uint64(24*time.Hour/time.Microsecond))) * time.Microsecond
+		}
+	}
+	return burst, interval
 }
 
 // execute runs a command as Puppet's execute does, failing with its message.

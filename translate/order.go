@@ -290,13 +290,12 @@ func delegatedFootprint(it *item) footprint.Footprint {
 		// It only connects and queries, again and again until the server answers:
 		// it reads the server (the statements of its port, the units' state), and
 		// changes nothing.
-		acc := []footprint.Access{footprint.Name("systemd", "/", true, false)}
-		if port := fmt.Sprint(it.r.Parameters["port"]); it.r.Parameters["port"] != nil {
-			acc = append(acc, footprint.Name("postgresql", "/"+port, true, false))
-		} else {
-			acc = []footprint.Access{footprint.ReadsEverything}
+		port := it.r.Parameters["port"]
+		if port == nil {
+			return footprint.Footprint{Accesses: []footprint.Access{footprint.ReadsEverything}}
 		}
-		return footprint.Footprint{Accesses: acc}
+		return footprint.Footprint{Accesses: []footprint.Access{footprint.Name("systemd", "/", true, false),
+			footprint.Name("postgresql", "/"+fmt.Sprint(port), true, false)}}
 	case "Augeas":
 		if p := str("incl"); strings.HasPrefix(p, "/") {
 			return footprint.Footprint{Accesses: []footprint.Access{footprint.Path(p, true)}}
