@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand"
 	"reflect"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -404,18 +404,9 @@ func byTypeAgrees(ctx context.Context, s *etcdStore) error {
 		got[string(kv.Key)] = string(kv.Value)
 	}
 	if !reflect.DeepEqual(got, want) {
-		return fmt.Errorf("exports by type %v, want %v", keysOf(got), keysOf(want))
+		return fmt.Errorf("exports by type %v, want %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
 	}
 	return nil
-}
-
-func keysOf(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // An export stored by a version without the keys by type gets its key by type
