@@ -116,6 +116,12 @@ func (d *Resource) Watch(ctx context.Context) error {
 	return nil
 }
 
+var _ engine.Unwatched = (*Resource)(nil)
+
+// Unwatched says that Puppet's types give no events: a resource Puppet runs is
+// looked at again when something it depends on is repaired.
+func (d *Resource) Unwatched() {}
+
 // Close stops the watch.
 func (d *Resource) Close() error {
 	d.stopOnce.Do(func() {

@@ -1009,12 +1009,41 @@ func (r *run) complete(c completion) {
 	if c.err == nil && c.events > 0 {
 		r.send(n, c.events, c.real)
 	}
+	if r.passDone && c.err == nil && c.real > 0 {
+		r.recheckUnwatched(n)
+	}
 	if res == failure && r.passDone {
 		r.retry(n)
 	}
 	if n.again {
 		n.again = false
 		r.want(n)
+	}
+}
+
+// recheckUnwatched wants the Unwatched resources that depend on n, directly or
+// through others, after a repair of n: nothing would tell them otherwise that
+// their checks may now give another answer. Those in between are not looked at
+// again, their watches tell when they drift; ordering edges (AddOrderEdge) are not
+// dependencies and are not followed.
+func (r *run) recheckUnwatched(n *node) {
+	seen := map[*node]bool{n: true}
+	stack := []*node{n}
+	for len(stack) > 0 {
+		m := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, d := range m.out {
+			if d.order || seen[d.n] {
+				continue
+			}
+			seen[d.n] = true
+			stack = append(stack, d.n)
+			if _, ok := d.n.v.Resource.(Unwatched); ok && !d.n.v.Relay {
+				// Every one is wanted before any starts: each waits for those of
+				// them it depends on.
+				r.want(d.n)
+			}
+		}
 	}
 }
 

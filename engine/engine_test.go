@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -143,7 +145,13 @@ func (r *recorder) index(s string) int {
 	return -1
 }
 
-// build makes a graph of fakes from names and "a->b", "a~>b" (refresh) or "a=>b"
+// unwatched is a fake whose watch sees nothing (an Exec).
+type unwatched struct{ *fake }
+
+func (unwatched) Unwatched() {}
+
+// build makes a graph of fakes (refreshers when the name starts with R, Unwatched
+// with U) from names and "a->b", "a~>b" (refresh) or "a=>b"
 // (order) edges.
 func build(t *testing.T, rec *recorder, names []string, edges ...string) (*Graph, map[string]*fake) {
 	t.Helper()
@@ -153,8 +161,11 @@ func build(t *testing.T, rec *recorder, names []string, edges ...string) (*Graph
 		f := &fake{name: n, rec: rec}
 		fakes[n] = f
 		var res Resource = f
-		if n[0] == 'R' {
+		switch n[0] {
+		case 'R':
 			res = &refresher{fake: f}
+		case 'U':
+			res = unwatched{f}
 		}
 		if err := g.AddVertex(&Vertex{Name: n, Resource: res, Fingerprint: n}); err != nil {
 			t.Fatal(err)
@@ -844,6 +855,44 @@ func TestRepairDoesNotRerunHealthyDependents(t *testing.T) {
 	stop()
 	if n := fakes["notify"].checks.Load(); n != 1 {
 		t.Errorf("healthy dependent checked %d times, want 1 (first pass only)", n)
+	}
+}
+
+func TestRepairRechecksUnwatchedDependents(t *testing.T) {
+	rec := &recorder{}
+	// Uexec depends on dir through the watched file and through Udirect. Uorder
+	// only follows dir by an ordering edge, which is not a dependency; if it were
+	// looked at, Uexec would wait for it.
+	g, fakes := build(t, rec, []string{"dir", "file", "Udirect", "Uorder", "Uexec"},
+		"dir->file", "file->Uexec", "dir->Udirect", "Udirect->Uexec", "dir=>Uorder", "Uorder->Uexec")
+	_, stop := continuous(t, Config{Observer: rec, ConvergedTimeout: -1}, g)
+	eventually(t, "first pass", func() bool { return len(rec.kinds(EventPassDone)) == 1 })
+	// A poke that finds dir in sync repairs nothing: nothing is looked at again.
+	fakes["dir"].h.Poke()
+	eventually(t, "dir checked", func() bool { return fakes["dir"].checks.Load() == 2 })
+	rec.log("drift")
+	fakes["dir"].inSync.Store(false)
+	fakes["dir"].h.Poke()
+	eventually(t, "Uexec looked at again", func() bool { return fakes["Uexec"].checks.Load() == 2 })
+	stop()
+	for name, want := range map[string]int32{"dir": 3, "file": 1, "Udirect": 2, "Uorder": 1, "Uexec": 2} {
+		if got := fakes[name].checks.Load(); got != want {
+			t.Errorf("%s checked %d times, want %d", name, got, want)
+		}
+	}
+	// In graph order, after the repair.
+	rec.mu.Lock()
+	after := slices.Index(rec.events, "drift")
+	var order []string
+	for _, e := range rec.events[after+1:] {
+		if strings.HasPrefix(e, "start ") || strings.HasPrefix(e, "end ") {
+			order = append(order, e)
+		}
+	}
+	rec.mu.Unlock()
+	want := []string{"start dir", "end dir", "start Udirect", "end Udirect", "start Uexec", "end Uexec"}
+	if !slices.Equal(order, want) {
+		t.Errorf("after the drift: %q, want %q", order, want)
 	}
 }
 

@@ -61,6 +61,15 @@ type SelfRefresher interface {
 	SelfRefresh() bool
 }
 
+// Unwatched is a resource whose Watch cannot see its state change: an Exec's
+// checks, a type Puppet runs (looked at only at an interval). After the first
+// pass, when something it depends on, directly or through other resources, is
+// repaired, it is looked at again, after that repair and in graph order, as the
+// next Puppet run would: its checks may rest on what was repaired.
+type Unwatched interface {
+	Unwatched()
+}
+
 // Yielder is implemented by the Handle the engine gives a resource: Yield runs
 // wait, a wait that needs no CPU and that other evaluations can share (the group
 // flush of new files), and lends the evaluation's Parallelism slot to another

@@ -176,6 +176,11 @@ func (e *Exec) Init(h engine.Handle) error {
 // changes. It never pokes.
 func (e *Exec) Watch(ctx context.Context) error { return nil }
 
+var _ engine.Unwatched = (*Exec)(nil)
+
+// Unwatched says that only evaluating an Exec runs its checks.
+func (e *Exec) Unwatched() {}
+
 // Close does nothing.
 func (e *Exec) Close() error { return nil }
 

@@ -59,6 +59,11 @@ func (p *PostgresqlPSQL) Init(h engine.Handle) error {
 // Watch has nothing to watch: a database gives no events.
 func (p *PostgresqlPSQL) Watch(ctx context.Context) error { return nil }
 
+var _ engine.Unwatched = (*PostgresqlPSQL)(nil)
+
+// Unwatched says that only evaluating it runs its unless query.
+func (p *PostgresqlPSQL) Unwatched() {}
+
 // Close does nothing.
 func (p *PostgresqlPSQL) Close() error { return nil }
 

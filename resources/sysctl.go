@@ -193,6 +193,11 @@ func (s *SysctlRuntime) Init(h engine.Handle) error {
 // Watch has nothing to watch: /proc/sys gives no events.
 func (s *SysctlRuntime) Watch(ctx context.Context) error { return nil }
 
+var _ engine.Unwatched = (*SysctlRuntime)(nil)
+
+// Unwatched says that the kernel's value is read only when evaluated.
+func (s *SysctlRuntime) Unwatched() {}
+
 // Close does nothing.
 func (s *SysctlRuntime) Close() error { return nil }
 
