@@ -1,0 +1,345 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mgmt-puppet/mgmt-puppet/catalog"
+	"github.com/mgmt-puppet/mgmt-puppet/integration/testbed"
+)
+
+// corpusDriftCI are the corpus cases CI keeps converged through the drift suite:
+// services with configurations that notify them, packages from the image's archive.
+// CORPUS_CASES picks others, as for TestCorpusMatchesPuppetInTestbed.
+var corpusDriftCI = []string{"redis-params", "ntp-params"}
+
+// driftRepairBound is how long the continuous run gets to repair one drift.
+const driftRepairBound = 60 * time.Second
+
+// fightLine is what the engine logs when it finds a resource in a fight.
+const fightLine = "something else keeps changing it"
+
+// TestCorpusDriftRepairedInTestbed keeps corpus cases converged with `mgmt-puppet
+// run --converged-timeout -1` in one real-systemd container while a second copy of
+// the image applies the same manifest with `puppet apply`. Then, one after
+// another, the same drifts are made in both (every running service stopped, the
+// configuration that notifies a service deleted, a managed file edited, another
+// deleted, a package removed): the continuous run repairs by itself, Puppet by a
+// fresh `puppet apply`. The continuous run must reach the state it had before the
+// drift within driftRepairBound, end in the state Puppet's apply reaches, find no
+// fight, and leave no unit failed that Puppet leaves running. With
+// CORPUS_DRIFT_TABLE=FILE the table of every case and drift goes to FILE.
+func TestCorpusDriftRepairedInTestbed(t *testing.T) {
+	requirePuppet(t)
+	cases := corpusDriftCI
+	switch s := os.Getenv("CORPUS_CASES"); s {
+	case "":
+	case "all":
+		cases = corpusCases(t)
+	default:
+		cases = strings.Split(s, ",")
+	}
+	var rows []string
+	for _, c := range cases {
+		t.Run(c, func(t *testing.T) {
+			n := len(rows)
+			defer func() {
+				if len(rows) == n { // stopped before its first drift
+					rows = append(rows, "| "+c+" | stopped: see the test's log | | | | | | | |")
+				}
+			}()
+			corpusDriftInTestbed(t, c, func(row string) { rows = append(rows, row) })
+		})
+		if table := os.Getenv("CORPUS_DRIFT_TABLE"); table != "" {
+			text := "| case | drift | mgmt-puppet repaired | time to repair | puppet apply repaired | puppet apply | same state | fights | failed units (mgmt-puppet / puppet) |\n" +
+				"|---|---|---|---|---|---|---|---|---|\n" + strings.Join(rows, "\n") + "\n"
+			if err := os.WriteFile(table, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// corpusDriftInTestbed runs the drift suite of case c, passing each drift's table
+// row to row.
+func corpusDriftInTestbed(t *testing.T, c string, row func(string)) {
+	dir := filepath.Join(moduleRoot(t), "fixtures", "corpus", c)
+	manifest, err := os.ReadFile(filepath.Join(dir, "manifest.pp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, theirs := testbed.StartFlavor(t, testbed.Corpus), testbed.StartFlavor(t, testbed.Corpus)
+	for _, tb := range []*testbed.Testbed{ours, theirs} {
+		setupCorpus(t, tb, manifest)
+	}
+	bin, _ := inTestbed(t, ours, "basic") // the binary; the basic catalog is not used
+	path := compileInTestbed(t, ours)
+	cat, err := catalog.ReadFile(filepath.Join(ours.Root, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	drifts := corpusDrifts(cat)
+	if len(drifts) == 0 {
+		t.Logf("%s: the catalog manages nothing the suite drifts", c)
+		row("| " + c + " | none: nothing the suite drifts | | | | | | | |")
+		return
+	}
+	state := stateScript(managedResources(t, filepath.Join(ours.Root, path)))
+	puppetApply := func() (string, int, time.Duration) {
+		start := time.Now()
+		out, code := theirs.Exec(t, "env", corpusFacts, "puppet", "apply", "--color", "false", "--detailed-exitcodes",
+			"--certname", "corpus.example", "--basemodulepath", corpusModulePath, "/root/corpus/manifest.pp")
+		return out, code, time.Since(start)
+	}
+	// Both first applies at once: neither is timed.
+	daemonLog := startDaemon(t, ours, bin, "--modulepath", corpusModulePath, path)
+	if out, code, _ := puppetApply(); code != 0 && code != 2 {
+		t.Logf("first puppet apply: exit %d\n%s", code, out)
+	}
+	waitLog(t, daemonLog, "Applied catalog", 10*time.Minute)
+	quiet(daemonLog)
+	base, _ := ours.Exec(t, "sh", "-c", state)
+	theirBase, _ := theirs.Exec(t, "sh", "-c", state)
+	if base != theirBase {
+		t.Errorf("after the first apply, the states differ:\n%s", lineDiff(theirBase, base))
+	}
+
+	for _, d := range drifts {
+		// The continuous run repairs by itself; the time is until the state it had
+		// before the drift is back, polled (each poll runs the state script).
+		logAt := len(daemonLog())
+		if out, code := ours.Exec(t, "sh", "-c", d.script); code != 0 {
+			t.Fatalf("%s: drift: %s", d.name, out)
+		}
+		start := time.Now()
+		var got string
+		repaired := false
+		for time.Since(start) < driftRepairBound {
+			if got, _ = ours.Exec(t, "sh", "-c", state); got == base {
+				repaired = true
+				break
+			}
+		}
+		took := time.Since(start)
+		quiet(daemonLog)
+		got, _ = ours.Exec(t, "sh", "-c", state)
+		repaired = repaired && got == base
+		log := daemonLog()[logAt:]
+		fights := strings.Count(log, fightLine)
+
+		// Puppet repairs with a fresh apply of the same manifest.
+		if out, code := theirs.Exec(t, "sh", "-c", d.script); code != 0 {
+			t.Fatalf("%s: drift in puppet's testbed: %s", d.name, out)
+		}
+		out, code, theirTime := puppetApply()
+		want, _ := theirs.Exec(t, "sh", "-c", state)
+		puppetRepaired := want == theirBase
+		same := got == want
+		ourFailed, theirFailed := failedUnits(t, ours), failedUnits(t, theirs)
+
+		if !same {
+			t.Errorf("%s: the continuous run and puppet apply (exit %d) end in different states:\n%s\ndaemon's log since the drift:\n%s",
+				d.name, code, lineDiff(want, got), log)
+		}
+		if !repaired && puppetRepaired {
+			t.Errorf("%s: not repaired within %v, which puppet apply repairs\n%s", d.name, driftRepairBound, lineDiff(base, got))
+		}
+		if fights > 0 {
+			t.Errorf("%s: %d fights\n%s", d.name, fights, log)
+		}
+		for _, u := range ourFailed {
+			if !strings.Contains(strings.Join(theirFailed, " "), u) {
+				t.Errorf("%s: unit %s failed, which puppet apply leaves running\n%s", d.name, u, log)
+			}
+		}
+		t.Logf("%s %s: repaired %v in %v (%d fights); puppet apply exit %d in %.1f s, repaired %v\n%s",
+			c, d.name, repaired, took.Round(time.Millisecond), fights, code, theirTime.Seconds(), puppetRepaired, out)
+		ourTime := "not within " + driftRepairBound.String()
+		if repaired {
+			ourTime = fmt.Sprintf("%.2f s", took.Seconds())
+		}
+		row(fmt.Sprintf("| %s | %s | %s | %s | %s | %.1f s | %s | %d | %s / %s |", c, d.name, yesNo(repaired), ourTime,
+			yesNo(puppetRepaired), theirTime.Seconds(), yesNo(same), fights, unitList(ourFailed), unitList(theirFailed)))
+	}
+}
+
+// waitLog waits up to bound for text in the daemon's log.
+func waitLog(t *testing.T, daemonLog func() string, text string, bound time.Duration) {
+	t.Helper()
+	for start := time.Now(); !strings.Contains(daemonLog(), text); time.Sleep(50 * time.Millisecond) {
+		if time.Since(start) > bound {
+			t.Fatalf("no %q within %v\n%s", text, bound, daemonLog())
+		}
+	}
+}
+
+// quiet waits until the daemon's log has not grown for two seconds, 30 s at most:
+// the repairs that follow a drift (a restart a change notifies, a dependent
+// skipped before) are done.
+func quiet(daemonLog func() string) {
+	last, since := len(daemonLog()), time.Now()
+	for start := time.Now(); time.Since(since) < 2*time.Second && time.Since(start) < 30*time.Second; time.Sleep(100 * time.Millisecond) {
+		if n := len(daemonLog()); n != last {
+			last, since = n, time.Now()
+		}
+	}
+}
+
+// failedUnits lists the units systemd has failed in tb.
+func failedUnits(t *testing.T, tb *testbed.Testbed) []string {
+	out, _ := tb.Exec(t, "systemctl", "list-units", "--failed", "--plain", "--no-legend")
+	var units []string
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) > 0 {
+			units = append(units, f[0])
+		}
+	}
+	return units
+}
+
+func unitList(units []string) string {
+	if len(units) == 0 {
+		return "none"
+	}
+	return strings.Join(units, " ")
+}
+
+// corpusDrift is one drift of the suite: a name for the table and the shell
+// script that makes it.
+type corpusDrift struct{ name, script string }
+
+// corpusDrifts picks the suite's drifts for cat: every running service stopped;
+// the configuration of a service deleted (a file with content that notifies it,
+// directly or through the classes that contain them); another managed file edited
+// and one more deleted; the first package the catalog installs removed with apt.
+// Drifts the catalog has nothing for are left out.
+func corpusDrifts(cat *catalog.Catalog) []corpusDrift {
+	var services, files, packages []catalog.Resource
+	for _, r := range cat.Resources {
+		switch r.Type {
+		case "Service":
+			if e, _ := r.Parameters["ensure"].(string); e == "running" {
+				services = append(services, r)
+			}
+		case "File":
+			_, content := r.Parameters["content"]
+			_, source := r.Parameters["source"]
+			e, _ := r.Parameters["ensure"].(string)
+			if (content || source) && e != "absent" && e != "directory" && e != "link" {
+				files = append(files, r)
+			}
+		case "Package":
+			switch e, _ := r.Parameters["ensure"].(string); e {
+			case "present", "installed", "latest", "":
+				packages = append(packages, r)
+			}
+		}
+	}
+	notifies := refreshTargets(cat)
+	var drifts []corpusDrift
+	if len(services) > 0 {
+		var b strings.Builder
+		for _, s := range services {
+			fmt.Fprintf(&b, "systemctl stop %s\n", shellQuote(managed{Params: s.Parameters, Title: s.Title}.name("name")))
+		}
+		drifts = append(drifts, corpusDrift{"every service stopped", b.String()})
+	}
+	path := func(r catalog.Resource) string { return shellQuote(managed{Params: r.Parameters, Title: r.Title}.name("path")) }
+	used := map[string]bool{}
+	for _, f := range files {
+		if notifies[f.Ref()]["Service"] {
+			used[f.Ref()] = true
+			drifts = append(drifts, corpusDrift{"a service's configuration deleted (" + f.Title + ")", "rm -f " + path(f) + "\n"})
+			break
+		}
+	}
+	for _, kind := range []string{"edited", "deleted"} {
+		for _, f := range files {
+			if used[f.Ref()] {
+				continue
+			}
+			used[f.Ref()] = true
+			script := "echo '# drift' >>" + path(f) + "\n"
+			if kind == "deleted" {
+				script = "rm -f " + path(f) + "\n"
+			}
+			drifts = append(drifts, corpusDrift{"a managed file " + kind + " (" + f.Title + ")", script})
+			break
+		}
+	}
+	if len(packages) > 0 {
+		p := managed{Params: packages[0].Parameters, Title: packages[0].Title}.name("name")
+		drifts = append(drifts, corpusDrift{"a package removed (" + p + ")",
+			"DEBIAN_FRONTEND=noninteractive apt-get remove -y -q " + shellQuote(p) + " >/dev/null\n"})
+	}
+	return drifts
+}
+
+// refreshTargets maps every resource to the types of the resources its changes
+// refresh (notify, subscribe), through the classes and defined types that contain
+// either end, as Puppet's containment passes events.
+func refreshTargets(cat *catalog.Catalog) map[string]map[string]bool {
+	children := map[string][]string{}
+	for _, e := range cat.Edges {
+		children[e.Source] = append(children[e.Source], e.Target)
+	}
+	types := map[string]string{}
+	for _, r := range cat.Resources {
+		types[r.Ref()] = r.Type
+	}
+	// expand lists ref and everything it contains.
+	var expand func(ref string, out map[string]bool)
+	expand = func(ref string, out map[string]bool) {
+		if out[ref] {
+			return
+		}
+		out[ref] = true
+		for _, c := range children[ref] {
+			expand(c, out)
+		}
+	}
+	targets := map[string]map[string]bool{}
+	link := func(from, to string) {
+		src, dst := map[string]bool{}, map[string]bool{}
+		expand(from, src)
+		expand(to, dst)
+		for s := range src {
+			if targets[s] == nil {
+				targets[s] = map[string]bool{}
+			}
+			for d := range dst {
+				targets[s][types[d]] = true
+			}
+		}
+	}
+	for _, r := range cat.Resources {
+		for _, ref := range refs(r.Parameters["notify"]) {
+			link(r.Ref(), ref)
+		}
+		for _, ref := range refs(r.Parameters["subscribe"]) {
+			link(ref, r.Ref())
+		}
+	}
+	return targets
+}
+
+// refs reads a relationship parameter: one reference or a list of them.
+func refs(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return []string{v}
+	case []any:
+		var out []string
+		for _, e := range v {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
