@@ -1004,8 +1004,9 @@ func (r *run) complete(c completion) {
 		n.repairs().minRetry = retryAfter(c.err)
 	}
 	r.finishNode(n, res, roots)
-	// Events go along refresh edges. Other dependents are not re-run: their own
-	// watches tell when they drift.
+	// Events go along refresh edges. Of the other dependents, only the Unwatched
+	// are looked at again after a repair; the watches of the others tell when they
+	// drift.
 	if c.err == nil && c.events > 0 {
 		r.send(n, c.events, c.real)
 	}

@@ -1254,3 +1254,28 @@ func TestYieldLendsSlot(t *testing.T) {
 		t.Errorf("%d slots still lent after the run", n)
 	}
 }
+
+// TestRepairWaitsForDependencyInFlight: a dependent poked while a repair of its
+// dependency is in flight is repaired after it, never at the same time.
+func TestRepairWaitsForDependencyInFlight(t *testing.T) {
+	rec := &recorder{}
+	g, fakes := build(t, rec, []string{"pkg", "conf"}, "pkg->conf")
+	_, stop := continuous(t, Config{Observer: rec, ConvergedTimeout: -1}, g)
+	eventually(t, "first pass", func() bool { return len(rec.kinds(EventPassDone)) == 1 })
+	fakes["pkg"].sleep = 50 * time.Millisecond
+	rec.log("drift")
+	fakes["pkg"].inSync.Store(false)
+	fakes["pkg"].h.Poke()
+	eventually(t, "pkg's repair started", func() bool { return fakes["pkg"].checks.Load() == 2 })
+	fakes["conf"].inSync.Store(false)
+	fakes["conf"].h.Poke()
+	eventually(t, "conf repaired", func() bool { return fakes["conf"].inSync.Load() })
+	stop()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	after := slices.Index(rec.events, "drift")
+	want := []string{"drift", "start pkg", "end pkg", "start conf", "end conf"}
+	if got := rec.events[after:]; !slices.Equal(got, want) {
+		t.Errorf("after the drift: %q, want %q", got, want)
+	}
+}
