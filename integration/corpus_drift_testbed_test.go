@@ -13,9 +13,11 @@ import (
 )
 
 // corpusDriftCI are the corpus cases CI keeps converged through the drift suite:
-// services with configurations that notify them, packages from the image's archive.
-// CORPUS_CASES picks others, as for TestCorpusMatchesPuppetInTestbed.
-var corpusDriftCI = []string{"redis-params", "ntp-params"}
+// issue 15's database server (PostgreSQL with statements run through psql, redis
+// with a unit's RuntimeDirectory) and ntp, services with configurations that
+// notify them, packages from the image's archive. CORPUS_CASES picks others, as
+// for TestCorpusMatchesPuppetInTestbed.
+var corpusDriftCI = []string{"db-server", "ntp-params"}
 
 // driftRepairBound is how long the continuous run gets to repair one drift.
 const driftRepairBound = 60 * time.Second
@@ -30,8 +32,9 @@ const fightLine = "something else keeps changing it"
 // configuration that notifies a service deleted, a managed file edited, another
 // deleted, a package removed): the continuous run repairs by itself, Puppet by a
 // fresh `puppet apply`. The continuous run must reach the state it had before the
-// drift within driftRepairBound, end in the state Puppet's apply reaches, find no
-// fight, and leave no unit failed that Puppet leaves running. With
+// drift within driftRepairBound, end in the state Puppet's apply reaches (or
+// repair what Puppet's apply leaves broken), find no fight, and leave no unit
+// failed that Puppet leaves running. With
 // CORPUS_DRIFT_TABLE=FILE the table of every case and drift goes to FILE.
 func TestCorpusDriftRepairedInTestbed(t *testing.T) {
 	requirePuppet(t)
@@ -141,7 +144,11 @@ func corpusDriftInTestbed(t *testing.T, c string, row func(string)) {
 		same := got == want
 		ourFailed, theirFailed := failedUnits(t, ours), failedUnits(t, theirs)
 
-		if !same {
+		// Where Puppet's apply does not repair and the continuous run does, they
+		// differ in the continuous run's favour (a status command that answers
+		// otherwise once systemd has unloaded the stopped unit, say).
+		better := repaired && !puppetRepaired
+		if !same && !better {
 			t.Errorf("%s: the continuous run and puppet apply (exit %d) end in different states:\n%s\ndaemon's log since the drift:\n%s",
 				d.name, code, lineDiff(want, got), log)
 		}
@@ -162,8 +169,12 @@ func corpusDriftInTestbed(t *testing.T, c string, row func(string)) {
 		if repaired {
 			ourTime = fmt.Sprintf("%.2f s", took.Seconds())
 		}
+		sameText := yesNo(same)
+		if !same && better {
+			sameText = "no: only mgmt-puppet repaired"
+		}
 		row(fmt.Sprintf("| %s | %s | %s | %s | %s | %.1f s | %s | %d | %s / %s |", c, d.name, yesNo(repaired), ourTime,
-			yesNo(puppetRepaired), theirTime.Seconds(), yesNo(same), fights, unitList(ourFailed), unitList(theirFailed)))
+			yesNo(puppetRepaired), theirTime.Seconds(), sameText, fights, unitList(ourFailed), unitList(theirFailed)))
 	}
 }
 
