@@ -263,7 +263,9 @@ func corpusDrifts(cat *catalog.Catalog) []corpusDrift {
 		}
 		drifts = append(drifts, corpusDrift{"every service stopped", b.String()})
 	}
-	path := func(r catalog.Resource) string { return shellQuote(managed{Params: r.Parameters, Title: r.Title}.name("path")) }
+	path := func(r catalog.Resource) string {
+		return shellQuote(managed{Params: r.Parameters, Title: r.Title}.name("path"))
+	}
 	used := map[string]bool{}
 	for _, f := range files {
 		if notifies[f.Ref()]["Service"] {
