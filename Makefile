@@ -2,7 +2,7 @@
 GO ?= go
 SHELL := /bin/bash
 
-.PHONY: build test deps demo bench fuzz differential pdb-differential corpus faults clean
+.PHONY: build test deps demo bench fuzz differential pdb-differential corpus drift faults clean
 
 # build makes the lean program and, beside it, the one with exported resources
 # (etcd), which the lean one hands the puppetdb command and run's etcd flags to.
@@ -86,5 +86,15 @@ corpus: deps
 	  echo '## Applied in the real-systemd testbed beside puppet apply (TestCorpusMatchesPuppetInTestbed)'; echo; \
 	  cat corpus-testbed.md; } > docs/corpus.md; cat docs/corpus.md; exit $$status
 
+# drift keeps corpus cases converged in the real-systemd testbed while puppet apply
+# repairs the same drifts in a second copy (make test runs two cases); the table
+# goes to docs/drift.md (README). CORPUS_CASES=a,b picks cases.
+drift: deps
+	CORPUS_CASES=$${CORPUS_CASES:-all} CORPUS_DRIFT_TABLE=$(CURDIR)/drift.md $(GO) test -count=1 -timeout 600m \
+		-run '^TestCorpusDriftRepairedInTestbed$$' ./integration/; status=$$?; \
+	{ echo '# The drift suite: corpus cases kept converged beside puppet apply'; echo; \
+	  echo "Made by \`make drift\` on $$(date -u +%F) at $$(git rev-parse --short HEAD)."; echo; \
+	  cat drift.md; } > docs/drift.md; cat docs/drift.md; exit $$status
+
 clean:
-	rm -rf bin bench.out bench-exported.out differential.md pdb-differential.md corpus.md corpus-testbed.md faults.md
+	rm -rf bin bench.out bench-exported.out differential.md pdb-differential.md corpus.md corpus-testbed.md drift.md faults.md

@@ -300,6 +300,10 @@ type run struct {
 	check     nodeHeap     // waiting nodes whose dependencies may be done now
 	// afterPass holds vertices poked during the first pass after their evaluation.
 	afterPass []*node
+	// rechecked are the nodes recheckUnwatched went through since an Unwatched
+	// resource last started: the Unwatched behind them all wait to be looked at,
+	// so a later repair need not go through them again.
+	rechecked map[*node]bool
 	bg        sync.WaitGroup // Investigators at work
 }
 
@@ -837,6 +841,9 @@ func (r *run) start1(n *node, slot bool) {
 		q.Dispatched(r.seq)
 		r.releaseQueued(n)
 	}
+	if _, ok := n.v.Resource.(Unwatched); ok {
+		r.rechecked = nil
+	}
 	_, ask := r.asking[n]
 	go func() { r.done <- r.evaluate(n, count, real, corrective, ask) }()
 }
@@ -1027,8 +1034,19 @@ func (r *run) complete(c completion) {
 // their checks may now give another answer. Those in between are not looked at
 // again, their watches tell when they drift; ordering edges (AddOrderEdge) are not
 // dependencies and are not followed.
+//
+// Until one of those Unwatched starts, they all wait: a later repair does not
+// go through the same nodes again (rechecked), so a burst of repairs costs one
+// walk, not one for each.
 func (r *run) recheckUnwatched(n *node) {
-	seen := map[*node]bool{n: true}
+	if r.rechecked[n] {
+		return
+	}
+	if r.rechecked == nil {
+		r.rechecked = map[*node]bool{}
+	}
+	seen := r.rechecked
+	seen[n] = true
 	stack := []*node{n}
 	for len(stack) > 0 {
 		m := stack[len(stack)-1]
@@ -1183,6 +1201,7 @@ func (r *run) swapIn(g *Graph) error {
 	for _, n := range r.nodes {
 		old[n.v.Name] = n
 	}
+	r.rechecked = nil // the edges change
 	prev := r.nodes
 	if err := r.load(g, old); err != nil {
 		r.nodes = prev
