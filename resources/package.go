@@ -10,7 +10,10 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
 )
@@ -87,6 +90,7 @@ func (p *Package) Refresh(context.Context, bool) error { return nil }
 // CheckApply compares the installed version with ensure and, with apply, runs
 // apt-get.
 func (p *Package) CheckApply(ctx context.Context, apply bool) (bool, error) {
+	waitDpkgIdle(ctx)
 	is, err := dpkgState(p.Name)
 	if err != nil {
 		return false, err
@@ -192,6 +196,57 @@ func packageChange(is, should string) string {
 	return "ensure changed '" + is + "' to '" + should + "'"
 }
 
+// dpkgLocks are the locks apt and dpkg hold while they change what is installed.
+var dpkgLocks = []string{"/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock"}
+
+// dpkgBusyWait is the longest a check waits for another program's apt or dpkg.
+const dpkgBusyWait = 10 * time.Minute
+
+// waitDpkgIdle waits, dpkgBusyWait at most, while a program other than our own
+// apt-get holds one of dpkg's locks (an operator's apt-get remove, unattended
+// upgrades): what dpkg's status says meanwhile is half done, and an apt-get would
+// fail on the lock. Its change of the status file is what woke the check; Puppet's
+// next run would come after it.
+func waitDpkgIdle(ctx context.Context) {
+	deadline := time.Now().Add(dpkgBusyWait)
+	for dpkgLockedByOther() && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// dpkgLockedByOther reports whether a lock of dpkgLocks is held while none of our
+// apt-get calls runs.
+func dpkgLockedByOther() bool {
+	if apt.running.Load() {
+		return false
+	}
+	for _, path := range dpkgLocks {
+		if writeLocked(path) {
+			return true
+		}
+	}
+	return false
+}
+
+// writeLocked reports whether a process holds an fcntl lock, as apt and dpkg take
+// them, on path.
+func writeLocked(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	l := unix.Flock_t{Type: unix.F_WRLCK}
+	if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_GETLK, &l); err != nil {
+		return false
+	}
+	return l.Type != unix.F_UNLCK
+}
+
 // dpkgState is the package's state as Puppet's dpkg query tells it: the installed
 // version, absent (removed, config files left, or half installed) or purged.
 func dpkgState(name string) (string, error) {
@@ -256,7 +311,8 @@ var aptCandidate = func(ctx context.Context, name string) (string, error) {
 // merged call that fails is retried package by package, so that each package
 // gets its own error.
 type aptQueue struct {
-	mu      sync.Mutex // held while apt-get runs
+	mu      sync.Mutex  // held while apt-get runs
+	running atomic.Bool // an apt-get of ours runs
 	pending sync.Mutex
 	waiting map[string][]*aptRequest // by options
 }
@@ -317,7 +373,9 @@ func (q *aptQueue) run(ctx context.Context, args ...string) error {
 func aptGet(ctx context.Context, args ...string) error {
 	cmd := exec.CommandContext(ctx, "/usr/bin/apt-get", args...)
 	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive", "LC_ALL=C")
+	apt.running.Store(true)
 	out, err := cmd.CombinedOutput()
+	apt.running.Store(false)
 	if err == nil {
 		return nil
 	}

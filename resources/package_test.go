@@ -9,6 +9,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
 )
@@ -163,5 +166,49 @@ func TestPackageEnsureChange(t *testing.T) {
 	p := &Package{Name: "sl", Ensure: "latest", h: h}
 	if ok, err := p.CheckApply(context.Background(), false); ok || err != nil || len(h.changes) != 1 || h.changes[0].Desired != "latest" {
 		t.Errorf("CheckApply in noop: %v %v %+v", ok, err, h.changes)
+	}
+}
+
+// TestWaitDpkgIdle: a check waits while another program holds one of dpkg's locks
+// (as fcntl locks: apt and dpkg take them so), and goes on when it lets go.
+func TestWaitDpkgIdle(t *testing.T) {
+	dir := t.TempDir()
+	old := dpkgLocks
+	dpkgLocks = []string{filepath.Join(dir, "lock-frontend"), filepath.Join(dir, "lock")}
+	defer func() { dpkgLocks = old }()
+	for _, p := range dpkgLocks {
+		if err := os.WriteFile(p, nil, 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if dpkgLockedByOther() {
+		t.Fatal("locked before anyone took a lock")
+	}
+	// Another open file description holds a write lock, as apt-get would.
+	holder, err := os.OpenFile(dpkgLocks[1], os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	lock := unix.Flock_t{Type: unix.F_WRLCK}
+	if err := unix.FcntlFlock(holder.Fd(), unix.F_OFD_SETLK, &lock); err != nil {
+		t.Fatal(err)
+	}
+	if !dpkgLockedByOther() {
+		t.Fatal("a held lock not seen")
+	}
+	const hold = 300 * time.Millisecond
+	released := make(chan struct{})
+	go func() {
+		defer close(released)
+		time.Sleep(hold)
+		unlock := unix.Flock_t{Type: unix.F_UNLCK}
+		_ = unix.FcntlFlock(holder.Fd(), unix.F_OFD_SETLK, &unlock)
+	}()
+	start := time.Now()
+	waitDpkgIdle(context.Background())
+	<-released
+	if took := time.Since(start); took < hold || took > hold+2*time.Second {
+		t.Errorf("waited %v for a lock held %v", took, hold)
 	}
 }
