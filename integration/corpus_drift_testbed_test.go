@@ -40,14 +40,7 @@ const fightLine = "something else keeps changing it"
 // CORPUS_DRIFT_TABLE=FILE the table of every case and drift goes to FILE.
 func TestCorpusDriftRepairedInTestbed(t *testing.T) {
 	requirePuppet(t)
-	cases := corpusDriftCI
-	switch s := os.Getenv("CORPUS_CASES"); s {
-	case "":
-	case "all":
-		cases = corpusCases(t)
-	default:
-		cases = strings.Split(s, ",")
-	}
+	cases := corpusSelection(t, corpusDriftCI)
 	var rows []string
 	for _, c := range cases {
 		t.Run(c, func(t *testing.T) {

@@ -29,6 +29,19 @@ func corpusCases(t *testing.T) []string {
 	return out
 }
 
+// corpusSelection is the cases CORPUS_CASES names: all of them for "all", a
+// comma-separated list, or, when it is empty, ci.
+func corpusSelection(t *testing.T, ci []string) []string {
+	switch s := os.Getenv("CORPUS_CASES"); s {
+	case "":
+		return ci
+	case "all":
+		return corpusCases(t)
+	default:
+		return strings.Split(s, ",")
+	}
+}
+
 // translation is what `mgmt-puppet translate --format json` says of a catalog.
 type translation struct {
 	Types []struct {

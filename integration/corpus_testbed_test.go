@@ -43,14 +43,7 @@ const corpusModulePath = "/usr/share/puppet/modules:/root/corpus/alias"
 // times goes to FILE.
 func TestCorpusMatchesPuppetInTestbed(t *testing.T) {
 	requirePuppet(t)
-	cases := corpusCI
-	switch s := os.Getenv("CORPUS_CASES"); s {
-	case "":
-	case "all":
-		cases = corpusCases(t)
-	default:
-		cases = strings.Split(s, ",")
-	}
+	cases := corpusSelection(t, corpusCI)
 	var rows []string
 	for _, c := range cases {
 		t.Run(c, func(t *testing.T) {
