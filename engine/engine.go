@@ -1058,6 +1058,12 @@ func (r *run) recheckUnwatched(n *node) {
 			seen[d.n] = true
 			stack = append(stack, d.n)
 			if _, ok := d.n.v.Resource.(Unwatched); ok && !d.n.v.Relay {
+				// What it depends on was repaired: one that failed, perhaps
+				// because of it, gets another go now rather than at its retry
+				// (as finishNode gives a direct dependent).
+				if d.n.result == failure && d.n.drift != nil && d.n.drift.minRetry == 0 {
+					d.n.drift.retryAt = time.Time{}
+				}
 				// Every one is wanted before any starts: each waits for those of
 				// them it depends on.
 				r.want(d.n)

@@ -1284,3 +1284,21 @@ func TestRepairWaitsForDependencyInFlight(t *testing.T) {
 		t.Errorf("after the drift: %q, want %q", got, want)
 	}
 }
+
+// TestRepairRetriesFailedUnwatchedAtOnce: an Unwatched resource that failed gets
+// another go when something it depends on, not directly, is repaired, not at its
+// retry an hour later.
+func TestRepairRetriesFailedUnwatchedAtOnce(t *testing.T) {
+	rec := &recorder{}
+	g, fakes := build(t, rec, []string{"pkg", "conf", "Uuser"}, "pkg->conf", "conf->Uuser")
+	_, stop := continuous(t, Config{Observer: rec, ConvergedTimeout: -1, RetryMin: time.Hour}, g)
+	eventually(t, "first pass", func() bool { return len(rec.kinds(EventPassDone)) == 1 })
+	fakes["Uuser"].inSync.Store(false)
+	fakes["Uuser"].fail.Store(1)
+	fakes["Uuser"].h.Poke()
+	eventually(t, "Uuser failed", func() bool { return len(rec.kinds(EventFailure)) == 1 })
+	fakes["pkg"].inSync.Store(false)
+	fakes["pkg"].h.Poke()
+	eventually(t, "Uuser repaired after pkg", func() bool { return fakes["Uuser"].inSync.Load() })
+	stop()
+}

@@ -194,8 +194,9 @@ func stateScript(rs []managed) string {
 			_, source := r.Params["source"]
 			if !content && !source {
 				// What the catalog does not manage, a package may make at random
-				// (bind9's rndc.key).
-				fmt.Fprintf(&b, "echo %s: $(stat -c '%%F %%a %%U %%G' %s 2>&1);\n", p, p)
+				// (bind9's rndc.key), or a service may write to (an empty log
+				// that a restart fills: stat's "regular empty file").
+				fmt.Fprintf(&b, "echo %s: $(stat -c '%%F %%a %%U %%G' %s 2>&1 | sed 's/^regular empty file /regular file /');\n", p, p)
 				continue
 			}
 			// Without the parsed-file header's time stamp, which differs from run to run.
