@@ -34,12 +34,12 @@ const fightLine = "something else keeps changing it"
 // configuration that notifies a service deleted, a managed file edited, another
 // deleted, a package removed): the continuous run repairs by itself, Puppet by a
 // fresh `puppet apply`. The time to repair is from the drift's start to the
-// continuous run's last line about it, once a look at the state finds it back. The continuous run must
-// reach the state it had before the
-// drift within driftRepairBound, end in the state Puppet's apply reaches (or
-// repair what Puppet's apply leaves broken), find no fight, and leave no unit
-// failed that Puppet leaves running. With
-// CORPUS_DRIFT_TABLE=FILE the table of every case and drift goes to FILE.
+// continuous run's last line about it, once a look at the state finds it back.
+// The continuous run must reach the state it had before the drift within
+// driftRepairBound, end in the state Puppet's apply reaches (or repair what
+// Puppet's apply leaves broken), find no fight, and leave no unit failed that
+// Puppet leaves running. With CORPUS_DRIFT_TABLE=FILE the table of every case and
+// drift goes to FILE.
 func TestCorpusDriftRepairedInTestbed(t *testing.T) {
 	requirePuppet(t)
 	cases := corpusSelection(t, corpusDriftCI)
@@ -54,13 +54,7 @@ func TestCorpusDriftRepairedInTestbed(t *testing.T) {
 			}()
 			corpusDriftInTestbed(t, c, func(row string) { rows = append(rows, row) })
 		})
-		if table := os.Getenv("CORPUS_DRIFT_TABLE"); table != "" {
-			text := "| case | drift | mgmt-puppet repaired | time to repair, from the drift's start | one look at the state | puppet apply repaired | puppet apply | same state | fights | failed units (mgmt-puppet / puppet) |\n" +
-				"|---|---|---|---|---|---|---|---|---|---|\n" + strings.Join(rows, "\n") + "\n"
-			if err := os.WriteFile(table, []byte(text), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+		writeTable(t, "CORPUS_DRIFT_TABLE", "| case | drift | mgmt-puppet repaired | time to repair, from the drift's start | one look at the state | puppet apply repaired | puppet apply | same state | fights | failed units (mgmt-puppet / puppet) |", rows)
 	}
 }
 
@@ -88,7 +82,7 @@ func corpusDriftInTestbed(t *testing.T, c string, row func(string)) {
 		row("| " + c + " | none: nothing the suite drifts | | | | | | | | |")
 		return
 	}
-	state := stateScript(managedResources(t, filepath.Join(ours.Root, path)))
+	state := stateScript(managedResources(cat))
 	puppetApply := func() (string, int, time.Duration) {
 		start := time.Now()
 		out, code := theirs.Exec(t, "env", corpusFacts, "puppet", "apply", "--color", "false", "--detailed-exitcodes",

@@ -51,14 +51,7 @@ func TestCorpusMatchesPuppetInTestbed(t *testing.T) {
 			defer func() { rows = append(rows, row) }() // also when the case stops
 			row = corpusInTestbed(t, c)
 		})
-		// After every case, so that a run stopped early keeps the rows it made.
-		if table := os.Getenv("CORPUS_TESTBED_TABLE"); table != "" {
-			text := "| case | resources | first apply: agree | puppet | mgmt-puppet | no-op: agree | puppet | mgmt-puppet | compare after drift | after drift: agree | puppet | mgmt-puppet |\n" +
-				"|---|---|---|---|---|---|---|---|---|---|---|---|\n" + strings.Join(rows, "\n") + "\n"
-			if err := os.WriteFile(table, []byte(text), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+		writeTable(t, "CORPUS_TESTBED_TABLE", "| case | resources | first apply: agree | puppet | mgmt-puppet | no-op: agree | puppet | mgmt-puppet | compare after drift | after drift: agree | puppet | mgmt-puppet |", rows)
 	}
 }
 
@@ -73,8 +66,12 @@ func corpusInTestbed(t *testing.T, c string) string {
 		setupCorpus(t, tb, manifest)
 	}
 	bin, _ := inTestbed(t, ours, "basic") // the binary; the basic catalog is not used
-	catalog := compileInTestbed(t, ours)
-	resources := managedResources(t, filepath.Join(ours.Root, "root/corpus/catalog.json"))
+	catPath := compileInTestbed(t, ours)
+	cat, err := catalog.ReadFile(filepath.Join(ours.Root, catPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resources := managedResources(cat)
 	row := fmt.Sprintf("| %s | %d |", c, len(resources))
 	state := stateScript(resources)
 	for pass, name := range []string{"first apply", "no-op re-apply", "after drift"} {
@@ -85,7 +82,7 @@ func corpusInTestbed(t *testing.T, c string) string {
 					t.Fatalf("drift: %s", out)
 				}
 			}
-			out, code := ours.Exec(t, bin, "compare", "--modulepath", corpusModulePath, catalog)
+			out, code := ours.Exec(t, bin, "compare", "--modulepath", corpusModulePath, catPath)
 			verdict := "agree"
 			if code != 0 {
 				verdict = "NO"
@@ -94,7 +91,7 @@ func corpusInTestbed(t *testing.T, c string) string {
 			row += " " + verdict + " |"
 		}
 		start := time.Now()
-		got, gotCode := ours.Exec(t, bin, "run", "--color", "false", "--detailed-exitcodes", "--modulepath", corpusModulePath, catalog)
+		got, gotCode := ours.Exec(t, bin, "run", "--color", "false", "--detailed-exitcodes", "--modulepath", corpusModulePath, catPath)
 		ourTime := time.Since(start)
 		start = time.Now()
 		want, wantCode := theirs.Exec(t, "env", corpusFacts, "puppet", "apply", "--color", "false", "--detailed-exitcodes",
@@ -158,14 +155,24 @@ type managed struct {
 	Params      map[string]any
 }
 
-// managedResources lists the resources of the catalog at path whose state is
-// compared: files, packages, services, users and groups.
-func managedResources(t *testing.T, path string) []managed {
-	t.Helper()
-	cat, err := catalog.ReadFile(path)
-	if err != nil {
+// writeTable writes the Markdown table of header and rows to the file the
+// environment variable env names, when it names one: after every case, so that a
+// run stopped early keeps the rows it made.
+func writeTable(t *testing.T, env, header string, rows []string) {
+	path := os.Getenv(env)
+	if path == "" {
+		return
+	}
+	sep := strings.Repeat("|---", strings.Count(header, "|")-1) + "|"
+	text := header + "\n" + sep + "\n" + strings.Join(rows, "\n") + "\n"
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// managedResources lists the resources of cat whose state is compared: files,
+// packages, services, users and groups.
+func managedResources(cat *catalog.Catalog) []managed {
 	var out []managed
 	for _, r := range cat.Resources {
 		switch r.Type {
