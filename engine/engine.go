@@ -206,6 +206,9 @@ type node struct {
 	// that are not noop events. With only noop events a refresh is only reported.
 	refreshes, real int
 	again           bool // poked while running
+	// recheck: wanted by recheckUnwatched, not by drift of its own; what it
+	// changes then is not a repair that fight damping counts.
+	recheck bool
 	removed         bool
 	// released: this evaluation's start released the order edges to resources of
 	// its queue (Queued); finishNode does not release them again.
@@ -301,8 +304,8 @@ type run struct {
 	// afterPass holds vertices poked during the first pass after their evaluation.
 	afterPass []*node
 	// rechecked are the nodes recheckUnwatched went through since an Unwatched
-	// resource last started: the Unwatched behind them all wait to be looked at,
-	// so a later repair need not go through them again.
+	// resource last started, and whether an Unwatched is behind each: those
+	// all wait to be looked at, so a later repair need not go through them again.
 	rechecked map[*node]bool
 	bg        sync.WaitGroup // Investigators at work
 }
@@ -767,6 +770,7 @@ func (r *run) releaseQueued(n *node) {
 // finishNode ends n's evaluation (or skip) with res and wakes its dependents.
 func (r *run) finishNode(n *node, res outcome, roots []string) {
 	n.st = idle
+	n.recheck = false
 	r.active--
 	n.result = res
 	n.roots = roots
@@ -955,6 +959,8 @@ func (r *run) evaluate(n *node, refreshes, real int, corrective, ask bool) compl
 // complete takes a worker's result back into the loop.
 func (r *run) complete(c completion) {
 	n := c.n
+	recheck := n.recheck
+	n.recheck = false
 	r.running--
 	if !isOffloaded(n.v.Resource) {
 		r.slots--
@@ -974,7 +980,7 @@ func (r *run) complete(c completion) {
 			n.everChanged = true
 			if r.passDone {
 				r.result.Corrective++
-				if c.err == nil {
+				if c.err == nil && !recheck {
 					r.noteRepair(n)
 				}
 			}
@@ -1031,45 +1037,68 @@ func (r *run) complete(c completion) {
 
 // recheckUnwatched wants the Unwatched resources that depend on n, directly or
 // through others, after a repair of n: nothing would tell them otherwise that
-// their checks may now give another answer. Those in between are not looked at
-// again, their watches tell when they drift; ordering edges (AddOrderEdge) are not
+// their checks may now give another answer. So that they run in graph order, as
+// in a Puppet run, the resources on the paths from n to them are wanted too:
+// each waits for those it depends on, and one Unwatched behind another through a
+// watched resource waits for it. The other dependents are not looked at again;
+// their watches tell when they drift. Ordering edges (AddOrderEdge) are not
 // dependencies and are not followed.
 //
 // Until one of those Unwatched starts, they all wait: a later repair does not
 // go through the same nodes again (rechecked), so a burst of repairs costs one
 // walk, not one for each.
 func (r *run) recheckUnwatched(n *node) {
-	if r.rechecked[n] {
-		return
+	if _, ok := r.rechecked[n]; ok {
+		return // gone through already: what is behind it waits
 	}
 	if r.rechecked == nil {
 		r.rechecked = map[*node]bool{}
 	}
-	seen := r.rechecked
-	seen[n] = true
-	stack := []*node{n}
-	for len(stack) > 0 {
-		m := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		for _, d := range m.out {
-			if d.order || seen[d.n] {
-				continue
-			}
-			seen[d.n] = true
-			stack = append(stack, d.n)
-			if _, ok := d.n.v.Resource.(Unwatched); ok && !d.n.v.Relay {
-				// What it depends on was repaired: one that failed, perhaps
-				// because of it, gets another go now rather than at its retry
-				// (as finishNode gives a direct dependent).
-				if d.n.result == failure && d.n.drift != nil && d.n.drift.minRetry == 0 {
-					d.n.drift.retryAt = time.Time{}
-				}
-				// Every one is wanted before any starts: each waits for those of
-				// them it depends on.
-				r.want(d.n)
-			}
+	var wave []*node
+	for _, d := range n.out {
+		if !d.order {
+			r.leadsToUnwatched(d.n, &wave)
 		}
 	}
+	// Every one is wanted before any starts: each waits for those of them it
+	// depends on.
+	for _, m := range wave {
+		if m.result == failure && m.drift != nil && m.drift.minRetry == 0 {
+			// What it depends on was repaired: one that failed, perhaps because
+			// of it, gets another go now rather than at its retry (as
+			// finishNode gives a direct dependent).
+			m.drift.retryAt = time.Time{}
+		}
+		idle := m.st == idle
+		r.want(m) // one running goes again after: its check began before the repair
+		if idle && m.st == waiting {
+			m.recheck = true
+		}
+	}
+}
+
+// leadsToUnwatched reports whether m is an Unwatched resource or depends on one
+// that is not through dependency edges, and adds m to wave when so. What it found
+// for each node is kept in r.rechecked.
+func (r *run) leadsToUnwatched(m *node, wave *[]*node) bool {
+	if found, ok := r.rechecked[m]; ok {
+		return found
+	}
+	r.rechecked[m] = false
+	found := false
+	for _, d := range m.out {
+		if !d.order && r.leadsToUnwatched(d.n, wave) {
+			found = true
+		}
+	}
+	if _, ok := m.v.Resource.(Unwatched); ok && !m.v.Relay {
+		found = true
+	}
+	if found {
+		r.rechecked[m] = true
+		*wave = append(*wave, m)
+	}
+	return found
 }
 
 func (r *run) retry(n *node) {
@@ -1195,6 +1224,7 @@ func (r *run) wantPoked(n *node) {
 			r.want(d.n)
 		}
 	}
+	n.recheck = false // drifted itself: what it changes is a repair
 	r.want(n)
 }
 

@@ -860,12 +860,13 @@ func TestRepairDoesNotRerunHealthyDependents(t *testing.T) {
 
 func TestRepairRechecksUnwatchedDependents(t *testing.T) {
 	rec := &recorder{}
-	// Uexec depends on dir through the watched file and through Udirect. Uorder
-	// only follows dir by an ordering edge, which is not a dependency; if it were
-	// looked at, Uexec would wait for it.
-	g, fakes := build(t, rec, []string{"dir", "file", "Udirect", "Uorder", "Uexec"},
-		"dir->file", "file->Uexec", "dir->Udirect", "Udirect->Uexec", "dir=>Uorder", "Uorder->Uexec")
-	_, stop := continuous(t, Config{Observer: rec, ConvergedTimeout: -1}, g)
+	// Uexec depends on dir through the watched file and through Udirect; file is
+	// looked at again so that Uexec comes after it. Uorder only follows dir by an
+	// ordering edge, which is not a dependency; if it were looked at, Uexec would
+	// wait for it. Nothing Unwatched is behind other, which is left to its watch.
+	g, fakes := build(t, rec, []string{"dir", "file", "Udirect", "Uorder", "Uexec", "other"},
+		"dir->file", "file->Uexec", "dir->Udirect", "Udirect->Uexec", "dir=>Uorder", "Uorder->Uexec", "dir->other")
+	_, stop := continuous(t, Config{Observer: rec, ConvergedTimeout: -1, Parallelism: 1}, g)
 	eventually(t, "first pass", func() bool { return len(rec.kinds(EventPassDone)) == 1 })
 	// A poke that finds dir in sync repairs nothing: nothing is looked at again.
 	fakes["dir"].h.Poke()
@@ -879,12 +880,13 @@ func TestRepairRechecksUnwatchedDependents(t *testing.T) {
 	fakes["dir"].h.Poke()
 	eventually(t, "Uexec looked at a third time", func() bool { return fakes["Uexec"].checks.Load() == 3 })
 	stop()
-	for name, want := range map[string]int32{"dir": 4, "file": 1, "Udirect": 3, "Uorder": 1, "Uexec": 3} {
+	for name, want := range map[string]int32{"dir": 4, "file": 3, "Udirect": 3, "Uorder": 1, "Uexec": 3, "other": 1} {
 		if got := fakes[name].checks.Load(); got != want {
 			t.Errorf("%s checked %d times, want %d", name, got, want)
 		}
 	}
-	// In graph order, after the repair.
+	// In graph order, after the repair (one at a time: in catalog order where
+	// the graph leaves it open).
 	rec.mu.Lock()
 	after := slices.Index(rec.events, "drift")
 	var order []string
@@ -894,10 +896,81 @@ func TestRepairRechecksUnwatchedDependents(t *testing.T) {
 		}
 	}
 	rec.mu.Unlock()
-	wave := []string{"start dir", "end dir", "start Udirect", "end Udirect", "start Uexec", "end Uexec"}
+	wave := []string{"start dir", "end dir", "start file", "end file", "start Udirect", "end Udirect", "start Uexec", "end Uexec"}
 	want := append(slices.Clone(wave), wave...)
 	if !slices.Equal(order, want) {
 		t.Errorf("after the drift: %q, want %q", order, want)
+	}
+}
+
+// An Unwatched resource behind another through a watched one waits for it: in
+// dir->U1->file->U2, U2 comes after U1 as in a Puppet run, however many
+// resources run at once.
+func TestRecheckKeepsOrderThroughWatched(t *testing.T) {
+	rec := &recorder{}
+	g, fakes := build(t, rec, []string{"dir", "U1", "file", "U2"}, "dir->U1", "U1->file", "file->U2")
+	fakes["U1"].sleep = 20 * time.Millisecond
+	_, stop := continuous(t, Config{Observer: rec, ConvergedTimeout: -1, Parallelism: 4}, g)
+	eventually(t, "first pass", func() bool { return len(rec.kinds(EventPassDone)) == 1 })
+	rec.log("drift")
+	fakes["dir"].inSync.Store(false)
+	fakes["dir"].h.Poke()
+	eventually(t, "U2 looked at again", func() bool { return fakes["U2"].checks.Load() == 2 })
+	stop()
+	rec.mu.Lock()
+	events := slices.Clone(rec.events[slices.Index(rec.events, "drift")+1:])
+	rec.mu.Unlock()
+	want := []string{"start dir", "end dir", "start U1", "end U1", "start file", "end file", "start U2", "end U2"}
+	if !slices.Equal(events, want) {
+		t.Errorf("after the drift: %q, want %q", events, want)
+	}
+}
+
+// always is an Unwatched fake that changes something at every evaluation: an
+// Exec with no condition.
+type always struct{ *fake }
+
+func (always) Unwatched() {}
+
+func (a always) CheckApply(ctx context.Context, apply bool) (bool, error) {
+	a.checks.Add(1)
+	a.h.Change(Change{Property: "returns", Previous: "notrun", Desired: "0", Message: "executed successfully"})
+	return false, nil
+}
+
+// An Exec that runs at every look, behind a resource repaired again and again,
+// runs after each repair, as in each Puppet run; that is not a fight of its
+// own. The repaired resource's fight is.
+func TestRecheckIsNoRepair(t *testing.T) {
+	rec := &recorder{}
+	g := NewGraph()
+	dir := &fake{name: "dir", rec: rec}
+	exec := always{&fake{name: "exec", rec: rec}}
+	for _, v := range []*Vertex{{Name: "dir", Resource: dir}, {Name: "exec", Resource: exec}} {
+		if err := g.AddVertex(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := g.AddEdge("dir", "exec", false); err != nil {
+		t.Fatal(err)
+	}
+	_, stop := continuous(t, Config{Observer: rec, ConvergedTimeout: -1, FightRepairs: 3, FightWindow: time.Minute,
+		FightMin: time.Millisecond, FightMax: time.Millisecond}, g)
+	eventually(t, "first pass", func() bool { return len(rec.kinds(EventPassDone)) == 1 })
+	for i := int32(2); i <= 5; i++ {
+		dir.inSync.Store(false)
+		dir.h.Poke()
+		eventually(t, fmt.Sprintf("exec run %d times", i), func() bool { return exec.checks.Load() == i })
+	}
+	stop()
+	var fights []string
+	for _, e := range rec.kinds(EventLog) {
+		if strings.Contains(e.Message, "something else keeps changing it") {
+			fights = append(fights, e.Vertex.Name)
+		}
+	}
+	if !slices.Equal(fights, []string{"dir"}) {
+		t.Errorf("fights announced for %q, want only dir's", fights)
 	}
 }
 
