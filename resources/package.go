@@ -90,7 +90,7 @@ func (p *Package) Refresh(context.Context, bool) error { return nil }
 // CheckApply compares the installed version with ensure and, with apply, runs
 // apt-get.
 func (p *Package) CheckApply(ctx context.Context, apply bool) (bool, error) {
-	waitDpkgIdle(ctx)
+	waitDpkgIdle(ctx, yielder(p.h))
 	is, err := dpkgState(p.Name)
 	if err != nil {
 		return false, err
@@ -199,22 +199,56 @@ func packageChange(is, should string) string {
 // dpkgLocks are the locks apt and dpkg hold while they change what is installed.
 var dpkgLocks = []string{"/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock"}
 
-// dpkgBusyWait is the longest a check waits for another program's apt or dpkg.
-const dpkgBusyWait = 10 * time.Minute
+// dpkgBusyWait is the longest checks wait for another program's apt or dpkg: one
+// wait shared by all of them, however many packages the catalog has.
+var dpkgBusyWait = 10 * time.Minute
 
-// waitDpkgIdle waits, dpkgBusyWait at most, while a program other than our own
-// apt-get holds one of dpkg's locks (an operator's apt-get remove, unattended
-// upgrades): what dpkg's status says meanwhile is half done, and an apt-get would
-// fail on the lock. Its change of the status file is what woke the check; Puppet's
-// next run would come after it.
-func waitDpkgIdle(ctx context.Context) {
-	deadline := time.Now().Add(dpkgBusyWait)
-	for dpkgLockedByOther() && time.Now().Before(deadline) {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(100 * time.Millisecond):
+// dpkgBusy is the wait for another program's apt or dpkg that checks share.
+var dpkgBusy struct {
+	mu    sync.Mutex
+	until time.Time // checks wait no later than this while the locks stay held; zero when seen free
+}
+
+// waitDpkgIdle waits while a program other than our own apt-get holds one of
+// dpkg's locks (an operator's apt-get remove, unattended upgrades): what dpkg's
+// status says meanwhile is half done, and an apt-get would fail on the lock. Its
+// change of the status file is what woke the check; Puppet's next run would come
+// after it. All checks share one wait of dpkgBusyWait from the first that finds
+// the locks held, until one finds them free: an apt prompt left open delays a
+// catalog's packages by that once, not once each. The wait goes through yield
+// (the engine's Yield, nil without one), so that the check's parallelism slot
+// goes to other resources meanwhile.
+func waitDpkgIdle(ctx context.Context, yield func(wait func())) {
+	if !dpkgLockedByOther() {
+		dpkgBusy.mu.Lock()
+		dpkgBusy.until = time.Time{}
+		dpkgBusy.mu.Unlock()
+		return
+	}
+	dpkgBusy.mu.Lock()
+	if dpkgBusy.until.IsZero() {
+		dpkgBusy.until = time.Now().Add(dpkgBusyWait)
+	}
+	deadline := dpkgBusy.until
+	dpkgBusy.mu.Unlock()
+	wait := func() {
+		for dpkgLockedByOther() && time.Now().Before(deadline) {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
 		}
+	}
+	if yield == nil {
+		wait()
+	} else {
+		yield(wait)
+	}
+	if !dpkgLockedByOther() {
+		dpkgBusy.mu.Lock()
+		dpkgBusy.until = time.Time{}
+		dpkgBusy.mu.Unlock()
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -206,9 +207,67 @@ func TestWaitDpkgIdle(t *testing.T) {
 		_ = unix.FcntlFlock(holder.Fd(), unix.F_OFD_SETLK, &unlock)
 	}()
 	start := time.Now()
-	waitDpkgIdle(context.Background())
+	yielded := false
+	waitDpkgIdle(context.Background(), func(wait func()) { yielded = true; wait() })
 	<-released
 	if took := time.Since(start); took < hold || took > hold+2*time.Second {
 		t.Errorf("waited %v for a lock held %v", took, hold)
+	}
+	if !yielded {
+		t.Error("the wait did not go through yield: the check kept its slot")
+	}
+}
+
+// Checks share one wait for a lock another program keeps: after dpkgBusyWait
+// from the first that found it held, none waits again until it is seen free.
+func TestWaitDpkgIdleShared(t *testing.T) {
+	dir := t.TempDir()
+	oldLocks, oldWait := dpkgLocks, dpkgBusyWait
+	dpkgLocks = []string{filepath.Join(dir, "lock")}
+	dpkgBusyWait = 300 * time.Millisecond
+	defer func() { dpkgLocks, dpkgBusyWait = oldLocks, oldWait }()
+	if err := os.WriteFile(dpkgLocks[0], nil, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	holder, err := os.OpenFile(dpkgLocks[0], os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	setLock := func(typ int16) {
+		l := unix.Flock_t{Type: typ}
+		if err := unix.FcntlFlock(holder.Fd(), unix.F_OFD_SETLK, &l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	timed := func() time.Duration {
+		start := time.Now()
+		waitDpkgIdle(context.Background(), nil)
+		return time.Since(start)
+	}
+	setLock(unix.F_WRLCK)
+	// Three checks at once, as a first pass with three packages: one wait.
+	var wg sync.WaitGroup
+	took := make([]time.Duration, 3)
+	start := time.Now()
+	for i := range took {
+		wg.Add(1)
+		go func() { defer wg.Done(); took[i] = timed() }()
+	}
+	wg.Wait()
+	if all := time.Since(start); all < dpkgBusyWait || all > dpkgBusyWait+time.Second {
+		t.Errorf("three checks together waited %v, want one wait of %v", all, dpkgBusyWait)
+	}
+	if d := timed(); d > 100*time.Millisecond {
+		t.Errorf("a later check waited %v again for the same lock", d)
+	}
+	// Seen free, then held again: a new wait.
+	setLock(unix.F_UNLCK)
+	if d := timed(); d > 100*time.Millisecond {
+		t.Errorf("waited %v with the lock free", d)
+	}
+	setLock(unix.F_WRLCK)
+	if d := timed(); d < dpkgBusyWait {
+		t.Errorf("waited %v for a lock taken again, want %v", d, dpkgBusyWait)
 	}
 }
