@@ -1005,6 +1005,7 @@ func (r *run) complete(c completion) {
 		return
 	}
 	res, roots := success, []string(nil)
+	failed := n.result == failure // before this evaluation
 	n.unevaluated = false
 	if c.err != nil {
 		res, roots = failure, []string{n.v.Name}
@@ -1018,12 +1019,13 @@ func (r *run) complete(c completion) {
 	}
 	r.finishNode(n, res, roots)
 	// Events go along refresh edges. Of the other dependents, only the Unwatched
-	// are looked at again after a repair; the watches of the others tell when they
-	// drift.
+	// (and those on the way to them) are looked at again after a repair; the
+	// watches of the others tell when they drift. A failure that ends is like a
+	// repair: what it held back may now give another answer.
 	if c.err == nil && c.events > 0 {
 		r.send(n, c.events, c.real)
 	}
-	if r.passDone && c.err == nil && c.real > 0 {
+	if r.passDone && c.err == nil && (c.real > 0 || failed) {
 		r.recheckUnwatched(n)
 	}
 	if res == failure && r.passDone {

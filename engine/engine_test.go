@@ -1375,3 +1375,18 @@ func TestRepairRetriesFailedUnwatchedAtOnce(t *testing.T) {
 	eventually(t, "Uuser repaired after pkg", func() bool { return fakes["Uuser"].inSync.Load() })
 	stop()
 }
+
+// A repair that fails, and at its retry finds the resource in sync (the failing
+// command had done its work), has the Unwatched behind it looked at again too: in
+// a Puppet run after the failure, they would be evaluated.
+func TestRecheckAfterFailedRepair(t *testing.T) {
+	rec := &recorder{}
+	g, fakes := build(t, rec, []string{"pkg", "Uexec"}, "pkg->Uexec")
+	_, stop := continuous(t, Config{Observer: rec, ConvergedTimeout: -1, RetryMin: 10 * time.Millisecond}, g)
+	eventually(t, "first pass", func() bool { return len(rec.kinds(EventPassDone)) == 1 })
+	fakes["pkg"].fail.Store(1)
+	fakes["pkg"].h.Poke()
+	eventually(t, "pkg failed and retried", func() bool { return fakes["pkg"].checks.Load() == 3 })
+	eventually(t, "Uexec looked at again", func() bool { return fakes["Uexec"].checks.Load() == 2 })
+	stop()
+}
