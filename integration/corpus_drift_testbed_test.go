@@ -275,12 +275,16 @@ type corpusDrift struct{ name, script string }
 // corpusDrifts picks the suite's drifts for cat: every running service stopped;
 // the configuration of a service deleted (a file with content that notifies it,
 // directly or through the classes that contain them); another managed file edited
-// and one more deleted; the first package the catalog installs removed with apt.
+// and one more deleted (Files first, then puppetlabs-concat's targets); the first package the catalog installs removed with apt.
 // Drifts the catalog has nothing for are left out.
 func corpusDrifts(cat *catalog.Catalog) []corpusDrift {
-	var services, files, packages []catalog.Resource
+	var services, files, concats, packages []catalog.Resource
 	for _, r := range cat.Resources {
 		switch r.Type {
+		case "Concat_file":
+			if r.Parameters["replace"] != false && r.Parameters["ensure"] != "absent" {
+				concats = append(concats, r)
+			}
 		case "Service":
 			if e, _ := r.Parameters["ensure"].(string); e == "running" {
 				services = append(services, r)
@@ -315,6 +319,8 @@ func corpusDrifts(cat *catalog.Catalog) []corpusDrift {
 	path := func(r catalog.Resource) string {
 		return shellQuote(managed{Params: r.Parameters, Title: r.Title}.name("path"))
 	}
+	// puppetlabs-concat's targets where no File is left: pg_hba.conf, sshd_config.
+	files = append(files, concats...)
 	used := map[string]bool{}
 	for _, f := range files {
 		if notifies[f.Ref()]["Service"] {
@@ -408,4 +414,54 @@ func refs(v any) []string {
 		return out
 	}
 	return nil
+}
+
+// TestCorpusDriftsPicked checks what the suite drifts in catalogs of each kind:
+// a Concat target (pg_hba.conf, sshd_config) where no File is left, a File with
+// replace => false never.
+func TestCorpusDriftsPicked(t *testing.T) {
+	for _, tc := range []struct {
+		c    string
+		want []string
+	}{
+		{"db-server", []string{
+			"every service stopped",
+			"a service's configuration deleted (/etc/redis/redis.conf.puppet)",
+			"a managed file edited (/etc/postgresql/15/main/pg_hba.conf)",
+			"a managed file deleted (/etc/postgresql/15/main/pg_ident.conf)",
+			"a package removed (postgresql-15)",
+		}},
+		{"ssh-params", []string{
+			"every service stopped",
+			"a service's configuration deleted (/etc/ssh/sshd_config)",
+			"a managed file edited (/etc/ssh/ssh_config)",
+			"a package removed (openssh-server)",
+		}},
+		{"apache-params", []string{
+			"every service stopped",
+			"a service's configuration deleted (/etc/apache2/apache2.conf)",
+			"a managed file edited (reqtimeout.conf)",
+			"a managed file deleted (cgid.conf)",
+			"a package removed (apache2)",
+		}},
+		{"postfix-params", []string{ // /etc/aliases has replace => false
+			"every service stopped",
+			"a service's configuration deleted (/etc/mailname)",
+			"a managed file edited (/etc/postfix/master.cf)",
+			"a managed file deleted (postfix map /etc/postfix/sasl_passwd)",
+			"a package removed (postfix)",
+		}},
+	} {
+		cat, err := catalog.ReadFile(filepath.Join(moduleRoot(t), "fixtures", "corpus", tc.c, "catalog.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, d := range corpusDrifts(cat) {
+			got = append(got, d.name)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: drifts %q, want %q", tc.c, got, tc.want)
+		}
+	}
 }

@@ -170,13 +170,13 @@ func writeTable(t *testing.T, env, header string, rows []string) {
 	}
 }
 
-// managedResources lists the resources of cat whose state is compared: files,
-// packages, services, users and groups.
+// managedResources lists the resources of cat whose state is compared: files
+// (puppetlabs-concat's targets too), packages, services, users and groups.
 func managedResources(cat *catalog.Catalog) []managed {
 	var out []managed
 	for _, r := range cat.Resources {
 		switch r.Type {
-		case "File", "Package", "Service", "User", "Group":
+		case "File", "Concat_file", "Package", "Service", "User", "Group":
 			out = append(out, managed{Type: r.Type, Title: r.Title, Params: r.Parameters})
 		}
 	}
@@ -195,11 +195,11 @@ func stateScript(rs []managed) string {
 	var b strings.Builder
 	for _, r := range rs {
 		switch r.Type {
-		case "File":
+		case "File", "Concat_file":
 			p := shellQuote(r.name("path"))
 			_, content := r.Params["content"]
 			_, source := r.Params["source"]
-			if !content && !source {
+			if r.Type == "File" && !content && !source {
 				// What the catalog does not manage, a package may make at random
 				// (bind9's rndc.key), or a service may write to (an empty log
 				// that a restart fills: stat's "regular empty file").
