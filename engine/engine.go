@@ -207,8 +207,9 @@ type node struct {
 	refreshes, real int
 	again           bool // poked while running
 	// recheck: wanted by recheckUnwatched, not by drift of its own; what it
-	// changes then is not a repair that fight damping counts.
-	recheck bool
+	// changes then is not a repair that fight damping counts. againRecheck: only
+	// rechecks poked it while it ran (again).
+	recheck, againRecheck bool
 	removed         bool
 	// released: this evaluation's start released the order edges to resources of
 	// its queue (Queued); finishNode does not release them again.
@@ -480,7 +481,7 @@ func (r *run) want(n *node) {
 	}
 	switch n.st {
 	case running:
-		n.again = true
+		n.again, n.againRecheck = true, false
 		return
 	case waiting, queued:
 		return
@@ -999,8 +1000,7 @@ func (r *run) complete(c completion) {
 	if c.skip {
 		r.skipAsked(c)
 		if n.again {
-			n.again = false
-			r.want(n)
+			r.wantAgain(n)
 		}
 		return
 	}
@@ -1032,8 +1032,7 @@ func (r *run) complete(c completion) {
 		r.retry(n)
 	}
 	if n.again {
-		n.again = false
-		r.want(n)
+		r.wantAgain(n)
 	}
 }
 
@@ -1071,12 +1070,50 @@ func (r *run) recheckUnwatched(n *node) {
 			// finishNode gives a direct dependent).
 			m.drift.retryAt = time.Time{}
 		}
-		idle := m.st == idle
-		r.want(m) // one running goes again after: its check began before the repair
-		if idle && m.st == waiting {
-			m.recheck = true
+		r.wantRecheck(m)
+	}
+}
+
+// wantRecheck wants m for recheckUnwatched. That is no repair: neither the rate
+// limit nor fight damping holds it back, or what is behind it would run before
+// it (the busy count of a node held back by a timer does not hold its dependents).
+// One that failed keeps its retry backoff: what is behind it is skipped meanwhile,
+// as in a Puppet run. One running goes again after, its check having begun before
+// the repair.
+func (r *run) wantRecheck(m *node) {
+	if m.removed || m.v.Skip {
+		return
+	}
+	switch m.st {
+	case running:
+		if !m.again {
+			m.againRecheck = true
+		}
+		m.again = true
+		return
+	case waiting, queued:
+		return
+	}
+	if m.result == failure && !m.permanent {
+		if d := m.repairs().retryAt.Sub(time.Now()); d > 0 {
+			r.schedule(m, d)
+			return
 		}
 	}
+	r.activate(m)
+	m.recheck = true
+}
+
+// wantAgain wants n, poked while it ran, once it is done: as a recheck when
+// only rechecks poked it.
+func (r *run) wantAgain(n *node) {
+	recheck := n.againRecheck
+	n.again, n.againRecheck = false, false
+	if recheck {
+		r.wantRecheck(n)
+		return
+	}
+	r.want(n)
 }
 
 // leadsToUnwatched reports whether m is an Unwatched resource or depends on one

@@ -219,10 +219,14 @@ var dpkgBusy struct {
 // (the engine's Yield, nil without one), so that the check's parallelism slot
 // goes to other resources meanwhile.
 func waitDpkgIdle(ctx context.Context, yield func(wait func())) {
-	if !dpkgLockedByOther() {
-		dpkgBusy.mu.Lock()
-		dpkgBusy.until = time.Time{}
-		dpkgBusy.mu.Unlock()
+	held, ours := dpkgLockHeld()
+	if !held {
+		endDpkgWait()
+		return
+	}
+	if ours {
+		// Our own apt-get, or another program's with ours failing on it: no wait,
+		// and the shared one goes on.
 		return
 	}
 	dpkgBusy.mu.Lock()
@@ -232,11 +236,19 @@ func waitDpkgIdle(ctx context.Context, yield func(wait func())) {
 	deadline := dpkgBusy.until
 	dpkgBusy.mu.Unlock()
 	wait := func() {
-		for dpkgLockedByOther() && time.Now().Before(deadline) {
+		for time.Now().Before(deadline) {
 			select {
 			case <-ctx.Done():
 				return
 			case <-time.After(100 * time.Millisecond):
+			}
+			held, ours := dpkgLockHeld()
+			if !held {
+				endDpkgWait()
+				return
+			}
+			if ours {
+				return
 			}
 		}
 	}
@@ -245,25 +257,25 @@ func waitDpkgIdle(ctx context.Context, yield func(wait func())) {
 	} else {
 		yield(wait)
 	}
-	if !dpkgLockedByOther() {
-		dpkgBusy.mu.Lock()
-		dpkgBusy.until = time.Time{}
-		dpkgBusy.mu.Unlock()
-	}
 }
 
-// dpkgLockedByOther reports whether a lock of dpkgLocks is held while none of our
-// apt-get calls runs.
-func dpkgLockedByOther() bool {
-	if apt.running.Load() {
-		return false
-	}
+// endDpkgWait ends the shared wait: the locks were seen free.
+func endDpkgWait() {
+	dpkgBusy.mu.Lock()
+	dpkgBusy.until = time.Time{}
+	dpkgBusy.mu.Unlock()
+}
+
+// dpkgLockHeld reports whether a lock of dpkgLocks is held, and whether one of
+// our apt-get calls runs.
+func dpkgLockHeld() (held, ours bool) {
+	ours = apt.running.Load()
 	for _, path := range dpkgLocks {
 		if writeLocked(path) {
-			return true
+			return true, ours
 		}
 	}
-	return false
+	return false, ours
 }
 
 // writeLocked reports whether a process holds an fcntl lock, as apt and dpkg take

@@ -182,7 +182,7 @@ func TestWaitDpkgIdle(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if dpkgLockedByOther() {
+	if held, _ := dpkgLockHeld(); held {
 		t.Fatal("locked before anyone took a lock")
 	}
 	// Another open file description holds a write lock, as apt-get would.
@@ -195,7 +195,7 @@ func TestWaitDpkgIdle(t *testing.T) {
 	if err := unix.FcntlFlock(holder.Fd(), unix.F_OFD_SETLK, &lock); err != nil {
 		t.Fatal(err)
 	}
-	if !dpkgLockedByOther() {
+	if held, _ := dpkgLockHeld(); !held {
 		t.Fatal("a held lock not seen")
 	}
 	const hold = 300 * time.Millisecond
@@ -260,6 +260,17 @@ func TestWaitDpkgIdleShared(t *testing.T) {
 	}
 	if d := timed(); d > 100*time.Millisecond {
 		t.Errorf("a later check waited %v again for the same lock", d)
+	}
+	// A check while our own apt-get runs (failing on that lock) does not wait,
+	// nor end the shared wait.
+	apt.running.Store(true)
+	d := timed()
+	apt.running.Store(false)
+	if d > 100*time.Millisecond {
+		t.Errorf("waited %v while our apt-get ran", d)
+	}
+	if d := timed(); d > 100*time.Millisecond {
+		t.Errorf("waited %v again for the same lock after our apt-get", d)
 	}
 	// Seen free, then held again: a new wait.
 	setLock(unix.F_UNLCK)
