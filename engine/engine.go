@@ -210,7 +210,7 @@ type node struct {
 	// changes then is not a repair that fight damping counts. againRecheck: only
 	// rechecks poked it while it ran (again).
 	recheck, againRecheck bool
-	removed         bool
+	removed               bool
 	// released: this evaluation's start released the order edges to resources of
 	// its queue (Queued); finishNode does not release them again.
 	released  bool
