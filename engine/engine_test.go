@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -887,90 +886,11 @@ func TestRepairRechecksUnwatchedDependents(t *testing.T) {
 	}
 	// In graph order, after the repair (one at a time: in catalog order where
 	// the graph leaves it open).
-	rec.mu.Lock()
-	after := slices.Index(rec.events, "drift")
-	var order []string
-	for _, e := range rec.events[after+1:] {
-		if strings.HasPrefix(e, "start ") || strings.HasPrefix(e, "end ") {
-			order = append(order, e)
-		}
-	}
-	rec.mu.Unlock()
+	order := rec.after("drift")
 	wave := []string{"start dir", "end dir", "start file", "end file", "start Udirect", "end Udirect", "start Uexec", "end Uexec"}
 	want := append(slices.Clone(wave), wave...)
 	if !slices.Equal(order, want) {
 		t.Errorf("after the drift: %q, want %q", order, want)
-	}
-}
-
-// An Unwatched resource behind another through a watched one waits for it: in
-// dir->U1->file->U2, U2 comes after U1 as in a Puppet run, however many
-// resources run at once.
-func TestRecheckKeepsOrderThroughWatched(t *testing.T) {
-	rec := &recorder{}
-	g, fakes := build(t, rec, []string{"dir", "U1", "file", "U2"}, "dir->U1", "U1->file", "file->U2")
-	fakes["U1"].sleep = 20 * time.Millisecond
-	_, stop := continuous(t, Config{Observer: rec, ConvergedTimeout: -1, Parallelism: 4}, g)
-	eventually(t, "first pass", func() bool { return len(rec.kinds(EventPassDone)) == 1 })
-	rec.log("drift")
-	fakes["dir"].inSync.Store(false)
-	fakes["dir"].h.Poke()
-	eventually(t, "U2 looked at again", func() bool { return fakes["U2"].checks.Load() == 2 })
-	stop()
-	rec.mu.Lock()
-	events := slices.Clone(rec.events[slices.Index(rec.events, "drift")+1:])
-	rec.mu.Unlock()
-	want := []string{"start dir", "end dir", "start U1", "end U1", "start file", "end file", "start U2", "end U2"}
-	if !slices.Equal(events, want) {
-		t.Errorf("after the drift: %q, want %q", events, want)
-	}
-}
-
-// always is an Unwatched fake that changes something at every evaluation: an
-// Exec with no condition.
-type always struct{ *fake }
-
-func (always) Unwatched() {}
-
-func (a always) CheckApply(ctx context.Context, apply bool) (bool, error) {
-	a.checks.Add(1)
-	a.h.Change(Change{Property: "returns", Previous: "notrun", Desired: "0", Message: "executed successfully"})
-	return false, nil
-}
-
-// An Exec that runs at every look, behind a resource repaired again and again,
-// runs after each repair, as in each Puppet run; that is not a fight of its
-// own. The repaired resource's fight is.
-func TestRecheckIsNoRepair(t *testing.T) {
-	rec := &recorder{}
-	g := NewGraph()
-	dir := &fake{name: "dir", rec: rec}
-	exec := always{&fake{name: "exec", rec: rec}}
-	for _, v := range []*Vertex{{Name: "dir", Resource: dir}, {Name: "exec", Resource: exec}} {
-		if err := g.AddVertex(v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := g.AddEdge("dir", "exec", false); err != nil {
-		t.Fatal(err)
-	}
-	_, stop := continuous(t, Config{Observer: rec, ConvergedTimeout: -1, FightRepairs: 3, FightWindow: time.Minute,
-		FightMin: time.Millisecond, FightMax: time.Millisecond}, g)
-	eventually(t, "first pass", func() bool { return len(rec.kinds(EventPassDone)) == 1 })
-	for i := int32(2); i <= 5; i++ {
-		dir.inSync.Store(false)
-		dir.h.Poke()
-		eventually(t, fmt.Sprintf("exec run %d times", i), func() bool { return exec.checks.Load() == i })
-	}
-	stop()
-	var fights []string
-	for _, e := range rec.kinds(EventLog) {
-		if strings.Contains(e.Message, "something else keeps changing it") {
-			fights = append(fights, e.Vertex.Name)
-		}
-	}
-	if !slices.Equal(fights, []string{"dir"}) {
-		t.Errorf("fights announced for %q, want only dir's", fights)
 	}
 }
 
@@ -1373,20 +1293,5 @@ func TestRepairRetriesFailedUnwatchedAtOnce(t *testing.T) {
 	fakes["pkg"].inSync.Store(false)
 	fakes["pkg"].h.Poke()
 	eventually(t, "Uuser repaired after pkg", func() bool { return fakes["Uuser"].inSync.Load() })
-	stop()
-}
-
-// A repair that fails, and at its retry finds the resource in sync (the failing
-// command had done its work), has the Unwatched behind it looked at again too: in
-// a Puppet run after the failure, they would be evaluated.
-func TestRecheckAfterFailedRepair(t *testing.T) {
-	rec := &recorder{}
-	g, fakes := build(t, rec, []string{"pkg", "Uexec"}, "pkg->Uexec")
-	_, stop := continuous(t, Config{Observer: rec, ConvergedTimeout: -1, RetryMin: 10 * time.Millisecond}, g)
-	eventually(t, "first pass", func() bool { return len(rec.kinds(EventPassDone)) == 1 })
-	fakes["pkg"].fail.Store(1)
-	fakes["pkg"].h.Poke()
-	eventually(t, "pkg failed and retried", func() bool { return fakes["pkg"].checks.Load() == 3 })
-	eventually(t, "Uexec looked at again", func() bool { return fakes["Uexec"].checks.Load() == 2 })
 	stop()
 }

@@ -219,14 +219,7 @@ var dpkgBusy struct {
 // (the engine's Yield, nil without one), so that the check's parallelism slot
 // goes to other resources meanwhile.
 func waitDpkgIdle(ctx context.Context, yield func(wait func())) {
-	held, ours := dpkgLockHeld()
-	if !held {
-		endDpkgWait()
-		return
-	}
-	if ours {
-		// Our own apt-get, or another program's with ours failing on it: no wait,
-		// and the shared one goes on.
+	if !dpkgHeldByOther() {
 		return
 	}
 	dpkgBusy.mu.Lock()
@@ -242,12 +235,7 @@ func waitDpkgIdle(ctx context.Context, yield func(wait func())) {
 				return
 			case <-time.After(100 * time.Millisecond):
 			}
-			held, ours := dpkgLockHeld()
-			if !held {
-				endDpkgWait()
-				return
-			}
-			if ours {
+			if !dpkgHeldByOther() {
 				return
 			}
 		}
@@ -259,11 +247,17 @@ func waitDpkgIdle(ctx context.Context, yield func(wait func())) {
 	}
 }
 
-// endDpkgWait ends the shared wait: the locks were seen free.
-func endDpkgWait() {
-	dpkgBusy.mu.Lock()
-	dpkgBusy.until = time.Time{}
-	dpkgBusy.mu.Unlock()
+// dpkgHeldByOther reports whether another program holds dpkg's locks while none
+// of our apt-get calls runs (with ours running, the lock is ours, or ours fails
+// on it: no wait). Locks seen free end the shared wait.
+func dpkgHeldByOther() bool {
+	held, ours := dpkgLockHeld()
+	if !held {
+		dpkgBusy.mu.Lock()
+		dpkgBusy.until = time.Time{}
+		dpkgBusy.mu.Unlock()
+	}
+	return held && !ours
 }
 
 // dpkgLockHeld reports whether a lock of dpkgLocks is held, and whether one of
