@@ -112,8 +112,8 @@ func TestPackageInTestbed(t *testing.T) {
 // TestServiceInTestbed applies the services fixture inside the test container:
 // the configuration change restarts the running service (one refresh); a second
 // run changes nothing; then, kept converged, the service stopped or disabled with
-// systemctl is started or enabled again through systemd's D-Bus signals, and the
-// repair times are logged.
+// systemctl is started or enabled again through systemd's D-Bus signals, as is
+// the service named by an alias of its unit, and the repair times are logged.
 func TestServiceInTestbed(t *testing.T) {
 	tb := testbed.Start(t)
 	bin, catalog := inTestbed(t, tb, "services")
@@ -152,6 +152,9 @@ func TestServiceInTestbed(t *testing.T) {
 			"Service[memcached]/ensure: ensure changed 'stopped' to 'running'"},
 		{[]string{"systemctl", "disable", "memcached"}, []string{"systemctl", "is-enabled", "memcached"},
 			"Service[memcached]/enable: enable changed 'false' to 'true'"},
+		// Stopped under the unit's own name: systemd signals under it, not the alias's.
+		{[]string{"systemctl", "stop", "mpt-sleeper"}, []string{"systemctl", "is-active", "mpt-alias"},
+			"Service[mpt-alias]/ensure: ensure changed 'stopped' to 'running'"},
 	} {
 		if out, code := tb.Exec(t, step.breakIt...); code != 0 {
 			t.Fatalf("%v: %s", step.breakIt, out)
@@ -174,7 +177,8 @@ func TestServicesMatchPuppetInTestbed(t *testing.T) {
 		{"systemctl", "is-active", "memcached"},
 		{"systemctl", "is-enabled", "memcached"},
 		{"cat", "/etc/memcached.conf"},
-	}, "systemctl stop memcached && systemctl disable -q memcached")
+		{"systemctl", "is-active", "mpt-alias"},
+	}, "systemctl stop memcached mpt-sleeper && systemctl disable -q memcached")
 }
 
 // TestModuleCatalogMatchesPuppetInTestbed does the same for a catalog compiled from

@@ -149,6 +149,9 @@ func (s *Service) state(ctx context.Context, m *systemd.Manager) (unitState, err
 			return unitState{}, err
 		}
 		str := func(k string) string { v, _ := props[k].(string); return v }
+		if id := str("Id"); id != "" {
+			m.Names(s.unit(), id)
+		}
 		st := unitState{active: str("ActiveState"), sub: str("SubState"), fileState: str("UnitFileState"), load: str("LoadState")}
 		st.needReload, _ = props["NeedDaemonReload"].(bool)
 		if (st.active != "activating" && st.active != "deactivating") || st.restarting() || time.Now().After(deadline) {

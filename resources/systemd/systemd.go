@@ -12,8 +12,11 @@ import (
 type Manager struct {
 	Conn *sd.Conn
 
-	mu     sync.Mutex
-	subs   map[string]map[int]func() // by unit name
+	mu   sync.Mutex
+	subs map[string]map[int]func() // by unit name, as watched
+	// ids maps a watched name to its unit's own name when it is an alias
+	// (bind9.service of named.service): systemd signals under the unit's name.
+	ids    map[string]string
 	nextID int
 }
 
@@ -42,7 +45,7 @@ func New(ctx context.Context) (*Manager, error) {
 		conn.Close()
 		return nil, err
 	}
-	m := &Manager{Conn: conn, subs: map[string]map[int]func(){}}
+	m := &Manager{Conn: conn, subs: map[string]map[int]func(){}, ids: map[string]string{}}
 	updates := make(chan *sd.PropertiesUpdate, 256)
 	errs := make(chan error, 1)
 	conn.SetPropertiesSubscriber(updates, errs)
@@ -81,10 +84,43 @@ func (m *Manager) watchUnitFiles() error {
 	bus.Signal(signals)
 	go func() {
 		for range signals {
+			// An alias may now name another unit, or a unit that exists now.
+			m.mu.Lock()
+			names := make([]string, 0, len(m.subs))
+			for unit := range m.subs {
+				names = append(names, unit)
+			}
+			m.mu.Unlock()
+			for _, unit := range names {
+				m.resolve(unit)
+			}
 			m.poke(func(string) bool { return true })
 		}
 	}()
 	return nil
+}
+
+// resolve asks systemd which unit unit names, for Names.
+func (m *Manager) resolve(unit string) {
+	if p, err := m.Conn.GetUnitPropertyContext(context.Background(), unit, "Id"); err == nil {
+		if id, ok := p.Value.Value().(string); ok && id != "" {
+			m.Names(unit, id)
+		}
+	}
+}
+
+// Names records that unit names the unit id (its Id property): an alias when
+// they differ. A watcher that reads the unit's properties anyway tells it here,
+// so that an alias made after its watch began (a package installed) is followed.
+func (m *Manager) Names(unit, id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case id == unit:
+		delete(m.ids, unit)
+	case m.subs[unit] != nil:
+		m.ids[unit] = id
+	}
 }
 
 // dispatch pokes the watchers of each unit whose properties changed. When
@@ -97,7 +133,7 @@ func (m *Manager) dispatch(updates <-chan *sd.PropertiesUpdate, errs <-chan erro
 			if !ok {
 				return
 			}
-			m.poke(func(unit string) bool { return unit == u.UnitName })
+			m.poke(func(unit string) bool { return unit == u.UnitName || m.ids[unit] == u.UnitName })
 		case _, ok := <-errs:
 			if !ok {
 				return
@@ -124,22 +160,25 @@ func (m *Manager) poke(match func(string) bool) {
 }
 
 // Watch calls fn whenever systemd reports a change of unit's properties, until
-// cancel is called. fn must not block.
+// cancel is called; unit may be an alias of the unit systemd signals about. fn
+// must not block.
 func (m *Manager) Watch(unit string, fn func()) (cancel func()) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	id := m.nextID
 	m.nextID++
 	if m.subs[unit] == nil {
 		m.subs[unit] = map[int]func(){}
 	}
 	m.subs[unit][id] = fn
+	m.mu.Unlock()
+	m.resolve(unit)
 	return func() {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		delete(m.subs[unit], id)
 		if len(m.subs[unit]) == 0 {
 			delete(m.subs, unit)
+			delete(m.ids, unit)
 		}
 	}
 }
