@@ -38,8 +38,9 @@ const fightLine = "something else keeps changing it"
 // The continuous run must reach the state it had before the drift within
 // driftRepairBound, end in the state Puppet's apply reaches (or repair what
 // Puppet's apply leaves broken), find no fight, and leave no unit failed that
-// Puppet leaves running. With CORPUS_DRIFT_TABLE=FILE the table of every case and
-// drift goes to FILE.
+// Puppet leaves running. A drift that cannot be made (an apt-get remove that
+// wants to download what the image lacks) is shown, not failed. With
+// CORPUS_DRIFT_TABLE=FILE the table of every case and drift goes to FILE.
 func TestCorpusDriftRepairedInTestbed(t *testing.T) {
 	requirePuppet(t)
 	cases := corpusSelection(t, corpusDriftCI)
@@ -123,7 +124,12 @@ func corpusDriftInTestbed(t *testing.T, c string, row func(string)) {
 		logAt := len(daemonLog())
 		start := time.Now()
 		if out, code := ours.Exec(t, "sh", "-c", d.script); code != 0 {
-			t.Fatalf("%s: drift: %s", d.name, out)
+			// apt-get remove may want to download what the image lacks, or fail
+			// in a package's scripts: the drift is not made, which says nothing
+			// of either tool.
+			t.Logf("%s: the drift could not be made (exit %d): %s", d.name, code, out)
+			row(fmt.Sprintf("| %s | %s | drift not made: %s | | | | | | | |", c, d.name, firstLine(out)))
+			continue
 		}
 		got, repaired, took := awaitRepair(t, ours, state, []string{base, ourPre}, daemonLog, logAt, start)
 		log := daemonLog()[logAt:]
@@ -134,7 +140,9 @@ func corpusDriftInTestbed(t *testing.T, c string, row func(string)) {
 		// apply did not repair.
 		theirPre, _ := theirs.Exec(t, "sh", "-c", state)
 		if out, code := theirs.Exec(t, "sh", "-c", d.script); code != 0 {
-			t.Fatalf("%s: drift in puppet's testbed: %s", d.name, out)
+			t.Logf("%s: the drift could not be made in puppet's testbed (exit %d): %s", d.name, code, out)
+			row(fmt.Sprintf("| %s | %s | drift not made in puppet's testbed: %s | | | | | | | |", c, d.name, firstLine(out)))
+			continue
 		}
 		out, code, theirTime := puppetApply()
 		want, _ := theirs.Exec(t, "sh", "-c", state)
@@ -272,7 +280,8 @@ func unitList(units []string) string {
 // script that makes it.
 type corpusDrift struct{ name, script string }
 
-// corpusDrifts picks the suite's drifts for cat: every running service stopped;
+// corpusDrifts picks the suite's drifts for cat: every running service stopped
+// (those the catalog keeps running that are active);
 // the configuration of a service deleted (a file with content that notifies it,
 // directly or through the classes that contain them); another managed file edited
 // and one more deleted (Files first, then puppetlabs-concat's targets); the first package the catalog installs removed with apt.
@@ -312,7 +321,9 @@ func corpusDrifts(cat *catalog.Catalog) []corpusDrift {
 	if len(services) > 0 {
 		var b strings.Builder
 		for _, s := range services {
-			fmt.Fprintf(&b, "systemctl stop %s\n", shellQuote(managed{Params: s.Parameters, Title: s.Title}.name("name")))
+			// Only what runs: a unit whose package could not be installed is not there.
+			n := shellQuote(managed{Params: s.Parameters, Title: s.Title}.name("name"))
+			fmt.Fprintf(&b, "if systemctl is-active -q %s; then systemctl stop %s; fi\n", n, n)
 		}
 		drifts = append(drifts, corpusDrift{"every service stopped", b.String()})
 	}
@@ -464,4 +475,14 @@ func TestCorpusDriftsPicked(t *testing.T) {
 			t.Errorf("%s: drifts %q, want %q", tc.c, got, tc.want)
 		}
 	}
+}
+
+// firstLine is the first line of out that says something, for a table cell.
+func firstLine(out string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			return strings.ReplaceAll(l, "|", "/")
+		}
+	}
+	return "no output"
 }
