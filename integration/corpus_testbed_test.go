@@ -213,7 +213,10 @@ func stateScript(rs []managed) string {
 			fmt.Fprintf(&b, "echo package %s: $(dpkg-query -W -f '${db:Status-Abbrev} ${Version}' %s 2>&1);\n", n, n)
 		case "Service":
 			n := shellQuote(r.name("name"))
-			fmt.Fprintf(&b, "echo service %s: $(systemctl is-active %s) $(systemctl is-enabled %s 2>&1);\n", n, n, n)
+			// A unit that keeps failing is "failed" after Puppet's last try and
+			// "activating" while systemd restarts it or the continuous run tries
+			// again: both are a service that does not run.
+			fmt.Fprintf(&b, "echo service %s: $(systemctl is-active %s | sed -e 's/^activating$/failed/') $(systemctl is-enabled %s 2>&1);\n", n, n, n)
 		case "User":
 			n := shellQuote(r.name("name"))
 			fmt.Fprintf(&b, "echo user %s: $(getent passwd %s);\n", n, n)
