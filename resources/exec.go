@@ -50,6 +50,12 @@ type Exec struct {
 	// metaparameter, notice by default).
 	Loglevel engine.Level
 
+	// execute: run as Puppet::Util::Execution.execute runs a string given options
+	// (a module's provider calling it): no provider checks, Ruby's rules for when
+	// the shell runs it, stderr to /dev/null (combine is false), and a command the
+	// shell did not find is only an empty output.
+	execute bool
+
 	h engine.Handle
 }
 
@@ -402,7 +408,7 @@ const outputGrace = 50 * time.Millisecond
 // cwd, the user and group, the umask and the environment. It returns errTimeout when
 // Timeout passed (the process group is killed).
 func (e *Exec) run(ctx context.Context, command string, check bool) (result, error) {
-	if e.Provider != "shell" {
+	if e.Provider != "shell" && !e.execute {
 		if err := e.checkExe(command); err != nil {
 			return result{}, err
 		}
@@ -445,15 +451,19 @@ func (e *Exec) run(ctx context.Context, command string, check bool) (result, err
 		return result{}, err
 	}
 	defer r.Close()
-	devnull, err := os.Open(os.DevNull)
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		w.Close()
 		return result{}, err
 	}
+	stderr := w
+	if e.execute {
+		stderr = devnull
+	}
 	proc, err := os.StartProcess(prog, argv, &os.ProcAttr{
 		Dir:   e.Cwd,
 		Env:   env,
-		Files: []*os.File{devnull, w, w},
+		Files: []*os.File{devnull, w, stderr},
 		Sys:   attr,
 	})
 	devnull.Close()
@@ -512,7 +522,7 @@ func (e *Exec) run(ctx context.Context, command string, check bool) (result, err
 	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		res.signaled = true
 	}
-	if res.code == 127 {
+	if res.code == 127 && !e.execute {
 		// The shell's "not found"; Puppet raises the output itself.
 		return res, errors.New(res.output)
 	}

@@ -175,6 +175,14 @@ func (t *translation) resourceFootprint(v *engine.Vertex) footprint.Footprint {
 	case *resources.PostgresqlPSQL:
 		// The server's state: statements on one server keep Puppet's order.
 		return footprint.Footprint{Accesses: []footprint.Access{footprint.Name("postgresql", "/"+r.Port, true, true)}}
+	case *resources.PostgresqlConnValidator:
+		// It only connects and queries, again and again until the server answers:
+		// it reads the server (the statements of its port, the units' state).
+		if r.Port == "" {
+			return footprint.Footprint{Accesses: []footprint.Access{footprint.ReadsEverything}}
+		}
+		return footprint.Footprint{Accesses: []footprint.Access{footprint.Name("systemd", "/", true, false),
+			footprint.Name("postgresql", "/"+r.Port, true, false)}}
 	case *resources.Notify, *resources.Anchor, *concatFragment, *concatFile:
 		return footprint.Footprint{}
 	case *delegate.Resource:

@@ -1,0 +1,67 @@
+package translate
+
+import (
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/mgmt-puppet/mgmt-puppet/engine"
+	"github.com/mgmt-puppet/mgmt-puppet/resources"
+)
+
+// Postgresql_conn_validator of puppetlabs-postgresql
+// (lib/puppet/type/postgresql_conn_validator.rb, its ruby provider).
+func init() {
+	register("Postgresql_conn_validator", Native{
+		Namevar:    "name",
+		Build:      buildPostgresqlConnValidator,
+		Redactable: []string{"ensure"},
+	})
+}
+
+func buildPostgresqlConnValidator(p *Params) engine.Resource {
+	switch s := p.Enum("ensure", "present", "present", "absent"); s {
+	case "absent":
+		// The provider has no destroy: Puppet fails it when the server answers.
+		p.Unsupportedf("ensure", "%s", s)
+	}
+	if s := p.String("provider", "ruby"); s != "ruby" {
+		p.Unsupportedf("provider", "%s", s)
+	}
+	v := &resources.PostgresqlConnValidator{
+		DBName:     p.String("db_name", ""),
+		DBUsername: p.String("db_username", ""),
+		DBPassword: p.String("db_password", ""),
+		Host:       p.String("host", ""),
+		Sleep:      time.Duration(p.Int("sleep", 2)) * time.Second,
+		Tries:      p.Int("tries", 10),
+		PsqlPath:   p.String("psql_path", ""),
+		RunAs:      p.String("run_as", ""),
+		Command:    p.String("command", "SELECT 1"),
+		Sensitive:  p.Sensitive("db_password"),
+	}
+	if p.Has("port") {
+		// The type munges it with Integer().
+		v.Port = strconv.Itoa(p.Int("port", 0))
+	}
+	if raw, ok := p.Raw("connect_settings"); ok {
+		settings, isHash := raw.(map[string]any)
+		if !isHash {
+			p.Errorf("connect_settings", "want a hash, got %s", describe(raw))
+		}
+		keys := make([]string, 0, len(settings))
+		for k := range settings {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			s, ok := scalarString(settings[k])
+			if !ok {
+				p.Errorf("connect_settings", "%s: want a string, got %s", k, describe(settings[k]))
+				continue
+			}
+			v.ConnectSettings = append(v.ConnectSettings, k+"="+s)
+		}
+	}
+	return v
+}
