@@ -1,7 +1,6 @@
 package delegate
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mgmt-puppet/mgmt-puppet/catalog"
 )
@@ -226,33 +224,5 @@ func TestBeforeReport(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("beforeReport = %+v, want %+v", got, want)
-	}
-}
-
-// A request waits while the engine says more may come, until it says no more or
-// the deadline passes.
-func TestRunnerAwaitsMore(t *testing.T) {
-	r := NewRunner(Config{})
-	start := time.Now()
-	r.awaitMore(context.Background(), start.Add(5*time.Second))
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("waited %v with nothing more to come", d)
-	}
-
-	r.Gather(true)
-	start = time.Now()
-	r.awaitMore(context.Background(), start.Add(100*time.Millisecond))
-	if d := time.Since(start); d < 100*time.Millisecond || d > 2*time.Second {
-		t.Errorf("waited %v for a deadline of 100ms", d)
-	}
-
-	go func() {
-		time.Sleep(100 * time.Millisecond)
-		r.Gather(false)
-	}()
-	start = time.Now()
-	r.awaitMore(context.Background(), start.Add(5*time.Second))
-	if d := time.Since(start); d < 100*time.Millisecond || d > 2*time.Second {
-		t.Errorf("waited %v; the engine said no more after 100ms", d)
 	}
 }

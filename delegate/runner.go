@@ -27,11 +27,6 @@ type Config struct {
 	ModulePath []string
 	// Gather is how long a request waits for others that become ready with it.
 	Gather time.Duration
-	// GatherMore is how much longer, at most, a request of the first pass waits
-	// while the engine says that more may come (engine.Gatherer): other resources
-	// are at work that may let more delegated ones start, and a second Puppet
-	// process costs seconds.
-	GatherMore time.Duration
 	// TypeDirs are the folders of Puppet's own types (lib/puppet/type), which tell
 	// the types Puppet knows; nil: where Puppet's packages put them.
 	TypeDirs []string
@@ -42,10 +37,6 @@ type Config struct {
 
 // DefaultGather is Config.Gather's default.
 const DefaultGather = 50 * time.Millisecond
-
-// DefaultGatherMore is Config.GatherMore's default: about a third of what a Puppet
-// process costs to start on a small machine.
-const DefaultGatherMore = time.Second
 
 // Runner runs Puppet for the delegated resources of one catalog, one process at a
 // time, each serving every request that waited for it.
@@ -60,46 +51,6 @@ type Runner struct {
 	// under mu.
 	said map[string]bool
 	made int // resources made, numbered in the order the translator made them
-	// more: the engine says more requests may come soon (Gather); moreC, under
-	// pending, is closed when that ends.
-	more  bool
-	moreC chan struct{}
-}
-
-var _ engine.Gatherer = (*Runner)(nil)
-
-// Gather implements engine.Gatherer.
-func (r *Runner) Gather(more bool) {
-	r.pending.Lock()
-	defer r.pending.Unlock()
-	r.more = more
-	if !more && r.moreC != nil {
-		close(r.moreC)
-		r.moreC = nil
-	}
-}
-
-// awaitMore waits while the engine says more requests may come, until deadline,
-// and reports whether it waited.
-func (r *Runner) awaitMore(ctx context.Context, deadline time.Time) bool {
-	r.pending.Lock()
-	if !r.more {
-		r.pending.Unlock()
-		return false
-	}
-	if r.moreC == nil {
-		r.moreC = make(chan struct{})
-	}
-	c := r.moreC
-	r.pending.Unlock()
-	t := time.NewTimer(time.Until(deadline))
-	defer t.Stop()
-	select {
-	case <-c:
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	return true
 }
 
 // request is one delegated resource's evaluation, waiting for a Puppet run.
@@ -130,9 +81,6 @@ func NewRunner(cfg Config) *Runner {
 	if cfg.Gather == 0 {
 		cfg.Gather = DefaultGather
 	}
-	if cfg.GatherMore == 0 {
-		cfg.GatherMore = DefaultGatherMore
-	}
 	return &Runner{cfg: cfg}
 }
 
@@ -162,11 +110,6 @@ func (r *Runner) do(ctx context.Context, q *request) outcome {
 	r.waiting = append(r.waiting, q)
 	r.pending.Unlock()
 	time.Sleep(r.cfg.Gather)
-	if r.awaitMore(ctx, time.Now().Add(r.cfg.GatherMore)) {
-		// The engine has just started what it waited for: those requests are on
-		// their way.
-		time.Sleep(r.cfg.Gather)
-	}
 	r.mu.Lock()
 	r.pending.Lock()
 	batch := r.waiting

@@ -309,19 +309,6 @@ type run struct {
 	// all wait to be looked at, so a later repair need not go through them again.
 	rechecked map[*node]bool
 	bg        sync.WaitGroup // Investigators at work
-	// offRunning counts the running nodes whose resources are Offloaded.
-	offRunning int
-	// gathering holds, during the first pass, the Queued nodes of Gatherer queues
-	// that have not started (or been skipped) yet.
-	gathering map[*node]*gatherState
-	gatherers []*gatherState
-}
-
-// gatherState is a Gatherer queue's part of the first pass.
-type gatherState struct {
-	g    Gatherer
-	left int  // its nodes in run.gathering
-	more bool // what it was told last
 }
 
 // Run evaluates g: a first pass in dependency order, then, unless ConvergedTimeout is
@@ -345,11 +332,8 @@ func (e *Engine) Run(ctx context.Context, g *Graph) (Result, error) {
 	for _, n := range r.nodes {
 		r.want(n)
 	}
-	r.initGathering()
 	r.settle()
-	r.tellGatherers()
 	err := r.loop(ctx)
-	r.endGathering()
 	cancelWatch()
 	r.bg.Wait()
 	r.closeAll()
@@ -760,65 +744,6 @@ func (r *run) send(n *node, events, real int) {
 	}
 }
 
-// initGathering finds the Queued nodes of Gatherer queues that the first pass
-// will evaluate.
-func (r *run) initGathering() {
-	byQueue := map[any]*gatherState{}
-	for _, n := range r.nodes {
-		q, ok := n.v.Resource.(Queued)
-		if !ok || n.v.Skip || n.st == idle {
-			continue
-		}
-		g, ok := q.Queue().(Gatherer)
-		if !ok {
-			continue
-		}
-		gs := byQueue[g]
-		if gs == nil {
-			gs = &gatherState{g: g}
-			byQueue[g] = gs
-			r.gatherers = append(r.gatherers, gs)
-		}
-		if r.gathering == nil {
-			r.gathering = map[*node]*gatherState{}
-		}
-		r.gathering[n] = gs
-		gs.left++
-	}
-}
-
-// gathered notes that n started or was passed over: its queue no longer waits for it.
-func (r *run) gathered(n *node) {
-	if gs, ok := r.gathering[n]; ok {
-		delete(r.gathering, n)
-		gs.left--
-	}
-}
-
-// tellGatherers tells each Gatherer queue whether more of its work may come soon:
-// in the first pass, while some of its resources have still to start and other
-// work is running or ready that may let them start.
-func (r *run) tellGatherers() {
-	busy := r.running > r.offRunning || r.ready.Len() > 0 || len(r.blocked) > 0 || len(r.asking) > 0
-	for _, gs := range r.gatherers {
-		more := !r.passDone && gs.left > 0 && busy
-		if more != gs.more {
-			gs.more = more
-			gs.g.Gather(more)
-		}
-	}
-}
-
-// endGathering tells every Gatherer queue, as the run ends, that nothing more comes.
-func (r *run) endGathering() {
-	for _, gs := range r.gatherers {
-		if gs.more {
-			gs.more = false
-			gs.g.Gather(false)
-		}
-	}
-}
-
 // sameQueue reports whether a and b are Queued resources of one queue.
 func sameQueue(a, b *node) bool {
 	qa, ok := a.v.Resource.(Queued)
@@ -845,7 +770,6 @@ func (r *run) releaseQueued(n *node) {
 
 // finishNode ends n's evaluation (or skip) with res and wakes its dependents.
 func (r *run) finishNode(n *node, res outcome, roots []string) {
-	r.gathered(n)
 	n.st = idle
 	n.recheck = false
 	r.active--
@@ -917,10 +841,6 @@ func (r *run) start1(n *node, slot bool) {
 	count, real := n.refreshes, n.real
 	n.refreshes, n.real = 0, 0
 	corrective := r.passDone
-	if isOffloaded(n.v.Resource) {
-		r.offRunning++
-	}
-	r.gathered(n)
 	if q, ok := n.v.Resource.(Queued); ok {
 		r.seq++
 		q.Dispatched(r.seq)
@@ -1043,9 +963,7 @@ func (r *run) complete(c completion) {
 	recheck := n.recheck
 	n.recheck = false
 	r.running--
-	if isOffloaded(n.v.Resource) {
-		r.offRunning--
-	} else {
+	if !isOffloaded(n.v.Resource) {
 		r.slots--
 	}
 	for _, l := range lockNames(n.v.Resource) {
@@ -1262,7 +1180,6 @@ func (r *run) loop(ctx context.Context) error {
 			}
 			r.afterPass = nil
 			r.settle()
-			r.tellGatherers()
 			continue
 		}
 		if stopping && r.running == 0 {
@@ -1305,12 +1222,10 @@ func (r *run) loop(ctx context.Context) error {
 			stopping = true
 			r.ready = r.ready[:0]
 			r.offReady = r.offReady[:0]
-			r.endGathering()
 			continue
 		}
 		if !stopping {
 			r.settle()
-			r.tellGatherers()
 		}
 	}
 }

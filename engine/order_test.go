@@ -156,25 +156,17 @@ type fakeQueue struct {
 	pending sync.Mutex
 	waiting []*queuedFake
 	batches [][]string
-	// await, when set, is called after the moment's wait (gatherQueue's).
-	await func()
 }
 
 type queuedFake struct {
 	*fake
 	q    *fakeQueue
-	id   any // the queue's identity when not q (a gatherQueue)
 	seq  uint64
 	done chan struct{}
 }
 
-func (r *queuedFake) Offloaded() {}
-func (r *queuedFake) Queue() any {
-	if r.id != nil {
-		return r.id
-	}
-	return r.q
-}
+func (r *queuedFake) Offloaded()            {}
+func (r *queuedFake) Queue() any            { return r.q }
 func (r *queuedFake) Dispatched(seq uint64) { r.seq = seq }
 
 func (r *queuedFake) CheckApply(ctx context.Context, apply bool) (bool, error) {
@@ -184,9 +176,6 @@ func (r *queuedFake) CheckApply(ctx context.Context, apply bool) (bool, error) {
 	q.waiting = append(q.waiting, r)
 	q.pending.Unlock()
 	time.Sleep(30 * time.Millisecond)
-	if q.await != nil {
-		q.await()
-	}
 	q.mu.Lock()
 	q.pending.Lock()
 	batch := q.waiting
@@ -246,109 +235,5 @@ func TestQueuedOrderEdges(t *testing.T) {
 	}
 	if i, j := rec.index("end a1"), rec.index("start b1"); i < 0 || j < i {
 		t.Errorf("b1 (another queue) started before a1 ended: %v", rec.events)
-	}
-}
-
-// gatherQueue is a fakeQueue that is a Gatherer: a request waits, up to 5 s, while
-// the engine says more may come.
-type gatherQueue struct {
-	*fakeQueue
-	mu    sync.Mutex
-	more  bool
-	moreC chan struct{}
-	told  []bool
-}
-
-func newGatherQueue() *gatherQueue {
-	g := &gatherQueue{fakeQueue: &fakeQueue{}}
-	g.fakeQueue.await = g.wait
-	return g
-}
-
-func (g *gatherQueue) Gather(more bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.told = append(g.told, more)
-	g.more = more
-	if !more && g.moreC != nil {
-		close(g.moreC)
-		g.moreC = nil
-	}
-}
-
-func (g *gatherQueue) wait() {
-	g.mu.Lock()
-	if !g.more {
-		g.mu.Unlock()
-		return
-	}
-	if g.moreC == nil {
-		g.moreC = make(chan struct{})
-	}
-	c := g.moreC
-	g.mu.Unlock()
-	select {
-	case <-c:
-	case <-time.After(5 * time.Second):
-	}
-	time.Sleep(30 * time.Millisecond) // as the runner does: the started ones come
-}
-
-// A Gatherer queue is told that more may come while other work runs that lets
-// more of its resources start: a1 waits for a2, which waits for a native resource,
-// and both join one batch; b2, behind b1 by a plain edge, cannot join b1's batch,
-// and b1 does not wait for it. Once the pass is over the queue is told so.
-func TestGathererQueue(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		build   func(g *Graph, add func(name string, queued bool, sleep time.Duration))
-		batches [][]string
-		within  time.Duration // the run's time, well under the queue's 5 s wait
-	}{
-		{"joins the batch", func(g *Graph, add func(string, bool, time.Duration)) {
-			add("a1", true, 0)
-			add("n1", false, 300*time.Millisecond)
-			add("a2", true, 0)
-			if err := g.AddEdge("n1", "a2", false); err != nil {
-				t.Fatal(err)
-			}
-		}, [][]string{{"a1", "a2"}}, 3 * time.Second},
-		{"behind the queue itself", func(g *Graph, add func(string, bool, time.Duration)) {
-			add("b1", true, 0)
-			add("b2", true, 0)
-			if err := g.AddEdge("b1", "b2", false); err != nil {
-				t.Fatal(err)
-			}
-		}, [][]string{{"b1"}, {"b2"}}, 3 * time.Second},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			rec := &recorder{}
-			q := newGatherQueue()
-			g := NewGraph()
-			add := func(name string, queued bool, sleep time.Duration) {
-				f := &fake{name: name, rec: rec, sleep: sleep}
-				var res Resource = f
-				if queued {
-					res = &queuedFake{fake: f, q: q.fakeQueue, id: q}
-				}
-				if err := g.AddVertex(&Vertex{Name: name, Resource: res}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			tc.build(g, add)
-			start := time.Now()
-			runOnce(t, Config{Observer: rec}, g)
-			if d := time.Since(start); d > tc.within {
-				t.Errorf("the run took %v, want under %v", d, tc.within)
-			}
-			if !reflect.DeepEqual(q.batches, tc.batches) {
-				t.Errorf("batches %v, want %v", q.batches, tc.batches)
-			}
-			q.mu.Lock()
-			defer q.mu.Unlock()
-			if n := len(q.told); n > 0 && q.told[n-1] {
-				t.Errorf("told %v: the last word is more", q.told)
-			}
-		})
 	}
 }

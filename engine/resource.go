@@ -110,16 +110,6 @@ type Queued interface {
 	Dispatched(seq uint64)
 }
 
-// Gatherer is a queue (the value of Queued.Queue) that can hold its work back while
-// more of it may come: a batch that waits for resources about to start spares a
-// second one. During the first pass the engine says Gather(true) while resources of
-// the queue have still to start (or be skipped) and other work is under way that
-// may let them; Gather(false) once either ends, and when the pass is over. Gather
-// is called from the engine's loop and must not block.
-type Gatherer interface {
-	Gather(more bool)
-}
-
 // Locker is a resource that must not run at the same time as others holding one of the
 // same named locks (a package manager, say).
 type Locker interface {
