@@ -299,12 +299,8 @@ func (e *Exec) sync(ctx context.Context) error {
 		}
 		if e.TrySleep > 0 {
 			e.h.Logf(engine.Debug, "Sleeping for %g seconds between tries", e.TrySleep.Seconds())
-			t := time.NewTimer(e.TrySleep)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return ctx.Err()
-			case <-t.C:
+			if err := sleepCtx(ctx, e.TrySleep); err != nil {
+				return err
 			}
 		}
 	}
@@ -395,6 +391,18 @@ func (r result) status() string {
 		return ""
 	}
 	return strconv.Itoa(r.code)
+}
+
+// sleepCtx sleeps for d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 var errTimeout = errors.New("timeout")
