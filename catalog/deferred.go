@@ -388,9 +388,9 @@ func fnSprintf(args []any) (any, error) {
 			goArg = rubyString(arg)
 		case 'd', 'i', 'u':
 			verb = 'd'
-			goArg, err = rubyInteger(arg)
+			goArg, err = RubyInteger(arg)
 		case 'x', 'X', 'o', 'b':
-			goArg, err = rubyInteger(arg)
+			goArg, err = RubyInteger(arg)
 		case 'f', 'e', 'E', 'g', 'G':
 			goArg, err = rubyFloat(arg)
 		case 'c':
@@ -400,7 +400,7 @@ func fnSprintf(args []any) (any, error) {
 				goArg = r
 			default:
 				var n *big.Int
-				if n, err = rubyInteger(arg); err == nil {
+				if n, err = RubyInteger(arg); err == nil {
 					goArg = rune(n.Int64())
 				}
 			}
@@ -413,9 +413,10 @@ func fnSprintf(args []any) (any, error) {
 	return b.String(), nil
 }
 
-// rubyInteger converts as Ruby's Integer() does for sprintf: floats are truncated,
-// strings are parsed with their 0x/0o/0b prefix.
-func rubyInteger(v any) (*big.Int, error) {
+// RubyInteger converts as Ruby's Integer() does (for sprintf, and for the types
+// whose munge calls it): floats are truncated, strings are parsed with their
+// 0x/0o/0b prefix, a leading 0 is octal, underscores may separate digits.
+func RubyInteger(v any) (*big.Int, error) {
 	var s string
 	switch v := v.(type) {
 	case json.Number:

@@ -100,12 +100,16 @@ func (v *PostgresqlConnValidator) attempt(ctx context.Context) (bool, error) {
 	for i := 0; i < v.Tries; i++ {
 		v.h.Logf(engine.Debug, "PostgresqlValidator.attempt_connection: Attempting connection to %s", v.DBName)
 		r, err := e.run(ctx, cmd, true)
-		if err != nil {
-			// What Puppet's execute raises: the user or the command cannot be
-			// run at all.
-			return false, err
+		if ctx.Err() != nil {
+			return false, ctx.Err()
 		}
-		if r.output != "" {
+		if err != nil {
+			// Puppet's execute forks before it changes the user: a child that
+			// cannot (no such user) exits 1 with nothing on stdout, which is one
+			// more try that failed (checked against puppet apply).
+			v.h.Logf(engine.Debug, "PostgresqlValidator.attempt_connection: %v", err)
+		}
+		if err == nil && r.output != "" {
 			v.h.Logf(engine.Debug, "PostgresqlValidator.attempt_connection: Connection to %s successful!", v.DBName)
 			return true, nil
 		}

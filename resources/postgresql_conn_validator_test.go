@@ -69,11 +69,17 @@ func TestPostgresqlConnValidator(t *testing.T) {
 			ran: []string{"args: --tuples-only --quiet --no-psqlrc --host 127.0.0.1 --port 5433 --username app --dbname appdb --command SELECT now() | pw=s3cret opt=-cx=1 lang=C"}},
 		{name: "no tries", res: PostgresqlConnValidator{Port: "5432"}, answer: 1, apply: true,
 			err: "change from 'absent' to 'present' failed: Unable to connect to PostgreSQL server! (:5432)"},
+		// Puppet's child cannot become the user: every try fails, with its warning.
+		{name: "no such user", res: PostgresqlConnValidator{Port: "5432", Tries: 2, RunAs: "no-such-user-here"}, answer: 1, apply: true,
+			err: "change from 'absent' to 'present' failed: Unable to connect to PostgreSQL server! (:5432)", warned: 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			psql, log := fakeValidatorPsql(t, tc.answer)
 			r := tc.res
-			r.PsqlPath, r.RunAs, r.Sleep = psql, me.Username, time.Second
+			r.PsqlPath, r.Sleep = psql, time.Second
+			if r.RunAs == "" {
+				r.RunAs = me.Username
+			}
 			if r.Command == "" {
 				r.Command = "SELECT 1"
 			}

@@ -177,6 +177,24 @@ func (p *Params) Int(name string, def int) int {
 	return def
 }
 
+// RubyInt returns name as a type's munge with Ruby's Integer() reads it ("010" is
+// 8, "0x10" 16, 5.9 is 5), or def when unset.
+func (p *Params) RubyInt(name string, def int) int {
+	v, ok := p.Raw(name)
+	if !ok {
+		return def
+	}
+	n, err := catalog.RubyInteger(v)
+	if err != nil || !n.IsInt64() || n.Int64() != int64(int(n.Int64())) {
+		if err == nil {
+			err = fmt.Errorf("%s is out of range", n)
+		}
+		p.Errorf(name, "%v", err)
+		return def
+	}
+	return int(n.Int64())
+}
+
 // Float returns name as a number, or def when unset.
 func (p *Params) Float(name string, def float64) float64 {
 	v, ok := p.Raw(name)

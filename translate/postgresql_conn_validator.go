@@ -33,16 +33,19 @@ func buildPostgresqlConnValidator(p *Params) engine.Resource {
 		DBUsername: p.String("db_username", ""),
 		DBPassword: p.String("db_password", ""),
 		Host:       p.String("host", ""),
-		Sleep:      time.Duration(p.Int("sleep", 2)) * time.Second,
-		Tries:      p.Int("tries", 10),
+		Sleep:      time.Duration(p.RubyInt("sleep", 2)) * time.Second,
+		Tries:      p.RubyInt("tries", 10),
 		PsqlPath:   p.String("psql_path", ""),
 		RunAs:      p.String("run_as", ""),
 		Command:    p.String("command", "SELECT 1"),
 		Sensitive:  p.Sensitive("db_password"),
 	}
 	if p.Has("port") {
-		// The type munges it with Integer().
-		v.Port = strconv.Itoa(p.Int("port", 0))
+		// The type munges it with Integer(), as sleep and tries.
+		errs := len(p.Errs())
+		if n := p.RubyInt("port", 0); len(p.Errs()) == errs {
+			v.Port = strconv.Itoa(n)
+		}
 	}
 	if raw, ok := p.Raw("connect_settings"); ok {
 		settings, isHash := raw.(map[string]any)
