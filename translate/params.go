@@ -195,6 +195,34 @@ func (p *Params) RubyInt(name string, def int) int {
 	return int(n.Int64())
 }
 
+// Settings returns name, a hash of strings, as K=V settings in the order of its
+// keys; nil when unset.
+func (p *Params) Settings(name string) []string {
+	v, ok := p.Raw(name)
+	if !ok {
+		return nil
+	}
+	settings, isHash := v.(map[string]any)
+	if !isHash {
+		p.Errorf(name, "want a hash, got %s", describe(v))
+	}
+	keys := make([]string, 0, len(settings))
+	for k := range settings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []string
+	for _, k := range keys {
+		s, ok := scalarString(settings[k])
+		if !ok {
+			p.Errorf(name, "%s: want a string, got %s", k, describe(settings[k]))
+			continue
+		}
+		out = append(out, k+"="+s)
+	}
+	return out
+}
+
 // Float returns name as a number, or def when unset.
 func (p *Params) Float(name string, def float64) float64 {
 	v, ok := p.Raw(name)

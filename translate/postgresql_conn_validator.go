@@ -1,7 +1,6 @@
 package translate
 
 import (
-	"sort"
 	"strconv"
 	"time"
 
@@ -47,24 +46,6 @@ func buildPostgresqlConnValidator(p *Params) engine.Resource {
 			v.Port = strconv.Itoa(n)
 		}
 	}
-	if raw, ok := p.Raw("connect_settings"); ok {
-		settings, isHash := raw.(map[string]any)
-		if !isHash {
-			p.Errorf("connect_settings", "want a hash, got %s", describe(raw))
-		}
-		keys := make([]string, 0, len(settings))
-		for k := range settings {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			s, ok := scalarString(settings[k])
-			if !ok {
-				p.Errorf("connect_settings", "%s: want a string, got %s", k, describe(settings[k]))
-				continue
-			}
-			v.ConnectSettings = append(v.ConnectSettings, k+"="+s)
-		}
-	}
+	v.ConnectSettings = p.Settings("connect_settings")
 	return v
 }

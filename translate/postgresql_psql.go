@@ -1,8 +1,6 @@
 package translate
 
 import (
-	"sort"
-
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
 	"github.com/mgmt-puppet/mgmt-puppet/resources"
 )
@@ -33,25 +31,6 @@ func buildPostgresqlPSQL(p *Params) engine.Resource {
 		Cwd:         p.String("cwd", "/tmp"),
 		Sensitive:   p.Sensitive("command"),
 	}
-	if v, ok := p.Raw("connect_settings"); ok {
-		settings, isHash := v.(map[string]any)
-		if !isHash {
-			p.Errorf("connect_settings", "want a hash, got %s", describe(v))
-		}
-		keys := make([]string, 0, len(settings))
-		for k := range settings {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			s, ok := scalarString(settings[k])
-			if !ok {
-				p.Errorf("connect_settings", "%s: want a string, got %s", k, describe(settings[k]))
-				continue
-			}
-			r.Environment = append(r.Environment, k+"="+s)
-		}
-	}
-	r.Environment = append(r.Environment, p.Strings("environment")...)
+	r.Environment = append(p.Settings("connect_settings"), p.Strings("environment")...)
 	return r
 }
