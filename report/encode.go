@@ -105,6 +105,10 @@ func (r *Recorder) snapshot() *snapshot {
 		evalTotal += typeTimes[t]
 	}
 	total := r.run.ConfigRetrieval + r.applied
+	for _, p := range r.run.Phases {
+		tm.values = append(tm.values, [3]any{p.Name, label(p.Name), p.Duration.Seconds()})
+		total += p.Duration
+	}
 	tm.values = append(tm.values,
 		[3]any{"config_retrieval", "Config retrieval", r.run.ConfigRetrieval.Seconds()},
 		[3]any{"transaction_evaluation", "Transaction evaluation", r.applied.Seconds()},
@@ -179,7 +183,7 @@ func (s *snapshot) obj() obj {
 		corrective = corrective || st.corrective
 		statuses = append(statuses, field{st.meta.Ref(), st.obj()})
 	}
-	return obj{
+	o := obj{
 		{"host", r.run.Host},
 		{"time", rubyTimeOf(r.start)},
 		{"configuration_version", configVersion(r.run.ConfigurationVersion)},
@@ -196,8 +200,19 @@ func (s *snapshot) obj() obj {
 		{"resource_statuses", statuses},
 		{"corrective_change", corrective},
 		{"catalog_uuid", nilIfEmpty(r.run.CatalogUUID)},
-		{"cached_catalog_status", "not_used"},
+		{"cached_catalog_status", orDefault(r.run.CachedCatalogStatus, "not_used")},
 	}
+	if r.run.RunMode == "agent" {
+		o = append(o, field{"code_id", nilIfEmpty(r.run.CodeID)}, field{"server_used", nilIfEmpty(r.run.ServerUsed)})
+	}
+	return o
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // configVersion is the catalog version as Puppet writes it: an integer when it is one.
@@ -273,7 +288,8 @@ func (r *Recorder) WriteSummary(w io.Writer) error {
 	r.mu.Unlock()
 	sum := obj{
 		{"version", obj{{"config", configVersion(r.run.ConfigurationVersion)}, {"puppet", PuppetVersion}}},
-		{"application", obj{{"run_mode", "user"}, {"initial_environment", r.run.Environment},
+		{"application", obj{{"run_mode", orDefault(r.run.RunMode, "user")},
+			{"initial_environment", orDefault(r.run.InitialEnvironment, r.run.Environment)},
 			{"converged_environment", r.run.Environment}}},
 	}
 	for _, name := range []string{"resources", "time", "changes", "events"} {

@@ -26,6 +26,29 @@ type Run struct {
 	Noop                 bool // the run's global --noop
 	// ConfigRetrieval is the time spent reading and translating the catalog.
 	ConfigRetrieval time.Duration
+
+	// What an agent run adds (puppet apply leaves them empty):
+	// RunMode is last_run_summary's run_mode: "agent", or "" for "user".
+	RunMode string
+	// TransactionUUID is the one the catalog was requested with; "" makes one.
+	TransactionUUID string
+	// InitialEnvironment is the environment the run began in, when the server
+	// switched it ("" is Environment).
+	InitialEnvironment string
+	// CodeID and ServerUsed ("host:port") are the catalog's code_id and the server
+	// it came from.
+	CodeID, ServerUsed string
+	// CachedCatalogStatus is not_used (""), explicitly_requested or on_failure.
+	CachedCatalogStatus string
+	// Phases are the agent's timed steps before the catalog's application
+	// (fact_generation, plugin_sync...), reported among the time metrics.
+	Phases []Phase
+}
+
+// Phase is a timed step of a run.
+type Phase struct {
+	Name     string // metric name: fact_generation
+	Duration time.Duration
 }
 
 // Recorder is an engine.Observer that keeps what a report needs. Its methods may be
@@ -76,7 +99,11 @@ type providers interface{ ProviderName() string }
 
 // NewRecorder returns a recorder for run that keeps log lines at level and above.
 func NewRecorder(run Run, level engine.Level) *Recorder {
-	return &Recorder{run: run, level: level, uuid: newUUID(), start: time.Now(), statuses: map[*engine.Vertex]*status{}}
+	uuid := run.TransactionUUID
+	if uuid == "" {
+		uuid = newUUID()
+	}
+	return &Recorder{run: run, level: level, uuid: uuid, start: time.Now(), statuses: map[*engine.Vertex]*status{}}
 }
 
 // Observe implements engine.Observer.

@@ -1,0 +1,178 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// PuppetVersion is the puppet agent whose requests these are.
+const PuppetVersion = "7.23.0"
+
+// userAgent is puppet agent 7.23's http_user_agent on Debian 12.
+const userAgent = "Puppet/" + PuppetVersion + " Ruby/3.1.2-p20 (x86_64-linux-gnu)"
+
+// Accept headers as puppet agent sends them.
+const (
+	acceptJSON    = "application/json, text/pson"
+	acceptCatalog = "application/json, application/vnd.puppet.rich+json, text/pson"
+	acceptText    = "text/plain"
+	acceptBinary  = "application/octet-stream"
+)
+
+// Timeouts are puppet agent's http_connect_timeout and http_read_timeout.
+type Timeouts struct {
+	Connect, Read time.Duration
+}
+
+// DefaultTimeouts are Puppet's defaults: 2 minutes to connect, 10 to read.
+var DefaultTimeouts = Timeouts{Connect: 2 * time.Minute, Read: 10 * time.Minute}
+
+// Client sends requests to one Puppet Server service (the server, its CA, or the
+// report server) over one TLS configuration.
+type Client struct {
+	base string // https://host:port
+	hc   *http.Client
+}
+
+// NewClient returns a client of the service at base ("https://host:port").
+func NewClient(base string, conf *tls.Config, t Timeouts) *Client {
+	dialer := &net.Dialer{Timeout: t.Connect, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		DialContext:           dialer.DialContext,
+		TLSClientConfig:       conf,
+		TLSHandshakeTimeout:   t.Connect,
+		ResponseHeaderTimeout: t.Read,
+		IdleConnTimeout:       4 * time.Second, // Puppet's keep-alive pool
+		MaxIdleConnsPerHost:   4,
+		ForceAttemptHTTP2:     false,
+	}
+	return &Client{base: strings.TrimSuffix(base, "/"), hc: &http.Client{Transport: tr}}
+}
+
+// Close closes idle connections.
+func (c *Client) Close() { c.hc.CloseIdleConnections() }
+
+// Base is the service's URL.
+func (c *Client) Base() string { return c.base }
+
+// ResponseError is a response other than 2xx, with the message the server gave.
+type ResponseError struct {
+	Code    int
+	Message string
+}
+
+// Error reads as Puppet's: "Error 500 on SERVER: ...".
+func (e *ResponseError) Error() string {
+	return fmt.Sprintf("Error %d on SERVER: %s", e.Code, e.Message)
+}
+
+// NotFound says whether err is a 404 from the server.
+func NotFound(err error) bool {
+	re, ok := err.(*ResponseError)
+	return ok && re.Code == http.StatusNotFound
+}
+
+// param is one query or form parameter; order matters to the server's logs only,
+// but Puppet's order is kept.
+type param struct{ key, value string }
+
+// escape is Ruby's CGI.escape with spaces as %20, as Puppet::Util.uri_query_encode
+// encodes parameters.
+func escape(s string) string {
+	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
+}
+
+func encode(ps []param) string {
+	var b strings.Builder
+	for i, p := range ps {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(escape(p.key))
+		b.WriteByte('=')
+		b.WriteString(escape(p.value))
+	}
+	return b.String()
+}
+
+// request is one call to the service.
+type request struct {
+	method, path string // path already escaped
+	query        []param
+	accept       string
+	contentType  string
+	body         []byte
+}
+
+// do sends r and returns the body of a 2xx response.
+func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
+	u := c.base + r.path
+	if len(r.query) > 0 {
+		u += "?" + encode(r.query)
+	}
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, u, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("X-Puppet-Version", PuppetVersion)
+	req.Header.Set("User-Agent", userAgent)
+	if r.accept != "" {
+		req.Header.Set("Accept", r.accept)
+	}
+	if r.contentType != "" {
+		req.Header.Set("Content-Type", r.contentType)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: reading the response: %w", r.method, u, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, &ResponseError{Code: resp.StatusCode, Message: errorMessage(resp, data)}
+	}
+	return data, nil
+}
+
+// errorMessage is the message of an error response: the "message" of Puppet
+// Server's JSON error body, else the body as text, else the status line.
+func errorMessage(resp *http.Response, data []byte) string {
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		var e struct {
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(data, &e) == nil && e.Message != "" {
+			return e.Message
+		}
+	}
+	if s := strings.TrimSpace(string(data)); s != "" {
+		return s
+	}
+	return resp.Status
+}
+
+// pathEscape escapes each segment of a name put in a URL path
+// (Puppet::Util.uri_encode).
+func pathEscape(s string) string {
+	parts := strings.Split(s, "/")
+	for i, p := range parts {
+		parts[i] = url.PathEscape(p)
+	}
+	return strings.Join(parts, "/")
+}

@@ -1,0 +1,103 @@
+package agent
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestEncode(t *testing.T) {
+	got := encode([]param{{"environment", "production"}, {"ignore", ".svn"}, {"q", "a b+c/d=é"}, {"empty", ""}})
+	want := "environment=production&ignore=.svn&q=a%20b%2Bc%2Fd%3D%C3%A9&empty="
+	if got != want {
+		t.Errorf("encode = %s, want %s", got, want)
+	}
+}
+
+// TestCatalogRequest checks the catalog request's form as Puppet Server decodes
+// it: the facts escaped twice, the parameters in puppet agent's order.
+func TestCatalogRequest(t *testing.T) {
+	var form, query, accept, ctype, agentHeader string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		form, query = string(b), r.URL.RawQuery
+		accept, ctype, agentHeader = r.Header.Get("Accept"), r.Header.Get("Content-Type"), r.Header.Get("X-Puppet-Version")
+		if r.URL.Path != "/puppet/v3/catalog/node1.test" {
+			http.Error(w, "bad path "+r.URL.Path, 404)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"name":"node1.test"}`)
+	}))
+	defer srv.Close()
+	c := NewClient(srv.URL, nil, DefaultTimeouts)
+	facts := &Facts{Name: "node1.test", Values: map[string]any{"os": map[string]any{"family": "Debian"}, "motd": "a b&c"},
+		Time: time.Date(2026, 12, 3, 12, 0, 0, 5, time.UTC), Expiration: time.Date(2026, 12, 3, 12, 30, 0, 5, time.UTC)}
+	wire, err := facts.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Catalog(context.Background(), CatalogRequest{Certname: "node1.test", Environment: "production",
+		Configured: "production", TransactionID: "u-1"}, wire); err != nil {
+		t.Fatal(err)
+	}
+	if query != "environment=production" || accept != acceptCatalog || ctype != "application/x-www-form-urlencoded" || agentHeader != PuppetVersion {
+		t.Errorf("query %q, Accept %q, Content-Type %q, X-Puppet-Version %q", query, accept, ctype, agentHeader)
+	}
+	keys := []string{}
+	for _, kv := range strings.Split(form, "&") {
+		keys = append(keys, strings.SplitN(kv, "=", 2)[0])
+	}
+	if got := strings.Join(keys, ","); got != "facts_format,facts,environment,configured_environment,check_environment,transaction_uuid,job_uuid,static_catalog,checksum_type" {
+		t.Errorf("form keys %s", got)
+	}
+	vals, err := url.ParseQuery(form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The server form-decodes, then CGI.unescapes again.
+	once := vals.Get("facts")
+	if strings.HasPrefix(once, "{") {
+		t.Fatalf("facts escaped only once: %s", once)
+	}
+	twice, err := url.QueryUnescape(once)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"name":"node1.test","values":{"motd":"a b&c","os":{"family":"Debian"}},"timestamp":"2026-12-03T12:00:00.000000005+00:00","expiration":"2026-12-03T12:30:00.000000005+00:00"}`; twice != want {
+		t.Errorf("facts\n got %s\nwant %s", twice, want)
+	}
+	if vals.Get("checksum_type") != "sha256.sha384.sha512.sha224.md5" || vals.Get("check_environment") != "true" || vals.Get("static_catalog") != "true" {
+		t.Errorf("form %v", vals)
+	}
+}
+
+func TestResponseError(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/puppet/v3/catalog/json.test":
+			w.Header().Set("Content-Type", "application/json;charset=utf-8")
+			w.WriteHeader(500)
+			io.WriteString(w, `{"message":"Server Error: Evaluation Error: boom","issue_kind":"RUNTIME_ERROR"}`)
+		default:
+			w.Header().Set("Content-Type", "text/plain")
+			w.WriteHeader(404)
+			io.WriteString(w, "Could not find certificate x\n")
+		}
+	}))
+	defer srv.Close()
+	c := NewClient(srv.URL, nil, DefaultTimeouts)
+	_, err := c.Catalog(context.Background(), CatalogRequest{Certname: "json.test", Environment: "production"}, []byte("{}"))
+	if err == nil || err.Error() != "Error 500 on SERVER: Server Error: Evaluation Error: boom" {
+		t.Errorf("500: %v", err)
+	}
+	_, err = c.Certificate(context.Background(), "x")
+	if !NotFound(err) || err.Error() != "Error 404 on SERVER: Could not find certificate x" {
+		t.Errorf("404: %v", err)
+	}
+}

@@ -1,0 +1,117 @@
+package agent
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+)
+
+func TestIsPuppet(t *testing.T) {
+	for _, tc := range []struct {
+		comm, args string
+		want       bool
+	}{
+		{"puppet", "/usr/bin/ruby /usr/bin/puppet agent -t", true},
+		{"ruby", "/usr/bin/ruby /usr/bin/puppet agent", true},
+		{"ruby", "/usr/bin/ruby /srv/app.rb", false},
+		{"mgmt-puppet", "/usr/bin/mgmt-puppet agent --test", true},
+		{"puppet-agent", "x", true},
+		{"sleep", "sleep 100", false},
+		{"puppetize", "puppetize", false},
+	} {
+		if got := isPuppet(tc.comm, tc.args); got != tc.want {
+			t.Errorf("isPuppet(%q, %q) = %v, want %v", tc.comm, tc.args, got, tc.want)
+		}
+	}
+}
+
+func TestLockRun(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "state", "agent_catalog_run.lock")
+	l, err := LockRun(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(file)
+	if string(data) != strconv.Itoa(os.Getpid()) {
+		t.Fatalf("lock holds %q, want this process's pid with no newline", data)
+	}
+	if err := l.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Fatalf("the lock is still there after Unlock: %v", err)
+	}
+
+	// A lock of a process that is gone is stale and taken over.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(file, []byte(strconv.Itoa(dead.Process.Pid)), 0o644)
+	l, err = LockRun(file)
+	if err != nil {
+		t.Fatalf("stale lock of a dead process: %v", err)
+	}
+	l.Unlock()
+
+	// A lock of a live process that is no Puppet is stale too (Pidlock's test).
+	sleeper := exec.Command("sleep", "30")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { sleeper.Process.Kill(); sleeper.Wait() }()
+	os.WriteFile(file, []byte(strconv.Itoa(sleeper.Process.Pid)), 0o644)
+	l, err = LockRun(file)
+	if err != nil {
+		t.Fatalf("lock of a live process that is not Puppet: %v", err)
+	}
+	l.Unlock()
+
+	// A lock of a live Puppet (the test binary's comm is agent.test, no Puppet;
+	// a copy of sleep named puppet is one).
+	bin := filepath.Join(dir, "puppet")
+	sleepPath, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := os.ReadFile(sleepPath)
+	if err := os.WriteFile(bin, src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fake := exec.Command(bin, "30")
+	if err := fake.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { fake.Process.Kill(); fake.Wait() }()
+	os.WriteFile(file, []byte(strconv.Itoa(fake.Process.Pid)), 0o644)
+	if _, err := LockRun(file); !errors.Is(err, ErrLocked) {
+		t.Fatalf("lock of a live puppet: got %v, want ErrLocked", err)
+	}
+}
+
+func TestDisabled(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, content string
+		exists        bool
+		reason        string
+	}{
+		{"absent", "", false, ""},
+		{"message", `{"disabled_message":"maintenance until 5pm"}`, true, "maintenance until 5pm"},
+		{"default", `{"disabled_message":"reason not specified"}`, true, "reason not specified"},
+		{"not json", "x", true, "reason not specified"},
+	} {
+		file := filepath.Join(dir, tc.name)
+		if tc.exists {
+			os.WriteFile(file, []byte(tc.content), 0o644)
+		}
+		reason, disabled, err := Disabled(file)
+		if err != nil || disabled != tc.exists || reason != tc.reason {
+			t.Errorf("%s: Disabled = %q, %v, %v; want %q, %v", tc.name, reason, disabled, err, tc.reason, tc.exists)
+		}
+	}
+}
