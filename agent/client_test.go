@@ -101,3 +101,18 @@ func TestResponseError(t *testing.T) {
 		t.Errorf("404: %v", err)
 	}
 }
+
+func TestFacterMessages(t *testing.T) {
+	in := "[2026-12-03 11:41:51.507186 ] ERROR Facter::InternalFactManager - \x1b[31mPermission denied @ rb_sysopen - /proc/1/environ\x1b[0m \n" +
+		"[2026-12-03 11:41:52.0 ] WARN Facter::Util - slow\n\nboom\n"
+	got := FacterMessages([]byte(in))
+	want := []FacterMessage{{"ERROR", "Permission denied @ rb_sysopen - /proc/1/environ"}, {"WARN", "slow"}, {"ERROR", "boom"}}
+	if len(got) != len(want) {
+		t.Fatalf("got %q", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("%d: got %q, want %q", i, got[i], want[i])
+		}
+	}
+}

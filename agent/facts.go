@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
+	"strings"
 	"time"
 )
 
@@ -48,14 +50,16 @@ func GatherFacts(ctx context.Context, certname string, noop bool, specifiedEnv s
 	c := exec.CommandContext(ctx, cmd, args...)
 	var stderr bytes.Buffer
 	c.Stderr = &stderr
-	out, err := c.Output()
-	if err != nil {
-		return nil, stderr.Bytes(), fmt.Errorf("facter: %w: %s", err, lastLine(stderr.Bytes()))
-	}
+	out, runErr := c.Output()
+	// Facter exits 1 when it logged an error, and still prints every fact it
+	// resolved: the facts count, as in Puppet, which logs Facter's errors and goes on.
 	values := map[string]any{}
 	dec := json.NewDecoder(bytes.NewReader(out))
 	dec.UseNumber()
 	if err := dec.Decode(&values); err != nil {
+		if runErr != nil {
+			return nil, stderr.Bytes(), fmt.Errorf("facter: %w: %s", runErr, lastLine(stderr.Bytes()))
+		}
 		return nil, stderr.Bytes(), fmt.Errorf("facter --json: %w", err)
 	}
 	values["clientcert"] = certname
@@ -97,4 +101,33 @@ func lastLine(b []byte) string {
 		b = b[i+1:]
 	}
 	return string(b)
+}
+
+// FacterMessage is one message Facter logged.
+type FacterMessage struct {
+	Level   string // ERROR, WARN, INFO, DEBUG
+	Message string // colour codes removed
+}
+
+var (
+	ansi      = regexp.MustCompile("\x1b\\[[0-9;]*m")
+	facterLog = regexp.MustCompile(`^\[[^\]]*\]\s+(ERROR|WARN|INFO|DEBUG)\s+\S+\s+-\s+(.*)$`)
+)
+
+// FacterMessages reads what Facter wrote to stderr: its log lines, and any other
+// line as an error.
+func FacterMessages(stderr []byte) []FacterMessage {
+	var out []FacterMessage
+	for _, l := range strings.Split(string(stderr), "\n") {
+		l = strings.TrimSpace(ansi.ReplaceAllString(l, ""))
+		if l == "" {
+			continue
+		}
+		if m := facterLog.FindStringSubmatch(l); m != nil {
+			out = append(out, FacterMessage{Level: m[1], Message: strings.TrimSpace(m[2])})
+			continue
+		}
+		out = append(out, FacterMessage{Level: "ERROR", Message: l})
+	}
+	return out
 }

@@ -42,7 +42,8 @@ type SSL struct {
 	// in hex with or without colons; empty trusts the first download.
 	Fingerprint string
 	// WaitForCert is the wait between tries while the certificate is not signed;
-	// 0 gives up at once. MaxWait bounds the whole wait (0: no bound).
+	// 0 gives up at once. MaxWait bounds the whole wait (puppetconf.Unlimited:
+	// no bound; 0 gives up after the first wait, as in Puppet).
 	WaitForCert, MaxWait time.Duration
 	Timeouts             Timeouts
 	Log                  Logger
@@ -68,7 +69,7 @@ func (s SSL) Ensure(ctx context.Context) (*tls.Config, error) {
 			fmt.Fprintln(s.Stdout, "Exiting now because the waitforcert setting is set to 0.")
 			return nil, ErrNotSigned
 		}
-		if s.MaxWait > 0 && time.Since(start)+s.WaitForCert > s.MaxWait {
+		if time.Since(start) > s.MaxWait {
 			fmt.Fprintf(s.Stdout, "Couldn't fetch certificate from CA server; you might still need to sign this agent's certificate (%s). Exiting now because the maxwaitforcert timeout has been exceeded.\n", s.Dir.Certname)
 			return nil, ErrNotSigned
 		}

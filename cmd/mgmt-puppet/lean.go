@@ -46,6 +46,9 @@ func extraCommands() []*cobra.Command { return nil }
 
 // needsExported reports whether args ask for exported resources.
 func needsExported(args []string) bool {
+	if len(args) > 0 && args[0] == "agent" {
+		return false // its --ssldir and --certname are puppet agent's
+	}
 	for i, a := range args {
 		if i == 0 && a == "puppetdb" {
 			return true

@@ -55,7 +55,7 @@ func newRootCommand() *cobra.Command {
 	_ = root.PersistentFlags().MarkHidden("cpuprofile")
 	root.PersistentFlags().StringVar(&memprofile, "memprofile", "", "write a Go heap profile to this file at exit (for developers)")
 	_ = root.PersistentFlags().MarkHidden("memprofile")
-	root.AddCommand(newRunCommand(), newTranslateCommand(), newCompareCommand())
+	root.AddCommand(newRunCommand(), newTranslateCommand(), newCompareCommand(), newAgentCommand())
 	root.AddCommand(extraCommands()...)
 	return root
 }

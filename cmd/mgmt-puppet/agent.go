@@ -1,0 +1,604 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"errors"
+	"fmt"
+	crand "crypto/rand"
+	"math/rand"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"gopkg.in/yaml.v3"
+
+	"github.com/mgmt-puppet/mgmt-puppet/agent"
+	"github.com/mgmt-puppet/mgmt-puppet/catalog"
+	"github.com/mgmt-puppet/mgmt-puppet/engine"
+	"github.com/mgmt-puppet/mgmt-puppet/puppetconf"
+	"github.com/mgmt-puppet/mgmt-puppet/puppetlog"
+	"github.com/mgmt-puppet/mgmt-puppet/puppetssl"
+	"github.com/mgmt-puppet/mgmt-puppet/report"
+	"github.com/mgmt-puppet/mgmt-puppet/translate"
+)
+
+// agentSettings are the puppet agent settings that may be given as flags: they
+// override puppet.conf as puppet agent's own flags do.
+var agentSettings = []struct{ name, usage string }{
+	{"server", "the Puppet Server"},
+	{"serverport", "its port"},
+	{"ca_server", "the CA server"},
+	{"ca_port", "its port"},
+	{"report_server", "the server reports go to"},
+	{"report_port", "its port"},
+	{"certname", "this node's certificate name"},
+	{"environment", "the environment to ask for"},
+	{"ssldir", "the SSL directory"},
+	{"vardir", "Puppet's cache directory"},
+	{"statedir", "the state directory (locks, last_run_report.yaml)"},
+	{"publicdir", "where last_run_summary.yaml is written"},
+	{"rundir", "the run directory"},
+	{"logdir", "the log directory"},
+	{"tags", "apply only resources with one of these tags"},
+	{"skip_tags", "do not apply resources with one of these tags"},
+	{"waitforcert", "time between asks for a signed certificate (0: exit)"},
+	{"runinterval", "time between runs"},
+	{"certificate_revocation", "chain, leaf or false"},
+	{"ca_fingerprint", "SHA-256 of the CA bundle to trust at the first download"},
+}
+
+// agentBools are the boolean settings given as flags, with their --no- forms.
+var agentBools = []struct{ name, usage string }{
+	{"noop", "check everything, change nothing"},
+	{"splay", "wait a random time up to splaylimit before the run"},
+	{"usecacheonfailure", "apply the cached catalog when the server gives none"},
+	{"report", "send the report to the server"},
+	{"daemonize", "run in the background (only --no-daemonize is supported)"},
+	{"onetime", "one run, then exit"},
+}
+
+type agentOptions struct {
+	confdir           string
+	test              bool
+	detailedExitcodes bool
+	verbose, debug    bool
+	color             string
+	parallelism       int
+	settings          map[string]*string
+	bools             map[string]*bool
+	flags             *pflag.FlagSet
+}
+
+func newAgentCommand() *cobra.Command {
+	o := &agentOptions{settings: map[string]*string{}, bools: map[string]*bool{}}
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Fetch this node's catalog from Puppet Server, apply it and report, as puppet agent does",
+		Long: `Run as puppet agent 7 does against an unmodified Puppet Server: the node's certificate
+from its ssldir (or bootstrapped: key, CSR, signed certificate), settings from
+puppet.conf ([main] and [agent]) overridden by flags, the node's environment, facts from
+Facter, the compiled catalog (cached for usecacheonfailure), the run report sent to the
+server, last_run_summary.yaml and last_run_report.yaml where puppet agent writes them,
+and its lock files (agent_catalog_run.lock, agent_disabled.lock) shared with it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	// Puppet's flags are its settings' names; both spellings are taken.
+	f.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		return pflag.NormalizedName(strings.ReplaceAll(name, "_", "-"))
+	})
+	f.StringVar(&o.confdir, "confdir", "", "Puppet's configuration directory, holding puppet.conf (root: /etc/puppet)")
+	for _, s := range agentSettings {
+		o.settings[s.name] = f.String(s.name, "", s.usage)
+	}
+	f.Lookup("serverport").Deprecated = ""
+	o.settings["masterport"] = o.settings["serverport"]
+	f.StringVar(o.settings["serverport"], "masterport", "", "the old name of --serverport")
+	for _, b := range agentBools {
+		o.bools[b.name] = f.Bool(b.name, false, b.usage)
+		f.Bool("no-"+b.name, false, "")
+		_ = f.MarkHidden("no-" + b.name)
+	}
+	f.BoolVarP(&o.test, "test", "t", false, "one verbose run in the foreground with detailed exit codes and no cached catalog, as puppet agent --test")
+	f.BoolVar(&o.detailedExitcodes, "detailed-exitcodes", false, "exit 0 no changes, 2 changes, 4 failures, 6 both, 1 could not run")
+	f.BoolVarP(&o.verbose, "verbose", "v", false, "log info lines")
+	f.BoolVarP(&o.debug, "debug", "d", false, "log debug lines")
+	f.StringVar(&o.color, "color", "auto", "colour log lines: auto, true, false or ansi")
+	f.IntVar(&o.parallelism, "parallelism", engine.DefaultParallelism(), "resources evaluated at once")
+	o.flags = f
+	return cmd
+}
+
+// overrides are the settings the command line gave.
+func (o *agentOptions) overrides() map[string]string {
+	out := map[string]string{}
+	for _, s := range agentSettings {
+		if o.flags.Changed(s.name) {
+			out[s.name] = *o.settings[s.name]
+		}
+	}
+	if o.flags.Changed("masterport") {
+		out["serverport"] = *o.settings["serverport"]
+	}
+	if o.confdir != "" {
+		out["confdir"] = o.confdir
+	}
+	for _, b := range agentBools {
+		switch {
+		case o.flags.Changed("no-" + b.name):
+			out[b.name] = "false"
+		case o.flags.Changed(b.name):
+			out[b.name] = strconv.FormatBool(*o.bools[b.name])
+		}
+	}
+	if o.test {
+		// --test: onetime, verbose, no daemon, no cached catalog, no splay,
+		// detailed exit codes, and no wait for a certificate unless one was asked.
+		for k, v := range map[string]string{"onetime": "true", "daemonize": "false", "usecacheonfailure": "false", "splay": "false"} {
+			out[k] = v
+		}
+		if !o.flags.Changed("waitforcert") {
+			out["waitforcert"] = "0"
+		}
+	}
+	return out
+}
+
+// agentRun is one run's state.
+type agentRun struct {
+	set      *puppetconf.Settings
+	log      *puppetlog.Logger
+	certname string
+	noop     bool
+	envGiven bool // on the command line
+	uuid     string
+	server   *agent.Client
+	phases   []report.Phase
+}
+
+func (o *agentOptions) run(ctx context.Context) error {
+	ro := &runOptions{verbose: o.verbose || o.test, debug: o.debug, color: o.color, parallelism: o.parallelism, fightAfter: 5}
+	if err := ro.validate(); err != nil {
+		return err
+	}
+	log := ro.logger()
+	over := o.overrides()
+	confdir := over["confdir"]
+	root := os.Geteuid() == 0
+	if confdir == "" {
+		confdir = defaultConfdir(root)
+	}
+	set, err := puppetconf.Load(filepath.Join(confdir, "puppet.conf"), "agent", over, root)
+	if err != nil {
+		log.Printf(engine.Err, "Could not parse configuration: %v", err)
+		return exitError{1}
+	}
+	onetime, err := set.Bool("onetime")
+	if err != nil {
+		return err
+	}
+	if !onetime {
+		return errors.New("only one run at a time is built yet: use --onetime or --test (the daemon, with runinterval and events between runs, is not)")
+	}
+	detailed := o.detailedExitcodes || o.test
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	code, err := o.once(ctx, set, ro, log)
+	if err != nil {
+		log.Printf(engine.Err, "Could not run: %v", err)
+		return exitError{1}
+	}
+	switch {
+	case code < 0:
+		return exitError{1}
+	case detailed && code != 0:
+		return exitError{code}
+	}
+	return nil
+}
+
+func defaultConfdir(root bool) string {
+	if root {
+		return "/etc/puppet"
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".puppet", "etc")
+}
+
+// once makes one agent run and returns its detailed exit code, or -1 when the run
+// did not apply a catalog.
+func (o *agentOptions) once(ctx context.Context, set *puppetconf.Settings, ro *runOptions, log *puppetlog.Logger) (int, error) {
+	if reason, disabled, err := agent.Disabled(set.String("agent_disabled_lockfile")); err != nil {
+		return -1, err
+	} else if disabled {
+		log.Printf(engine.Notice, "Skipping run of Puppet configuration client; administratively disabled (Reason: '%s');\nUse 'puppet agent --enable' to re-enable.", reason)
+		return -1, nil
+	}
+	if err := splay(ctx, set, log); err != nil {
+		return -1, err
+	}
+	r := &agentRun{set: set, log: log, certname: strings.ToLower(set.String("certname")), uuid: newUUID(),
+		envGiven: o.flags.Changed("environment")}
+	var err error
+	if r.noop, err = set.Bool("noop"); err != nil {
+		return -1, err
+	}
+	tlsConf, err := r.ssl(ctx)
+	if errors.Is(err, agent.ErrNotSigned) {
+		return -1, nil
+	}
+	if err != nil {
+		return -1, err
+	}
+	lock, err := agent.LockRun(set.String("agent_catalog_run_lockfile"))
+	if errors.Is(err, agent.ErrLocked) {
+		log.Printf(engine.Notice, "Run of Puppet configuration client already in progress; skipping  (%s exists)", set.String("agent_catalog_run_lockfile"))
+		return -1, nil
+	}
+	if err != nil {
+		return -1, err
+	}
+	defer lock.Unlock()
+	timeouts, err := r.timeouts()
+	if err != nil {
+		return -1, err
+	}
+	r.server = agent.NewClient(serviceURL(set.String("server"), set.String("serverport")), tlsConf, timeouts)
+	defer r.server.Close()
+	return r.apply(ctx, ro, tlsConf, timeouts)
+}
+
+// serviceURL is https://host:port, with IPv6 addresses bracketed.
+func serviceURL(host, port string) string {
+	return "https://" + net.JoinHostPort(host, port)
+}
+
+func (r *agentRun) timeouts() (agent.Timeouts, error) {
+	c, err := r.set.Duration("http_connect_timeout")
+	if err != nil {
+		return agent.Timeouts{}, err
+	}
+	rd, err := r.set.Duration("http_read_timeout")
+	if err != nil {
+		return agent.Timeouts{}, err
+	}
+	return agent.Timeouts{Connect: c, Read: rd}, nil
+}
+
+// splay waits a random time up to splaylimit when splay is set, once, as a
+// onetime puppet agent does.
+func splay(ctx context.Context, set *puppetconf.Settings, log *puppetlog.Logger) error {
+	on, err := set.Bool("splay")
+	if err != nil || !on {
+		return err
+	}
+	limit, err := set.Duration("splaylimit")
+	if err != nil {
+		return err
+	}
+	d := time.Duration(rand.Int63n(int64(limit/time.Second)+1)) * time.Second
+	log.Printf(engine.Info, "Sleeping for %d seconds (splay is enabled)", int(d.Seconds()))
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// ssl makes sure of the node's certificate and returns the client TLS configuration.
+func (r *agentRun) ssl(ctx context.Context) (*tls.Config, error) {
+	set := r.set
+	mode, err := puppetssl.ParseRevocation(set.String("certificate_revocation"))
+	if err != nil {
+		return nil, fmt.Errorf("certificate_revocation: %w", err)
+	}
+	wait, err := set.Duration("waitforcert")
+	if err != nil {
+		return nil, err
+	}
+	maxWait, err := set.Duration("maxwaitforcert")
+	if err != nil {
+		return nil, err
+	}
+	keyLength, err := set.Int("keylength")
+	if err != nil {
+		return nil, err
+	}
+	timeouts, err := r.timeouts()
+	if err != nil {
+		return nil, err
+	}
+	s := agent.SSL{
+		Dir:         puppetssl.Dir{Path: set.String("ssldir"), Certname: r.certname},
+		CA:          serviceURL(set.String("ca_server"), set.String("ca_port")),
+		Revocation:  mode,
+		KeyType:     set.String("key_type"),
+		KeyLength:   keyLength,
+		Curve:       set.String("named_curve"),
+		Fingerprint: set.String("ca_fingerprint"),
+		WaitForCert: wait, MaxWait: maxWait,
+		Timeouts: timeouts,
+		Log:      r.log,
+		Stdout:   os.Stdout,
+	}
+	return s.Ensure(ctx)
+}
+
+// apply fetches the catalog, applies it and reports.
+func (r *agentRun) apply(ctx context.Context, ro *runOptions, tlsConf *tls.Config, timeouts agent.Timeouts) (int, error) {
+	set := r.set
+	start := time.Now()
+	env, initial := r.environment(ctx)
+	r.log.Printf(engine.Info, "Using environment '%s'", env)
+	raw, cat, cached, err := r.catalog(ctx, &env)
+	header := report.Run{Host: r.certname, Environment: env, InitialEnvironment: initial, Noop: r.noop,
+		RunMode: "agent", TransactionUUID: r.uuid, ServerUsed: net.JoinHostPort(set.String("server"), set.String("serverport")),
+		CachedCatalogStatus: cached, Phases: r.phases}
+	if err != nil {
+		return -1, err
+	}
+	if cat == nil {
+		r.log.Printf(engine.Err, "Could not retrieve catalog; skipping run")
+		r.finish(ctx, report.NewRecorder(header, ro.level()), env, tlsConf, timeouts)
+		return -1, nil
+	}
+	if cached == "" && !r.noop {
+		r.log.Printf(engine.Info, "Caching catalog for %s", r.certname)
+		if err := replaceFileData(r.cacheFile(), raw, 0o640); err != nil {
+			r.log.Printf(engine.Err, "Could not cache the catalog: %v", err)
+		}
+	}
+	header.ConfigurationVersion, header.CatalogUUID, header.CodeID = cat.Version, cat.CatalogUUID, cat.CodeID
+	tags, skip := set.List("tags"), set.List("skip_tags")
+	// puppet:///modules/ sources come from the server, into a copy laid out as
+	// a module path that the Files read.
+	sources := filepath.Join(set.String("vardir"), "mgmt-puppet", "sources", cat.Environment)
+	if n, err := agent.SyncSources(ctx, r.server, cat, cat.Environment, sources); err != nil {
+		r.log.Printf(engine.Err, "Could not retrieve file sources: %v", err)
+	} else if n > 0 {
+		r.log.Printf(engine.Debug, "Fetched %d source files from the server", n)
+	}
+	opts := translate.Options{Tags: tags, SkipTags: skip, Noop: r.noop, ModulePath: []string{sources}}
+	res, err := translateCatalog(cat, "from "+set.String("server"), opts, os.Stdout, os.Stderr)
+	if err != nil {
+		r.finish(ctx, report.NewRecorder(header, ro.level()), env, tlsConf, timeouts)
+		return -1, nil
+	}
+	header.ConfigRetrieval = time.Since(start)
+	rec := report.NewRecorder(header, ro.level())
+	var skipped []*engine.Vertex
+	for _, v := range res.Graph.Vertices() {
+		if v.Skip {
+			skipped = append(skipped, v)
+		}
+	}
+	rec.Skipped(skipped)
+	r.log.Printf(engine.Info, "Applying configuration version '%s'", cat.Version)
+	eng, err := engine.New(engine.Config{Parallelism: ro.parallelism, Noop: r.noop, Observer: observers{r.log, rec},
+		FightRepairs: fightRepairs(ro.fightAfter)})
+	if err != nil {
+		return -1, err
+	}
+	result, err := eng.Run(ctx, res.Graph)
+	if err != nil {
+		return -1, err
+	}
+	r.finish(ctx, rec, env, tlsConf, timeouts)
+	code := 0
+	if result.Changed > 0 || result.Restarted > 0 {
+		code |= 2
+	}
+	if result.Failed > 0 || result.FailedToRestart > 0 {
+		code |= 4
+	}
+	return code, nil
+}
+
+func (r *agentRun) cacheFile() string {
+	return filepath.Join(r.set.String("client_datadir"), "catalog", r.certname+".json")
+}
+
+// environment decides the run's environment as puppet agent does, and returns it
+// with the one the run began in: the command line's; else, when the last run's
+// summary was an agent's, the environment it converged to; else the server's
+// answer to a node request.
+func (r *agentRun) environment(ctx context.Context) (env, initial string) {
+	env = r.set.String("environment")
+	if r.envGiven {
+		return env, env
+	}
+	if last, ok := lastEnvironment(r.set.String("lastrunfile")); ok {
+		if use, err := r.set.Bool("use_last_environment"); err == nil && use {
+			return last, last
+		}
+	}
+	node, err := r.server.NodeEnvironment(ctx, r.certname, env, env, r.uuid)
+	if err != nil {
+		r.log.Printf(engine.Warning, "Unable to fetch my node definition, but the agent run will continue:")
+		r.log.Printf(engine.Warning, "%v", err)
+		return env, env
+	}
+	if node != "" && node != env {
+		r.log.Printf(engine.Notice, "Local environment: '%s' doesn't match server specified node environment '%s', switching agent to '%s'.", env, node, node)
+		return node, env
+	}
+	return env, env
+}
+
+// catalog fetches the catalog (facts first), following the server to another
+// environment up to 4 times; on failure, the cache when usecacheonfailure says
+// so. cached is the report's cached_catalog_status ("" when not used).
+func (r *agentRun) catalog(ctx context.Context, env *string) (raw []byte, cat *catalog.Catalog, cached string, err error) {
+	for try := 0; try < 4; try++ {
+		raw, cat, err = r.fetch(ctx, *env)
+		if err != nil {
+			break
+		}
+		if cat.Environment == "" || cat.Environment == *env {
+			return raw, cat, "", nil
+		}
+		r.log.Printf(engine.Notice, "Local environment: '%s' doesn't match server specified environment '%s', restarting agent run with environment '%s'", *env, cat.Environment, cat.Environment)
+		*env = cat.Environment
+	}
+	if err == nil {
+		err = errors.New("Catalog environment didn't stabilize after 4 fetches, aborting run")
+	}
+	r.log.Printf(engine.Err, "Could not retrieve catalog from remote server: %v", err)
+	use, berr := r.set.Bool("usecacheonfailure")
+	if berr != nil {
+		return nil, nil, "", berr
+	}
+	if !use {
+		r.log.Printf(engine.Warning, "Not using cache on failed catalog")
+		return nil, nil, "", nil
+	}
+	data, rerr := os.ReadFile(r.cacheFile())
+	if rerr != nil {
+		return nil, nil, "", nil
+	}
+	c, perr := catalog.Parse(strings.NewReader(string(data)))
+	if perr != nil {
+		r.log.Printf(engine.Err, "Could not retrieve catalog from cache: %v", perr)
+		return nil, nil, "", nil
+	}
+	if c.Environment != *env {
+		r.log.Printf(engine.Err, "Not using cached catalog because its environment '%s' does not match '%s'", c.Environment, *env)
+		return nil, nil, "", nil
+	}
+	r.log.Printf(engine.Info, "Using cached catalog from environment '%s'", c.Environment)
+	return data, c, "on_failure", nil
+}
+
+// fetch gathers facts and asks the server for the catalog of env.
+func (r *agentRun) fetch(ctx context.Context, env string) ([]byte, *catalog.Catalog, error) {
+	set := r.set
+	interval, err := set.Duration("runinterval")
+	if err != nil {
+		return nil, nil, err
+	}
+	specified := ""
+	if r.envGiven {
+		specified = set.String("environment")
+	}
+	r.log.Printf(engine.Info, "Loading facts")
+	t := time.Now()
+	facts, stderr, err := agent.GatherFacts(ctx, r.certname, r.noop, specified, agent.FactOptions{
+		ExternalDir: []string{set.String("pluginfactdest")},
+		CustomDir:   []string{filepath.Join(set.String("libdir"), "facter")},
+	}, interval)
+	for _, m := range agent.FacterMessages(stderr) {
+		// Puppet runs Facter in its own process and logs its messages as its own.
+		level := map[string]engine.Level{"ERROR": engine.Err, "WARN": engine.Warning, "INFO": engine.Info}[m.Level]
+		if m.Level == "DEBUG" {
+			level = engine.Debug
+		}
+		r.log.Printf(level, "Facter: %s", m.Message)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	r.phases = append(r.phases, report.Phase{Name: "fact_generation", Duration: time.Since(t)})
+	wire, err := facts.JSON()
+	if err != nil {
+		return nil, nil, err
+	}
+	raw, err := r.server.Catalog(ctx, agent.CatalogRequest{Certname: r.certname, Environment: env,
+		Configured: set.String("environment"), TransactionID: r.uuid}, wire)
+	if err != nil {
+		return nil, nil, err
+	}
+	cat, err := catalog.Parse(strings.NewReader(string(raw)))
+	if err != nil {
+		return nil, nil, fmt.Errorf("the server's catalog: %w", err)
+	}
+	return raw, cat, nil
+}
+
+// finish writes last_run_summary.yaml and last_run_report.yaml, then sends the
+// report, as puppet agent does (the summary first, whatever the sending gives).
+func (r *agentRun) finish(ctx context.Context, rec *report.Recorder, env string, tlsConf *tls.Config, timeouts agent.Timeouts) {
+	set := r.set
+	if err := replaceFileMode(set.String("lastrunfile"), 0o640, func(w io.Writer) error { return rec.WriteSummary(w) }); err != nil {
+		r.log.Printf(engine.Err, "Could not save last run local report: %v", err)
+	}
+	send, err := set.Bool("report")
+	if err != nil || !send {
+		return
+	}
+	if err := replaceFileMode(set.String("lastrunreport"), 0o640, rec.WriteYAML); err != nil {
+		r.log.Printf(engine.Err, "Could not save last run local report: %v", err)
+	}
+	var body strings.Builder
+	if err := rec.WriteJSON(&body); err != nil {
+		r.log.Printf(engine.Err, "Could not send report: %v", err)
+		return
+	}
+	c := agent.NewClient(serviceURL(set.String("report_server"), set.String("report_port")), tlsConf, timeouts)
+	defer c.Close()
+	if _, err := c.Report(ctx, r.certname, env, []byte(body.String())); err != nil && !agent.NotFound(err) {
+		r.log.Printf(engine.Err, "Could not send report: %v", err)
+	}
+}
+
+// lastEnvironment is the environment the last run converged to, when
+// last_run_summary.yaml was written by an agent run.
+func lastEnvironment(file string) (string, bool) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "", false
+	}
+	var sum struct {
+		Application struct {
+			RunMode   string `yaml:"run_mode"`
+			Converged string `yaml:"converged_environment"`
+		} `yaml:"application"`
+	}
+	if yaml.Unmarshal(data, &sum) != nil || sum.Application.RunMode != "agent" || sum.Application.Converged == "" {
+		return "", false
+	}
+	return sum.Application.Converged, true
+}
+
+// newUUID is a random (version 4) UUID: the run's transaction_uuid.
+func newUUID() string {
+	var b [16]byte
+	if _, err := crand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// replaceFileData replaces path with data, durably, creating its directory.
+func replaceFileData(path string, data []byte, mode os.FileMode) error {
+	return replaceFileMode(path, mode, func(w io.Writer) error { _, err := w.Write(data); return err })
+}
+
+// replaceFileMode is replaceFile with the file's mode, creating its directory.
+func replaceFileMode(path string, mode os.FileMode, write func(io.Writer) error) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return err
+	}
+	return replaceFile(path, func(w io.Writer) error {
+		if f, ok := w.(*os.File); ok {
+			if err := f.Chmod(mode); err != nil {
+				return err
+			}
+		}
+		return write(w)
+	})
+}
