@@ -29,15 +29,26 @@ type Metadata struct {
 	} `json:"checksum"`
 }
 
+// metadataOptions are a metadata request's links (manage, follow),
+// source_permissions (ignore, use) and ignore patterns.
+type metadataOptions struct {
+	links, permissions string
+	ignore             []string
+}
+
 // FileMetadatas asks for the metadata of a served file, or of a whole tree with
 // recurse (file_metadatas: the root is relative_path "."). A source the server
 // does not have gives no entries and no error.
-func (c *Client) FileMetadatas(ctx context.Context, path, env string, recurse bool) ([]Metadata, error) {
-	q := []param{{"links", "manage"}, {"checksum_type", "sha256"}, {"source_permissions", "ignore"}, {"environment", env}}
+func (c *Client) FileMetadatas(ctx context.Context, path, env string, recurse bool, o metadataOptions) ([]Metadata, error) {
+	q := []param{{"links", o.links}, {"checksum_type", "sha256"}, {"source_permissions", o.permissions}, {"environment", env}}
 	r := request{method: http.MethodGet, accept: acceptJSON}
 	if recurse {
 		r.path = "/puppet/v3/file_metadatas" + pathEscape(path)
-		r.query = append([]param{{"recurse", "true"}, {"max_files", "-1"}}, q...)
+		head := []param{{"recurse", "true"}, {"max_files", "-1"}}
+		for _, i := range o.ignore {
+			head = append(head, param{"ignore", i})
+		}
+		r.query = append(head, q...)
 	} else {
 		r.path = "/puppet/v3/file_metadata" + pathEscape(path)
 		r.query = q
@@ -96,7 +107,7 @@ func SyncSources(ctx context.Context, c *Client, cat *catalog.Catalog, env, dir 
 }
 
 func syncOne(ctx context.Context, c *Client, path, env, dir string, recurse bool) (int, error) {
-	ms, err := c.FileMetadatas(ctx, path, env, recurse)
+	ms, err := c.FileMetadatas(ctx, path, env, recurse, metadataOptions{links: "manage", permissions: "ignore"})
 	if err != nil {
 		return 0, err
 	}
@@ -104,62 +115,153 @@ func syncOne(ctx context.Context, c *Client, path, env, dir string, recurse bool
 	rest := strings.TrimPrefix(path, "/modules/")
 	module, file, _ := strings.Cut(rest, "/")
 	base := filepath.Join(dir, module, "files", filepath.Clean("/"+file))
-	n := 0
-	for _, m := range ms {
-		rel := filepath.Clean("/" + m.RelativePath)
-		local := filepath.Join(base, rel)
-		if !strings.HasPrefix(local, filepath.Join(dir, module, "files")) {
-			return n, fmt.Errorf("the server named %q, outside the source", m.RelativePath)
-		}
-		switch m.Type {
-		case "directory":
-			if err := os.MkdirAll(local, 0o755); err != nil {
-				return n, err
-			}
-		case "file":
-			if sameChecksum(local, m.Checksum.Value) {
-				continue
-			}
-			served := path
-			if rel != "/" {
-				served = path + rel
-			}
-			data, err := c.FileContent(ctx, served, env)
-			if err != nil {
-				return n, err
-			}
-			if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
-				return n, err
-			}
-			if err := atomicfile.Write(local, string(data), atomicfile.Options{Mode: 0o644, UID: -1, GID: -1}); err != nil {
-				return n, err
-			}
-			n++
-		case "link":
-			os.Remove(local)
-			if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
-				return n, err
-			}
-			if err := os.Symlink(m.Destination, local); err != nil {
-				return n, err
-			}
-		}
-	}
-	return n, nil
+	changes, err := c.mirror(ctx, path, env, ms, base, mirrorOptions{purge: true})
+	return len(changes), err
 }
 
-// sameChecksum says whether file's sha256 is the server's "{sha256}hex".
-func sameChecksum(file, want string) bool {
-	hexSum, ok := strings.CutPrefix(want, "{sha256}")
-	if !ok {
-		return false
+// Change is one change mirror made to a local copy, worded as Puppet logs the
+// change of the File resource that pluginsync uses.
+type Change struct {
+	Path    string
+	Message string // "ensure: defined content as '{sha256}...'"
+}
+
+type mirrorOptions struct {
+	purge bool // remove what the server does not list
+	modes bool // give files the server's mode (source_permissions use)
+}
+
+// mirror makes dest a copy of the served tree ms (from FileMetadatas of served):
+// directories made, files fetched when their checksum differs, links made, and,
+// with purge, what the server does not list removed (all of dest when ms is
+// empty: the server has no such source).
+func (c *Client) mirror(ctx context.Context, served, env string, ms []Metadata, dest string, o mirrorOptions) ([]Change, error) {
+	var changes []Change
+	listed := map[string]bool{}
+	for _, m := range ms {
+		rel := filepath.Clean("/" + m.RelativePath)
+		local := filepath.Join(dest, rel)
+		if local != dest && !strings.HasPrefix(local, dest+"/") {
+			return changes, fmt.Errorf("the server named %q, outside %s", m.RelativePath, served)
+		}
+		listed[local] = true
+		switch m.Type {
+		case "directory":
+			if st, err := os.Lstat(local); err == nil && st.IsDir() {
+				continue
+			}
+			os.RemoveAll(local)
+			if err := os.MkdirAll(local, 0o755); err != nil {
+				return changes, err
+			}
+			changes = append(changes, Change{local, "ensure: created"})
+		case "file":
+			old, had := checksumOf(local)
+			if had && "{sha256}"+old == m.Checksum.Value {
+				continue
+			}
+			from := served
+			if rel != "/" {
+				from = served + rel
+			}
+			data, err := c.FileContent(ctx, from, env)
+			if err != nil {
+				return changes, err
+			}
+			if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
+				return changes, err
+			}
+			mode := uint32(0o644)
+			if o.modes && m.Mode != 0 {
+				mode = uint32(m.Mode) & 0o7777
+			}
+			if st, err := os.Lstat(local); err == nil && st.IsDir() {
+				os.RemoveAll(local)
+			}
+			if err := atomicfile.Write(local, string(data), atomicfile.Options{Mode: mode, UID: -1, GID: -1}); err != nil {
+				return changes, err
+			}
+			sum := sha256.Sum256(data)
+			if had {
+				changes = append(changes, Change{local, fmt.Sprintf("content: content changed '{sha256}%s' to '{sha256}%x'", old, sum)})
+			} else {
+				changes = append(changes, Change{local, fmt.Sprintf("ensure: defined content as '{sha256}%x'", sum)})
+			}
+		case "link":
+			if t, err := os.Readlink(local); err == nil && t == m.Destination {
+				continue
+			}
+			os.RemoveAll(local)
+			if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
+				return changes, err
+			}
+			if err := os.Symlink(m.Destination, local); err != nil {
+				return changes, err
+			}
+			changes = append(changes, Change{local, "ensure: created"})
+		}
+	}
+	if !o.purge {
+		return changes, nil
+	}
+	if len(ms) == 0 {
+		if _, err := os.Lstat(dest); err == nil {
+			os.RemoveAll(dest)
+			changes = append(changes, Change{dest, "ensure: removed"})
+		}
+		return changes, nil
+	}
+	var stale []string
+	filepath.WalkDir(dest, func(p string, d os.DirEntry, err error) error {
+		if err != nil || listed[p] {
+			return nil
+		}
+		stale = append(stale, p)
+		if d.IsDir() {
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	for _, p := range stale {
+		if err := os.RemoveAll(p); err != nil {
+			return changes, err
+		}
+		changes = append(changes, Change{p, "ensure: removed"})
+	}
+	return changes, nil
+}
+
+// pluginsIgnore is pluginsignore's default: what pluginsync never copies.
+var pluginsIgnore = []string{".svn", "CVS", ".git", ".hg"}
+
+// Pluginsync copies a mount of the server (pluginfacts, plugins: the facts.d
+// and lib folders of every module of env) into dest, as puppet agent's pluginsync
+// does: recursively, following links, purging what the server no longer has;
+// pluginfacts keep the server's file modes (source_permissions use).
+func Pluginsync(ctx context.Context, c *Client, mount, env, dest string) ([]Change, error) {
+	perms := "ignore"
+	if mount == "pluginfacts" {
+		perms = "use"
+	}
+	ms, err := c.FileMetadatas(ctx, "/"+mount, env, true, metadataOptions{links: "follow", permissions: perms, ignore: pluginsIgnore})
+	if err != nil {
+		return nil, err
+	}
+	return c.mirror(ctx, "/"+mount, env, ms, dest, mirrorOptions{purge: true, modes: perms == "use"})
+}
+
+// checksumOf is the sha256 of a regular file, in hex; false when it is none.
+func checksumOf(file string) (string, bool) {
+	st, err := os.Lstat(file)
+	if err != nil || !st.Mode().IsRegular() {
+		return "", false
 	}
 	data, err := os.ReadFile(file)
 	if err != nil {
-		return false
+		return "", false
 	}
 	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:]) == hexSum
+	return hex.EncodeToString(sum[:]), true
 }
 
 // modulesPath is the served path of a puppet:///modules/ source.

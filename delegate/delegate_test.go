@@ -98,6 +98,18 @@ func TestUnknown(t *testing.T) {
 	if got := r.Unknown("other", []string{"Host"}); !reflect.DeepEqual(got, []string{"Host"}) {
 		t.Errorf("in another environment: unknown %v, want [Host]", got)
 	}
+	// An agent's pluginsynced lib folder.
+	lib := filepath.Join(tmp, "lib")
+	if err := os.MkdirAll(filepath.Join(lib, "puppet", "type"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(lib, "puppet", "type", "ini_setting.rb"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	synced := NewRunner(Config{TypeDirs: []string{own}, LibDir: lib})
+	if got := synced.Unknown("production", []string{"Ini_setting", "Host"}); !reflect.DeepEqual(got, []string{"Host"}) {
+		t.Errorf("with a libdir: unknown %v, want [Host]", got)
+	}
 	none := NewRunner(Config{TypeDirs: []string{filepath.Join(tmp, "absent")}})
 	if got := none.Unknown("production", []string{"Frobnicate"}); got != nil {
 		t.Errorf("without Puppet's types: unknown %v, want nothing checked", got)

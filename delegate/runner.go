@@ -25,6 +25,9 @@ type Config struct {
 	// modules bring; "$environment" stands for the catalog's environment. Empty:
 	// Puppet's own setting.
 	ModulePath []string
+	// LibDir is passed as --libdir: the plugins an agent's pluginsync brought
+	// (the lib folders of the server's modules), whose types Puppet then loads.
+	LibDir string
 	// Gather is how long a request waits for others that become ready with it.
 	Gather time.Duration
 	// TypeDirs are the folders of Puppet's own types (lib/puppet/type), which tell
@@ -356,6 +359,9 @@ func (r *Runner) apply(ctx context.Context, batch []*request) (*report, error) {
 		"--certname", certname, "--facts_terminus", "yaml"}
 	if mp := r.modulePath(head.Environment); len(mp) > 0 {
 		args = append(args, "--basemodulepath", strings.Join(mp, ":"))
+	}
+	if r.cfg.LibDir != "" {
+		args = append(args, "--libdir", r.cfg.LibDir)
 	}
 	r.runs++
 	cmd := exec.CommandContext(ctx, r.cfg.Puppet, args...)

@@ -35,6 +35,9 @@ func (r *Runner) Unknown(environment string, types []string) []string {
 	}
 	vendored, _ := filepath.Glob("/opt/puppetlabs/puppet/vendor_modules/*/lib/puppet/type")
 	dirs = append(dirs, vendored...)
+	if r.cfg.LibDir != "" {
+		dirs = append(dirs, filepath.Join(r.cfg.LibDir, "puppet", "type"))
+	}
 	for _, mp := range r.modulePath(environment) {
 		mods, _ := filepath.Glob(filepath.Join(mp, "*", "lib", "puppet", "type"))
 		dirs = append(dirs, mods...)

@@ -23,7 +23,7 @@ import (
 
 	"github.com/mgmt-puppet/mgmt-puppet/agent"
 	"github.com/mgmt-puppet/mgmt-puppet/catalog"
-	"github.com/mgmt-puppet/mgmt-puppet/engine"
+		"github.com/mgmt-puppet/mgmt-puppet/engine"
 	"github.com/mgmt-puppet/mgmt-puppet/puppetconf"
 	"github.com/mgmt-puppet/mgmt-puppet/puppetlog"
 	"github.com/mgmt-puppet/mgmt-puppet/puppetssl"
@@ -73,6 +73,7 @@ type agentOptions struct {
 	verbose, debug    bool
 	color             string
 	parallelism       int
+	delegate          delegateOptions
 	settings          map[string]*string
 	bools             map[string]*bool
 	flags             *pflag.FlagSet
@@ -117,6 +118,7 @@ and its lock files (agent_catalog_run.lock, agent_disabled.lock) shared with it.
 	f.BoolVarP(&o.debug, "debug", "d", false, "log debug lines")
 	f.StringVar(&o.color, "color", "auto", "colour log lines: auto, true, false or ansi")
 	f.IntVar(&o.parallelism, "parallelism", engine.DefaultParallelism(), "resources evaluated at once")
+	o.delegate.flags(f)
 	o.flags = f
 	return cmd
 }
@@ -169,7 +171,8 @@ type agentRun struct {
 }
 
 func (o *agentOptions) run(ctx context.Context) error {
-	ro := &runOptions{verbose: o.verbose || o.test, debug: o.debug, color: o.color, parallelism: o.parallelism, fightAfter: 5}
+	ro := &runOptions{verbose: o.verbose || o.test, debug: o.debug, color: o.color, parallelism: o.parallelism, fightAfter: 5,
+		delegate: o.delegate}
 	if err := ro.validate(); err != nil {
 		return err
 	}
@@ -343,6 +346,7 @@ func (r *agentRun) apply(ctx context.Context, ro *runOptions, tlsConf *tls.Confi
 	start := time.Now()
 	env, initial := r.environment(ctx)
 	r.log.Printf(engine.Info, "Using environment '%s'", env)
+	r.pluginsync(ctx, env)
 	raw, cat, cached, err := r.catalog(ctx, &env)
 	header := report.Run{Host: r.certname, Environment: env, InitialEnvironment: initial, Noop: r.noop,
 		RunMode: "agent", TransactionUUID: r.uuid, ServerUsed: net.JoinHostPort(set.String("server"), set.String("serverport")),
@@ -371,7 +375,12 @@ func (r *agentRun) apply(ctx context.Context, ro *runOptions, tlsConf *tls.Confi
 	} else if n > 0 {
 		r.log.Printf(engine.Debug, "Fetched %d source files from the server", n)
 	}
-	opts := translate.Options{Tags: tags, SkipTags: skip, Noop: r.noop, ModulePath: []string{sources}}
+	runner := ro.delegate.runner(nil, set.String("plugindest"))
+	if runner != nil {
+		defer runner.Close()
+	}
+	opts := translate.Options{Tags: tags, SkipTags: skip, Noop: r.noop, ModulePath: []string{sources},
+		Delegate: runner, DelegateTypes: ro.delegate.types}
 	res, err := translateCatalog(cat, "from "+set.String("server"), opts, os.Stdout, os.Stderr)
 	if err != nil {
 		r.finish(ctx, report.NewRecorder(header, ro.level()), env, tlsConf, timeouts)
@@ -409,6 +418,37 @@ func (r *agentRun) apply(ctx context.Context, ro *runOptions, tlsConf *tls.Confi
 
 func (r *agentRun) cacheFile() string {
 	return filepath.Join(r.set.String("client_datadir"), "catalog", r.certname+".json")
+}
+
+// pluginsync copies the server's pluginfacts and plugins (the facts.d and lib
+// folders of env's modules) where puppet agent keeps them, so that Facter finds
+// the custom facts and Puppet, running the types without a native
+// implementation, the modules' types.
+func (r *agentRun) pluginsync(ctx context.Context, env string) {
+	start := time.Now()
+	defer func() { r.phases = append(r.phases, report.Phase{Name: "plugin_sync", Duration: time.Since(start)}) }()
+	exists, err := r.server.EnvironmentExists(ctx, env)
+	if err != nil {
+		r.log.Printf(engine.Err, "%v", err)
+		return
+	}
+	if !exists {
+		r.log.Printf(engine.Notice, "Environment '%s' not found on server, skipping initial pluginsync.", env)
+		return
+	}
+	for _, m := range []struct{ mount, name, dest string }{
+		{"pluginfacts", "pluginfacts", r.set.String("pluginfactdest")},
+		{"plugins", "plugin", r.set.String("plugindest")},
+	} {
+		r.log.Printf(engine.Info, "Retrieving %s", m.name)
+		changes, err := agent.Pluginsync(ctx, r.server, m.mount, env, m.dest)
+		for _, c := range changes {
+			r.log.Printf(engine.Notice, "/File[%s]/%s", c.Path, c.Message)
+		}
+		if err != nil {
+			r.log.Printf(engine.Err, "Could not retrieve %s: %v", m.name, err)
+		}
+	}
 }
 
 // environment decides the run's environment as puppet agent does, and returns it
@@ -493,7 +533,6 @@ func (r *agentRun) fetch(ctx context.Context, env string) ([]byte, *catalog.Cata
 	if r.envGiven {
 		specified = set.String("environment")
 	}
-	r.log.Printf(engine.Info, "Loading facts")
 	t := time.Now()
 	facts, stderr, err := agent.GatherFacts(ctx, r.certname, r.noop, specified, agent.FactOptions{
 		ExternalDir: []string{set.String("pluginfactdest")},

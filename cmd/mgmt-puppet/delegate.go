@@ -25,10 +25,10 @@ func (d *delegateOptions) flags(f *pflag.FlagSet) {
 
 // runner returns the runner for delegated resources, or nil when Puppet is not
 // installed: then the translation lists the resources that nothing can run.
-func (d *delegateOptions) runner(modulepath []string) *delegate.Runner {
+func (d *delegateOptions) runner(modulepath []string, libdir string) *delegate.Runner {
 	path, err := exec.LookPath(d.puppet)
 	if err != nil {
 		return nil
 	}
-	return delegate.NewRunner(delegate.Config{Puppet: path, ModulePath: modulepath, Interval: d.interval})
+	return delegate.NewRunner(delegate.Config{Puppet: path, ModulePath: modulepath, LibDir: libdir, Interval: d.interval})
 }

@@ -145,7 +145,7 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 	}
 	log := o.logger()
 	modulepath := splitPath(o.modulepath)
-	runner := o.delegate.runner(modulepath)
+	runner := o.delegate.runner(modulepath, "")
 	if runner != nil {
 		defer runner.Close()
 	}
