@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
+	crand "crypto/rand"
 	"crypto/tls"
-	"io"
 	"errors"
 	"fmt"
-	crand "crypto/rand"
+	"io"
 	"math/rand"
 	"net"
 	"os"
@@ -23,7 +23,7 @@ import (
 
 	"github.com/mgmt-puppet/mgmt-puppet/agent"
 	"github.com/mgmt-puppet/mgmt-puppet/catalog"
-		"github.com/mgmt-puppet/mgmt-puppet/engine"
+	"github.com/mgmt-puppet/mgmt-puppet/engine"
 	"github.com/mgmt-puppet/mgmt-puppet/puppetconf"
 	"github.com/mgmt-puppet/mgmt-puppet/puppetlog"
 	"github.com/mgmt-puppet/mgmt-puppet/puppetssl"
