@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -135,9 +136,15 @@ func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 	if r.contentType != "" {
 		req.Header.Set("Content-Type", r.contentType)
 	}
+	start := time.Now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, err
+		// Worded as Puppet words a request that got no answer.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("Request to %s failed after %.3f seconds: %w", u, time.Since(start).Seconds(), err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)

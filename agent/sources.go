@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -80,9 +81,11 @@ func (c *Client) FileMetadatas(ctx context.Context, path, env string, recurse bo
 // the Files find them there as puppet apply finds them in its module path. A
 // file whose checksum the server gives is fetched only when the copy differs;
 // what the server does not have is left out, so that the File reports the
-// missing source as Puppet does. Files that recurse get their whole tree.
-func SyncSources(ctx context.Context, c *Client, cat *catalog.Catalog, env, dir string) (fetched int, err error) {
+// missing source as Puppet does. Files that recurse get their whole tree. It
+// returns how many files and folders of the copy it changed.
+func SyncSources(ctx context.Context, c *Client, cat *catalog.Catalog, env, dir string) (changed int, err error) {
 	seen := map[string]bool{}
+	var errs []error
 	for i := range cat.Resources {
 		r := &cat.Resources[i]
 		if r.Type != "File" || r.Exported {
@@ -97,13 +100,22 @@ func SyncSources(ctx context.Context, c *Client, cat *catalog.Catalog, env, dir 
 			}
 			seen[key] = true
 			n, err := syncOne(ctx, c, path, env, dir, recurse)
-			fetched += n
+			changed += n
 			if err != nil {
-				return fetched, fmt.Errorf("%s: source %s: %w", r.Ref(), src, err)
+				// No stale copy may stand in for what the server could not
+				// give: the File fails, as Puppet's does without metadata.
+				os.RemoveAll(sourceCopy(dir, path))
+				errs = append(errs, fmt.Errorf("%s: source %s: %w", r.Ref(), src, err))
 			}
 		}
 	}
-	return fetched, nil
+	return changed, errors.Join(errs...)
+}
+
+// sourceCopy is where the copy of a served /modules/M/P lives: dir/M/files/P.
+func sourceCopy(dir, path string) string {
+	module, file, _ := strings.Cut(strings.TrimPrefix(path, "/modules/"), "/")
+	return filepath.Join(dir, module, "files", filepath.Clean("/"+file))
 }
 
 func syncOne(ctx context.Context, c *Client, path, env, dir string, recurse bool) (int, error) {
@@ -111,11 +123,7 @@ func syncOne(ctx context.Context, c *Client, path, env, dir string, recurse bool
 	if err != nil {
 		return 0, err
 	}
-	// path is /modules/M/P; the copy lives at dir/M/files/P.
-	rest := strings.TrimPrefix(path, "/modules/")
-	module, file, _ := strings.Cut(rest, "/")
-	base := filepath.Join(dir, module, "files", filepath.Clean("/"+file))
-	changes, err := c.mirror(ctx, path, env, ms, base, mirrorOptions{purge: true})
+	changes, err := c.mirror(ctx, path, env, ms, sourceCopy(dir, path), mirrorOptions{purge: true})
 	return len(changes), err
 }
 
@@ -154,7 +162,9 @@ func (c *Client) mirror(ctx context.Context, served, env string, ms []Metadata, 
 			if err := os.MkdirAll(local, 0o755); err != nil {
 				return changes, err
 			}
-			changes = append(changes, Change{local, "ensure: created"})
+			if local != dest { // Puppet makes the destination itself unannounced
+				changes = append(changes, Change{local, "ensure: created"})
+			}
 		case "file":
 			old, had := checksumOf(local)
 			if had && "{sha256}"+old == m.Checksum.Value {

@@ -38,6 +38,10 @@ type SSL struct {
 	KeyType    string // rsa or ec
 	KeyLength  int    // RSA bits
 	Curve      string // EC curve: prime256v1, secp384r1, secp521r1
+	// CSRAttributes is csr_attributes.yaml: its attributes and extension
+	// requests are not put in a CSR yet, so a node that has one is refused rather
+	// than sent to the CA without them.
+	CSRAttributes string
 	// Fingerprint is ca_fingerprint: the SHA-256 of the CA bundle as downloaded,
 	// in hex with or without colons; empty trusts the first download.
 	Fingerprint string
@@ -272,6 +276,15 @@ func (s SSL) certificate(ctx context.Context, root *tls.Config, trust *puppetssl
 		if err != nil {
 			return err
 		}
+		if s.CSRAttributes != "" {
+			s.Log.Printf(engine.Info, "csr_attributes file loading from %s", s.CSRAttributes)
+			if _, err := os.Stat(s.CSRAttributes); err == nil {
+				return fmt.Errorf("%s: custom attributes and extension requests in a CSR are not supported yet; create this node's certificate with puppet agent, mgmt-puppet uses it", s.CSRAttributes)
+			}
+		}
+		s.Log.Printf(engine.Info, "Creating a new SSL certificate request for %s", s.Dir.Certname)
+		sum := sha256.Sum256(der)
+		s.Log.Printf(engine.Info, "Certificate Request fingerprint (SHA256): %s", hexColons(sum[:]))
 		csr := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
 		err = c.SubmitCSR(ctx, s.Dir.Certname, csr)
 		var re *ResponseError

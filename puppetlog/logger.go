@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/syslog"
 	"strings"
 	"sync"
 
@@ -15,8 +16,20 @@ import (
 type Logger struct {
 	mu    sync.Mutex
 	w     io.Writer
+	sys   *syslog.Writer // when set, lines go to syslog instead of w
 	level engine.Level
 	color bool
+}
+
+// NewSyslog returns a logger sending lines at level and above to syslog (daemon
+// facility) as tag, as puppet agent logs when no console is asked for: with a
+// resource's path in parentheses before the message.
+func NewSyslog(tag string, level engine.Level) (*Logger, error) {
+	w, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_NOTICE, tag)
+	if err != nil {
+		return nil, err
+	}
+	return &Logger{sys: w, level: level}, nil
 }
 
 // New returns a logger writing lines at level and above to w, coloured like Puppet's
@@ -58,6 +71,27 @@ func (l *Logger) Printf(level engine.Level, format string, args ...any) {
 
 func (l *Logger) write(line Line) {
 	if line.Level < l.level {
+		return
+	}
+	if l.sys != nil {
+		msg := line.Message
+		if line.Source != "" {
+			msg = "(" + line.Source + ") " + msg
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		switch line.Level {
+		case engine.Debug:
+			l.sys.Debug(msg)
+		case engine.Info:
+			l.sys.Info(msg)
+		case engine.Notice:
+			l.sys.Notice(msg)
+		case engine.Warning:
+			l.sys.Warning(msg)
+		default:
+			l.sys.Err(msg)
+		}
 		return
 	}
 	s := line.String()

@@ -71,7 +71,7 @@ type agentOptions struct {
 	test              bool
 	detailedExitcodes bool
 	verbose, debug    bool
-	color             string
+	color, logdest    string
 	parallelism       int
 	delegate          delegateOptions
 	settings          map[string]*string
@@ -117,6 +117,7 @@ and its lock files (agent_catalog_run.lock, agent_disabled.lock) shared with it.
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log info lines")
 	f.BoolVarP(&o.debug, "debug", "d", false, "log debug lines")
 	f.StringVar(&o.color, "color", "auto", "colour log lines: auto, true, false or ansi")
+	f.StringVar(&o.logdest, "logdest", "", "where log lines go: console, syslog or a file (default: console with --test, --verbose or --debug, else syslog, as puppet agent)")
 	f.IntVar(&o.parallelism, "parallelism", engine.DefaultParallelism(), "resources evaluated at once")
 	o.delegate.flags(f)
 	o.flags = f
@@ -176,7 +177,10 @@ func (o *agentOptions) run(ctx context.Context) error {
 	if err := ro.validate(); err != nil {
 		return err
 	}
-	log := ro.logger()
+	log, err := o.logger(ro)
+	if err != nil {
+		return err
+	}
 	over := o.overrides()
 	confdir := over["confdir"]
 	root := os.Geteuid() == 0
@@ -210,6 +214,33 @@ func (o *agentOptions) run(ctx context.Context) error {
 		return exitError{code}
 	}
 	return nil
+}
+
+// logger sends log lines where --logdest says; by default, as puppet agent, to
+// the console when asked to be verbose (--test, --verbose, --debug), else to
+// syslog as puppet-agent (to the console when there is no syslog).
+func (o *agentOptions) logger(ro *runOptions) (*puppetlog.Logger, error) {
+	dest := o.logdest
+	if dest == "" {
+		dest = "syslog"
+		if ro.verbose || ro.debug {
+			dest = "console"
+		}
+	}
+	switch dest {
+	case "console":
+		return ro.logger(), nil
+	case "syslog":
+		if l, err := puppetlog.NewSyslog("puppet-agent", ro.level()); err == nil {
+			return l, nil
+		}
+		return ro.logger(), nil
+	}
+	f, err := os.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("--logdest %s: %w", dest, err)
+	}
+	return puppetlog.New(f, ro.level(), false), nil
 }
 
 func defaultConfdir(root bool) string {
@@ -325,14 +356,15 @@ func (r *agentRun) ssl(ctx context.Context) (*tls.Config, error) {
 		return nil, err
 	}
 	s := agent.SSL{
-		Dir:         puppetssl.Dir{Path: set.String("ssldir"), Certname: r.certname},
-		CA:          serviceURL(set.String("ca_server"), set.String("ca_port")),
-		Revocation:  mode,
-		KeyType:     set.String("key_type"),
-		KeyLength:   keyLength,
-		Curve:       set.String("named_curve"),
-		Fingerprint: set.String("ca_fingerprint"),
-		WaitForCert: wait, MaxWait: maxWait,
+		Dir:           puppetssl.Dir{Path: set.String("ssldir"), Certname: r.certname},
+		CA:            serviceURL(set.String("ca_server"), set.String("ca_port")),
+		Revocation:    mode,
+		KeyType:       set.String("key_type"),
+		KeyLength:     keyLength,
+		Curve:         set.String("named_curve"),
+		Fingerprint:   set.String("ca_fingerprint"),
+		CSRAttributes: set.String("csr_attributes"),
+		WaitForCert:   wait, MaxWait: maxWait,
 		Timeouts: timeouts,
 		Log:      r.log,
 		Stdout:   os.Stdout,
@@ -371,9 +403,10 @@ func (r *agentRun) apply(ctx context.Context, ro *runOptions, tlsConf *tls.Confi
 	// a module path that the Files read.
 	sources := filepath.Join(set.String("vardir"), "mgmt-puppet", "sources", cat.Environment)
 	if n, err := agent.SyncSources(ctx, r.server, cat, cat.Environment, sources); err != nil {
-		r.log.Printf(engine.Err, "Could not retrieve file sources: %v", err)
+		// The Files whose sources could not be had fail on their own, as in Puppet.
+		r.log.Printf(engine.Debug, "Could not retrieve file sources: %v", err)
 	} else if n > 0 {
-		r.log.Printf(engine.Debug, "Fetched %d source files from the server", n)
+		r.log.Printf(engine.Debug, "%d files of the sources changed on the server", n)
 	}
 	runner := ro.delegate.runner(nil, set.String("plugindest"))
 	if runner != nil {
@@ -534,9 +567,18 @@ func (r *agentRun) fetch(ctx context.Context, env string) ([]byte, *catalog.Cata
 		specified = set.String("environment")
 	}
 	t := time.Now()
+	// Custom facts come from factpath ($vardir/lib/facter, where pluginsync puts
+	// the modules' lib/facter); Puppet says "Loading facts" for each folder there.
+	var custom []string
+	for _, d := range filepath.SplitList(set.String("factpath")) {
+		if st, err := os.Stat(d); err == nil && st.IsDir() {
+			r.log.Printf(engine.Info, "Loading facts")
+			custom = append(custom, d)
+		}
+	}
 	facts, stderr, err := agent.GatherFacts(ctx, r.certname, r.noop, specified, agent.FactOptions{
 		ExternalDir: []string{set.String("pluginfactdest")},
-		CustomDir:   []string{filepath.Join(set.String("libdir"), "facter")},
+		CustomDir:   custom,
 	}, interval)
 	for _, m := range agent.FacterMessages(stderr) {
 		// Puppet runs Facter in its own process and logs its messages as its own.
