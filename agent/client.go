@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/mgmt-puppet/mgmt-puppet/engine"
 )
 
 // PuppetVersion is the puppet agent whose requests these are.
@@ -42,6 +45,45 @@ var DefaultTimeouts = Timeouts{Connect: 2 * time.Minute, Read: 10 * time.Minute}
 type Client struct {
 	base string // https://host:port
 	hc   *http.Client
+	// Log, when set, takes Puppet's "Connection to ... failed" lines.
+	Log Logger
+}
+
+// RouteError says a service could not be connected to at all, worded as
+// Puppet's: "No more routes to fileserver".
+type RouteError struct {
+	Service string // ca, puppet, fileserver, report
+	Err     error
+}
+
+func (e *RouteError) Error() string { return "No more routes to " + e.Service }
+func (e *RouteError) Unwrap() error { return e.Err }
+
+// serviceOf names the Puppet service of a request path, and its base path.
+func serviceOf(path string) (name, prefix string) {
+	switch {
+	case strings.HasPrefix(path, "/puppet-ca/"):
+		return "ca", "/puppet-ca/v1"
+	case strings.HasPrefix(path, "/puppet/v3/report/"):
+		return "report", "/puppet/v3"
+	case strings.HasPrefix(path, "/puppet/v3/file_"), strings.HasPrefix(path, "/puppet/v3/static_file_content/"):
+		return "fileserver", "/puppet/v3"
+	}
+	return "puppet", "/puppet/v3"
+}
+
+// connectFailed says whether err happened before a request could be sent:
+// no connection, or a server that failed verification.
+func connectFailed(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var verify *tls.CertificateVerificationError
+	var host x509.HostnameError
+	var unknown x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	return errors.As(err, &verify) || errors.As(err, &host) || errors.As(err, &unknown) || errors.As(err, &invalid)
 }
 
 // NewClient returns a client of the service at base ("https://host:port").
@@ -144,7 +186,18 @@ func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("Request to %s failed after %.3f seconds: %w", u, time.Since(start).Seconds(), err)
+		took := time.Since(start).Seconds()
+		if connectFailed(err) {
+			// Puppet connects to a service before it sends a request, and says so
+			// when no route to it is left.
+			name, prefix := serviceOf(r.path)
+			if c.Log != nil {
+				c.Log.Printf(engine.Err, "Connection to %s%s failed, trying next route: Request to %s%s failed after %.3f seconds: %v",
+					c.base, prefix, c.base, prefix, took, err)
+			}
+			return nil, &RouteError{Service: name, Err: err}
+		}
+		return nil, fmt.Errorf("Request to %s failed after %.3f seconds: %w", u, took, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -82,10 +81,10 @@ func (c *Client) FileMetadatas(ctx context.Context, path, env string, recurse bo
 // file whose checksum the server gives is fetched only when the copy differs;
 // what the server does not have is left out, so that the File reports the
 // missing source as Puppet does. Files that recurse get their whole tree. It
-// returns how many files and folders of the copy it changed.
-func SyncSources(ctx context.Context, c *Client, cat *catalog.Catalog, env, dir string) (changed int, err error) {
+// returns how many files and folders of the copy it changed, and the sources it
+// could not fetch, with why: their copies are removed.
+func SyncSources(ctx context.Context, c *Client, cat *catalog.Catalog, env, dir string) (changed int, failed map[string]error) {
 	seen := map[string]bool{}
-	var errs []error
 	for i := range cat.Resources {
 		r := &cat.Resources[i]
 		if r.Type != "File" || r.Exported {
@@ -105,11 +104,14 @@ func SyncSources(ctx context.Context, c *Client, cat *catalog.Catalog, env, dir 
 				// No stale copy may stand in for what the server could not
 				// give: the File fails, as Puppet's does without metadata.
 				os.RemoveAll(sourceCopy(dir, path))
-				errs = append(errs, fmt.Errorf("%s: source %s: %w", r.Ref(), src, err))
+				if failed == nil {
+					failed = map[string]error{}
+				}
+				failed[src] = err
 			}
 		}
 	}
-	return changed, errors.Join(errs...)
+	return changed, failed
 }
 
 // sourceCopy is where the copy of a served /modules/M/P lives: dir/M/files/P.

@@ -131,9 +131,12 @@ func TestSyncSources(t *testing.T) {
 		fs.mu.Lock()
 		st.change()
 		fs.mu.Unlock()
-		n, err := SyncSources(context.Background(), c, cat, "production", dir)
-		if (err != nil) != st.err || n != st.changed {
-			t.Errorf("%s: %d changes, error %v; want %d, error %v", st.name, n, err, st.changed, st.err)
+		n, failed := SyncSources(context.Background(), c, cat, "production", dir)
+		if (len(failed) > 0) != st.err || n != st.changed {
+			t.Errorf("%s: %d changes, failed %v; want %d, failures %v", st.name, n, failed, st.changed, st.err)
+		}
+		if st.err && (failed["puppet:///modules/demo/hello.txt"] == nil || failed["puppet:///modules/demo/conf.d"] == nil) {
+			t.Errorf("%s: failed %v, want both sources", st.name, failed)
 		}
 		if got := listTree(t, dir); strings.Join(got, "|") != strings.Join(st.want, "|") {
 			t.Errorf("%s: copy\n got %q\nwant %q", st.name, got, st.want)

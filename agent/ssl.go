@@ -146,6 +146,7 @@ func (s SSL) caCerts(ctx context.Context) error {
 		return nil
 	}
 	c := NewClient(s.CA, &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true}, s.Timeouts)
+	c.Log = s.Log
 	defer c.Close()
 	pemData, err := c.CACerts(ctx)
 	if err != nil {
@@ -180,6 +181,7 @@ func (s SSL) crls(ctx context.Context) error {
 		return err
 	}
 	c := NewClient(s.CA, &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: trust.Pool()}, s.Timeouts)
+	c.Log = s.Log
 	defer c.Close()
 	pemData, err := c.CRL(ctx)
 	if NotFound(err) {
@@ -268,6 +270,7 @@ func parseKey(file string, data []byte) (crypto.Signer, error) {
 // certificate; errUnsigned when the CA has not signed it yet.
 func (s SSL) certificate(ctx context.Context, root *tls.Config, trust *puppetssl.Trust, key crypto.Signer) error {
 	c := NewClient(s.CA, root, s.Timeouts)
+	c.Log = s.Log
 	defer c.Close()
 	csrFile := filepath.Join(s.Dir.Path, "certificate_requests", strings.ToLower(s.Dir.Certname)+".pem")
 	if _, err := os.Stat(csrFile); err != nil {

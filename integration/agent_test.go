@@ -130,6 +130,7 @@ func agentLines(out string, n agentNode) []string {
 	repl := strings.NewReplacer(n.dir, "<dir>", n.certname, "<node>")
 	var lines []string
 	wrapped := false
+	seenRoute := map[string]bool{}
 	for _, l := range strings.Split(out, "\n") {
 		l = strings.TrimRight(l, " ")
 		switch {
@@ -140,6 +141,10 @@ func agentLines(out string, n agentNode) []string {
 			continue
 		case wrapped && !hasLevel(l):
 			continue
+		case strings.Contains(l, "Failed to generate additional resources using 'eval_generate'"):
+			// Puppet's second error for a recursing File whose source is
+			// unavailable; mgmt-puppet gives the File one error.
+			continue
 		case !hasLevel(l), strings.HasSuffix(l, "/content:"):
 			// show_diff's unified diff (--test turns it on), which mgmt-puppet does
 			// not print yet: docs/known-differences.md.
@@ -147,6 +152,14 @@ func agentLines(out string, n agentNode) []string {
 		}
 		wrapped = false
 		l = repl.Replace(l)
+		if strings.Contains(l, "failed, trying next route") {
+			// Puppet connects once more for a recursing File (its
+			// eval_generate, above); each route's line is counted once.
+			if seenRoute[l] {
+				continue
+			}
+			seenRoute[l] = true
+		}
 		l = agentTimes.ReplaceAllString(l, "${1}N")
 		l = agentVersion.ReplaceAllString(l, "version 'V'")
 		l = agentFingerprint.ReplaceAllString(l, "(SHA256): F")
@@ -298,7 +311,9 @@ func TestAgentMatchesPuppetAgent(t *testing.T) {
 		}
 		r, g := both(t, "--onetime", "--no-daemonize", "--usecacheonfailure", "--detailed-exitcodes", "--environment", "production",
 			"--logdest", "console")
-		same(t, "server down", r, g, 2)
+		// Both apply the cached catalog; the Files with puppet:/// sources fail
+		// (no metadata without the server), the rest is applied.
+		same(t, "server down", r, g, 4)
 		sameTree(t, "server down")
 	})
 }

@@ -61,6 +61,11 @@ func (f *File) sourceCandidates(s string) ([]string, error) {
 // is.
 func (f *File) findSource() (string, os.FileInfo, error) {
 	for _, s := range f.Source {
+		if f.Modules != nil {
+			if err := f.Modules.Unavailable[s]; err != nil {
+				return "", nil, fmt.Errorf("Could not retrieve file metadata for %s: %v", s, err)
+			}
+		}
 		paths, err := f.sourceCandidates(s)
 		if err != nil {
 			return "", nil, err
@@ -128,6 +133,10 @@ func (f *File) loadSource() error {
 type ModuleRoots struct {
 	Dirs        []string
 	Environment string
+	// Unavailable are sources whose server could not be asked (an agent's run
+	// with the server gone), with why: a File with one fails as Puppet's does
+	// when it cannot have the source's metadata.
+	Unavailable map[string]error
 }
 
 func (m *ModuleRoots) dirs() []string {

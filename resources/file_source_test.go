@@ -2,6 +2,7 @@ package resources
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -68,5 +69,28 @@ func TestSourceChangeApplied(t *testing.T) {
 	}
 	if err := f.Validate(); err != nil {
 		t.Errorf("Validate after a check: %v", err)
+	}
+}
+
+// TestSourceUnavailable: a source the agent could not ask its server about fails
+// the File with Puppet's words, even where a copy of it exists; an available
+// source later in the list is not tried, as Puppet stops at the error.
+func TestSourceUnavailable(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "m", "files"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "m", "files", "x"), []byte("stale\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mods := &ModuleRoots{Dirs: []string{dir}}
+	f := &File{Path: filepath.Join(dir, "target"), Ensure: "file", Source: []string{"puppet:///modules/m/x"}, Modules: mods}
+	if _, _, err := f.findSource(); err != nil {
+		t.Fatalf("available: %v", err)
+	}
+	mods.Unavailable = map[string]error{"puppet:///modules/m/x": errors.New("No more routes to fileserver")}
+	_, _, err := f.findSource()
+	if want := "Could not retrieve file metadata for puppet:///modules/m/x: No more routes to fileserver"; err == nil || err.Error() != want {
+		t.Errorf("unavailable: %v, want %q", err, want)
 	}
 }

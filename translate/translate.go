@@ -22,6 +22,9 @@ type Options struct {
 	// "$environment" in them stands for the catalog's environment, as in Puppet's
 	// modulepath setting.
 	ModulePath []string
+	// UnavailableSources are puppet:/// sources that could not be fetched, with
+	// why (an agent's server gone): the Files with them fail.
+	UnavailableSources map[string]error
 	// Delegate, when set, runs the resources of types without a native
 	// implementation through Puppet itself; when nil such resources are an error.
 	Delegate *delegate.Runner
@@ -72,7 +75,7 @@ func (t *translation) modules() *resources.ModuleRoots {
 		for i, d := range t.opts.ModulePath {
 			dirs[i] = strings.ReplaceAll(d, "$environment", t.cat.Environment)
 		}
-		t.mods = &resources.ModuleRoots{Dirs: dirs, Environment: t.cat.Environment}
+		t.mods = &resources.ModuleRoots{Dirs: dirs, Environment: t.cat.Environment, Unavailable: t.opts.UnavailableSources}
 	}
 	return t.mods
 }

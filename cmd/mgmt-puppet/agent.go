@@ -290,6 +290,7 @@ func (o *agentOptions) once(ctx context.Context, set *puppetconf.Settings, ro *r
 		return -1, err
 	}
 	r.server = agent.NewClient(serviceURL(set.String("server"), set.String("serverport")), tlsConf, timeouts)
+	r.server.Log = log
 	defer r.server.Close()
 	return r.apply(ctx, ro, tlsConf, timeouts)
 }
@@ -402,17 +403,16 @@ func (r *agentRun) apply(ctx context.Context, ro *runOptions, tlsConf *tls.Confi
 	// puppet:///modules/ sources come from the server, into a copy laid out as
 	// a module path that the Files read.
 	sources := filepath.Join(set.String("vardir"), "mgmt-puppet", "sources", cat.Environment)
-	if n, err := agent.SyncSources(ctx, r.server, cat, cat.Environment, sources); err != nil {
-		// The Files whose sources could not be had fail on their own, as in Puppet.
-		r.log.Printf(engine.Debug, "Could not retrieve file sources: %v", err)
-	} else if n > 0 {
+	// The Files whose sources could not be had fail on their own, as in Puppet.
+	n, unavailable := agent.SyncSources(ctx, r.server, cat, cat.Environment, sources)
+	if n > 0 {
 		r.log.Printf(engine.Debug, "%d files of the sources changed on the server", n)
 	}
 	runner := ro.delegate.runner(nil, set.String("plugindest"))
 	if runner != nil {
 		defer runner.Close()
 	}
-	opts := translate.Options{Tags: tags, SkipTags: skip, Noop: r.noop, ModulePath: []string{sources},
+	opts := translate.Options{Tags: tags, SkipTags: skip, Noop: r.noop, ModulePath: []string{sources}, UnavailableSources: unavailable,
 		Delegate: runner, DelegateTypes: ro.delegate.types}
 	res, err := translateCatalog(cat, "from "+set.String("server"), opts, os.Stdout, os.Stderr)
 	if err != nil {
@@ -628,6 +628,7 @@ func (r *agentRun) finish(ctx context.Context, rec *report.Recorder, env string,
 		return
 	}
 	c := agent.NewClient(serviceURL(set.String("report_server"), set.String("report_port")), tlsConf, timeouts)
+	c.Log = r.log
 	defer c.Close()
 	if _, err := c.Report(ctx, r.certname, env, []byte(body.String())); err != nil && !agent.NotFound(err) {
 		r.log.Printf(engine.Err, "Could not send report: %v", err)
