@@ -230,6 +230,7 @@ type node struct {
 	// Owned by the worker while running.
 	evaluating bool // in evaluate: Yield may lend the slot
 	noop       bool
+	corrective bool // this evaluation repairs drift (Event.Corrective)
 	changes    int
 	watching   bool
 	// pending holds the changes told during CheckApply, reported once it returns:
@@ -309,6 +310,9 @@ type run struct {
 	// all wait to be looked at, so a later repair need not go through them again.
 	rechecked map[*node]bool
 	bg        sync.WaitGroup // Investigators at work
+	// swapping: a swap's new vertices are being evaluated since swapStart.
+	swapping  bool
+	swapStart time.Time
 }
 
 // Run evaluates g: a first pass in dependency order, then, unless ConvergedTimeout is
@@ -432,7 +436,7 @@ func (n *node) Change(c Change) {
 		n.pending = append(n.pending, c)
 		return
 	}
-	n.e.cfg.Observer.Observe(Event{Kind: EventChange, Vertex: n.v, Time: time.Now(), Change: c, Noop: n.noop})
+	n.e.cfg.Observer.Observe(Event{Kind: EventChange, Vertex: n.v, Time: time.Now(), Change: c, Noop: n.noop, Corrective: n.corrective})
 }
 
 // flushChanges reports the changes collected during CheckApply, except the one for
@@ -449,7 +453,7 @@ func (n *node) flushChanges(err error) {
 			n.changes--
 			continue
 		}
-		n.e.cfg.Observer.Observe(Event{Kind: EventChange, Vertex: n.v, Time: time.Now(), Change: c, Noop: n.noop})
+		n.e.cfg.Observer.Observe(Event{Kind: EventChange, Vertex: n.v, Time: time.Now(), Change: c, Noop: n.noop, Corrective: n.corrective})
 	}
 	n.pending = n.pending[:0]
 }
@@ -840,7 +844,9 @@ func (r *run) start1(n *node, slot bool) {
 	}
 	count, real := n.refreshes, n.real
 	n.refreshes, n.real = 0, 0
-	corrective := r.passDone
+	// A vertex evaluated for the first time (new in a swapped-in graph) brings
+	// something new, not a repair.
+	corrective := r.passDone && n.result != none
 	if q, ok := n.v.Resource.(Queued); ok {
 		r.seq++
 		q.Dispatched(r.seq)
@@ -878,6 +884,7 @@ func (r *run) evaluate(n *node, refreshes, real int, corrective, ask bool) compl
 	obs := r.e.cfg.Observer
 	start := time.Now()
 	n.noop = r.e.cfg.Noop || n.v.Noop
+	n.corrective = corrective
 	n.changes = 0
 	n.evaluating = true
 	defer func() { n.evaluating = false }()
@@ -898,7 +905,7 @@ func (r *run) evaluate(n *node, refreshes, real int, corrective, ask bool) compl
 	n.flushChanges(err)
 	if err != nil {
 		c.err = err
-		obs.Observe(Event{Kind: EventFailure, Vertex: n.v, Time: time.Now(), Err: err})
+		obs.Observe(Event{Kind: EventFailure, Vertex: n.v, Time: time.Now(), Err: err, Corrective: corrective})
 	} else {
 		c.changed = !ok || n.changes > 0
 	}
@@ -929,16 +936,16 @@ func (r *run) evaluate(n *node, refreshes, real int, corrective, ask bool) compl
 			c.events++ // restarted, or with noop the restart it would have made
 			switch {
 			case noop:
-				obs.Observe(Event{Kind: EventRefresh, Vertex: n.v, Time: time.Now(), Count: refreshes, Noop: true})
+				obs.Observe(Event{Kind: EventRefresh, Vertex: n.v, Time: time.Now(), Count: refreshes, Noop: true, Corrective: corrective})
 			default:
 				if rerr := rf.Refresh(r.work, true); rerr != nil {
 					c.refreshErr = true
 					if c.err == nil {
 						c.err = rerr
 					}
-					obs.Observe(Event{Kind: EventFailure, Vertex: n.v, Time: time.Now(), Err: rerr, Refresh: true})
+					obs.Observe(Event{Kind: EventFailure, Vertex: n.v, Time: time.Now(), Err: rerr, Refresh: true, Corrective: corrective})
 				} else {
-					obs.Observe(Event{Kind: EventRefresh, Vertex: n.v, Time: time.Now(), Count: refreshes})
+					obs.Observe(Event{Kind: EventRefresh, Vertex: n.v, Time: time.Now(), Count: refreshes, Corrective: corrective})
 					c.restarted = true
 					c.real++
 				}
@@ -1182,6 +1189,10 @@ func (r *run) loop(ctx context.Context) error {
 			r.settle()
 			continue
 		}
+		if r.swapping && r.active == 0 {
+			r.swapping = false
+			r.e.cfg.Observer.Observe(Event{Kind: EventSwapDone, Time: time.Now(), Duration: time.Since(r.swapStart)})
+		}
 		if stopping && r.running == 0 {
 			return nil
 		}
@@ -1277,6 +1288,7 @@ func (r *run) swapIn(g *Graph) error {
 		old[n.v.Name] = n
 	}
 	r.rechecked = nil // the edges change
+	r.swapping, r.swapStart = true, time.Now()
 	prev := r.nodes
 	if err := r.load(g, old); err != nil {
 		r.nodes = prev

@@ -718,6 +718,12 @@ func TestSwapKeepsUnchanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "new vertex applied", func() bool { return f2["c"].inSync.Load() })
+	eventually(t, "swap done", func() bool { return len(rec.kinds(EventSwapDone)) == 1 })
+	for _, ev := range rec.kinds(EventEvaluated) {
+		if ev.Vertex.Name == "c" && ev.Corrective {
+			t.Error("the new vertex's first evaluation is marked corrective: it is no repair")
+		}
+	}
 	if f2["a"].inits.Load() != 0 {
 		t.Error("the unchanged vertex's new resource was initialised: want the running one kept")
 	}
@@ -731,7 +737,18 @@ func TestSwapKeepsUnchanged(t *testing.T) {
 	f1["a"].inSync.Store(false)
 	f1["a"].h.Poke()
 	eventually(t, "repair after swap", func() bool { return f1["a"].inSync.Load() })
+	eventually(t, "repair reported", func() bool {
+		for _, ev := range rec.kinds(EventEvaluated) {
+			if ev.Vertex.Name == "a" && ev.Changed && ev.Corrective {
+				return true
+			}
+		}
+		return false
+	})
 	stop()
+	if n := len(rec.kinds(EventSwapDone)); n != 1 {
+		t.Errorf("%d swap-done events, want 1 (a repair is no swap)", n)
+	}
 }
 
 func TestShutdownFinishesInFlight(t *testing.T) {

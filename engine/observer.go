@@ -26,10 +26,13 @@ const (
 	EventPassDone
 	// EventConverged: everything has been idle for the converged timeout.
 	EventConverged
+	// EventSwapDone: what a Swap brought in (new and changed vertices, and what
+	// they notified) has been evaluated; Duration is the time since the swap.
+	EventSwapDone
 )
 
-// Event is one thing that happened to a vertex (Vertex is nil for EventPassDone and
-// EventConverged).
+// Event is one thing that happened to a vertex (Vertex is nil for EventPassDone,
+// EventConverged and EventSwapDone).
 type Event struct {
 	Kind    EventKind
 	Vertex  *Vertex
@@ -52,7 +55,9 @@ type Event struct {
 	Changed bool
 	// Failure: the evaluation failed; Refresh: in the refresh, after CheckApply.
 	Failure, Refresh bool
-	// Corrective: the evaluation happened after the first pass, repairing drift.
+	// Corrective: the evaluation happened after the first pass, repairing drift
+	// (set on an evaluation's EventChange, EventRefresh, EventFailure and
+	// EventEvaluated); a vertex's first evaluation never is.
 	Corrective bool
 	Duration   time.Duration
 }

@@ -115,7 +115,7 @@ func (r *Recorder) Observe(e engine.Event) {
 			r.logs = append(r.logs, logEntry{line: l, time: e.Time})
 		}
 	}
-	if e.Kind == engine.EventPassDone {
+	if e.Kind == engine.EventPassDone || e.Kind == engine.EventSwapDone {
 		r.applied, r.passDone = e.Duration, true
 		return
 	}
@@ -128,7 +128,7 @@ func (r *Recorder) Observe(e engine.Event) {
 		c := e.Change
 		ev := event{property: c.Property, previous: value(c.Previous), desired: value(c.Desired),
 			message: c.Message, name: eventName(st.meta.Type, c.Property, c.Desired),
-			status: "success", time: e.Time, corrective: r.passDone}
+			status: "success", time: e.Time, corrective: e.Corrective}
 		if c.Previous == "[redacted]" || c.Desired == "[redacted]" {
 			ev.redacted = true
 		}
@@ -142,7 +142,7 @@ func (r *Recorder) Observe(e engine.Event) {
 	case engine.EventRefresh:
 		if !e.Noop {
 			st.restarted = true
-			st.add(event{name: "refresh", status: "success", time: e.Time, redacted: false, corrective: r.passDone,
+			st.add(event{name: "refresh", status: "success", time: e.Time, redacted: false, corrective: e.Corrective,
 				message: fmt.Sprintf("Triggered 'refresh' from %d %s", e.Count, plural(e.Count, "event"))})
 		}
 	case engine.EventFailure:
@@ -154,16 +154,16 @@ func (r *Recorder) Observe(e engine.Event) {
 		case e.Refresh:
 			// Puppet's event manager: failed_to_restart, and fail_with_event.
 			st.failedToRestart = true
-			st.add(event{name: "resource_error", status: "failure", message: "Failed to call refresh: " + e.Err.Error(), time: e.Time, corrective: r.passDone})
+			st.add(event{name: "resource_error", status: "failure", message: "Failed to call refresh: " + e.Err.Error(), time: e.Time, corrective: e.Corrective})
 		case errors.As(e.Err, &ce):
 			ev := event{property: ce.Property, previous: value(ce.From), desired: value(ce.To), message: ce.Message(st.meta.File, st.meta.Line),
-				name: eventName(st.meta.Type, ce.Property, ce.To), status: "failure", time: e.Time, corrective: r.passDone}
+				name: eventName(st.meta.Type, ce.Property, ce.To), status: "failure", time: e.Time, corrective: e.Corrective}
 			if ce.From == "[redacted]" || ce.To == "[redacted]" {
 				ev.redacted = true
 			}
 			st.add(ev)
 		default:
-			st.add(event{name: "resource_error", status: "failure", message: e.Err.Error(), time: e.Time, corrective: r.passDone})
+			st.add(event{name: "resource_error", status: "failure", message: e.Err.Error(), time: e.Time, corrective: e.Corrective})
 		}
 	case engine.EventSkip:
 		st.skipped = true
@@ -196,6 +196,38 @@ func (r *Recorder) status(v *engine.Vertex, t time.Time) *status {
 	r.statuses[v] = st
 	r.order = append(r.order, st)
 	return st
+}
+
+// SetRun replaces the description of the run: an agent's recorder takes what
+// happens from its last report on (repairs between runs), and learns of the
+// next run's catalog only when it comes.
+func (r *Recorder) SetRun(run Run) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.run = run
+	if run.TransactionUUID != "" {
+		r.uuid = run.TransactionUUID
+	}
+}
+
+// InSync records vertices that no event told about as evaluated and in sync:
+// an agent's run swaps a catalog in and re-evaluates only what changed, the rest
+// being kept in sync by its watches, and Puppet's report lists every resource.
+func (r *Recorder) InSync(vs []*engine.Vertex) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	for _, v := range vs {
+		if v.Skip {
+			continue
+		}
+		if _, seen := r.statuses[v]; seen {
+			continue
+		}
+		if st := r.status(v, now); st != nil {
+			st.evaluated = true
+		}
+	}
 }
 
 // Skipped records vertices that are not evaluated at all (filtered out by tags):

@@ -94,7 +94,7 @@ func TestRecorder(t *testing.T) {
 		{Kind: engine.EventRefresh, Vertex: e, Count: 2},
 		{Kind: engine.EventEvaluated, Vertex: e, Changed: false},
 		{Kind: engine.EventPassDone, Duration: 10 * time.Millisecond},
-		{Kind: engine.EventChange, Vertex: a, Change: engine.Change{Property: "ensure", Previous: "absent", Desired: "file", Message: "created"}},
+		{Kind: engine.EventChange, Vertex: a, Change: engine.Change{Property: "ensure", Previous: "absent", Desired: "file", Message: "created"}, Corrective: true},
 		{Kind: engine.EventEvaluated, Vertex: a, Changed: true, Corrective: true},
 	}
 	for _, ev := range evs {
