@@ -2,12 +2,14 @@ package integration
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -304,6 +306,9 @@ func TestAgentMatchesPuppetAgent(t *testing.T) {
 		r, g = both(t, "--test", "--environment", "production")
 		same(t, "environment production", r, g, 2)
 	})
+	t.Run("daemon: drift between runs repaired and reported", func(t *testing.T) {
+		daemonRepairsAndReports(t, bin, srv, goNode, filepath.Join(root, goNode.certname))
+	})
 	t.Run("server down, cached catalog", func(t *testing.T) {
 		srv.stop(t)
 		for _, n := range []agentNode{ruby, goNode} {
@@ -316,4 +321,89 @@ func TestAgentMatchesPuppetAgent(t *testing.T) {
 		same(t, "server down", r, g, 4)
 		sameTree(t, "server down")
 	})
+}
+
+// mustWait is waitFor that fails the test when cond does not hold in time.
+func mustWait(t *testing.T, what string, limit time.Duration, cond func() bool) time.Duration {
+	t.Helper()
+	took, ok := waitFor(limit, cond)
+	if !ok {
+		t.Fatalf("%s: not within %v", what, limit)
+	}
+	return took
+}
+
+// daemonRepairsAndReports runs mgmt-puppet agent as a daemon (runinterval an
+// hour: runs come from SIGUSR1): a drift is repaired at once, between runs, and
+// the next run's report, sent to the server, has it as a corrective change; while
+// agent --disable's lock is there nothing is repaired; SIGTERM stops it.
+func daemonRepairsAndReports(t *testing.T, bin string, srv *realServer, n agentNode, base string) {
+	cmd := exec.Command(bin, append([]string{"agent", "--no-daemonize", "--runinterval", "1h", "--logdest", "console", "--verbose"},
+		n.args(srv, "--environment", "production")...)...)
+	out := startProcess(t, cmd, 30*time.Second)
+	applied := func(k int) func() bool {
+		return func() bool { return strings.Count(out.String(), "Notice: Applied catalog in") >= k }
+	}
+	mustWait(t, "the first run", 2*time.Minute, applied(1))
+	hello := filepath.Join(base, "hello")
+	if err := os.Remove(hello); err != nil {
+		t.Fatal(err)
+	}
+	took := mustWait(t, "hello repaired", 10*time.Second, func() bool { _, err := os.Stat(hello); return err == nil })
+	t.Logf("hello deleted between runs: repaired in %v", took)
+	reportFile := filepath.Join(n.statedir(), "last_run_report.yaml")
+	before := len(srv.reports(n.certname))
+	if err := cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	mustWait(t, "the run after SIGUSR1", 2*time.Minute, applied(2))
+	mustWait(t, "its report", 30*time.Second, func() bool {
+		data, _ := os.ReadFile(reportFile)
+		return bytes.Contains(data, []byte("corrective_change: true"))
+	})
+	data, _ := os.ReadFile(reportFile)
+	for _, want := range []string{"File[" + hello + "]", "status: changed", "transaction_uuid"} {
+		if !bytes.Contains(data, []byte(want)) {
+			t.Errorf("the report of the run after the repair lacks %q", want)
+		}
+	}
+	if len(srv.reports(n.certname)) < max(before, 1) {
+		t.Errorf("the server has no report of %s", n.certname)
+	}
+	if strings.Contains(out.String(), "Could not send report") {
+		t.Errorf("a report was refused:\n%s", out.String())
+	}
+
+	// Disabled: the next run is skipped and nothing is kept converged.
+	lock := filepath.Join(n.statedir(), "agent_disabled.lock")
+	if err := os.WriteFile(lock, []byte(`{"disabled_message":"maintenance"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(syscall.SIGUSR1)
+	mustWait(t, "the disabled run", 30*time.Second, func() bool {
+		return strings.Contains(out.String(), "Not keeping the catalog converged while disabled")
+	})
+	os.Remove(hello)
+	time.Sleep(2 * time.Second)
+	if _, err := os.Stat(hello); err == nil {
+		t.Error("hello was repaired while the agent was disabled")
+	}
+	os.Remove(lock)
+	cmd.Process.Signal(syscall.SIGUSR1)
+	mustWait(t, "hello repaired by the run once enabled", 2*time.Minute, func() bool { _, err := os.Stat(hello); return err == nil })
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	mustWait(t, "exit after SIGTERM", 30*time.Second, func() bool { return cmd.ProcessState != nil || processGone(cmd) })
+}
+
+// processGone says whether cmd's process has exited (it is reaped by the
+// cleanup of startProcess).
+func processGone(cmd *exec.Cmd) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+	if err != nil {
+		return true
+	}
+	// A zombie (state Z) has exited and waits to be reaped.
+	fields := strings.Fields(string(data))
+	return len(fields) > 2 && fields[2] == "Z"
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/mgmt-puppet/mgmt-puppet/agent"
 	"github.com/mgmt-puppet/mgmt-puppet/catalog"
+	"github.com/mgmt-puppet/mgmt-puppet/delegate"
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
 	"github.com/mgmt-puppet/mgmt-puppet/puppetconf"
 	"github.com/mgmt-puppet/mgmt-puppet/puppetlog"
@@ -168,6 +169,8 @@ type agentRun struct {
 	envGiven bool // on the command line
 	uuid     string
 	server   *agent.Client
+	tls      *tls.Config
+	timeouts agent.Timeouts
 	phases   []report.Phase
 }
 
@@ -196,12 +199,12 @@ func (o *agentOptions) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if !onetime {
-		return errors.New("only one run at a time is built yet: use --onetime or --test (the daemon, with runinterval and events between runs, is not)")
-	}
 	detailed := o.detailedExitcodes || o.test
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if !onetime {
+		return o.daemon(ctx, set, ro, log)
+	}
 	code, err := o.once(ctx, set, ro, log)
 	if err != nil {
 		log.Printf(engine.Err, "Could not run: %v", err)
@@ -285,14 +288,15 @@ func (o *agentOptions) once(ctx context.Context, set *puppetconf.Settings, ro *r
 		return -1, err
 	}
 	defer lock.Unlock()
-	timeouts, err := r.timeouts()
+	timeouts, err := r.httpTimeouts()
 	if err != nil {
 		return -1, err
 	}
+	r.tls, r.timeouts = tlsConf, timeouts
 	r.server = agent.NewClient(serviceURL(set.String("server"), set.String("serverport")), tlsConf, timeouts)
 	r.server.Log = log
 	defer r.server.Close()
-	return r.apply(ctx, ro, tlsConf, timeouts)
+	return r.apply(ctx, ro)
 }
 
 // serviceURL is https://host:port, with IPv6 addresses bracketed.
@@ -300,7 +304,7 @@ func serviceURL(host, port string) string {
 	return "https://" + net.JoinHostPort(host, port)
 }
 
-func (r *agentRun) timeouts() (agent.Timeouts, error) {
+func (r *agentRun) httpTimeouts() (agent.Timeouts, error) {
 	c, err := r.set.Duration("http_connect_timeout")
 	if err != nil {
 		return agent.Timeouts{}, err
@@ -352,7 +356,7 @@ func (r *agentRun) ssl(ctx context.Context) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	timeouts, err := r.timeouts()
+	timeouts, err := r.httpTimeouts()
 	if err != nil {
 		return nil, err
 	}
@@ -373,10 +377,21 @@ func (r *agentRun) ssl(ctx context.Context) (*tls.Config, error) {
 	return s.Ensure(ctx)
 }
 
-// apply fetches the catalog, applies it and reports.
-func (r *agentRun) apply(ctx context.Context, ro *runOptions, tlsConf *tls.Config, timeouts agent.Timeouts) (int, error) {
+// prepared is a run's catalog, fetched and translated.
+type prepared struct {
+	header report.Run
+	res    *translate.Result
+	env    string
+	start  time.Time
+}
+
+// prepare makes a run up to the graph: environment, pluginsync, facts, catalog
+// (cached), sources, translation. Without a catalog to apply it has reported
+// the failed run and returns nil.
+func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate.Runner) (*prepared, error) {
 	set := r.set
 	start := time.Now()
+	r.uuid, r.phases = newUUID(), nil
 	env, initial := r.environment(ctx)
 	r.log.Printf(engine.Info, "Using environment '%s'", env)
 	r.pluginsync(ctx, env)
@@ -385,12 +400,12 @@ func (r *agentRun) apply(ctx context.Context, ro *runOptions, tlsConf *tls.Confi
 		RunMode: "agent", TransactionUUID: r.uuid, ServerUsed: net.JoinHostPort(set.String("server"), set.String("serverport")),
 		CachedCatalogStatus: cached, Phases: r.phases}
 	if err != nil {
-		return -1, err
+		return nil, err
 	}
 	if cat == nil {
 		r.log.Printf(engine.Err, "Could not retrieve catalog; skipping run")
-		r.finish(ctx, report.NewRecorder(header, ro.level()), env, tlsConf, timeouts)
-		return -1, nil
+		r.finish(ctx, report.NewRecorder(header, ro.level()), env)
+		return nil, nil
 	}
 	if cached == "" && !r.noop {
 		r.log.Printf(engine.Info, "Caching catalog for %s", r.certname)
@@ -399,46 +414,59 @@ func (r *agentRun) apply(ctx context.Context, ro *runOptions, tlsConf *tls.Confi
 		}
 	}
 	header.ConfigurationVersion, header.CatalogUUID, header.CodeID = cat.Version, cat.CatalogUUID, cat.CodeID
-	tags, skip := set.List("tags"), set.List("skip_tags")
 	// puppet:///modules/ sources come from the server, into a copy laid out as
-	// a module path that the Files read.
+	// a module path that the Files read. The Files whose sources could not be
+	// had fail on their own, as in Puppet.
 	sources := filepath.Join(set.String("vardir"), "mgmt-puppet", "sources", cat.Environment)
-	// The Files whose sources could not be had fail on their own, as in Puppet.
 	n, unavailable := agent.SyncSources(ctx, r.server, cat, cat.Environment, sources)
 	if n > 0 {
 		r.log.Printf(engine.Debug, "%d files of the sources changed on the server", n)
 	}
-	runner := ro.delegate.runner(nil, set.String("plugindest"))
+	opts := translate.Options{Tags: set.List("tags"), SkipTags: set.List("skip_tags"), Noop: r.noop,
+		ModulePath: []string{sources}, UnavailableSources: unavailable, Delegate: runner, DelegateTypes: ro.delegate.types}
+	res, err := translateCatalog(cat, "from "+set.String("server"), opts, os.Stdout, os.Stderr)
+	if err != nil {
+		r.finish(ctx, report.NewRecorder(header, ro.level()), env)
+		return nil, nil
+	}
+	header.ConfigRetrieval = time.Since(start)
+	r.log.Printf(engine.Info, "Applying configuration version '%s'", cat.Version)
+	return &prepared{header: header, res: res, env: env, start: start}, nil
+}
+
+// skipped are the vertices the tags leave out: the report lists them as skipped.
+func skipped(res *translate.Result) []*engine.Vertex {
+	var out []*engine.Vertex
+	for _, v := range res.Graph.Vertices() {
+		if v.Skip {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// apply makes one run: the catalog applied once, and reported.
+func (r *agentRun) apply(ctx context.Context, ro *runOptions) (int, error) {
+	runner := ro.delegate.runner(nil, r.set.String("plugindest"))
 	if runner != nil {
 		defer runner.Close()
 	}
-	opts := translate.Options{Tags: tags, SkipTags: skip, Noop: r.noop, ModulePath: []string{sources}, UnavailableSources: unavailable,
-		Delegate: runner, DelegateTypes: ro.delegate.types}
-	res, err := translateCatalog(cat, "from "+set.String("server"), opts, os.Stdout, os.Stderr)
-	if err != nil {
-		r.finish(ctx, report.NewRecorder(header, ro.level()), env, tlsConf, timeouts)
-		return -1, nil
+	p, err := r.prepare(ctx, ro, runner)
+	if err != nil || p == nil {
+		return -1, err
 	}
-	header.ConfigRetrieval = time.Since(start)
-	rec := report.NewRecorder(header, ro.level())
-	var skipped []*engine.Vertex
-	for _, v := range res.Graph.Vertices() {
-		if v.Skip {
-			skipped = append(skipped, v)
-		}
-	}
-	rec.Skipped(skipped)
-	r.log.Printf(engine.Info, "Applying configuration version '%s'", cat.Version)
+	rec := report.NewRecorder(p.header, ro.level())
+	rec.Skipped(skipped(p.res))
 	eng, err := engine.New(engine.Config{Parallelism: ro.parallelism, Noop: r.noop, Observer: observers{r.log, rec},
 		FightRepairs: fightRepairs(ro.fightAfter)})
 	if err != nil {
 		return -1, err
 	}
-	result, err := eng.Run(ctx, res.Graph)
+	result, err := eng.Run(ctx, p.res.Graph)
 	if err != nil {
 		return -1, err
 	}
-	r.finish(ctx, rec, env, tlsConf, timeouts)
+	r.finish(ctx, rec, p.env)
 	code := 0
 	if result.Changed > 0 || result.Restarted > 0 {
 		code |= 2
@@ -610,7 +638,7 @@ func (r *agentRun) fetch(ctx context.Context, env string) ([]byte, *catalog.Cata
 
 // finish writes last_run_summary.yaml and last_run_report.yaml, then sends the
 // report, as puppet agent does (the summary first, whatever the sending gives).
-func (r *agentRun) finish(ctx context.Context, rec *report.Recorder, env string, tlsConf *tls.Config, timeouts agent.Timeouts) {
+func (r *agentRun) finish(ctx context.Context, rec *report.Recorder, env string) {
 	set := r.set
 	if err := replaceFileMode(set.String("lastrunfile"), 0o640, func(w io.Writer) error { return rec.WriteSummary(w) }); err != nil {
 		r.log.Printf(engine.Err, "Could not save last run local report: %v", err)
@@ -627,7 +655,7 @@ func (r *agentRun) finish(ctx context.Context, rec *report.Recorder, env string,
 		r.log.Printf(engine.Err, "Could not send report: %v", err)
 		return
 	}
-	c := agent.NewClient(serviceURL(set.String("report_server"), set.String("report_port")), tlsConf, timeouts)
+	c := agent.NewClient(serviceURL(set.String("report_server"), set.String("report_port")), r.tls, r.timeouts)
 	c.Log = r.log
 	defer c.Close()
 	if _, err := c.Report(ctx, r.certname, env, []byte(body.String())); err != nil && !agent.NotFound(err) {

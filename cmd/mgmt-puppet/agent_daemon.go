@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/mgmt-puppet/mgmt-puppet/agent"
+	"github.com/mgmt-puppet/mgmt-puppet/delegate"
+	"github.com/mgmt-puppet/mgmt-puppet/engine"
+	"github.com/mgmt-puppet/mgmt-puppet/puppetconf"
+	"github.com/mgmt-puppet/mgmt-puppet/puppetlog"
+	"github.com/mgmt-puppet/mgmt-puppet/report"
+)
+
+// daemon is the agent between and during runs: one engine keeps the catalog
+// converged all along, each run swaps the new catalog in (unchanged resources
+// keep their state and watches), and each run's report tells what happened since
+// the last one: the repairs made between runs (corrective changes) and the run.
+type daemon struct {
+	r      *agentRun
+	ro     *runOptions
+	runner *delegate.Runner
+	eng    *engine.Engine
+	rec    atomic.Pointer[report.Recorder] // what happens goes here
+	done   chan struct{}                   // a pass or a swap is over
+	ran    chan error                      // the engine's Run returned; nil before it starts
+	paused bool                            // disabled: an empty graph is in
+}
+
+// Observe implements engine.Observer: events go to the current recorder, and the
+// end of a pass or a swap is signalled.
+func (d *daemon) Observe(e engine.Event) {
+	d.rec.Load().Observe(e)
+	if e.Kind == engine.EventPassDone || e.Kind == engine.EventSwapDone {
+		select {
+		case d.done <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// newRecorder starts the record of what happens until the next report.
+func (d *daemon) newRecorder(env string) {
+	d.rec.Store(report.NewRecorder(report.Run{Host: d.r.certname, RunMode: "agent", Environment: env, Noop: d.r.noop}, d.ro.level()))
+}
+
+// daemon runs as puppet agent's daemon does, but in the foreground (run it under
+// systemd): a run at the start (after a splay, when set) and every runinterval,
+// one more at SIGUSR1; SIGTERM or SIGINT stop it once in-flight work is done.
+func (o *agentOptions) daemon(ctx context.Context, set *puppetconf.Settings, ro *runOptions, log *puppetlog.Logger) error {
+	interval, err := set.Duration("runinterval")
+	if err != nil {
+		return err
+	}
+	r := &agentRun{set: set, log: log, certname: strings.ToLower(set.String("certname")), envGiven: o.flags.Changed("environment")}
+	if r.noop, err = set.Bool("noop"); err != nil {
+		return err
+	}
+	if err := splay(ctx, set, log); err != nil {
+		return nil // stopped while splaying
+	}
+	tlsConf, err := r.ssl(ctx)
+	if errors.Is(err, agent.ErrNotSigned) || errors.Is(err, context.Canceled) {
+		return exitError{1}
+	}
+	if err != nil {
+		return err
+	}
+	if r.timeouts, err = r.httpTimeouts(); err != nil {
+		return err
+	}
+	r.tls = tlsConf
+	r.server = agent.NewClient(serviceURL(set.String("server"), set.String("serverport")), tlsConf, r.timeouts)
+	r.server.Log = log
+	defer r.server.Close()
+	d := &daemon{r: r, ro: ro, runner: ro.delegate.runner(nil, set.String("plugindest")), done: make(chan struct{}, 1)}
+	if d.runner != nil {
+		defer d.runner.Close()
+	}
+	d.newRecorder(set.String("environment"))
+	if d.eng, err = engine.New(engine.Config{Parallelism: ro.parallelism, Noop: r.noop, ConvergedTimeout: -1,
+		Observer: observers{log, d}, FightRepairs: fightRepairs(ro.fightAfter)}); err != nil {
+		return err
+	}
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	log.Printf(engine.Notice, "Starting Puppet client version %s", agent.PuppetVersion)
+	next := time.NewTimer(0)
+	defer next.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if d.ran != nil {
+				return <-d.ran // in-flight work finishes first
+			}
+			return nil
+		case err := <-d.ran:
+			return err
+		case <-usr1:
+			log.Printf(engine.Notice, "Caught USR1; Calling reload")
+		case <-next.C:
+		}
+		d.run(ctx)
+		next.Reset(interval)
+	}
+}
+
+// run makes one agent run: the catalog fetched and swapped in (the engine started
+// on the first), and the report of everything since the last one sent.
+func (d *daemon) run(ctx context.Context) {
+	r := d.r
+	set := r.set
+	if reason, disabled, err := agent.Disabled(set.String("agent_disabled_lockfile")); err != nil {
+		r.log.Printf(engine.Err, "Could not run: %v", err)
+		return
+	} else if disabled {
+		r.log.Printf(engine.Notice, "Skipping run of Puppet configuration client; administratively disabled (Reason: '%s');\nUse 'puppet agent --enable' to re-enable.", reason)
+		if d.ran != nil && !d.paused {
+			// An operator who disables Puppet wants nothing changed: nothing is
+			// kept converged until a run happens again.
+			if err := d.eng.Swap(ctx, engine.NewGraph()); err == nil {
+				d.paused = true
+				r.log.Printf(engine.Notice, "Not keeping the catalog converged while disabled")
+			}
+		}
+		return
+	}
+	lockFile := set.String("agent_catalog_run_lockfile")
+	lock, err := agent.LockRun(lockFile)
+	if errors.Is(err, agent.ErrLocked) {
+		r.log.Printf(engine.Notice, "Run of Puppet configuration client already in progress; skipping  (%s exists)", lockFile)
+		return
+	}
+	if err != nil {
+		r.log.Printf(engine.Err, "Could not run: %v", err)
+		return
+	}
+	defer lock.Unlock()
+	p, err := r.prepare(ctx, d.ro, d.runner)
+	if err != nil {
+		r.log.Printf(engine.Err, "Could not run: %v", err)
+		return
+	}
+	if p == nil {
+		return // reported; the running graph, if any, stays
+	}
+	rec := d.rec.Load()
+	rec.SetRun(p.header)
+	rec.Skipped(skipped(p.res))
+	select {
+	case <-d.done:
+	default:
+	}
+	swapped := d.ran != nil
+	if swapped {
+		if err := d.eng.Swap(ctx, p.res.Graph); err != nil {
+			r.log.Printf(engine.Err, "Could not run: %v", err)
+			return
+		}
+	} else {
+		d.ran = make(chan error, 1)
+		go func() {
+			_, err := d.eng.Run(ctx, p.res.Graph)
+			d.ran <- err
+		}()
+	}
+	d.paused = false
+	start := time.Now()
+	select {
+	case <-d.done:
+	case <-ctx.Done():
+		return
+	}
+	if swapped {
+		r.log.Printf(engine.Notice, "Applied catalog in %.2f seconds", time.Since(start).Seconds())
+	}
+	rec.InSync(p.res.Graph.Vertices())
+	d.newRecorder(p.env)
+	r.finish(ctx, rec, p.env)
+}
