@@ -187,10 +187,10 @@ var (
 // nodes of one real Puppet Server (fixtures/agent: files and a recursed
 // directory from puppet:///modules, an external and a custom fact from
 // pluginsync, a type of Debian's inifile module, an exec), through a bootstrap
-// from nothing, a no-op, a drift, agent --disable's lock, an environment given on
-// the command line, a revoked certificate and a server gone with the catalog
-// cached: the same exit codes, the same log lines, the same files, and the
-// reports stored by the server.
+// from nothing, a no-op, a drift, noop, agent --disable's lock, an environment
+// given on the command line, mgmt-puppet's daemon between runs, a revoked
+// certificate and a server gone with the catalog cached: the same exit codes,
+// the same log lines, the same files, and the reports stored by the server.
 func TestAgentMatchesPuppetAgent(t *testing.T) {
 	if os.Geteuid() != 0 {
 		if os.Getenv("CI") == "true" {
@@ -308,6 +308,21 @@ func TestAgentMatchesPuppetAgent(t *testing.T) {
 	})
 	t.Run("daemon: drift between runs repaired and reported", func(t *testing.T) {
 		daemonRepairsAndReports(t, bin, srv, goNode, filepath.Join(root, goNode.certname))
+	})
+	t.Run("revoked certificate", func(t *testing.T) {
+		srv.revoke(t, ruby.certname, goNode.certname)
+		// Puppet Server takes up its new CRL within a moment.
+		mustWait(t, "the server refusing the revoked certificate", 30*time.Second, func() bool {
+			g := runCommand(t, bin, append([]string{"agent"}, goNode.args(srv, "--test", "--noop")...)...)
+			return g.code == 1
+		})
+		r, g := both(t, "--test")
+		same(t, "revoked", r, g, 1)
+		for _, res := range []result{r.res, g.res} {
+			if !strings.Contains(res.out, "Could not retrieve catalog from remote server") {
+				t.Errorf("a revoked node was not refused its catalog:\n%s", res.out)
+			}
+		}
 	})
 	t.Run("server down, cached catalog", func(t *testing.T) {
 		srv.stop(t)

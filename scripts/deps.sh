@@ -4,7 +4,8 @@
 # and core-type modules (fixtures compiled from them are applied by real Puppet too),
 # the stock puppetdb terminus (the compiler exports into `mgmt-puppet puppetdb`),
 # Puppet's CA code (ruby-puppetserver-ca-cli, for certificates and CRLs), the real
-# PuppetDB with PostgreSQL (the side-by-side test), cron
+# PuppetDB with PostgreSQL (the side-by-side test), the real Puppet Server (the
+# agent's tests), cron
 # (crontab), debootstrap and systemd-nspawn (package systemd-container) for the
 # real-systemd testbed of scripts/testbed.sh, and the Debian modules that the corpus
 # catalogs were compiled from (fixtures/corpus/modules.txt: Puppet runs their types)
@@ -25,6 +26,9 @@ ruby -e 'require "puppetserver/ca/cli"' >/dev/null 2>&1 || missing="$missing rub
 # The real PuppetDB 7.12.1 with PostgreSQL, run beside `mgmt-puppet puppetdb` by
 # scripts/real-puppetdb.sh (its own cluster under a temp dir; curl polls its status).
 [ -f /usr/share/puppetdb/puppetdb.jar ] || missing="$missing puppetdb"
+# The real Puppet Server 7.9.5, run by scripts/real-puppetserver.sh under a temp
+# dir: `mgmt-puppet agent` and real `puppet agent` are its two nodes in the tests.
+[ -f /usr/share/puppetserver/puppetserver.jar ] || missing="$missing puppetserver"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
 command -v curl >/dev/null 2>&1 || missing="$missing curl"
 # Puppetboard's client, asked the same of both in the differential test.
