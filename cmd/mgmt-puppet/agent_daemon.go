@@ -88,9 +88,14 @@ func (o *agentOptions) daemon(ctx context.Context, set *puppetconf.Settings, ro 
 		Observer: observers{log, d}, FightRepairs: fightRepairs(ro.fightAfter)}); err != nil {
 		return err
 	}
-	usr1 := make(chan os.Signal, 1)
+	usr1, hup := make(chan os.Signal, 1), make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
+	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(usr1)
+	defer signal.Stop(hup)
+	// The engine has a context of its own, so that a restart can stop it.
+	ctx, stopEngine := context.WithCancel(ctx)
+	defer stopEngine()
 	log.Printf(engine.Notice, "Starting Puppet client version %s", agent.PuppetVersion)
 	next := time.NewTimer(0)
 	defer next.Stop()
@@ -105,6 +110,16 @@ func (o *agentOptions) daemon(ctx context.Context, set *puppetconf.Settings, ro 
 			return err
 		case <-usr1:
 			log.Printf(engine.Notice, "Caught USR1; Calling reload")
+		case <-hup:
+			// As puppet agent: a restart, which reads puppet.conf again.
+			log.Printf(engine.Notice, "Caught HUP; Calling restart")
+			stopEngine()
+			if d.ran != nil {
+				if err := <-d.ran; err != nil {
+					return err
+				}
+			}
+			return restart()
 		case <-next.C:
 		}
 		d.run(ctx)
@@ -184,4 +199,13 @@ func (d *daemon) run(ctx context.Context) {
 	rec.InSync(p.res.Graph.Vertices())
 	d.newRecorder(p.env)
 	r.finish(ctx, rec, p.env)
+}
+
+// restart replaces the process by a new run of the same command line.
+func restart() error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	return syscall.Exec(self, os.Args, os.Environ())
 }
