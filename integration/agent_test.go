@@ -23,7 +23,7 @@ type realServer struct {
 // startRealServer starts Puppet Server on fixtures/agent's code, with Debian's
 // stdlib and inifile modules beside the test module, @ROOT@ in the manifests
 // replaced by root. Without the package it skips, except in CI.
-func startRealServer(t *testing.T, root string) *realServer {
+func startRealServer(t testing.TB, root string) *realServer {
 	t.Helper()
 	requirePuppet(t)
 	requireFile(t, "/usr/share/puppetserver/puppetserver.jar", "puppetserver")
@@ -63,7 +63,7 @@ func startRealServer(t *testing.T, root string) *realServer {
 	return s
 }
 
-func (s *realServer) stop(t *testing.T) {
+func (s *realServer) stop(t testing.TB) {
 	script := filepath.Join(moduleRoot(t), "scripts", "real-puppetserver.sh")
 	if out, err := exec.Command(script, "stop", filepath.Join(s.dir, "server")).CombinedOutput(); err != nil {
 		t.Errorf("stopping Puppet Server: %v\n%s", err, out)
@@ -93,7 +93,7 @@ func (s *realServer) reports(certname string) []string {
 	return files
 }
 
-func copyTree(t *testing.T, from, to string) {
+func copyTree(t testing.TB, from, to string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
 		t.Fatal(err)

@@ -172,6 +172,8 @@ type agentRun struct {
 	tls      *tls.Config
 	timeouts agent.Timeouts
 	phases   []report.Phase
+	// retrieval is how long the last catalog request took.
+	retrieval time.Duration
 }
 
 func (o *agentOptions) run(ctx context.Context) error {
@@ -391,7 +393,7 @@ type prepared struct {
 func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate.Runner) (*prepared, error) {
 	set := r.set
 	start := time.Now()
-	r.uuid, r.phases = newUUID(), nil
+	r.uuid, r.phases, r.retrieval = newUUID(), nil, 0
 	env, initial := r.environment(ctx)
 	r.log.Printf(engine.Info, "Using environment '%s'", env)
 	r.pluginsync(ctx, env)
@@ -424,12 +426,16 @@ func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate
 	}
 	opts := translate.Options{Tags: set.List("tags"), SkipTags: set.List("skip_tags"), Noop: r.noop,
 		ModulePath: []string{sources}, UnavailableSources: unavailable, Delegate: runner, DelegateTypes: ro.delegate.types}
+	converting := time.Now()
 	res, err := translateCatalog(cat, "from "+set.String("server"), opts, os.Stdout, os.Stderr)
 	if err != nil {
 		r.finish(ctx, report.NewRecorder(header, ro.level()), env)
 		return nil, nil
 	}
-	header.ConfigRetrieval = time.Since(start)
+	// As Puppet's times: config_retrieval is the catalog request, convert_catalog
+	// its translation.
+	header.ConfigRetrieval = r.retrieval
+	header.Phases = append(r.phases, report.Phase{Name: "convert_catalog", Duration: time.Since(converting)})
 	r.log.Printf(engine.Info, "Applying configuration version '%s'", cat.Version)
 	return &prepared{header: header, res: res, env: env, start: start}, nil
 }
@@ -526,7 +532,9 @@ func (r *agentRun) environment(ctx context.Context) (env, initial string) {
 			return last, last
 		}
 	}
+	asked := time.Now()
 	node, err := r.server.NodeEnvironment(ctx, r.certname, env, env, r.uuid)
+	r.phases = append(r.phases, report.Phase{Name: "node_retrieval", Duration: time.Since(asked)})
 	if err != nil {
 		r.log.Printf(engine.Warning, "Unable to fetch my node definition, but the agent run will continue:")
 		r.log.Printf(engine.Warning, "%v", err)
@@ -624,8 +632,10 @@ func (r *agentRun) fetch(ctx context.Context, env string) ([]byte, *catalog.Cata
 	if err != nil {
 		return nil, nil, err
 	}
+	asked := time.Now()
 	raw, err := r.server.Catalog(ctx, agent.CatalogRequest{Certname: r.certname, Environment: env,
 		Configured: set.String("environment"), TransactionID: r.uuid}, wire)
+	r.retrieval = time.Since(asked)
 	if err != nil {
 		return nil, nil, err
 	}
