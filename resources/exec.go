@@ -546,6 +546,12 @@ func (e *Exec) argv(command string) (prog string, argv []string) {
 	if e.Provider == "shell" {
 		return "/bin/sh", []string{"/bin/sh", "-c", command}
 	}
+	return RubyCommand(command)
+}
+
+// RubyCommand is how Ruby's Kernel.exec runs a command string (Exec.argv): prog is
+// what to start, argv its arguments.
+func RubyCommand(command string) (prog string, argv []string) {
 	words := strings.FieldsFunc(command, func(r rune) bool { return r == ' ' || r == '\t' })
 	if needsShell(command) || len(words) == 0 {
 		return "/bin/sh", []string{"sh", "-c", command}

@@ -10,6 +10,7 @@ import (
 	"math/rand"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -29,6 +30,7 @@ import (
 	"github.com/mgmt-puppet/mgmt-puppet/puppetlog"
 	"github.com/mgmt-puppet/mgmt-puppet/puppetssl"
 	"github.com/mgmt-puppet/mgmt-puppet/report"
+	"github.com/mgmt-puppet/mgmt-puppet/resources"
 	"github.com/mgmt-puppet/mgmt-puppet/translate"
 )
 
@@ -55,6 +57,8 @@ var agentSettings = []struct{ name, usage string }{
 	{"runinterval", "time between runs"},
 	{"certificate_revocation", "chain, leaf or false"},
 	{"ca_fingerprint", "SHA-256 of the CA bundle to trust at the first download"},
+	{"prerun_command", "a command run before the catalog is applied; failing, it stops the run"},
+	{"postrun_command", "a command run after the catalog is applied"},
 }
 
 // agentBools are the boolean settings given as flags, with their --no- forms.
@@ -436,7 +440,6 @@ func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate
 	// its translation.
 	header.ConfigRetrieval = r.retrieval
 	header.Phases = append(r.phases, report.Phase{Name: "convert_catalog", Duration: time.Since(converting)})
-	r.log.Printf(engine.Info, "Applying configuration version '%s'", cat.Version)
 	return &prepared{header: header, res: res, env: env, start: start}, nil
 }
 
@@ -463,6 +466,12 @@ func (r *agentRun) apply(ctx context.Context, ro *runOptions) (int, error) {
 	}
 	rec := report.NewRecorder(p.header, ro.level())
 	rec.Skipped(skipped(p.res))
+	if !r.runSetting(ctx, "prerun_command") {
+		r.runSetting(ctx, "postrun_command")
+		r.finish(ctx, rec, p.env)
+		return -1, nil
+	}
+	r.log.Printf(engine.Info, "Applying configuration version '%s'", p.header.ConfigurationVersion)
 	eng, err := engine.New(engine.Config{Parallelism: ro.parallelism, Noop: r.noop, Observer: observers{r.log, rec},
 		FightRepairs: fightRepairs(ro.fightAfter)})
 	if err != nil {
@@ -472,7 +481,11 @@ func (r *agentRun) apply(ctx context.Context, ro *runOptions) (int, error) {
 	if err != nil {
 		return -1, err
 	}
+	postrun := r.runSetting(ctx, "postrun_command")
 	r.finish(ctx, rec, p.env)
+	if !postrun {
+		return -1, nil
+	}
 	code := 0
 	if result.Changed > 0 || result.Restarted > 0 {
 		code |= 2
@@ -721,4 +734,27 @@ func replaceFileMode(path string, mode os.FileMode, write func(io.Writer) error)
 		}
 		return write(w)
 	})
+}
+
+// runSetting runs the command of prerun_command or postrun_command as Puppet
+// does (Ruby's rules for a command string, output kept for the error) and says
+// whether the run may go on.
+func (r *agentRun) runSetting(ctx context.Context, setting string) bool {
+	command := r.set.String(setting)
+	if command == "" {
+		return true
+	}
+	prog, argv := resources.RubyCommand(command)
+	cmd := exec.CommandContext(ctx, prog)
+	cmd.Args = argv
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("Execution of '%s' returned %d: %s", command, ee.ExitCode(), out)
+		}
+		r.log.Printf(engine.Err, "Could not run command from %s: %v", setting, err)
+		return false
+	}
+	return true
 }

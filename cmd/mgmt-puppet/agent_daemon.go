@@ -169,6 +169,12 @@ func (d *daemon) run(ctx context.Context) {
 	rec := d.rec.Load()
 	rec.SetRun(p.header)
 	rec.Skipped(skipped(p.res))
+	if !r.runSetting(ctx, "prerun_command") {
+		r.runSetting(ctx, "postrun_command")
+		return // the running graph stays; the next run reports
+	}
+	defer r.runSetting(ctx, "postrun_command")
+	r.log.Printf(engine.Info, "Applying configuration version '%s'", p.header.ConfigurationVersion)
 	select {
 	case <-d.done:
 	default:
