@@ -3,6 +3,8 @@ package integration
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -353,8 +355,9 @@ func mustWait(t *testing.T, what string, limit time.Duration, cond func() bool) 
 // the next run's report, sent to the server, has it as a corrective change; while
 // agent --disable's lock is there nothing is repaired; SIGTERM stops it.
 func daemonRepairsAndReports(t *testing.T, bin string, srv *realServer, n agentNode, base string) {
-	cmd := exec.Command(bin, append([]string{"agent", "--no-daemonize", "--runinterval", "1h", "--logdest", "console", "--verbose"},
-		n.args(srv, "--environment", "production")...)...)
+	metrics := "127.0.0.1:" + freePort(t)
+	cmd := exec.Command(bin, append([]string{"agent", "--no-daemonize", "--runinterval", "1h", "--logdest", "console", "--verbose",
+		"--metrics-listen", metrics}, n.args(srv, "--environment", "production")...)...)
 	out := startProcess(t, cmd, 30*time.Second)
 	applied := func(k int) func() bool {
 		return func() bool { return strings.Count(out.String(), "Notice: Applied catalog in") >= k }
@@ -387,6 +390,25 @@ func daemonRepairsAndReports(t *testing.T, bin string, srv *realServer, n agentN
 	}
 	if strings.Contains(out.String(), "Could not send report") {
 		t.Errorf("a report was refused:\n%s", out.String())
+	}
+	var body []byte
+	scrape := func() bool {
+		resp, err := http.Get("http://" + metrics + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ = io.ReadAll(resp.Body)
+		// The run is counted once its report is sent.
+		return bytes.Contains(body, []byte(`mgmt_puppet_agent_runs_total{result="success"} 2`+"\n"))
+	}
+	if _, ok := waitFor(10*time.Second, scrape); !ok {
+		t.Errorf("metrics count no second run:\n%s", body)
+	}
+	for _, want := range []string{"mgmt_puppet_repairs_total 1", `mgmt_puppet_resources{state="corrective_change"} 1`} {
+		if !bytes.Contains(body, []byte(want+"\n")) {
+			t.Errorf("metrics after a repair and a run lack %q:\n%s", want, body)
+		}
 	}
 
 	// Disabled: the next run is skipped and nothing is kept converged.

@@ -322,3 +322,21 @@ func encodeYAML(w io.Writer, n *yaml.Node) error {
 	}
 	return enc.Close()
 }
+
+// Resources returns the report's resource metrics (total, changed, failed,
+// out_of_sync, corrective_change...) and its status (changed, unchanged, failed).
+func (r *Recorder) Resources() (counts map[string]int, status string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.snapshot()
+	counts = map[string]int{}
+	for _, m := range s.metrics {
+		if m.name != "resources" {
+			continue
+		}
+		for _, v := range m.values {
+			counts[v[0].(string)] = v[2].(int)
+		}
+	}
+	return counts, s.status
+}

@@ -77,6 +77,7 @@ type agentOptions struct {
 	detailedExitcodes bool
 	verbose, debug    bool
 	color, logdest    string
+	metricsListen     string
 	parallelism       int
 	delegate          delegateOptions
 	settings          map[string]*string
@@ -124,6 +125,7 @@ and its lock files (agent_catalog_run.lock, agent_disabled.lock) shared with it.
 	f.StringVar(&o.color, "color", "auto", "colour log lines: auto, true, false or ansi")
 	f.StringVar(&o.logdest, "logdest", "", "where log lines go: console, syslog or a file (default: console with --test, --verbose or --debug, else syslog, as puppet agent)")
 	f.IntVar(&o.parallelism, "parallelism", engine.DefaultParallelism(), "resources evaluated at once")
+	f.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics at http://ADDR/metrics while running as a daemon (host:port)")
 	o.delegate.flags(f)
 	o.flags = f
 	return cmd

@@ -31,6 +31,15 @@ type daemon struct {
 	done   chan struct{}                   // a pass or a swap is over
 	ran    chan error                      // the engine's Run returned; nil before it starts
 	paused bool                            // disabled: an empty graph is in
+	// metrics, with --metrics-listen, count runs, repairs and failures.
+	metrics *agentMetrics
+}
+
+// ended counts a run that ended with result (success, failure, skipped).
+func (d *daemon) ended(result string, start time.Time, rec *report.Recorder) {
+	if d.metrics != nil {
+		d.metrics.run(result, time.Since(start), rec)
+	}
 }
 
 // Observe implements engine.Observer: events go to the current recorder, and the
@@ -84,8 +93,18 @@ func (o *agentOptions) daemon(ctx context.Context, set *puppetconf.Settings, ro 
 		defer d.runner.Close()
 	}
 	d.newRecorder(set.String("environment"))
+	obs := observers{log, d}
+	if o.metricsListen != "" {
+		d.metrics = newAgentMetrics()
+		addr, err := d.metrics.serve(ctx, o.metricsListen)
+		if err != nil {
+			return err
+		}
+		log.Printf(engine.Info, "Serving metrics at http://%s/metrics", addr)
+		obs = append(obs, d.metrics)
+	}
 	if d.eng, err = engine.New(engine.Config{Parallelism: ro.parallelism, Noop: r.noop, ConvergedTimeout: -1,
-		Observer: observers{log, d}, FightRepairs: fightRepairs(ro.fightAfter)}); err != nil {
+		Observer: obs, FightRepairs: fightRepairs(ro.fightAfter)}); err != nil {
 		return err
 	}
 	usr1, hup := make(chan os.Signal, 1), make(chan os.Signal, 1)
@@ -132,10 +151,13 @@ func (o *agentOptions) daemon(ctx context.Context, set *puppetconf.Settings, ro 
 func (d *daemon) run(ctx context.Context) {
 	r := d.r
 	set := r.set
+	start := time.Now()
 	if reason, disabled, err := agent.Disabled(set.String("agent_disabled_lockfile")); err != nil {
 		r.log.Printf(engine.Err, "Could not run: %v", err)
+		d.ended("failure", start, nil)
 		return
 	} else if disabled {
+		defer d.ended("skipped", start, nil)
 		r.log.Printf(engine.Notice, "Skipping run of Puppet configuration client; administratively disabled (Reason: '%s');\nUse 'puppet agent --enable' to re-enable.", reason)
 		if d.ran != nil && !d.paused {
 			// An operator who disables Puppet wants nothing changed: nothing is
@@ -151,19 +173,21 @@ func (d *daemon) run(ctx context.Context) {
 	lock, err := agent.LockRun(lockFile)
 	if errors.Is(err, agent.ErrLocked) {
 		r.log.Printf(engine.Notice, "Run of Puppet configuration client already in progress; skipping  (%s exists)", lockFile)
+		d.ended("skipped", start, nil)
 		return
 	}
 	if err != nil {
 		r.log.Printf(engine.Err, "Could not run: %v", err)
+		d.ended("failure", start, nil)
 		return
 	}
 	defer lock.Unlock()
 	p, err := r.prepare(ctx, d.ro, d.runner)
 	if err != nil {
 		r.log.Printf(engine.Err, "Could not run: %v", err)
-		return
 	}
 	if p == nil {
+		d.ended("failure", start, nil)
 		return // reported; the running graph, if any, stays
 	}
 	rec := d.rec.Load()
@@ -171,6 +195,7 @@ func (d *daemon) run(ctx context.Context) {
 	rec.Skipped(skipped(p.res))
 	if !r.runSetting(ctx, "prerun_command") {
 		r.runSetting(ctx, "postrun_command")
+		d.ended("failure", start, nil)
 		return // the running graph stays; the next run reports
 	}
 	defer r.runSetting(ctx, "postrun_command")
@@ -183,6 +208,7 @@ func (d *daemon) run(ctx context.Context) {
 	if swapped {
 		if err := d.eng.Swap(ctx, p.res.Graph); err != nil {
 			r.log.Printf(engine.Err, "Could not run: %v", err)
+			d.ended("failure", start, nil)
 			return
 		}
 	} else {
@@ -193,18 +219,23 @@ func (d *daemon) run(ctx context.Context) {
 		}()
 	}
 	d.paused = false
-	start := time.Now()
+	applying := time.Now()
 	select {
 	case <-d.done:
 	case <-ctx.Done():
 		return
 	}
 	if swapped {
-		r.log.Printf(engine.Notice, "Applied catalog in %.2f seconds", time.Since(start).Seconds())
+		r.log.Printf(engine.Notice, "Applied catalog in %.2f seconds", time.Since(applying).Seconds())
 	}
 	rec.InSync(p.res.Graph.Vertices())
 	d.newRecorder(p.env)
 	r.finish(ctx, rec, p.env)
+	result := "success"
+	if _, status := rec.Resources(); status == "failed" {
+		result = "failure"
+	}
+	d.ended(result, start, rec)
 }
 
 // restart replaces the process by a new run of the same command line.
