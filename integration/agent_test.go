@@ -246,6 +246,17 @@ func TestAgentMatchesPuppetAgent(t *testing.T) {
 		r, g := both(t, "--test")
 		same(t, "first run", r, g, 2)
 		sameTree(t, "first run")
+		// Facts: pluginsync's custom and external ones, and stdlib's that read
+		// Puppet's settings, must have reached the compile (the same for both).
+		for _, f := range []struct{ file, want string }{
+			{"facts", "external=from-facts.d custom=from-lib-facter clientnoop=false\n"},
+			{"settings", "vardir=true environmentpath=/etc/puppet/code/environments server=localhost\n"},
+		} {
+			got, err := os.ReadFile(filepath.Join(root, goNode.certname, f.file))
+			if err != nil || string(got) != f.want {
+				t.Errorf("%s: %q (%v), want %q", f.file, got, err, f.want)
+			}
+		}
 		for _, n := range []agentNode{ruby, goNode} {
 			if len(srv.reports(n.certname)) == 0 {
 				t.Errorf("the server stored no report of %s", n.certname)

@@ -48,6 +48,7 @@ var settings = map[string]setting{
 	// Directories and files; the run mode's defaults are in runModeDirs.
 	"confdir":                    {kind: kindPath},
 	"codedir":                    {kind: kindPath},
+	"environmentpath":            {kind: kindPathList, def: "$codedir/environments"},
 	"vardir":                     {kind: kindPath},
 	"publicdir":                  {kind: kindPath},
 	"rundir":                     {kind: kindPath},

@@ -35,6 +35,7 @@ client_datadir = /var/cache/puppet/client_data
 clientbucketdir = /var/cache/puppet/clientbucket
 clientyamldir = /var/cache/puppet/client_yaml
 codedir = /etc/puppet/code
+environmentpath = /etc/puppet/code/environments
 confdir = /etc/puppet
 config = /etc/puppet/puppet.conf
 config_file_name = puppet.conf
@@ -142,6 +143,7 @@ client_datadir = /home/agent/.puppet/cache/client_data
 clientbucketdir = /home/agent/.puppet/cache/clientbucket
 clientyamldir = /home/agent/.puppet/cache/client_yaml
 codedir = /home/agent/.puppet/code
+environmentpath = /home/agent/.puppet/code/environments
 confdir = /home/agent/.puppet/etc
 config = /home/agent/.puppet/etc/puppet.conf
 config_file_name = puppet.conf
@@ -249,6 +251,7 @@ client_datadir = /srv/pv/client_data
 clientbucketdir = /srv/pv/clientbucket
 clientyamldir = /srv/pv/client_yaml
 codedir = /etc/puppet/code
+environmentpath = /etc/puppet/code/environments
 confdir = /etc/puppet
 # config: --config made it the file; Load leaves it $confdir/puppet.conf, as Puppet
 # does when the file comes from --confdir.

@@ -121,7 +121,7 @@ func (r *Recorder) snapshot() *snapshot {
 	}
 	s.metrics = []metric{res, tm, {name: "changes", label: "Changes", values: [][3]any{{"total", "Total", s.changes}}}, ev}
 	switch {
-	case counts["failed"] > 0 || counts["failed_to_restart"] > 0:
+	case r.incomplete || counts["failed"] > 0 || counts["failed_to_restart"] > 0:
 		s.status = "failed"
 	case s.changes > 0:
 		s.status = "changed"
@@ -191,7 +191,7 @@ func (s *snapshot) obj() obj {
 		{"report_format", 12},
 		{"puppet_version", PuppetVersion},
 		{"status", s.status},
-		{"transaction_completed", true},
+		{"transaction_completed", !r.incomplete},
 		{"noop", r.run.Noop},
 		{"noop_pending", s.noopPend},
 		{"environment", r.run.Environment},

@@ -64,6 +64,8 @@ type Recorder struct {
 	order    []*status
 	applied  time.Duration // the first pass
 	passDone bool
+	// incomplete: no catalog was applied (Incomplete).
+	incomplete bool
 }
 
 type logEntry struct {
@@ -301,4 +303,30 @@ func newUUID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// Log records a line of the run that is no resource's (an agent's "Could not
+// retrieve catalog ..."), as Puppet's report keeps every line the run logged.
+func (r *Recorder) Log(level engine.Level, message string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if level >= r.level {
+		r.logs = append(r.logs, logEntry{line: puppetlog.Line{Level: level, Message: message}, time: time.Now()})
+	}
+}
+
+// Incomplete marks the run as one that applied no catalog (none came, or it
+// could not be used): Puppet reports it failed, its transaction not completed.
+func (r *Recorder) Incomplete() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.incomplete = true
+}
+
+// Begin marks the start of the run, the report's time: an agent's recorder is
+// made when the last report went, and its next run begins later.
+func (r *Recorder) Begin() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.start = time.Now()
 }

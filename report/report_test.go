@@ -169,3 +169,36 @@ func TestRecorder(t *testing.T) {
 		t.Errorf("YAML root tag %q, want %q", tag, reportTag)
 	}
 }
+
+// TestIncompleteRun: a run that applied no catalog is reported failed, its
+// transaction not completed, with the lines the agent logged.
+func TestIncompleteRun(t *testing.T) {
+	rec := NewRecorder(Run{Host: "n", RunMode: "agent", Environment: "production"}, engine.Info)
+	rec.Log(engine.Err, "Could not retrieve catalog from remote server: Error 500 on SERVER: boom")
+	rec.Log(engine.Debug, "below the level: not kept")
+	rec.Incomplete()
+	var b strings.Builder
+	if err := rec.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Status    string `json:"status"`
+		Completed bool   `json:"transaction_completed"`
+		Logs      []struct {
+			Level, Message, Source string
+		} `json:"logs"`
+	}
+	if err := json.Unmarshal([]byte(b.String()), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Status != "failed" || rep.Completed {
+		t.Errorf("status %q, transaction_completed %v; want failed, false", rep.Status, rep.Completed)
+	}
+	if len(rep.Logs) != 1 || rep.Logs[0].Level != "err" || rep.Logs[0].Source != "Puppet" ||
+		!strings.HasPrefix(rep.Logs[0].Message, "Could not retrieve catalog") {
+		t.Errorf("logs %+v", rep.Logs)
+	}
+	if counts, status := rec.Resources(); status != "failed" || counts["total"] != 0 {
+		t.Errorf("Resources() = %v, %q", counts, status)
+	}
+}

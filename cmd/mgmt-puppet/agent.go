@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -108,7 +109,11 @@ and its lock files (agent_catalog_run.lock, agent_disabled.lock) shared with it.
 	})
 	f.StringVar(&o.confdir, "confdir", "", "Puppet's configuration directory, holding puppet.conf (root: /etc/puppet)")
 	for _, s := range agentSettings {
-		o.settings[s.name] = f.String(s.name, "", s.usage)
+		short := ""
+		if s.name == "waitforcert" {
+			short = "w"
+		}
+		o.settings[s.name] = f.StringP(s.name, short, "", s.usage)
 	}
 	f.Lookup("serverport").Deprecated = ""
 	o.settings["masterport"] = o.settings["serverport"]
@@ -168,16 +173,17 @@ func (o *agentOptions) overrides() map[string]string {
 
 // agentRun is one run's state.
 type agentRun struct {
-	set      *puppetconf.Settings
-	log      *puppetlog.Logger
-	certname string
-	noop     bool
-	envGiven bool // on the command line
-	uuid     string
-	server   *agent.Client
-	tls      *tls.Config
-	timeouts agent.Timeouts
-	phases   []report.Phase
+	set       *puppetconf.Settings
+	log       *runLog
+	certname  string
+	noop      bool
+	envGiven  bool // on the command line
+	waitGiven bool // --waitforcert given
+	uuid      string
+	server    *agent.Client
+	tls       *tls.Config
+	timeouts  agent.Timeouts
+	phases    []report.Phase
 	// retrieval is how long the last catalog request took.
 	retrieval time.Duration
 }
@@ -274,8 +280,8 @@ func (o *agentOptions) once(ctx context.Context, set *puppetconf.Settings, ro *r
 	if err := splay(ctx, set, log); err != nil {
 		return -1, err
 	}
-	r := &agentRun{set: set, log: log, certname: strings.ToLower(set.String("certname")), uuid: newUUID(),
-		envGiven: o.flags.Changed("environment")}
+	r := &agentRun{set: set, log: &runLog{Logger: log}, certname: strings.ToLower(set.String("certname")), uuid: newUUID(),
+		envGiven: o.flags.Changed("environment"), waitGiven: o.flags.Changed("waitforcert")}
 	var err error
 	if r.noop, err = set.Bool("noop"); err != nil {
 		return -1, err
@@ -302,7 +308,7 @@ func (o *agentOptions) once(ctx context.Context, set *puppetconf.Settings, ro *r
 	}
 	r.tls, r.timeouts = tlsConf, timeouts
 	r.server = agent.NewClient(serviceURL(set.String("server"), set.String("serverport")), tlsConf, timeouts)
-	r.server.Log = log
+	r.server.Log = r.log
 	defer r.server.Close()
 	return r.apply(ctx, ro)
 }
@@ -356,6 +362,9 @@ func (r *agentRun) ssl(ctx context.Context) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	if onetime, _ := set.Bool("onetime"); onetime && !r.waitGiven {
+		wait = 0 // a one-time run does not wait for its certificate unless told to
+	}
 	maxWait, err := set.Duration("maxwaitforcert")
 	if err != nil {
 		return nil, err
@@ -390,37 +399,40 @@ type prepared struct {
 	header report.Run
 	res    *translate.Result
 	env    string
-	start  time.Time
 }
 
 // prepare makes a run up to the graph: environment, pluginsync, facts, catalog
-// (cached), sources, translation. Without a catalog to apply it has reported
+// (cached), sources, translation, recording into rec from the start, as Puppet's
+// report keeps every line of the run. Without a catalog to apply it has reported
 // the failed run and returns nil.
-func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate.Runner) (*prepared, error) {
+func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate.Runner, rec *report.Recorder) (*prepared, error) {
 	set := r.set
-	start := time.Now()
 	r.uuid, r.phases, r.retrieval = newUUID(), nil, 0
+	rec.Begin()
+	r.log.rec.Store(rec)
 	env, initial := r.environment(ctx)
-	r.log.Printf(engine.Info, "Using environment '%s'", env)
-	r.pluginsync(ctx, env)
-	raw, cat, cached, err := r.catalog(ctx, &env)
 	header := report.Run{Host: r.certname, Environment: env, InitialEnvironment: initial, Noop: r.noop,
-		RunMode: "agent", TransactionUUID: r.uuid, ServerUsed: net.JoinHostPort(set.String("server"), set.String("serverport")),
-		CachedCatalogStatus: cached, Phases: r.phases}
+		RunMode: "agent", TransactionUUID: r.uuid, ServerUsed: net.JoinHostPort(set.String("server"), set.String("serverport"))}
+	failed := func() (*prepared, error) {
+		header.Environment, header.Phases = env, r.phases
+		rec.SetRun(header)
+		rec.Incomplete()
+		r.runSetting(ctx, "postrun_command")
+		r.finish(ctx, rec, env)
+		return nil, nil
+	}
+	r.log.Printf(engine.Info, "Using environment '%s'", env)
+	synced := r.pluginsync(ctx, env)
+	raw, cat, cached, err := r.catalog(ctx, &env, synced)
 	if err != nil {
-		return nil, err
+		r.log.Printf(engine.Err, "Could not run: %v", err)
+		return failed()
 	}
 	if cat == nil {
 		r.log.Printf(engine.Err, "Could not retrieve catalog; skipping run")
-		r.finish(ctx, report.NewRecorder(header, ro.level()), env)
-		return nil, nil
+		return failed()
 	}
-	if cached == "" && !r.noop {
-		r.log.Printf(engine.Info, "Caching catalog for %s", r.certname)
-		if err := replaceFileData(r.cacheFile(), raw, 0o640); err != nil {
-			r.log.Printf(engine.Err, "Could not cache the catalog: %v", err)
-		}
-	}
+	header.Environment, header.CachedCatalogStatus = env, cached
 	header.ConfigurationVersion, header.CatalogUUID, header.CodeID = cat.Version, cat.CatalogUUID, cat.CodeID
 	// puppet:///modules/ sources come from the server, into a copy laid out as
 	// a module path that the Files read. The Files whose sources could not be
@@ -435,14 +447,22 @@ func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate
 	converting := time.Now()
 	res, err := translateCatalog(cat, "from "+set.String("server"), opts, os.Stdout, os.Stderr)
 	if err != nil {
-		r.finish(ctx, report.NewRecorder(header, ro.level()), env)
-		return nil, nil
+		return failed()
+	}
+	// Cached once it could be used, as Puppet caches it after its conversion.
+	if cached == "" && !r.noop {
+		r.log.Printf(engine.Info, "Caching catalog for %s", r.certname)
+		if err := replaceFileData(r.cacheFile(), raw, 0o640); err != nil {
+			r.log.Printf(engine.Err, "Could not cache the catalog: %v", err)
+		}
 	}
 	// As Puppet's times: config_retrieval is the catalog request, convert_catalog
 	// its translation.
 	header.ConfigRetrieval = r.retrieval
 	header.Phases = append(r.phases, report.Phase{Name: "convert_catalog", Duration: time.Since(converting)})
-	return &prepared{header: header, res: res, env: env, start: start}, nil
+	rec.SetRun(header)
+	rec.Skipped(skipped(res))
+	return &prepared{header: header, res: res, env: env}, nil
 }
 
 // skipped are the vertices the tags leave out: the report lists them as skipped.
@@ -462,13 +482,13 @@ func (r *agentRun) apply(ctx context.Context, ro *runOptions) (int, error) {
 	if runner != nil {
 		defer runner.Close()
 	}
-	p, err := r.prepare(ctx, ro, runner)
+	rec := report.NewRecorder(report.Run{Host: r.certname, RunMode: "agent", Noop: r.noop}, ro.level())
+	p, err := r.prepare(ctx, ro, runner, rec)
 	if err != nil || p == nil {
 		return -1, err
 	}
-	rec := report.NewRecorder(p.header, ro.level())
-	rec.Skipped(skipped(p.res))
 	if !r.runSetting(ctx, "prerun_command") {
+		rec.Incomplete()
 		r.runSetting(ctx, "postrun_command")
 		r.finish(ctx, rec, p.env)
 		return -1, nil
@@ -481,6 +501,8 @@ func (r *agentRun) apply(ctx context.Context, ro *runOptions) (int, error) {
 	}
 	result, err := eng.Run(ctx, p.res.Graph)
 	if err != nil {
+		rec.Incomplete()
+		r.finish(ctx, rec, p.env)
 		return -1, err
 	}
 	postrun := r.runSetting(ctx, "postrun_command")
@@ -506,17 +528,22 @@ func (r *agentRun) cacheFile() string {
 // folders of env's modules) where puppet agent keeps them, so that Facter finds
 // the custom facts and Puppet, running the types without a native
 // implementation, the modules' types.
-func (r *agentRun) pluginsync(ctx context.Context, env string) {
+func (r *agentRun) pluginsync(ctx context.Context, env string) bool {
 	start := time.Now()
 	defer func() { r.phases = append(r.phases, report.Phase{Name: "plugin_sync", Duration: time.Since(start)}) }()
+	// A failed pluginsync stops the run (facts and types would be missing),
+	// unless ignore_plugin_errors says otherwise, as in Puppet.
+	ignore, _ := r.set.Bool("ignore_plugin_errors")
 	exists, err := r.server.EnvironmentExists(ctx, env)
 	if err != nil {
+		// Puppet's probe of the environment: a failure skips pluginsync, and
+		// the run goes on.
 		r.log.Printf(engine.Err, "%v", err)
-		return
+		return true
 	}
 	if !exists {
 		r.log.Printf(engine.Notice, "Environment '%s' not found on server, skipping initial pluginsync.", env)
-		return
+		return true
 	}
 	for _, m := range []struct{ mount, name, dest string }{
 		{"pluginfacts", "pluginfacts", r.set.String("pluginfactdest")},
@@ -528,9 +555,14 @@ func (r *agentRun) pluginsync(ctx context.Context, env string) {
 			r.log.Printf(engine.Notice, "/File[%s]/%s", c.Path, c.Message)
 		}
 		if err != nil {
+			if !ignore {
+				r.log.Printf(engine.Err, "Failed to retrieve %s: %v", m.name, err)
+				return false
+			}
 			r.log.Printf(engine.Err, "Could not retrieve %s: %v", m.name, err)
 		}
 	}
+	return true
 }
 
 // environment decides the run's environment as puppet agent does, and returns it
@@ -542,9 +574,14 @@ func (r *agentRun) environment(ctx context.Context) (env, initial string) {
 	if r.envGiven {
 		return env, env
 	}
-	if last, ok := lastEnvironment(r.set.String("lastrunfile")); ok {
+	if initial, converged, ok := lastEnvironment(r.set.String("lastrunfile")); ok {
 		if use, err := r.set.Bool("use_last_environment"); err == nil && use {
-			return last, last
+			// The last agent run's summary: the environment the server switched
+			// it to, if it did; else the configured one. No node request.
+			if converged != initial {
+				return converged, env
+			}
+			return env, env
 		}
 	}
 	asked := time.Now()
@@ -565,22 +602,32 @@ func (r *agentRun) environment(ctx context.Context) (env, initial string) {
 // catalog fetches the catalog (facts first), following the server to another
 // environment up to 4 times; on failure, the cache when usecacheonfailure says
 // so. cached is the report's cached_catalog_status ("" when not used).
-func (r *agentRun) catalog(ctx context.Context, env *string) (raw []byte, cat *catalog.Catalog, cached string, err error) {
-	for try := 0; try < 4; try++ {
-		raw, cat, err = r.fetch(ctx, *env)
-		if err != nil {
-			break
+func (r *agentRun) catalog(ctx context.Context, env *string, synced bool) (raw []byte, cat *catalog.Catalog, cached string, err error) {
+	if synced {
+		for tries := 0; ; tries++ {
+			raw, cat, err = r.fetch(ctx, *env)
+			if fe := (factsError{}); errors.As(err, &fe) {
+				// No facts, no catalog, and no cache either: Puppet stops here.
+				r.log.Printf(engine.Err, "Could not retrieve local facts: %v", err)
+				return nil, nil, "", nil
+			}
+			if err != nil {
+				r.log.Printf(engine.Err, "Could not retrieve catalog from remote server: %v", err)
+				break
+			}
+			if cat.Environment == "" || cat.Environment == *env {
+				return raw, cat, "", nil
+			}
+			if tries > 3 {
+				return nil, nil, "", fmt.Errorf("Catalog environment didn't stabilize after %d fetches, aborting run", tries)
+			}
+			r.log.Printf(engine.Notice, "Local environment: '%s' doesn't match server specified environment '%s', restarting agent run with environment '%s'", *env, cat.Environment, cat.Environment)
+			*env = cat.Environment
+			if !r.pluginsync(ctx, *env) {
+				break
+			}
 		}
-		if cat.Environment == "" || cat.Environment == *env {
-			return raw, cat, "", nil
-		}
-		r.log.Printf(engine.Notice, "Local environment: '%s' doesn't match server specified environment '%s', restarting agent run with environment '%s'", *env, cat.Environment, cat.Environment)
-		*env = cat.Environment
 	}
-	if err == nil {
-		err = errors.New("Catalog environment didn't stabilize after 4 fetches, aborting run")
-	}
-	r.log.Printf(engine.Err, "Could not retrieve catalog from remote server: %v", err)
 	use, berr := r.set.Bool("usecacheonfailure")
 	if berr != nil {
 		return nil, nil, "", berr
@@ -605,6 +652,9 @@ func (r *agentRun) catalog(ctx context.Context, env *string) (raw []byte, cat *c
 	r.log.Printf(engine.Info, "Using cached catalog from environment '%s'", c.Environment)
 	return data, c, "on_failure", nil
 }
+
+// factsError says Facter gave no facts.
+type factsError struct{ error }
 
 // fetch gathers facts and asks the server for the catalog of env.
 func (r *agentRun) fetch(ctx context.Context, env string) ([]byte, *catalog.Catalog, error) {
@@ -640,8 +690,9 @@ func (r *agentRun) fetch(ctx context.Context, env string) ([]byte, *catalog.Cata
 		r.log.Printf(level, "Facter: %s", m.Message)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, factsError{err}
 	}
+	puppetSettingsFacts(facts.Values, custom, set)
 	r.phases = append(r.phases, report.Phase{Name: "fact_generation", Duration: time.Since(t)})
 	wire, err := facts.JSON()
 	if err != nil {
@@ -688,23 +739,24 @@ func (r *agentRun) finish(ctx context.Context, rec *report.Recorder, env string)
 	}
 }
 
-// lastEnvironment is the environment the last run converged to, when
-// last_run_summary.yaml was written by an agent run.
-func lastEnvironment(file string) (string, bool) {
+// lastEnvironment reads the environments of the last run's summary, when an
+// agent run wrote it.
+func lastEnvironment(file string) (initial, converged string, ok bool) {
 	data, err := os.ReadFile(file)
 	if err != nil {
-		return "", false
+		return "", "", false
 	}
 	var sum struct {
 		Application struct {
 			RunMode   string `yaml:"run_mode"`
+			Initial   string `yaml:"initial_environment"`
 			Converged string `yaml:"converged_environment"`
 		} `yaml:"application"`
 	}
-	if yaml.Unmarshal(data, &sum) != nil || sum.Application.RunMode != "agent" || sum.Application.Converged == "" {
-		return "", false
+	if yaml.Unmarshal(data, &sum) != nil || sum.Application.RunMode != "agent" {
+		return "", "", false
 	}
-	return sum.Application.Converged, true
+	return sum.Application.Initial, sum.Application.Converged, true
 }
 
 // newUUID is a random (version 4) UUID: the run's transaction_uuid.
@@ -725,7 +777,7 @@ func replaceFileData(path string, data []byte, mode os.FileMode) error {
 
 // replaceFileMode is replaceFile with the file's mode, creating its directory.
 func replaceFileMode(path string, mode os.FileMode, write func(io.Writer) error) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
 	return replaceFile(path, func(w io.Writer) error {
@@ -759,4 +811,36 @@ func (r *agentRun) runSetting(ctx context.Context, setting string) bool {
 		return false
 	}
 	return true
+}
+
+// puppetSettingsFacts sets what stdlib's puppet_settings.rb facts give inside
+// Puppet's process, where the agent's settings are loaded: puppet_vardir,
+// puppet_environmentpath and puppet_server. The facter command resolves them to
+// nothing, or, once another custom fact has loaded Puppet's code (stdlib's
+// service_provider.rb does), to Puppet's defaults rather than this node's.
+func puppetSettingsFacts(values map[string]any, customDirs []string, set *puppetconf.Settings) {
+	for _, d := range customDirs {
+		if _, err := os.Stat(filepath.Join(d, "puppet_settings.rb")); err != nil {
+			continue
+		}
+		for fact, setting := range map[string]string{"puppet_vardir": "vardir", "puppet_environmentpath": "environmentpath", "puppet_server": "server"} {
+			values[fact] = set.String(setting)
+		}
+		return
+	}
+}
+
+// runLog is the agent's logger: lines go where --logdest says and into the
+// report being recorded, as Puppet's report keeps every line of the run.
+type runLog struct {
+	*puppetlog.Logger
+	rec atomic.Pointer[report.Recorder]
+}
+
+// Printf logs a line and records it.
+func (l *runLog) Printf(level engine.Level, format string, args ...any) {
+	l.Logger.Printf(level, format, args...)
+	if rec := l.rec.Load(); rec != nil {
+		rec.Log(level, fmt.Sprintf(format, args...))
+	}
 }

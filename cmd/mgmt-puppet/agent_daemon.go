@@ -56,7 +56,9 @@ func (d *daemon) Observe(e engine.Event) {
 
 // newRecorder starts the record of what happens until the next report.
 func (d *daemon) newRecorder(env string) {
-	d.rec.Store(report.NewRecorder(report.Run{Host: d.r.certname, RunMode: "agent", Environment: env, Noop: d.r.noop}, d.ro.level()))
+	rec := report.NewRecorder(report.Run{Host: d.r.certname, RunMode: "agent", Environment: env, Noop: d.r.noop}, d.ro.level())
+	d.rec.Store(rec)
+	d.r.log.rec.Store(rec)
 }
 
 // daemon runs as puppet agent's daemon does, but in the foreground (run it under
@@ -67,7 +69,7 @@ func (o *agentOptions) daemon(ctx context.Context, set *puppetconf.Settings, ro 
 	if err != nil {
 		return err
 	}
-	r := &agentRun{set: set, log: log, certname: strings.ToLower(set.String("certname")), envGiven: o.flags.Changed("environment")}
+	r := &agentRun{set: set, log: &runLog{Logger: log}, certname: strings.ToLower(set.String("certname")), envGiven: o.flags.Changed("environment")}
 	if r.noop, err = set.Bool("noop"); err != nil {
 		return err
 	}
@@ -86,7 +88,7 @@ func (o *agentOptions) daemon(ctx context.Context, set *puppetconf.Settings, ro 
 	}
 	r.tls = tlsConf
 	r.server = agent.NewClient(serviceURL(set.String("server"), set.String("serverport")), tlsConf, r.timeouts)
-	r.server.Log = log
+	r.server.Log = r.log
 	defer r.server.Close()
 	d := &daemon{r: r, ro: ro, runner: ro.delegate.runner(nil, set.String("plugindest")), done: make(chan struct{}, 1)}
 	if d.runner != nil {
@@ -182,23 +184,26 @@ func (d *daemon) run(ctx context.Context) {
 		return
 	}
 	defer lock.Unlock()
-	p, err := r.prepare(ctx, d.ro, d.runner)
+	rec := d.rec.Load()
+	p, err := r.prepare(ctx, d.ro, d.runner, rec)
 	if err != nil {
 		r.log.Printf(engine.Err, "Could not run: %v", err)
 	}
 	if p == nil {
-		d.ended("failure", start, nil)
-		return // reported; the running graph, if any, stays
+		// Reported. The running graph, if any, stays converged: the last
+		// catalog applied, as a cached one would be.
+		d.newRecorder(set.String("environment"))
+		d.ended("failure", start, rec)
+		return
 	}
-	rec := d.rec.Load()
-	rec.SetRun(p.header)
-	rec.Skipped(skipped(p.res))
 	if !r.runSetting(ctx, "prerun_command") {
+		rec.Incomplete()
 		r.runSetting(ctx, "postrun_command")
-		d.ended("failure", start, nil)
-		return // the running graph stays; the next run reports
+		r.finish(ctx, rec, p.env)
+		d.newRecorder(p.env)
+		d.ended("failure", start, rec)
+		return
 	}
-	defer r.runSetting(ctx, "postrun_command")
 	r.log.Printf(engine.Info, "Applying configuration version '%s'", p.header.ConfigurationVersion)
 	select {
 	case <-d.done:
@@ -222,6 +227,12 @@ func (d *daemon) run(ctx context.Context) {
 	applying := time.Now()
 	select {
 	case <-d.done:
+	case err := <-d.ran:
+		// The engine stopped before the pass was over: its error is the run's.
+		d.ran <- err // for the loop, which ends on it
+		rec.Incomplete()
+		r.finish(ctx, rec, p.env)
+		return
 	case <-ctx.Done():
 		return
 	}
@@ -229,6 +240,7 @@ func (d *daemon) run(ctx context.Context) {
 		r.log.Printf(engine.Notice, "Applied catalog in %.2f seconds", time.Since(applying).Seconds())
 	}
 	rec.InSync(p.res.Graph.Vertices())
+	r.runSetting(ctx, "postrun_command")
 	d.newRecorder(p.env)
 	r.finish(ctx, rec, p.env)
 	result := "success"
