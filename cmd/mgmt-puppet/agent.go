@@ -209,6 +209,10 @@ func (o *agentOptions) run(ctx context.Context) error {
 		log.Printf(engine.Err, "Could not parse configuration: %v", err)
 		return exitError{1}
 	}
+	if err := unsupported(set); err != nil {
+		log.Printf(engine.Err, "Could not run: %v", err)
+		return exitError{1}
+	}
 	onetime, err := set.Bool("onetime")
 	if err != nil {
 		return err
@@ -843,4 +847,32 @@ func (l *runLog) Printf(level engine.Level, format string, args ...any) {
 	if rec := l.rec.Load(); rec != nil {
 		rec.Log(level, fmt.Sprintf(format, args...))
 	}
+}
+
+// unsupported refuses settings that would change which catalog is applied, or
+// how it is fetched, and that are not built yet: a run that ignored them could
+// apply what Puppet would not.
+func unsupported(set *puppetconf.Settings) error {
+	var bad []string
+	for _, b := range []string{"use_cached_catalog", "strict_environment_mode"} {
+		if on, _ := set.Bool(b); on {
+			bad = append(bad, b+" = true")
+		}
+	}
+	if v := set.String("server_list"); v != "" {
+		bad = append(bad, "server_list = "+v)
+	}
+	if v := set.String("http_proxy_host"); v != "none" && v != "" {
+		bad = append(bad, "http_proxy_host = "+v)
+	}
+	if v := set.String("dns_alt_names"); v != "" {
+		bad = append(bad, "dns_alt_names = "+v)
+	}
+	if v, c := set.String("node_name_value"), set.String("certname"); v != c {
+		bad = append(bad, "node_name_value = "+v)
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("not supported yet by mgmt-puppet agent: %s (see docs/agent.md)", strings.Join(bad, ", "))
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mgmt-puppet/mgmt-puppet/puppetconf"
@@ -34,6 +35,37 @@ func TestPuppetSettingsFacts(t *testing.T) {
 	for k, v := range want {
 		if values[k] != v {
 			t.Errorf("%s = %v, want %v", k, values[k], v)
+		}
+	}
+}
+
+func TestUnsupportedSettings(t *testing.T) {
+	for _, tc := range []struct {
+		conf, want string // want: a part of the error, "" for none
+	}{
+		{"", ""},
+		{"[agent]\nserver = puppet.example.com\nenvironment = staging\n", ""},
+		{"[agent]\nuse_cached_catalog = true\n", "use_cached_catalog = true"},
+		{"[main]\nstrict_environment_mode = true\n", "strict_environment_mode = true"},
+		{"[agent]\nserver_list = a:8140,b\n", "server_list = a:8140,b"},
+		{"[agent]\nhttp_proxy_host = proxy\n", "http_proxy_host = proxy"},
+		{"[agent]\ndns_alt_names = web,web.example.com\n", "dns_alt_names"},
+		{"[agent]\ncertname = a.example.com\nnode_name_value = b.example.com\n", "node_name_value = b.example.com"},
+	} {
+		conf := filepath.Join(t.TempDir(), "puppet.conf")
+		if err := os.WriteFile(conf, []byte(tc.conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		set, err := puppetconf.Load(conf, "agent", map[string]string{"certname": "a.example.com"}, true)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.conf, err)
+		}
+		err = unsupported(set)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%q: %v, want no error", tc.conf, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%q: %v, want an error naming %q", tc.conf, err, tc.want)
 		}
 	}
 }
