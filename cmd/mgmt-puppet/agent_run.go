@@ -1,0 +1,609 @@
+package main
+
+import (
+	"context"
+	crand "crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/mgmt-puppet/mgmt-puppet/agent"
+	"github.com/mgmt-puppet/mgmt-puppet/catalog"
+	"github.com/mgmt-puppet/mgmt-puppet/delegate"
+	"github.com/mgmt-puppet/mgmt-puppet/engine"
+	"github.com/mgmt-puppet/mgmt-puppet/puppetconf"
+	"github.com/mgmt-puppet/mgmt-puppet/puppetlog"
+	"github.com/mgmt-puppet/mgmt-puppet/puppetssl"
+	"github.com/mgmt-puppet/mgmt-puppet/report"
+	"github.com/mgmt-puppet/mgmt-puppet/resources"
+	"github.com/mgmt-puppet/mgmt-puppet/translate"
+)
+
+// agentRun is one run's state.
+type agentRun struct {
+	set       *puppetconf.Settings
+	log       *runLog
+	certname  string
+	noop      bool
+	envGiven  bool // on the command line
+	waitGiven bool // --waitforcert given
+	uuid      string
+	server    *agent.Client
+	tls       *tls.Config
+	timeouts  agent.Timeouts
+	phases    []report.Phase
+	// retrieval is how long the last catalog request took.
+	retrieval time.Duration
+}
+
+// once makes one agent run and returns its detailed exit code, or -1 when the run
+// did not apply a catalog.
+func (o *agentOptions) once(ctx context.Context, set *puppetconf.Settings, ro *runOptions, log *puppetlog.Logger) (int, error) {
+	if reason, disabled, err := agent.Disabled(set.String("agent_disabled_lockfile")); err != nil {
+		return -1, err
+	} else if disabled {
+		log.Printf(engine.Notice, "Skipping run of Puppet configuration client; administratively disabled (Reason: '%s');\nUse 'puppet agent --enable' to re-enable.", reason)
+		return -1, nil
+	}
+	if err := splay(ctx, set, log); err != nil {
+		return -1, err
+	}
+	r := &agentRun{set: set, log: &runLog{Logger: log}, certname: strings.ToLower(set.String("certname")), uuid: newUUID(),
+		envGiven: o.flags.Changed("environment"), waitGiven: o.flags.Changed("waitforcert")}
+	var err error
+	if r.noop, err = set.Bool("noop"); err != nil {
+		return -1, err
+	}
+	tlsConf, err := r.ssl(ctx)
+	if errors.Is(err, agent.ErrNotSigned) {
+		return -1, nil
+	}
+	if err != nil {
+		return -1, err
+	}
+	lock, err := agent.LockRun(set.String("agent_catalog_run_lockfile"))
+	if errors.Is(err, agent.ErrLocked) {
+		log.Printf(engine.Notice, "Run of Puppet configuration client already in progress; skipping  (%s exists)", set.String("agent_catalog_run_lockfile"))
+		return -1, nil
+	}
+	if err != nil {
+		return -1, err
+	}
+	defer lock.Unlock()
+	timeouts, err := r.httpTimeouts()
+	if err != nil {
+		return -1, err
+	}
+	r.tls, r.timeouts = tlsConf, timeouts
+	r.server = agent.NewClient(serviceURL(set.String("server"), set.String("serverport")), tlsConf, timeouts)
+	r.server.Log = r.log
+	defer r.server.Close()
+	return r.apply(ctx, ro)
+}
+
+// serviceURL is https://host:port, with IPv6 addresses bracketed.
+func serviceURL(host, port string) string {
+	return "https://" + net.JoinHostPort(host, port)
+}
+
+func (r *agentRun) httpTimeouts() (agent.Timeouts, error) {
+	c, err := r.set.Duration("http_connect_timeout")
+	if err != nil {
+		return agent.Timeouts{}, err
+	}
+	rd, err := r.set.Duration("http_read_timeout")
+	if err != nil {
+		return agent.Timeouts{}, err
+	}
+	return agent.Timeouts{Connect: c, Read: rd}, nil
+}
+
+// splay waits a random time up to splaylimit when splay is set, once, as a
+// onetime puppet agent does.
+func splay(ctx context.Context, set *puppetconf.Settings, log *puppetlog.Logger) error {
+	on, err := set.Bool("splay")
+	if err != nil || !on {
+		return err
+	}
+	limit, err := set.Duration("splaylimit")
+	if err != nil {
+		return err
+	}
+	d := time.Duration(rand.Int63n(int64(limit/time.Second)+1)) * time.Second
+	log.Printf(engine.Info, "Sleeping for %d seconds (splay is enabled)", int(d.Seconds()))
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// ssl makes sure of the node's certificate and returns the client TLS configuration.
+func (r *agentRun) ssl(ctx context.Context) (*tls.Config, error) {
+	set := r.set
+	mode, err := puppetssl.ParseRevocation(set.String("certificate_revocation"))
+	if err != nil {
+		return nil, fmt.Errorf("certificate_revocation: %w", err)
+	}
+	wait, err := set.Duration("waitforcert")
+	if err != nil {
+		return nil, err
+	}
+	if onetime, _ := set.Bool("onetime"); onetime && !r.waitGiven {
+		wait = 0 // a one-time run does not wait for its certificate unless told to
+	}
+	maxWait, err := set.Duration("maxwaitforcert")
+	if err != nil {
+		return nil, err
+	}
+	keyLength, err := set.Int("keylength")
+	if err != nil {
+		return nil, err
+	}
+	timeouts, err := r.httpTimeouts()
+	if err != nil {
+		return nil, err
+	}
+	s := agent.SSL{
+		Dir:           puppetssl.Dir{Path: set.String("ssldir"), Certname: r.certname},
+		CA:            serviceURL(set.String("ca_server"), set.String("ca_port")),
+		Revocation:    mode,
+		KeyType:       set.String("key_type"),
+		KeyLength:     keyLength,
+		Curve:         set.String("named_curve"),
+		Fingerprint:   set.String("ca_fingerprint"),
+		CSRAttributes: set.String("csr_attributes"),
+		WaitForCert:   wait, MaxWait: maxWait,
+		Timeouts: timeouts,
+		Log:      r.log,
+		Stdout:   os.Stdout,
+	}
+	return s.Ensure(ctx)
+}
+
+// prepared is a run's catalog, fetched and translated.
+type prepared struct {
+	header report.Run
+	res    *translate.Result
+	env    string
+}
+
+// prepare makes a run up to the graph: environment, pluginsync, facts, catalog
+// (cached), sources, translation, recording into rec from the start, as Puppet's
+// report keeps every line of the run. Without a catalog to apply it has reported
+// the failed run and returns nil.
+func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate.Runner, rec *report.Recorder) (*prepared, error) {
+	set := r.set
+	r.uuid, r.phases, r.retrieval = newUUID(), nil, 0
+	rec.Begin()
+	r.log.rec.Store(rec)
+	env, initial := r.environment(ctx)
+	header := report.Run{Host: r.certname, Environment: env, InitialEnvironment: initial, Noop: r.noop,
+		RunMode: "agent", TransactionUUID: r.uuid, ServerUsed: net.JoinHostPort(set.String("server"), set.String("serverport"))}
+	failed := func() (*prepared, error) {
+		header.Environment, header.Phases = env, r.phases
+		rec.SetRun(header)
+		rec.Incomplete()
+		r.runSetting(ctx, "postrun_command")
+		r.finish(ctx, rec, env)
+		return nil, nil
+	}
+	r.log.Printf(engine.Info, "Using environment '%s'", env)
+	synced := r.pluginsync(ctx, env)
+	raw, cat, cached, err := r.catalog(ctx, &env, synced)
+	if err != nil {
+		r.log.Printf(engine.Err, "Could not run: %v", err)
+		return failed()
+	}
+	if cat == nil {
+		r.log.Printf(engine.Err, "Could not retrieve catalog; skipping run")
+		return failed()
+	}
+	header.Environment, header.CachedCatalogStatus = env, cached
+	header.ConfigurationVersion, header.CatalogUUID, header.CodeID = cat.Version, cat.CatalogUUID, cat.CodeID
+	// puppet:///modules/ sources come from the server, into a copy laid out as
+	// a module path that the Files read. The Files whose sources could not be
+	// had fail on their own, as in Puppet.
+	sources := filepath.Join(set.String("vardir"), "mgmt-puppet", "sources", cat.Environment)
+	n, unavailable := agent.SyncSources(ctx, r.server, cat, cat.Environment, sources)
+	if n > 0 {
+		r.log.Printf(engine.Debug, "%d files of the sources changed on the server", n)
+	}
+	opts := translate.Options{Tags: set.List("tags"), SkipTags: set.List("skip_tags"), Noop: r.noop,
+		ModulePath: []string{sources}, UnavailableSources: unavailable, Delegate: runner, DelegateTypes: ro.delegate.types}
+	converting := time.Now()
+	res, err := translateCatalog(cat, "from "+set.String("server"), opts, os.Stdout, os.Stderr)
+	if err != nil {
+		return failed()
+	}
+	// Cached once it could be used, as Puppet caches it after its conversion.
+	if cached == "" && !r.noop {
+		r.log.Printf(engine.Info, "Caching catalog for %s", r.certname)
+		if err := replaceFileData(r.cacheFile(), raw, 0o640); err != nil {
+			r.log.Printf(engine.Err, "Could not cache the catalog: %v", err)
+		}
+	}
+	// As Puppet's times: config_retrieval is the catalog request, convert_catalog
+	// its translation.
+	header.ConfigRetrieval = r.retrieval
+	header.Phases = append(r.phases, report.Phase{Name: "convert_catalog", Duration: time.Since(converting)})
+	rec.SetRun(header)
+	rec.Skipped(skipped(res))
+	return &prepared{header: header, res: res, env: env}, nil
+}
+
+// skipped are the vertices the tags leave out: the report lists them as skipped.
+func skipped(res *translate.Result) []*engine.Vertex {
+	var out []*engine.Vertex
+	for _, v := range res.Graph.Vertices() {
+		if v.Skip {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// apply makes one run: the catalog applied once, and reported.
+func (r *agentRun) apply(ctx context.Context, ro *runOptions) (int, error) {
+	runner := ro.delegate.runner(nil, r.set.String("plugindest"))
+	if runner != nil {
+		defer runner.Close()
+	}
+	rec := report.NewRecorder(report.Run{Host: r.certname, RunMode: "agent", Noop: r.noop}, ro.level())
+	p, err := r.prepare(ctx, ro, runner, rec)
+	if err != nil || p == nil {
+		return -1, err
+	}
+	if !r.runSetting(ctx, "prerun_command") {
+		rec.Incomplete()
+		r.runSetting(ctx, "postrun_command")
+		r.finish(ctx, rec, p.env)
+		return -1, nil
+	}
+	r.log.Printf(engine.Info, "Applying configuration version '%s'", p.header.ConfigurationVersion)
+	eng, err := engine.New(engine.Config{Parallelism: ro.parallelism, Noop: r.noop, Observer: observers{r.log, rec},
+		FightRepairs: fightRepairs(ro.fightAfter)})
+	if err != nil {
+		return -1, err
+	}
+	result, err := eng.Run(ctx, p.res.Graph)
+	if err != nil {
+		rec.Incomplete()
+		r.finish(ctx, rec, p.env)
+		return -1, err
+	}
+	postrun := r.runSetting(ctx, "postrun_command")
+	r.finish(ctx, rec, p.env)
+	if !postrun {
+		return -1, nil
+	}
+	code := 0
+	if result.Changed > 0 || result.Restarted > 0 {
+		code |= 2
+	}
+	if result.Failed > 0 || result.FailedToRestart > 0 {
+		code |= 4
+	}
+	return code, nil
+}
+
+func (r *agentRun) cacheFile() string {
+	return filepath.Join(r.set.String("client_datadir"), "catalog", r.certname+".json")
+}
+
+// pluginsync copies the server's pluginfacts and plugins (the facts.d and lib
+// folders of env's modules) where puppet agent keeps them, so that Facter finds
+// the custom facts and Puppet, running the types without a native
+// implementation, the modules' types.
+func (r *agentRun) pluginsync(ctx context.Context, env string) bool {
+	start := time.Now()
+	defer func() { r.phases = append(r.phases, report.Phase{Name: "plugin_sync", Duration: time.Since(start)}) }()
+	// A failed pluginsync stops the run (facts and types would be missing),
+	// unless ignore_plugin_errors says otherwise, as in Puppet.
+	ignore, _ := r.set.Bool("ignore_plugin_errors")
+	exists, err := r.server.EnvironmentExists(ctx, env)
+	if err != nil {
+		// Puppet's probe of the environment: a failure skips pluginsync, and
+		// the run goes on.
+		r.log.Printf(engine.Err, "%v", err)
+		return true
+	}
+	if !exists {
+		r.log.Printf(engine.Notice, "Environment '%s' not found on server, skipping initial pluginsync.", env)
+		return true
+	}
+	for _, m := range []struct{ mount, name, dest string }{
+		{"pluginfacts", "pluginfacts", r.set.String("pluginfactdest")},
+		{"plugins", "plugin", r.set.String("plugindest")},
+	} {
+		r.log.Printf(engine.Info, "Retrieving %s", m.name)
+		changes, err := agent.Pluginsync(ctx, r.server, m.mount, env, m.dest)
+		for _, c := range changes {
+			r.log.Printf(engine.Notice, "/File[%s]/%s", c.Path, c.Message)
+		}
+		if err != nil {
+			if !ignore {
+				r.log.Printf(engine.Err, "Failed to retrieve %s: %v", m.name, err)
+				return false
+			}
+			r.log.Printf(engine.Err, "Could not retrieve %s: %v", m.name, err)
+		}
+	}
+	return true
+}
+
+// environment decides the run's environment as puppet agent does, and returns it
+// with the one the run began in: the command line's; else, when the last run's
+// summary was an agent's, the environment it converged to; else the server's
+// answer to a node request.
+func (r *agentRun) environment(ctx context.Context) (env, initial string) {
+	env = r.set.String("environment")
+	if r.envGiven {
+		return env, env
+	}
+	if initial, converged, ok := lastEnvironment(r.set.String("lastrunfile")); ok {
+		if use, err := r.set.Bool("use_last_environment"); err == nil && use {
+			// The last agent run's summary: the environment the server switched
+			// it to, if it did; else the configured one. No node request.
+			if converged != initial {
+				return converged, env
+			}
+			return env, env
+		}
+	}
+	asked := time.Now()
+	node, err := r.server.NodeEnvironment(ctx, r.certname, env, env, r.uuid)
+	r.phases = append(r.phases, report.Phase{Name: "node_retrieval", Duration: time.Since(asked)})
+	if err != nil {
+		r.log.Printf(engine.Warning, "Unable to fetch my node definition, but the agent run will continue:")
+		r.log.Printf(engine.Warning, "%v", err)
+		return env, env
+	}
+	if node != "" && node != env {
+		r.log.Printf(engine.Notice, "Local environment: '%s' doesn't match server specified node environment '%s', switching agent to '%s'.", env, node, node)
+		return node, env
+	}
+	return env, env
+}
+
+// catalog fetches the catalog (facts first), following the server to another
+// environment up to 4 times; on failure, the cache when usecacheonfailure says
+// so. cached is the report's cached_catalog_status ("" when not used).
+func (r *agentRun) catalog(ctx context.Context, env *string, synced bool) (raw []byte, cat *catalog.Catalog, cached string, err error) {
+	if synced {
+		for tries := 0; ; tries++ {
+			raw, cat, err = r.fetch(ctx, *env)
+			if fe := (factsError{}); errors.As(err, &fe) {
+				// No facts, no catalog, and no cache either: Puppet stops here.
+				r.log.Printf(engine.Err, "Could not retrieve local facts: %v", err)
+				return nil, nil, "", nil
+			}
+			if err != nil {
+				r.log.Printf(engine.Err, "Could not retrieve catalog from remote server: %v", err)
+				break
+			}
+			if cat.Environment == "" || cat.Environment == *env {
+				return raw, cat, "", nil
+			}
+			if tries > 3 {
+				return nil, nil, "", fmt.Errorf("Catalog environment didn't stabilize after %d fetches, aborting run", tries)
+			}
+			r.log.Printf(engine.Notice, "Local environment: '%s' doesn't match server specified environment '%s', restarting agent run with environment '%s'", *env, cat.Environment, cat.Environment)
+			*env = cat.Environment
+			if !r.pluginsync(ctx, *env) {
+				break
+			}
+		}
+	}
+	use, berr := r.set.Bool("usecacheonfailure")
+	if berr != nil {
+		return nil, nil, "", berr
+	}
+	if !use {
+		r.log.Printf(engine.Warning, "Not using cache on failed catalog")
+		return nil, nil, "", nil
+	}
+	data, rerr := os.ReadFile(r.cacheFile())
+	if rerr != nil {
+		return nil, nil, "", nil
+	}
+	c, perr := catalog.Parse(strings.NewReader(string(data)))
+	if perr != nil {
+		r.log.Printf(engine.Err, "Could not retrieve catalog from cache: %v", perr)
+		return nil, nil, "", nil
+	}
+	if c.Environment != *env {
+		r.log.Printf(engine.Err, "Not using cached catalog because its environment '%s' does not match '%s'", c.Environment, *env)
+		return nil, nil, "", nil
+	}
+	r.log.Printf(engine.Info, "Using cached catalog from environment '%s'", c.Environment)
+	return data, c, "on_failure", nil
+}
+
+// factsError says Facter gave no facts.
+type factsError struct{ error }
+
+// fetch gathers facts and asks the server for the catalog of env.
+func (r *agentRun) fetch(ctx context.Context, env string) ([]byte, *catalog.Catalog, error) {
+	set := r.set
+	interval, err := set.Duration("runinterval")
+	if err != nil {
+		return nil, nil, err
+	}
+	specified := ""
+	if r.envGiven {
+		specified = set.String("environment")
+	}
+	t := time.Now()
+	// Custom facts come from factpath ($vardir/lib/facter, where pluginsync puts
+	// the modules' lib/facter); Puppet says "Loading facts" for each folder there.
+	var custom []string
+	for _, d := range filepath.SplitList(set.String("factpath")) {
+		if st, err := os.Stat(d); err == nil && st.IsDir() {
+			r.log.Printf(engine.Info, "Loading facts")
+			custom = append(custom, d)
+		}
+	}
+	facts, stderr, err := agent.GatherFacts(ctx, r.certname, r.noop, specified, agent.FactOptions{
+		ExternalDir: []string{set.String("pluginfactdest")},
+		CustomDir:   custom,
+	}, interval)
+	for _, m := range agent.FacterMessages(stderr) {
+		// Puppet runs Facter in its own process and logs its messages as its own.
+		level := map[string]engine.Level{"ERROR": engine.Err, "WARN": engine.Warning, "INFO": engine.Info}[m.Level]
+		if m.Level == "DEBUG" {
+			level = engine.Debug
+		}
+		r.log.Printf(level, "Facter: %s", m.Message)
+	}
+	if err != nil {
+		return nil, nil, factsError{err}
+	}
+	puppetSettingsFacts(facts.Values, custom, set)
+	r.phases = append(r.phases, report.Phase{Name: "fact_generation", Duration: time.Since(t)})
+	wire, err := facts.JSON()
+	if err != nil {
+		return nil, nil, err
+	}
+	asked := time.Now()
+	raw, err := r.server.Catalog(ctx, agent.CatalogRequest{Certname: r.certname, Environment: env,
+		Configured: set.String("environment"), TransactionID: r.uuid}, wire)
+	r.retrieval = time.Since(asked)
+	if err != nil {
+		return nil, nil, err
+	}
+	cat, err := catalog.Parse(strings.NewReader(string(raw)))
+	if err != nil {
+		return nil, nil, fmt.Errorf("the server's catalog: %w", err)
+	}
+	return raw, cat, nil
+}
+
+// finish writes last_run_summary.yaml and last_run_report.yaml, then sends the
+// report, as puppet agent does (the summary first, whatever the sending gives).
+func (r *agentRun) finish(ctx context.Context, rec *report.Recorder, env string) {
+	set := r.set
+	if err := replaceFileMode(set.String("lastrunfile"), 0o640, func(w io.Writer) error { return rec.WriteSummary(w) }); err != nil {
+		r.log.Printf(engine.Err, "Could not save last run local report: %v", err)
+	}
+	send, err := set.Bool("report")
+	if err != nil || !send {
+		return
+	}
+	if err := replaceFileMode(set.String("lastrunreport"), 0o640, rec.WriteYAML); err != nil {
+		r.log.Printf(engine.Err, "Could not save last run local report: %v", err)
+	}
+	var body strings.Builder
+	if err := rec.WriteJSON(&body); err != nil {
+		r.log.Printf(engine.Err, "Could not send report: %v", err)
+		return
+	}
+	c := agent.NewClient(serviceURL(set.String("report_server"), set.String("report_port")), r.tls, r.timeouts)
+	c.Log = r.log
+	defer c.Close()
+	if _, err := c.Report(ctx, r.certname, env, []byte(body.String())); err != nil && !agent.NotFound(err) {
+		r.log.Printf(engine.Err, "Could not send report: %v", err)
+	}
+}
+
+// lastEnvironment reads the environments of the last run's summary, when an
+// agent run wrote it.
+func lastEnvironment(file string) (initial, converged string, ok bool) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "", "", false
+	}
+	var sum struct {
+		Application struct {
+			RunMode   string `yaml:"run_mode"`
+			Initial   string `yaml:"initial_environment"`
+			Converged string `yaml:"converged_environment"`
+		} `yaml:"application"`
+	}
+	if yaml.Unmarshal(data, &sum) != nil || sum.Application.RunMode != "agent" {
+		return "", "", false
+	}
+	return sum.Application.Initial, sum.Application.Converged, true
+}
+
+// newUUID is a random (version 4) UUID: the run's transaction_uuid.
+func newUUID() string {
+	var b [16]byte
+	if _, err := crand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// replaceFileData replaces path with data, durably, creating its directory.
+func replaceFileData(path string, data []byte, mode os.FileMode) error {
+	return replaceFileMode(path, mode, func(w io.Writer) error { _, err := w.Write(data); return err })
+}
+
+// replaceFileMode is replaceFile with the file's mode, creating its directory.
+func replaceFileMode(path string, mode os.FileMode, write func(io.Writer) error) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return replaceFile(path, func(w io.Writer) error {
+		if f, ok := w.(*os.File); ok {
+			if err := f.Chmod(mode); err != nil {
+				return err
+			}
+		}
+		return write(w)
+	})
+}
+
+// runSetting runs the command of prerun_command or postrun_command as Puppet
+// does (Ruby's rules for a command string, output kept for the error) and says
+// whether the run may go on.
+func (r *agentRun) runSetting(ctx context.Context, setting string) bool {
+	command := r.set.String(setting)
+	if command == "" {
+		return true
+	}
+	prog, argv := resources.RubyCommand(command)
+	cmd := exec.CommandContext(ctx, prog)
+	cmd.Args = argv
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("Execution of '%s' returned %d: %s", command, ee.ExitCode(), out)
+		}
+		r.log.Printf(engine.Err, "Could not run command from %s: %v", setting, err)
+		return false
+	}
+	return true
+}
+
+// puppetSettingsFacts sets what stdlib's puppet_settings.rb facts give inside
+// Puppet's process, where the agent's settings are loaded: puppet_vardir,
+// puppet_environmentpath and puppet_server. The facter command resolves them to
+// nothing, or, once another custom fact has loaded Puppet's code (stdlib's
+// service_provider.rb does), to Puppet's defaults rather than this node's.
+func puppetSettingsFacts(values map[string]any, customDirs []string, set *puppetconf.Settings) {
+	for _, d := range customDirs {
+		if _, err := os.Stat(filepath.Join(d, "puppet_settings.rb")); err != nil {
+			continue
+		}
+		for fact, setting := range map[string]string{"puppet_vardir": "vardir", "puppet_environmentpath": "environmentpath", "puppet_server": "server"} {
+			values[fact] = set.String(setting)
+		}
+		return
+	}
+}
