@@ -156,14 +156,6 @@ func agentLines(out string, n agentNode) []string {
 		}
 		wrapped = false
 		l = repl.Replace(l)
-		if strings.Contains(l, "failed, trying next route") {
-			// Puppet connects once more for a recursing File (its
-			// eval_generate, above); each route's line is counted once.
-			if seenRoute[l] {
-				continue
-			}
-			seenRoute[l] = true
-		}
 		l = agentTimes.ReplaceAllString(l, "${1}N")
 		l = agentVersion.ReplaceAllString(l, "version 'V'")
 		l = agentFingerprint.ReplaceAllString(l, "(SHA256): F")
@@ -172,6 +164,15 @@ func agentLines(out string, n agentNode) []string {
 		// last run left the property in sync; a one-time mgmt-puppet run keeps no
 		// such store yet (docs/known-differences.md).
 		l = strings.TrimSuffix(l, " (corrective)")
+		if strings.Contains(l, "failed, trying next route") {
+			// Puppet connects once more for a recursing File (its
+			// eval_generate, above); each route's line is counted once,
+			// once its timing is gone.
+			if seenRoute[l] {
+				continue
+			}
+			seenRoute[l] = true
+		}
 		lines = append(lines, l)
 	}
 	sort.Strings(lines)
