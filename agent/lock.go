@@ -112,3 +112,39 @@ var puppetName = regexp.MustCompile(`puppet(-.*)?$`)
 func isPuppet(comm, args string) bool {
 	return strings.Contains(comm, "ruby") && strings.Contains(args, "puppet") || puppetName.MatchString(comm)
 }
+
+// Disable writes agent_disabled.lock as `puppet agent --disable msg` does (JSON,
+// created only if absent: a lock already there keeps its message); false when it
+// was there already.
+func Disable(file, msg string) (bool, error) {
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return false, err
+	}
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if os.IsExist(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	data, err := json.Marshal(map[string]string{"disabled_message": msg})
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(file)
+		return false, err
+	}
+	return true, nil
+}
+
+// Enable removes agent_disabled.lock, as `puppet agent --enable`.
+func Enable(file string) error {
+	if err := os.Remove(file); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
+}

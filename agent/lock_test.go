@@ -115,3 +115,29 @@ func TestDisabled(t *testing.T) {
 		}
 	}
 }
+
+func TestDisableEnable(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "state", "agent_disabled.lock")
+	if ok, err := Disable(file, "maintenance"); !ok || err != nil {
+		t.Fatalf("Disable: %v %v", ok, err)
+	}
+	if ok, err := Disable(file, "another"); ok || err != nil {
+		t.Errorf("Disable again: %v %v, want false: the first message stays", ok, err)
+	}
+	if reason, disabled, err := Disabled(file); !disabled || reason != "maintenance" || err != nil {
+		t.Errorf("Disabled: %q %v %v", reason, disabled, err)
+	}
+	data, _ := os.ReadFile(file)
+	if string(data) != `{"disabled_message":"maintenance"}` {
+		t.Errorf("lock %s, want Puppet's JSON", data)
+	}
+	if err := Enable(file); err != nil {
+		t.Fatal(err)
+	}
+	if _, disabled, _ := Disabled(file); disabled {
+		t.Error("still disabled after Enable")
+	}
+	if err := Enable(file); err != nil {
+		t.Errorf("Enable when enabled: %v", err)
+	}
+}

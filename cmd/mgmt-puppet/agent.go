@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/mgmt-puppet/mgmt-puppet/agent"
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
 	"github.com/mgmt-puppet/mgmt-puppet/puppetconf"
 	"github.com/mgmt-puppet/mgmt-puppet/puppetlog"
@@ -59,6 +60,8 @@ var agentBools = []struct{ name, usage string }{
 
 type agentOptions struct {
 	confdir           string
+	enable, disable   bool
+	reason            string // --disable's
 	test              bool
 	detailedExitcodes bool
 	verbose, debug    bool
@@ -82,8 +85,16 @@ puppet.conf ([main] and [agent]) overridden by flags, the node's environment, fa
 Facter, the compiled catalog (cached for usecacheonfailure), the run report sent to the
 server, last_run_summary.yaml and last_run_report.yaml where puppet agent writes them,
 and its lock files (agent_catalog_run.lock, agent_disabled.lock) shared with it.`,
-		Args: cobra.NoArgs,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if o.disable {
+				return cobra.MaximumNArgs(1)(cmd, args) // the reason
+			}
+			return cobra.NoArgs(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.disable && len(args) == 1 {
+				o.reason = args[0]
+			}
 			return o.run(cmd.Context())
 		},
 	}
@@ -108,6 +119,8 @@ and its lock files (agent_catalog_run.lock, agent_disabled.lock) shared with it.
 		f.Bool("no-"+b.name, false, "")
 		_ = f.MarkHidden("no-" + b.name)
 	}
+	f.BoolVar(&o.disable, "disable", false, "disable runs, as puppet agent --disable [REASON]: agent_disabled.lock, which puppet agent honours too")
+	f.BoolVar(&o.enable, "enable", false, "enable runs again (removes agent_disabled.lock)")
 	f.BoolVarP(&o.test, "test", "t", false, "one verbose run in the foreground with detailed exit codes and no cached catalog, as puppet agent --test")
 	f.BoolVar(&o.detailedExitcodes, "detailed-exitcodes", false, "exit 0 no changes, 2 changes, 4 failures, 6 both, 1 could not run")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log info lines")
@@ -176,6 +189,21 @@ func (o *agentOptions) run(ctx context.Context) error {
 	if err != nil {
 		log.Printf(engine.Err, "Could not parse configuration: %v", err)
 		return exitError{1}
+	}
+	if o.enable || o.disable {
+		// As puppet agent: the lock written or removed, exit 0.
+		lock := set.String("agent_disabled_lockfile")
+		if o.enable {
+			log.Printf(engine.Notice, "Enabling Puppet.")
+			return agent.Enable(lock)
+		}
+		reason := o.reason
+		if reason == "" {
+			reason = "reason not specified"
+		}
+		log.Printf(engine.Notice, "Disabling Puppet.")
+		_, err := agent.Disable(lock, reason)
+		return err
 	}
 	if err := unsupported(set); err != nil {
 		log.Printf(engine.Err, "Could not run: %v", err)
