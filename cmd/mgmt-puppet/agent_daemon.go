@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,10 +26,9 @@ type daemon struct {
 	ro     *runOptions
 	runner *delegate.Runner
 	eng    *engine.Engine
-	rec    atomic.Pointer[report.Recorder] // what happens goes here
-	done   chan struct{}                   // a pass or a swap is over
-	ran    chan error                      // the engine's Run returned; nil before it starts
-	paused bool                            // disabled: an empty graph is in
+	done   chan struct{} // a pass or a swap is over
+	ran    chan error    // the engine's Run returned; nil before it starts
+	paused bool          // disabled: an empty graph is in
 	// metrics, with --metrics-listen, count runs, repairs and failures.
 	metrics *agentMetrics
 }
@@ -45,7 +43,7 @@ func (d *daemon) ended(result string, start time.Time, rec *report.Recorder) {
 // Observe implements engine.Observer: events go to the current recorder, and the
 // end of a pass or a swap is signalled.
 func (d *daemon) Observe(e engine.Event) {
-	d.rec.Load().Observe(e)
+	d.r.log.rec.Load().Observe(e) // the recorder of the run log: what happens goes there
 	if e.Kind == engine.EventPassDone || e.Kind == engine.EventSwapDone {
 		select {
 		case d.done <- struct{}{}:
@@ -57,7 +55,6 @@ func (d *daemon) Observe(e engine.Event) {
 // newRecorder starts the record of what happens until the next report.
 func (d *daemon) newRecorder(env string) {
 	rec := report.NewRecorder(report.Run{Host: d.r.certname, RunMode: "agent", Environment: env, Noop: d.r.noop}, d.ro.level())
-	d.rec.Store(rec)
 	d.r.log.rec.Store(rec)
 }
 
@@ -154,13 +151,12 @@ func (d *daemon) run(ctx context.Context) {
 	r := d.r
 	set := r.set
 	start := time.Now()
-	if reason, disabled, err := agent.Disabled(set.String("agent_disabled_lockfile")); err != nil {
+	if disabled, err := skipDisabled(set, r.log); err != nil {
 		r.log.Printf(engine.Err, "Could not run: %v", err)
 		d.ended("failure", start, nil)
 		return
 	} else if disabled {
 		defer d.ended("skipped", start, nil)
-		r.log.Printf(engine.Notice, "Skipping run of Puppet configuration client; administratively disabled (Reason: '%s');\nUse 'puppet agent --enable' to re-enable.", reason)
 		if d.ran != nil && !d.paused {
 			// An operator who disables Puppet wants nothing changed: nothing is
 			// kept converged until a run happens again.
@@ -171,20 +167,18 @@ func (d *daemon) run(ctx context.Context) {
 		}
 		return
 	}
-	lockFile := set.String("agent_catalog_run_lockfile")
-	lock, err := agent.LockRun(lockFile)
-	if errors.Is(err, agent.ErrLocked) {
-		r.log.Printf(engine.Notice, "Run of Puppet configuration client already in progress; skipping  (%s exists)", lockFile)
-		d.ended("skipped", start, nil)
-		return
-	}
+	lock, err := lockRun(set, r.log)
 	if err != nil {
 		r.log.Printf(engine.Err, "Could not run: %v", err)
 		d.ended("failure", start, nil)
 		return
 	}
+	if lock == nil {
+		d.ended("skipped", start, nil)
+		return
+	}
 	defer lock.Unlock()
-	rec := d.rec.Load()
+	rec := d.r.log.rec.Load()
 	p, err := r.prepare(ctx, d.ro, d.runner, rec)
 	if err != nil {
 		r.log.Printf(engine.Err, "Could not run: %v", err)

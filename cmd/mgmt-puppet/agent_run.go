@@ -49,11 +49,8 @@ type agentRun struct {
 // once makes one agent run and returns its detailed exit code, or -1 when the run
 // did not apply a catalog.
 func (o *agentOptions) once(ctx context.Context, set *puppetconf.Settings, ro *runOptions, log *puppetlog.Logger) (int, error) {
-	if reason, disabled, err := agent.Disabled(set.String("agent_disabled_lockfile")); err != nil {
+	if disabled, err := skipDisabled(set, log); err != nil || disabled {
 		return -1, err
-	} else if disabled {
-		log.Printf(engine.Notice, "Skipping run of Puppet configuration client; administratively disabled (Reason: '%s');\nUse 'puppet agent --enable' to re-enable.", reason)
-		return -1, nil
 	}
 	if err := splay(ctx, set, log); err != nil {
 		return -1, err
@@ -71,12 +68,8 @@ func (o *agentOptions) once(ctx context.Context, set *puppetconf.Settings, ro *r
 	if err != nil {
 		return -1, err
 	}
-	lock, err := agent.LockRun(set.String("agent_catalog_run_lockfile"))
-	if errors.Is(err, agent.ErrLocked) {
-		log.Printf(engine.Notice, "Run of Puppet configuration client already in progress; skipping  (%s exists)", set.String("agent_catalog_run_lockfile"))
-		return -1, nil
-	}
-	if err != nil {
+	lock, err := lockRun(set, log)
+	if err != nil || lock == nil {
 		return -1, err
 	}
 	defer lock.Unlock()
@@ -89,6 +82,28 @@ func (o *agentOptions) once(ctx context.Context, set *puppetconf.Settings, ro *r
 	r.server.Log = r.log
 	defer r.server.Close()
 	return r.apply(ctx, ro)
+}
+
+// skipDisabled says whether agent_disabled.lock (puppet agent --disable) is
+// there, with Puppet's notice when it is.
+func skipDisabled(set *puppetconf.Settings, log agent.Logger) (bool, error) {
+	reason, disabled, err := agent.Disabled(set.String("agent_disabled_lockfile"))
+	if disabled {
+		log.Printf(engine.Notice, "Skipping run of Puppet configuration client; administratively disabled (Reason: '%s');\nUse 'puppet agent --enable' to re-enable.", reason)
+	}
+	return disabled, err
+}
+
+// lockRun takes agent_catalog_run.lock; nil, with Puppet's notice, when another
+// run holds it.
+func lockRun(set *puppetconf.Settings, log agent.Logger) (*agent.RunLock, error) {
+	file := set.String("agent_catalog_run_lockfile")
+	lock, err := agent.LockRun(file)
+	if errors.Is(err, agent.ErrLocked) {
+		log.Printf(engine.Notice, "Run of Puppet configuration client already in progress; skipping  (%s exists)", file)
+		return nil, nil
+	}
+	return lock, err
 }
 
 // serviceURL is https://host:port, with IPv6 addresses bracketed.
@@ -288,14 +303,7 @@ func (r *agentRun) apply(ctx context.Context, ro *runOptions) (int, error) {
 	if !postrun {
 		return -1, nil
 	}
-	code := 0
-	if result.Changed > 0 || result.Restarted > 0 {
-		code |= 2
-	}
-	if result.Failed > 0 || result.FailedToRestart > 0 {
-		code |= 4
-	}
-	return code, nil
+	return exitCode(result), nil
 }
 
 func (r *agentRun) cacheFile() string {

@@ -190,13 +190,7 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 	if o.report != "" || o.summary != "" {
 		header.ConfigRetrieval = time.Since(start)
 		rec := report.NewRecorder(header, o.level())
-		var skipped []*engine.Vertex
-		for _, v := range res.Graph.Vertices() {
-			if v.Skip {
-				skipped = append(skipped, v)
-			}
-		}
-		rec.Skipped(skipped)
+		rec.Skipped(skipped(res))
 		reports = newReportWriter(rec, o.report, o.summary, log)
 		observer = observers{log, reports}
 	}
@@ -246,6 +240,14 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 	if !o.detailedExitcodes {
 		return nil
 	}
+	if code := exitCode(result); code != 0 {
+		return exitError{code}
+	}
+	return nil
+}
+
+// exitCode is a run's detailed exit code: 2 for changes, 4 for failures, 6 both.
+func exitCode(result engine.Result) int {
 	code := 0
 	if result.Changed > 0 || result.Restarted > 0 {
 		code |= 2
@@ -253,10 +255,7 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 	if result.Failed > 0 || result.FailedToRestart > 0 {
 		code |= 4
 	}
-	if code != 0 {
-		return exitError{code}
-	}
-	return nil
+	return code
 }
 
 // applier translates a rebuilt catalog and swaps it into eng; a catalog that does
