@@ -71,9 +71,19 @@ func TestLockRun(t *testing.T) {
 	}
 	l.Unlock()
 
-	// A lock of a live Puppet (the test binary's comm is agent.test, no Puppet;
-	// a copy of sleep named puppet is one).
-	bin := filepath.Join(dir, "puppet")
+	// A lock of a live Puppet.
+	os.WriteFile(file, []byte(strconv.Itoa(livePuppet(t))), 0o644)
+	if _, err := LockRun(file); !errors.Is(err, ErrLocked) {
+		t.Fatalf("lock of a live puppet: got %v, want ErrLocked", err)
+	}
+}
+
+// livePuppet starts a process that Pidlock counts as a live Puppet, for the
+// test's duration, and returns its PID: the test binary's comm is agent.test, no
+// Puppet; a copy of sleep named puppet is one.
+func livePuppet(t *testing.T) int {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "puppet")
 	sleepPath, err := exec.LookPath("sleep")
 	if err != nil {
 		t.Fatal(err)
@@ -86,11 +96,8 @@ func TestLockRun(t *testing.T) {
 	if err := fake.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { fake.Process.Kill(); fake.Wait() }()
-	os.WriteFile(file, []byte(strconv.Itoa(fake.Process.Pid)), 0o644)
-	if _, err := LockRun(file); !errors.Is(err, ErrLocked) {
-		t.Fatalf("lock of a live puppet: got %v, want ErrLocked", err)
-	}
+	t.Cleanup(func() { fake.Process.Kill(); fake.Wait() })
+	return fake.Process.Pid
 }
 
 func TestDisabled(t *testing.T) {

@@ -40,6 +40,10 @@ type Config struct {
 	FightRepairs                    int
 	FightWindow, FightMin, FightMax time.Duration
 	FightInvestigate                time.Duration
+	// Gate, when set, is passed before evaluations start (gate.go); GateRetry is
+	// how long they wait before it is asked again after it said no.
+	Gate      Gate
+	GateRetry time.Duration
 }
 
 // DefaultParallelism is the default bound on concurrent evaluations: resources mostly
@@ -62,6 +66,8 @@ func (c Config) Validate() error {
 		return errors.New("fight damping: negative values")
 	case c.FightMax > 0 && c.FightMax < c.FightMin:
 		return fmt.Errorf("fight damping %v..%v: invalid", c.FightMin, c.FightMax)
+	case c.GateRetry < 0:
+		return errors.New("gate retry: negative")
 	}
 	return nil
 }
@@ -102,6 +108,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.FightInvestigate == 0 {
 		c.FightInvestigate = 5 * time.Second
+	}
+	if c.GateRetry == 0 {
+		c.GateRetry = time.Second
 	}
 }
 
@@ -313,6 +322,11 @@ type run struct {
 	// swapping: a swap's new vertices are being evaluated since swapStart.
 	swapping  bool
 	swapStart time.Time
+	// gateHeld: Config.Gate let evaluations start and has not been left yet;
+	// gateTimer asks it again after a no, and gateRetry says it fired.
+	gateHeld  bool
+	gateTimer *time.Timer
+	gateRetry atomic.Bool
 }
 
 // Run evaluates g: a first pass in dependency order, then, unless ConvergedTimeout is
@@ -338,6 +352,7 @@ func (e *Engine) Run(ctx context.Context, g *Graph) (Result, error) {
 	}
 	r.settle()
 	err := r.loop(ctx)
+	r.stopGate()
 	cancelWatch()
 	r.bg.Wait()
 	r.closeAll()
@@ -395,6 +410,11 @@ func (n *node) Poke() {
 	e.pokeMu.Lock()
 	e.pokeList = append(e.pokeList, n)
 	e.pokeMu.Unlock()
+	e.wakeLoop()
+}
+
+// wakeLoop makes the run loop look at its pokes and queues again.
+func (e *Engine) wakeLoop() {
 	select {
 	case e.wake <- struct{}{}:
 	default:
@@ -818,6 +838,9 @@ func isOffloaded(res Resource) bool {
 }
 
 func (r *run) dispatch() {
+	if r.offReady.Len() == 0 && (r.ready.Len() == 0 || r.slots >= r.e.cfg.Parallelism) || !r.enterGate() {
+		return
+	}
 	for r.offReady.Len() > 0 {
 		r.start1(heap.Pop(&r.offReady).(*node), false)
 	}
@@ -1193,6 +1216,7 @@ func (r *run) loop(ctx context.Context) error {
 			r.swapping = false
 			r.e.cfg.Observer.Observe(Event{Kind: EventSwapDone, Time: time.Now(), Duration: time.Since(r.swapStart)})
 		}
+		r.leaveGate()
 		if stopping && r.running == 0 {
 			return nil
 		}
@@ -1217,6 +1241,7 @@ func (r *run) loop(ctx context.Context) error {
 		case c := <-r.done:
 			r.complete(c)
 		case <-r.e.wake:
+			r.gateRetried()
 			r.drainPokes()
 		case lend := <-r.e.yields:
 			if lend {

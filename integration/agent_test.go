@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -321,7 +322,7 @@ func TestAgentMatchesPuppetAgent(t *testing.T) {
 		same(t, "environment production", r, g, 2)
 	})
 	t.Run("daemon: drift between runs repaired and reported", func(t *testing.T) {
-		daemonRepairsAndReports(t, bin, srv, goNode, filepath.Join(root, goNode.certname))
+		daemonRepairsAndReports(t, bin, srv, goNode, ruby, filepath.Join(root, goNode.certname))
 	})
 	t.Run("revoked certificate", func(t *testing.T) {
 		srv.revoke(t, ruby.certname, goNode.certname)
@@ -366,7 +367,7 @@ func mustWait(t *testing.T, what string, limit time.Duration, cond func() bool) 
 // hour: runs come from SIGUSR1): a drift is repaired at once, between runs, and
 // the next run's report, sent to the server, has it as a corrective change; while
 // agent --disable's lock is there nothing is repaired; SIGTERM stops it.
-func daemonRepairsAndReports(t *testing.T, bin string, srv *realServer, n agentNode, base string) {
+func daemonRepairsAndReports(t *testing.T, bin string, srv *realServer, n, ruby agentNode, base string) {
 	metrics := "127.0.0.1:" + freePort(t)
 	cmd := exec.Command(bin, append([]string{"agent", "--no-daemonize", "--runinterval", "1h", "--logdest", "console", "--verbose",
 		"--metrics-listen", metrics}, n.args(srv, "--environment", "production")...)...)
@@ -423,23 +424,67 @@ func daemonRepairsAndReports(t *testing.T, bin string, srv *realServer, n agentN
 		}
 	}
 
-	// Disabled: the next run is skipped and nothing is kept converged.
+	// Disabled (puppet agent --disable's lock): runs are skipped and drift is
+	// not repaired; once enabled, the drift that waited is repaired at once.
 	lock := filepath.Join(n.statedir(), "agent_disabled.lock")
 	if err := os.WriteFile(lock, []byte(`{"disabled_message":"maintenance"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd.Process.Signal(syscall.SIGUSR1)
 	mustWait(t, "the disabled run", 30*time.Second, func() bool {
-		return strings.Contains(out.String(), "Not keeping the catalog converged while disabled")
+		return strings.Contains(out.String(), "Skipping run of Puppet configuration client; administratively disabled (Reason: 'maintenance')")
 	})
 	os.Remove(hello)
+	mustWait(t, "repairs held while disabled", 10*time.Second, func() bool {
+		return strings.Contains(out.String(), "Not repairing drift while administratively disabled (Reason: 'maintenance')")
+	})
 	time.Sleep(2 * time.Second)
 	if _, err := os.Stat(hello); err == nil {
 		t.Error("hello was repaired while the agent was disabled")
 	}
 	os.Remove(lock)
-	cmd.Process.Signal(syscall.SIGUSR1)
-	mustWait(t, "hello repaired by the run once enabled", 2*time.Minute, func() bool { _, err := os.Stat(hello); return err == nil })
+	took = mustWait(t, "hello repaired once enabled", 10*time.Second, func() bool { _, err := os.Stat(hello); return err == nil })
+	t.Logf("enabled again: the held repair made in %v", took)
+
+	// Another agent's run (real puppet agent, its run lock made this node's
+	// agent_catalog_run.lock, a prerun_command keeping it a few seconds): no
+	// repair while it holds the lock, the repair once it is over.
+	runLock := filepath.Join(n.statedir(), "agent_catalog_run.lock")
+	other := exec.Command("puppet", append([]string{"agent", "--onetime", "--no-daemonize", "--verbose",
+		"--agent_catalog_run_lockfile", runLock, "--prerun_command", "/bin/sleep 8"}, ruby.args(srv)...)...)
+	otherOut := &lockedBuffer{}
+	other.Stdout, other.Stderr = otherOut, otherOut
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	otherDone := make(chan error, 1)
+	go func() { otherDone <- other.Wait() }()
+	defer func() {
+		other.Process.Kill()
+		<-otherDone
+	}()
+	mustWait(t, "puppet agent holding the lock", 2*time.Minute, func() bool {
+		data, _ := os.ReadFile(runLock)
+		return string(data) == strconv.Itoa(other.Process.Pid)
+	})
+	os.Remove(hello)
+	mustWait(t, "repairs held during puppet agent's run", 10*time.Second, func() bool {
+		return strings.Contains(out.String(), "Not repairing drift while another run holds the lock")
+	})
+	if _, err := os.Stat(hello); err == nil {
+		t.Error("hello was repaired while puppet agent's run held the lock")
+	}
+	select {
+	case err := <-otherDone:
+		otherDone <- err
+		if err != nil {
+			t.Errorf("puppet agent: %v\n%s", err, otherOut.String())
+		}
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("puppet agent's run did not end\n%s", otherOut.String())
+	}
+	took = mustWait(t, "hello repaired after puppet agent's run", 10*time.Second, func() bool { _, err := os.Stat(hello); return err == nil })
+	t.Logf("after puppet agent's run: the held repair made in %v", took)
 
 	cmd.Process.Signal(syscall.SIGTERM)
 	mustWait(t, "exit after SIGTERM", 30*time.Second, func() bool { return cmd.ProcessState != nil || processGone(cmd) })

@@ -28,7 +28,9 @@ type daemon struct {
 	eng    *engine.Engine
 	done   chan struct{} // a pass or a swap is over
 	ran    chan error    // the engine's Run returned; nil before it starts
-	paused bool          // disabled: an empty graph is in
+	// gate is agent_catalog_run.lock, shared by the runs and the engine's
+	// repairs between them, which wait while the agent is disabled.
+	gate *agent.RunGate
 	// metrics, with --metrics-listen, count runs, repairs and failures.
 	metrics *agentMetrics
 }
@@ -87,7 +89,14 @@ func (o *agentOptions) daemon(ctx context.Context, set *puppetconf.Settings, ro 
 	r.server = agent.NewClient(serviceURL(set.String("server"), set.String("serverport")), tlsConf, r.timeouts)
 	r.server.Log = r.log
 	defer r.server.Close()
-	d := &daemon{r: r, ro: ro, runner: ro.delegate.runner(nil, set.String("plugindest")), done: make(chan struct{}, 1)}
+	d := &daemon{r: r, ro: ro, runner: ro.delegate.runner(nil, set.String("plugindest")), done: make(chan struct{}, 1),
+		gate: agent.NewRunGate(set.String("agent_catalog_run_lockfile"), set.String("agent_disabled_lockfile"))}
+	d.gate.Waiting = func(why string) {
+		if why == "" {
+			why = "Repairing drift again"
+		}
+		log.Printf(engine.Notice, "%s", why)
+	}
 	if d.runner != nil {
 		defer d.runner.Close()
 	}
@@ -103,7 +112,7 @@ func (o *agentOptions) daemon(ctx context.Context, set *puppetconf.Settings, ro 
 		obs = append(obs, d.metrics)
 	}
 	if d.eng, err = engine.New(engine.Config{Parallelism: ro.parallelism, Noop: r.noop, ConvergedTimeout: -1,
-		Observer: obs, FightRepairs: fightRepairs(ro.fightAfter)}); err != nil {
+		Observer: obs, FightRepairs: fightRepairs(ro.fightAfter), Gate: d.gate}); err != nil {
 		return err
 	}
 	usr1, hup := make(chan os.Signal, 1), make(chan os.Signal, 1)
@@ -156,28 +165,20 @@ func (d *daemon) run(ctx context.Context) {
 		d.ended("failure", start, nil)
 		return
 	} else if disabled {
-		defer d.ended("skipped", start, nil)
-		if d.ran != nil && !d.paused {
-			// An operator who disables Puppet wants nothing changed: nothing is
-			// kept converged until a run happens again.
-			if err := d.eng.Swap(ctx, engine.NewGraph()); err == nil {
-				d.paused = true
-				r.log.Printf(engine.Notice, "Not keeping the catalog converged while disabled")
-			}
-		}
+		// Repairs wait too, at the gate, until the agent is enabled again.
+		d.ended("skipped", start, nil)
 		return
 	}
-	lock, err := lockRun(set, r.log)
-	if err != nil {
+	if err := d.gate.Acquire(); errors.Is(err, agent.ErrLocked) {
+		runInProgress(set, r.log)
+		d.ended("skipped", start, nil)
+		return
+	} else if err != nil {
 		r.log.Printf(engine.Err, "Could not run: %v", err)
 		d.ended("failure", start, nil)
 		return
 	}
-	if lock == nil {
-		d.ended("skipped", start, nil)
-		return
-	}
-	defer lock.Unlock()
+	defer d.gate.Release()
 	rec := d.r.log.rec.Load()
 	p, err := r.prepare(ctx, d.ro, d.runner, rec)
 	if err != nil {
@@ -217,7 +218,6 @@ func (d *daemon) run(ctx context.Context) {
 			d.ran <- err
 		}()
 	}
-	d.paused = false
 	applying := time.Now()
 	select {
 	case <-d.done:

@@ -97,13 +97,17 @@ func skipDisabled(set *puppetconf.Settings, log agent.Logger) (bool, error) {
 // lockRun takes agent_catalog_run.lock; nil, with Puppet's notice, when another
 // run holds it.
 func lockRun(set *puppetconf.Settings, log agent.Logger) (*agent.RunLock, error) {
-	file := set.String("agent_catalog_run_lockfile")
-	lock, err := agent.LockRun(file)
+	lock, err := agent.LockRun(set.String("agent_catalog_run_lockfile"))
 	if errors.Is(err, agent.ErrLocked) {
-		log.Printf(engine.Notice, "Run of Puppet configuration client already in progress; skipping  (%s exists)", file)
+		runInProgress(set, log)
 		return nil, nil
 	}
 	return lock, err
+}
+
+// runInProgress says, as Puppet, that another run holds the lock.
+func runInProgress(set *puppetconf.Settings, log agent.Logger) {
+	log.Printf(engine.Notice, "Run of Puppet configuration client already in progress; skipping  (%s exists)", set.String("agent_catalog_run_lockfile"))
 }
 
 // serviceURL is https://host:port, with IPv6 addresses bracketed.

@@ -1,0 +1,62 @@
+package engine
+
+import "time"
+
+// Gate is what evaluations pass before they start: a daemon sharing the system
+// with other agents takes their lock there (Puppet's agent_catalog_run.lock), and
+// holds nothing back while it is inside a run of its own. Enter is called before
+// the first evaluation starts while none runs; Leave once the last of them is
+// over. Both are called from the engine's loop, one at a time.
+type Gate interface {
+	// Enter says whether evaluations may start now. When it says no, they wait
+	// (drift events go on being collected), and the engine asks again after
+	// Config.GateRetry.
+	Enter() bool
+	// Leave follows each Enter that said yes, once no evaluation runs.
+	Leave()
+}
+
+// enterGate passes the gate, if there is one, for evaluations to start; when it
+// stays shut, a timer asks again later.
+func (r *run) enterGate() bool {
+	g := r.e.cfg.Gate
+	if g == nil || r.gateHeld {
+		return true
+	}
+	if g.Enter() {
+		r.gateHeld = true
+		return true
+	}
+	if r.gateTimer == nil {
+		r.gateTimer = time.AfterFunc(r.e.cfg.GateRetry, func() {
+			r.gateRetry.Store(true)
+			r.e.wakeLoop()
+		})
+	}
+	return false
+}
+
+// leaveGate gives the gate back once nothing runs.
+func (r *run) leaveGate() {
+	if r.gateHeld && r.running == 0 {
+		r.gateHeld = false
+		r.e.cfg.Gate.Leave()
+	}
+}
+
+// gateRetried clears the retry timer once it fired, so that the next refusal
+// starts another.
+func (r *run) gateRetried() {
+	if r.gateRetry.Swap(false) {
+		r.gateTimer = nil
+	}
+}
+
+// stopGate stops the retry timer and gives the gate back at the end of a run.
+func (r *run) stopGate() {
+	if r.gateTimer != nil {
+		r.gateTimer.Stop()
+		r.gateTimer = nil
+	}
+	r.leaveGate()
+}
