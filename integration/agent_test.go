@@ -130,11 +130,12 @@ func (n agentNode) statedir() string { return filepath.Join(n.dir, "var", "state
 // sandbox's Facter noise go, and the lines are sorted (the parallel engine orders
 // independent resources differently). Puppet's "Creating state file" (state.yaml,
 // which mgmt-puppet does not keep) is left out, and so are the continuation lines
-// of Ruby's wrapped exceptions, and two known differences below.
+// of Ruby's wrapped exceptions, and two known differences below. A diff of
+// show_diff stays with the line before it.
 func agentLines(out string, n agentNode) []string {
 	repl := strings.NewReplacer(n.dir, "<dir>", n.certname, "<node>")
 	var lines []string
-	wrapped := false
+	wrapped, diff := false, false
 	seenRoute := map[string]bool{}
 	for _, l := range strings.Split(out, "\n") {
 		l = strings.TrimRight(l, " ")
@@ -150,11 +151,17 @@ func agentLines(out string, n agentNode) []string {
 			// Puppet's second error for a recursing File whose source is
 			// unavailable; mgmt-puppet gives the File one error.
 			continue
-		case !hasLevel(l), strings.HasSuffix(l, "/content:"):
-			// show_diff's unified diff (--test turns it on), which mgmt-puppet does
-			// not print yet: docs/known-differences.md.
+		case diff && !hasLevel(l):
+			// show_diff's unified diff (--test turns it on): its header lines
+			// name a temporary file and the files' times.
+			// They stay with their line, whatever the sorting.
+			l = diffTime.ReplaceAllString(puppetTemp.ReplaceAllString(repl.Replace(l), "$1<tmp>"), "\t<time>")
+			lines[len(lines)-1] += "\n  " + l
+			continue
+		case !hasLevel(l):
 			continue
 		}
+		diff = strings.HasSuffix(l, "/content:")
 		wrapped = false
 		l = repl.Replace(l)
 		l = agentTimes.ReplaceAllString(l, "${1}N")

@@ -75,16 +75,11 @@ var fidelityCases = []fidelityCase{
 	{name: "sysctl", fixture: "sysctl", puppet: []string{"--basemodulepath", debianModules}},
 	{name: "noop-sysctl", fixture: "sysctl", ours: []string{"--noop"}, puppet: []string{"--basemodulepath", debianModules, "--noop"}},
 	// File ensure failures in Puppet's words.
-	{name: "fileerrors", fixture: "fileerrors", setup: func(t *testing.T, root string) {
-		for _, d := range []string{"dir-as-file", "dir-as-link"} {
-			if err := os.MkdirAll(filepath.Join(root, "fileerrors", d), 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := os.WriteFile(filepath.Join(root, "fileerrors", "validated"), []byte("old\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}},
+	{name: "fileerrors", fixture: "fileerrors", setup: fileerrorsSetup},
+	// show_diff: the unified diff of a content about to change (the validated
+	// file's, which validate_cmd then refuses), in noop too.
+	{name: "show-diff", fixture: "fileerrors", ours: []string{"--show_diff"}, puppet: []string{"--show_diff"}, setup: fileerrorsSetup},
+	{name: "noop-show-diff", fixture: "fileerrors", ours: []string{"--show_diff", "--noop"}, puppet: []string{"--show_diff", "--noop"}, setup: fileerrorsSetup},
 	// richardc-datacat: a collector run by Puppet with the File it sets riding in
 	// its run, its fragments given to it.
 	{name: "datacat", fixture: "datacat", puppet: []string{"--basemodulepath", debianModules}},
@@ -106,6 +101,21 @@ var fidelityCases = []fidelityCase{
 	// order (docs/parallel-safety.md): purges and execs in the same directories.
 	{name: "interfere", fixture: "interfere", setup: interfereStrays, recursed: []string{"interfere"}},
 	{name: "interfere-serial", fixture: "interfere", ours: []string{"--serial"}, setup: interfereStrays, recursed: []string{"interfere"}},
+}
+
+// fileerrorsSetup makes what the fileerrors fixture fails on: directories
+// where a file and a link should be, and a file whose new content validate_cmd
+// refuses.
+func fileerrorsSetup(t *testing.T, root string) {
+	t.Helper()
+	for _, d := range []string{"dir-as-file", "dir-as-link"} {
+		if err := os.MkdirAll(filepath.Join(root, "fileerrors", d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "fileerrors", "validated"), []byte("old\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // interfereStrays puts in each purged directory of the interfere fixture the file

@@ -173,6 +173,8 @@ func logLines(out, root string) []string {
 		// PATH20261201-123-abc(.lock), mgmt-puppet's DIR/.NAME.RANDOM.tmp.
 		l = puppetTemp.ReplaceAllString(l, "$1<tmp>")
 		l = ourTemp.ReplaceAllString(l, "/$1<tmp>")
+		// show_diff's header lines end in each file's time.
+		l = diffTime.ReplaceAllString(l, "\t<time>")
 		// Puppet resolves facts before it applies a catalog; modules' custom facts
 		// fail where their program is missing (puppetlabs-ssh's without ssh), with
 		// the Ruby error's lines after. mgmt-puppet applies the catalog without facts.
@@ -204,6 +206,7 @@ var (
 	rubyWarning = regexp.MustCompile(`^/\S+\.rb:\d+: warning: `)
 	puppetTemp  = regexp.MustCompile(`(\S+?)\d{8}-\d+-[0-9a-z]+(\.lock)?\b`)
 	ourTemp     = regexp.MustCompile(`/\.([^/\s]+)\.mgmt-puppet-[A-Z2-7]{12}\.tmp`)
+	diffTime    = regexp.MustCompile(`\t\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ [+-]\d{4}$`)
 )
 
 // hasLevel reports whether a console line starts with a log level.

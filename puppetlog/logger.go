@@ -16,9 +16,18 @@ import (
 type Logger struct {
 	mu    sync.Mutex
 	w     io.Writer
-	sys   *syslog.Writer // when set, lines go to syslog instead of w
+	sys   syslogger // when set, lines go to syslog instead of w
 	level engine.Level
 	color bool
+}
+
+// syslogger is what the logger uses of a *syslog.Writer.
+type syslogger interface {
+	Debug(string) error
+	Info(string) error
+	Notice(string) error
+	Warning(string) error
+	Err(string) error
 }
 
 // NewSyslog returns a logger sending lines at level and above to syslog (daemon
@@ -74,23 +83,15 @@ func (l *Logger) write(line Line) {
 		return
 	}
 	if l.sys != nil {
-		msg := line.Message
-		if line.Source != "" {
-			msg = "(" + line.Source + ") " + msg
-		}
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		switch line.Level {
-		case engine.Debug:
-			l.sys.Debug(msg)
-		case engine.Info:
-			l.sys.Info(msg)
-		case engine.Notice:
-			l.sys.Notice(msg)
-		case engine.Warning:
-			l.sys.Warning(msg)
-		default:
-			l.sys.Err(msg)
+		// As Puppet's syslog destination: a message of several lines (a diff)
+		// is sent a line at a time, each with the source.
+		for _, msg := range rubySplitLines(line.Message) {
+			if line.Source != "" {
+				msg = "(" + line.Source + ") " + msg
+			}
+			l.syslog(line.Level, msg)
 		}
 		return
 	}
@@ -100,7 +101,38 @@ func (l *Logger) write(line Line) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// Ruby's puts, as Puppet's console: no second newline after one that ends
+	// the message (a diff's last line).
+	if strings.HasSuffix(s, "\n") {
+		fmt.Fprint(l.w, s)
+		return
+	}
 	fmt.Fprintln(l.w, s)
+}
+
+func (l *Logger) syslog(level engine.Level, msg string) {
+	switch level {
+	case engine.Debug:
+		_ = l.sys.Debug(msg)
+	case engine.Info:
+		_ = l.sys.Info(msg)
+	case engine.Notice:
+		_ = l.sys.Notice(msg)
+	case engine.Warning:
+		_ = l.sys.Warning(msg)
+	default:
+		_ = l.sys.Err(msg)
+	}
+}
+
+// rubySplitLines is Ruby's String#split("\n"): empty lines are kept but for those
+// at the end, and an empty string gives none.
+func rubySplitLines(s string) []string {
+	lines := strings.Split(s, "\n")
+	for len(lines) > 0 && lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	return lines
 }
 
 // Observe implements engine.Observer.

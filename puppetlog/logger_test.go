@@ -47,6 +47,8 @@ func TestLines(t *testing.T) {
 			"Notice: /Stage[main]/Main/Exec[x]: Would have triggered 'refresh' from 1 event\n"},
 		{"property log", engine.Event{Kind: engine.EventLog, Vertex: v, Level: engine.Notice, Property: "returns", Message: "hi"},
 			"Notice: /Stage[main]/Main/Exec[x]/returns: hi\n"},
+		{"diff (ends in a newline: no second one, as Ruby's puts)", engine.Event{Kind: engine.EventLog, Vertex: v, Level: engine.Notice, Property: "content", Message: "\n--- a\n+++ b\n"},
+			"Notice: /Stage[main]/Main/Exec[x]/content: \n--- a\n+++ b\n"},
 		{"bare log", engine.Event{Kind: engine.EventLog, Vertex: v, Level: engine.Notice, Bare: true, Message: "hello world"},
 			"Notice: hello world\n"},
 		{"debug hidden", engine.Event{Kind: engine.EventLog, Vertex: v, Level: engine.Debug, Message: "x"}, ""},
@@ -92,5 +94,37 @@ func TestSetErrorLines(t *testing.T) {
 	}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("lines\n%q\nwant\n%q", got, want)
+	}
+}
+
+// fakeSyslog records what would go to syslog.
+type fakeSyslog struct{ sent []string }
+
+func (f *fakeSyslog) Debug(m string) error   { f.sent = append(f.sent, "debug "+m); return nil }
+func (f *fakeSyslog) Info(m string) error    { f.sent = append(f.sent, "info "+m); return nil }
+func (f *fakeSyslog) Notice(m string) error  { f.sent = append(f.sent, "notice "+m); return nil }
+func (f *fakeSyslog) Warning(m string) error { f.sent = append(f.sent, "warning "+m); return nil }
+func (f *fakeSyslog) Err(m string) error     { f.sent = append(f.sent, "err "+m); return nil }
+
+// TestSyslogLines: as Puppet's syslog destination, a message of several lines
+// goes a line at a time (Ruby's split: an empty first line kept, trailing ones
+// dropped), each with the resource's path in parentheses.
+func TestSyslogLines(t *testing.T) {
+	sys := &fakeSyslog{}
+	l := &Logger{sys: sys, level: engine.Info}
+	v := &engine.Vertex{Name: "File[/f]", Data: &translate.Meta{Containment: []string{"Stage[main]", "Main", "File[/f]"}, Loglevel: engine.Notice}}
+	l.Observe(engine.Event{Kind: engine.EventLog, Vertex: v, Level: engine.Notice, Property: "content", Message: "\n--- /f\n+++ /t\n-a\n+b\n"})
+	l.Printf(engine.Info, "Applying configuration version '1'")
+	l.Printf(engine.Debug, "hidden")
+	want := []string{
+		"notice (/Stage[main]/Main/File[/f]/content) ",
+		"notice (/Stage[main]/Main/File[/f]/content) --- /f",
+		"notice (/Stage[main]/Main/File[/f]/content) +++ /t",
+		"notice (/Stage[main]/Main/File[/f]/content) -a",
+		"notice (/Stage[main]/Main/File[/f]/content) +b",
+		"info Applying configuration version '1'",
+	}
+	if strings.Join(sys.sent, "\n") != strings.Join(want, "\n") {
+		t.Errorf("sent\n%s\nwant\n%s", strings.Join(sys.sent, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -46,6 +46,9 @@ type File struct {
 	// true; the zero value here is false, so whoever builds a File sets it.
 	Replace bool
 	warned  bool // the non-root ownership warning was given (beside Replace: no padding)
+	// ShowDiff logs a unified diff before content changes (file_diff.go): the
+	// show_diff parameter, true by default, and-ed with the run's setting.
+	ShowDiff bool
 	// Backup is empty for none, or a suffix starting with "." that the old file is
 	// copied to (path+suffix) before it is replaced or removed.
 	Backup string
@@ -554,6 +557,9 @@ func (f *File) checkContent(cur state, apply bool) (bool, error) {
 		Message: fmt.Sprintf("content changed '%s' to '%s'", have, want)}
 	if f.ContentSensitive {
 		c.Previous, c.Desired, c.Message = "[redacted]", "[redacted]", "changed [redacted] to [redacted]"
+	}
+	if f.ShowDiff {
+		f.showDiff()
 	}
 	f.h.Change(c)
 	if !apply {

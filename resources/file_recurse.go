@@ -151,7 +151,7 @@ func (f *File) leftToOthers(rel string, managed map[string]bool) bool {
 func (f *File) newChild(c child) *File {
 	k := &File{
 		Path: filepath.Join(f.Path, c.rel), Mode: f.Mode, Owner: f.Owner, Group: f.Group,
-		Force: f.Force, Replace: f.Replace, Backup: f.Backup, Checksum: f.Checksum,
+		Force: f.Force, Replace: f.Replace, Backup: f.Backup, Checksum: f.Checksum, ShowDiff: f.ShowDiff,
 	}
 	switch {
 	case c.src != "" && c.typ.IsDir():

@@ -21,10 +21,10 @@ func init() {
 		Consumable:  true,
 		Redactable: []string{"ensure", "content", "target", "owner", "group", "mode",
 			"checksum_value", "ctime", "mtime", "seltype", "selrange", "selrole", "seluser", "type"},
-		// Parameters that change nothing here: SELinux, diff display, read-only
-		// properties, and max_files (recursion has no file limit here).
+		// Parameters that change nothing here: SELinux, read-only properties,
+		// and max_files (recursion has no file limit here).
 		Ignorable: []string{
-			"show_diff", "selinux_ignore_defaults", "seluser", "selrole", "seltype", "selrange",
+			"selinux_ignore_defaults", "seluser", "selrole", "seltype", "selrange",
 			"provider", "max_files",
 			"ctime", "mtime", "type", "staging_location",
 		},
@@ -141,6 +141,7 @@ func buildFile(p *Params) engine.Resource {
 	}
 	f.Force = p.Bool("force", false)
 	f.Replace = p.Bool("replace", true)
+	f.ShowDiff = p.Bool("show_diff", true)
 	f.Backup = fileBackup(p)
 	f.ValidateCmd, f.ValidateReplacement = validateCmd(p)
 	f.Checksum = fileChecksum(p)

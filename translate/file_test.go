@@ -94,10 +94,46 @@ func TestFileTranslate(t *testing.T) {
 			if probs != nil {
 				t.Fatalf("problems: %q", probs)
 			}
-			if !reflect.DeepEqual(*f, c.want) {
-				t.Errorf("got  %+v\nwant %+v", *f, c.want)
+			// show_diff is true unless the parameter says otherwise (the run's
+			// setting is and-ed in later: TestFileShowDiff).
+			want := c.want
+			want.ShowDiff = c.params["show_diff"] != false
+			if !reflect.DeepEqual(*f, want) {
+				t.Errorf("got  %+v\nwant %+v", *f, want)
 			}
 		})
+	}
+}
+
+// TestFileShowDiff: a File shows diffs when the run's show_diff setting
+// (Options.ShowDiff) and its own show_diff parameter (true by default) both say so.
+func TestFileShowDiff(t *testing.T) {
+	for _, tc := range []struct {
+		setting bool
+		param   any // nil: not given
+		want    bool
+	}{
+		{false, nil, false},
+		{true, nil, true},
+		{true, false, false},
+		{true, "false", false},
+		{true, true, true},
+		{false, true, false},
+	} {
+		params := map[string]any{"content": "x"}
+		if tc.param != nil {
+			params["show_diff"] = tc.param
+		}
+		cat := &catalog.Catalog{Name: "n", Environment: "production", Resources: []catalog.Resource{
+			{Type: "File", Title: "/etc/app.conf", Kind: "compilable_type", Parameters: params},
+		}}
+		res, err := Translate(cat, Options{ShowDiff: tc.setting})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res.Graph.Vertex("File[/etc/app.conf]").Resource.(*resources.File).ShowDiff; got != tc.want {
+			t.Errorf("setting %v, parameter %v: ShowDiff %v, want %v", tc.setting, tc.param, got, tc.want)
+		}
 	}
 }
 

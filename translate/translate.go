@@ -39,6 +39,9 @@ type Options struct {
 	// and no ordering is added for safety (docs/parallel-safety.md). Resources
 	// run by Puppet then go to it in as few runs as the relationships allow.
 	Noop bool
+	// ShowDiff is Puppet's show_diff setting: Files log a unified diff of the
+	// content they change (unless their show_diff parameter is false).
+	ShowDiff bool
 	// Consume says the caller reads the catalog no more once Translate returns:
 	// its containment edges, and the parameters of resources of the types that
 	// allow it (Native.Consumable), are dropped as soon as they are read, so that
@@ -83,6 +86,12 @@ func (t *translation) modules() *resources.ModuleRoots {
 // modulesUser is a resource that resolves puppet:///modules/ URLs (File).
 type modulesUser interface {
 	SetModules(*resources.ModuleRoots)
+}
+
+// diffShower is a resource that can show the diff of the content it changes
+// (File), when Options.ShowDiff says so.
+type diffShower interface {
+	SetShowDiff(on bool)
 }
 
 // Path is the containment path Puppet prints in logs:
@@ -517,6 +526,9 @@ func (t *translation) buildNative(it *item, v *engine.Vertex) {
 	}
 	if m, ok := res.(modulesUser); ok {
 		m.SetModules(t.modules())
+	}
+	if d, ok := res.(diffShower); ok {
+		d.SetShowDiff(t.opts.ShowDiff)
 	}
 	v.Resource = res
 	t.checkRedactable(it)

@@ -56,6 +56,7 @@ var agentBools = []struct{ name, usage string }{
 	{"report", "send the report to the server"},
 	{"daemonize", "run in the background (only --no-daemonize is supported)"},
 	{"onetime", "one run, then exit"},
+	{"show_diff", "log a unified diff of a file's content before it changes (on with --test)"},
 }
 
 type agentOptions struct {
@@ -158,8 +159,9 @@ func (o *agentOptions) overrides() map[string]string {
 	}
 	if o.test {
 		// --test: onetime, verbose, no daemon, no cached catalog, no splay,
-		// detailed exit codes, and no wait for a certificate unless one was asked.
-		for k, v := range map[string]string{"onetime": "true", "daemonize": "false", "usecacheonfailure": "false", "splay": "false"} {
+		// diffs shown, detailed exit codes, and no wait for a certificate unless
+		// one was asked.
+		for k, v := range map[string]string{"onetime": "true", "daemonize": "false", "usecacheonfailure": "false", "splay": "false", "show_diff": "true"} {
 			out[k] = v
 		}
 		if !o.flags.Changed("waitforcert") {

@@ -239,7 +239,12 @@ func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate
 	if n > 0 {
 		r.log.Printf(engine.Debug, "%d files of the sources changed on the server", n)
 	}
-	opts := translate.Options{Tags: set.List("tags"), SkipTags: set.List("skip_tags"), Noop: r.noop,
+	showDiff, err := set.Bool("show_diff")
+	if err != nil {
+		r.log.Printf(engine.Err, "Could not run: %v", err)
+		return failed()
+	}
+	opts := translate.Options{Tags: set.List("tags"), SkipTags: set.List("skip_tags"), Noop: r.noop, ShowDiff: showDiff,
 		ModulePath: []string{sources}, UnavailableSources: unavailable, Delegate: runner, DelegateTypes: ro.delegate.types}
 	converting := time.Now()
 	res, err := translateCatalog(cat, "from "+set.String("server"), opts, os.Stdout, os.Stderr)

@@ -27,6 +27,7 @@ type runOptions struct {
 	convergedTimeout  int
 	fightAfter        int
 	fsyncEach         bool
+	showDiff          bool
 	parallelism       int
 	serial            bool
 	detailedExitcodes bool
@@ -79,6 +80,7 @@ resource stays watched afterwards and drift is repaired as it happens.`,
 	f.IntVar(&o.fightAfter, "fight-after", 5, "a resource repaired this many times within 10 s is fought over by another program: its repairs wait 1 s, doubling up to 30 min, Puppet's run interval (0: never slow down)")
 	f.IntVar(&o.parallelism, "parallelism", engine.DefaultParallelism(), "resources evaluated at once")
 	f.BoolVar(&o.serial, "serial", false, "apply one resource at a time, in the order puppet apply would (only resources that cannot interfere run at once otherwise)")
+	f.BoolVar(&o.showDiff, "show_diff", false, "log a unified diff of a file's content before it changes, as puppet apply --show_diff (a file's show_diff => false still hides it)")
 	f.BoolVar(&o.detailedExitcodes, "detailed-exitcodes", false, "exit 0 no changes, 2 changes, 4 failures, 6 both, 1 could not run")
 	f.StringVar(&o.graphviz, "graphviz", "", "write the resource graph to this file in dot format")
 	f.StringVar(&o.color, "color", "auto", "colour log lines: auto, true, false or ansi")
@@ -150,7 +152,7 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 		defer runner.Close()
 	}
 	opts := translate.Options{Tags: o.tags, SkipTags: o.skipTags, ModulePath: modulepath,
-		Delegate: runner, DelegateTypes: o.delegate.types, Serial: o.serial, Noop: o.noop}
+		Delegate: runner, DelegateTypes: o.delegate.types, Serial: o.serial, Noop: o.noop, ShowDiff: o.showDiff}
 	cat, err := readCatalog(path, os.Stderr)
 	if err != nil {
 		return err
