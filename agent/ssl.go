@@ -10,7 +10,6 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -38,10 +37,11 @@ type SSL struct {
 	KeyType    string // rsa or ec
 	KeyLength  int    // RSA bits
 	Curve      string // EC curve: prime256v1, secp384r1, secp521r1
-	// CSRAttributes is csr_attributes.yaml: its attributes and extension
-	// requests are not put in a CSR yet, so a node that has one is refused rather
-	// than sent to the CA without them.
+	// CSRAttributes is csr_attributes.yaml: its custom attributes and extension
+	// requests go into the CSR (csr.go).
 	CSRAttributes string
+	// DNSAltNames are the subject alternative names to ask for (dns_alt_names).
+	DNSAltNames string
 	// Fingerprint is ca_fingerprint: the SHA-256 of the CA bundle as downloaded,
 	// in hex with or without colons; empty trusts the first download.
 	Fingerprint string
@@ -274,18 +274,20 @@ func (s SSL) certificate(ctx context.Context, root *tls.Config, trust *puppetssl
 	defer c.Close()
 	csrFile := filepath.Join(s.Dir.Path, "certificate_requests", strings.ToLower(s.Dir.Certname)+".pem")
 	if _, err := os.Stat(csrFile); err != nil {
-		der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-			Subject: pkix.Name{CommonName: s.Dir.Certname}, SignatureAlgorithm: signatureAlgorithm(key)}, key)
+		var attrs *CSRAttributes
+		if s.CSRAttributes != "" {
+			s.Log.Printf(engine.Info, "csr_attributes file loading from %s", s.CSRAttributes)
+			a, err := LoadCSRAttributes(s.CSRAttributes)
+			if err != nil {
+				return err
+			}
+			attrs = a
+		}
+		s.Log.Printf(engine.Info, "Creating a new SSL certificate request for %s", s.Dir.Certname)
+		der, err := createCSR(s.Dir.Certname, key, attrs, s.DNSAltNames)
 		if err != nil {
 			return err
 		}
-		if s.CSRAttributes != "" {
-			s.Log.Printf(engine.Info, "csr_attributes file loading from %s", s.CSRAttributes)
-			if _, err := os.Stat(s.CSRAttributes); err == nil {
-				return fmt.Errorf("%s: custom attributes and extension requests in a CSR are not supported yet; create this node's certificate with puppet agent, mgmt-puppet uses it", s.CSRAttributes)
-			}
-		}
-		s.Log.Printf(engine.Info, "Creating a new SSL certificate request for %s", s.Dir.Certname)
 		sum := sha256.Sum256(der)
 		s.Log.Printf(engine.Info, "Certificate Request fingerprint (SHA256): %s", hexColons(sum[:]))
 		csr := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})

@@ -12,7 +12,8 @@
 #       certificate for certname "puppet" with SANs DNS:puppet, DNS:localhost and
 #       IP:127.0.0.1 in DIR/ssl, so a client verifies it when it connects to
 #       127.0.0.1 or localhost with DIR/ca/ca_crt.pem (= DIR/ssl/certs/ca.pem) as
-#       its CA. Every CSR is signed at once (autosign = true). Code comes from
+#       its CA. Every CSR is signed at once (autosign = true, or the policy
+#       executable named by PUPPETSERVER_AUTOSIGN when set). Code comes from
 #       CODEDIR (environments/<env>/manifests, environments/<env>/modules, and
 #       CODEDIR/modules as the only basemodulepath, so Debian's
 #       /usr/share/puppet/modules are not pluginsynced), read again at each compile
@@ -81,7 +82,7 @@ ssldir = $dir/ssl
 cadir = $dir/ca
 [server]
 dns_alt_names = localhost,IP:127.0.0.1
-autosign = true
+autosign = ${PUPPETSERVER_AUTOSIGN:-true}
 reports = store
 reportdir = $dir/var/reports
 environment_timeout = 0

@@ -301,9 +301,6 @@ func unsupported(set *puppetconf.Settings) error {
 	if v := set.String("http_proxy_host"); v != "none" && v != "" {
 		bad = append(bad, "http_proxy_host = "+v)
 	}
-	if v := set.String("dns_alt_names"); v != "" {
-		bad = append(bad, "dns_alt_names = "+v)
-	}
 	if v, c := set.String("node_name_value"), set.String("certname"); v != c {
 		bad = append(bad, "node_name_value = "+v)
 	}

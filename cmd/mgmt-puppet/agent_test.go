@@ -49,7 +49,7 @@ func TestUnsupportedSettings(t *testing.T) {
 		{"[main]\nstrict_environment_mode = true\n", "strict_environment_mode = true"},
 		{"[agent]\nserver_list = a:8140,b\n", "server_list = a:8140,b"},
 		{"[agent]\nhttp_proxy_host = proxy\n", "http_proxy_host = proxy"},
-		{"[agent]\ndns_alt_names = web,web.example.com\n", "dns_alt_names"},
+		{"[agent]\ndns_alt_names = web,web.example.com\n", ""}, // put in the CSR
 		{"[agent]\ncertname = a.example.com\nnode_name_value = b.example.com\n", "node_name_value = b.example.com"},
 	} {
 		conf := filepath.Join(t.TempDir(), "puppet.conf")
