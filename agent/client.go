@@ -11,8 +11,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/mail"
 	"net/url"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
@@ -32,19 +35,30 @@ const (
 	acceptBinary  = "application/octet-stream"
 )
 
-// Timeouts are puppet agent's http_connect_timeout and http_read_timeout.
+// Timeouts are puppet agent's http_connect_timeout and http_read_timeout, and its
+// runinterval as the longest wait before a retry.
 type Timeouts struct {
 	Connect, Read time.Duration
+	// RetryAfter bounds the wait a 429 or 503 response's Retry-After asks for
+	// (Puppet's runinterval); zero is DefaultTimeouts'.
+	RetryAfter time.Duration
 }
 
-// DefaultTimeouts are Puppet's defaults: 2 minutes to connect, 10 to read.
-var DefaultTimeouts = Timeouts{Connect: 2 * time.Minute, Read: 10 * time.Minute}
+// DefaultTimeouts are Puppet's defaults: 2 minutes to connect, 10 to read, and
+// a wait of at most runinterval's 30 minutes before a retry.
+var DefaultTimeouts = Timeouts{Connect: 2 * time.Minute, Read: 10 * time.Minute, RetryAfter: 30 * time.Minute}
+
+// retryLimit is how many times Puppet's client retries a request after
+// Retry-After.
+const retryLimit = 100
 
 // Client sends requests to one Puppet Server service (the server, its CA, or the
 // report server) over one TLS configuration.
 type Client struct {
 	base string // https://host:port
 	hc   *http.Client
+	// retryMax bounds a Retry-After wait.
+	retryMax time.Duration
 	// Log, when set, takes Puppet's "Connection to ... failed" lines.
 	Log Logger
 }
@@ -98,7 +112,11 @@ func NewClient(base string, conf *tls.Config, t Timeouts) *Client {
 		MaxIdleConnsPerHost:   4,
 		ForceAttemptHTTP2:     false,
 	}
-	return &Client{base: strings.TrimSuffix(base, "/"), hc: &http.Client{Transport: tr}}
+	retryMax := t.RetryAfter
+	if retryMax <= 0 {
+		retryMax = DefaultTimeouts.RetryAfter
+	}
+	return &Client{base: strings.TrimSuffix(base, "/"), hc: &http.Client{Transport: tr}, retryMax: retryMax}
 }
 
 // Close closes idle connections.
@@ -110,8 +128,29 @@ func (c *Client) Base() string { return c.base }
 // ResponseError is a response other than 2xx, with the message the server gave.
 type ResponseError struct {
 	Code    int
+	Reason  string // the status line's reason phrase: "Service Unavailable"
 	Message string
 }
+
+// RequestError is a request that got no answer, worded as Puppet words it.
+type RequestError struct {
+	URL  string
+	Took time.Duration
+	Err  error
+}
+
+func (e *RequestError) Error() string {
+	err := e.Err.Error()
+	if errors.Is(e.Err, syscall.ECONNREFUSED) {
+		// Ruby's Net::HTTP words it so.
+		if u, perr := url.Parse(e.URL); perr == nil {
+			err = fmt.Sprintf("Failed to open TCP connection to %s (Connection refused - connect(2) for %s)", u.Host, u.Host)
+		}
+	}
+	return fmt.Sprintf("Request to %s failed after %.3f seconds: %s", e.URL, e.Took.Seconds(), err)
+}
+
+func (e *RequestError) Unwrap() error { return e.Err }
 
 // Error reads as Puppet's: "Error 500 on SERVER: ...".
 func (e *ResponseError) Error() string {
@@ -156,8 +195,53 @@ type request struct {
 	body         []byte
 }
 
-// do sends r and returns the body of a 2xx response.
+// do sends r and returns the body of a 2xx response. A 429 or 503 response
+// with Retry-After is retried after the wait it asks for, as Puppet's client
+// retries it: at most runinterval, at most retryLimit times.
 func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
+	for retries := 0; ; retries++ {
+		data, wait, err := c.once(ctx, r, retries)
+		if wait < 0 {
+			return data, err
+		}
+		if c.Log != nil {
+			c.Log.Printf(engine.Warning, "Sleeping for %d seconds before retrying the request", int(wait.Seconds()))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// retryAfter is how long a response asks to be waited for before the request
+// is sent again: -1 when it asks for no retry (no Retry-After).
+func (c *Client) retryAfter(resp *http.Response, u string, retries int) (time.Duration, error) {
+	if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
+		return -1, nil
+	}
+	if retries >= retryLimit {
+		return -1, fmt.Errorf("Too many HTTP retries for %s", u)
+	}
+	h := strings.TrimSpace(resp.Header.Get("Retry-After"))
+	if h == "" {
+		return -1, nil
+	}
+	var wait time.Duration
+	if n, err := strconv.Atoi(h); err == nil {
+		wait = time.Duration(max(n, 0)) * time.Second
+	} else if at, err := mail.ParseDate(h); err == nil {
+		wait = max(time.Until(at).Truncate(time.Second), 0)
+	} else {
+		return -1, fmt.Errorf("Failed to parse Retry-After header '%s' as an integer or RFC 2822 date", h)
+	}
+	return min(wait, c.retryMax), nil
+}
+
+// once sends r once: the body of a 2xx response, or the wait before a retry
+// (-1: none).
+func (c *Client) once(ctx context.Context, r request, retries int) ([]byte, time.Duration, error) {
 	u := c.base + r.path
 	if len(r.query) > 0 {
 		u += "?" + encode(r.query)
@@ -168,7 +252,7 @@ func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 	}
 	req, err := http.NewRequestWithContext(ctx, r.method, u, body)
 	if err != nil {
-		return nil, err
+		return nil, -1, err
 	}
 	req.Header.Set("X-Puppet-Version", PuppetVersion)
 	req.Header.Set("User-Agent", userAgent)
@@ -186,28 +270,32 @@ func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		took := time.Since(start).Seconds()
+		took := time.Since(start)
 		if connectFailed(err) {
 			// Puppet connects to a service before it sends a request, and says so
 			// when no route to it is left.
 			name, prefix := serviceOf(r.path)
 			if c.Log != nil {
-				c.Log.Printf(engine.Err, "Connection to %s%s failed, trying next route: Request to %s%s failed after %.3f seconds: %v",
-					c.base, prefix, c.base, prefix, took, err)
+				c.Log.Printf(engine.Err, "Connection to %s%s failed, trying next route: %v",
+					c.base, prefix, &RequestError{URL: c.base + prefix, Took: took, Err: err})
 			}
-			return nil, &RouteError{Service: name, Err: err}
+			return nil, -1, &RouteError{Service: name, Err: &RequestError{URL: u, Took: took, Err: err}}
 		}
-		return nil, fmt.Errorf("Request to %s failed after %.3f seconds: %w", u, took, err)
+		return nil, -1, &RequestError{URL: u, Took: took, Err: err}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: reading the response: %w", r.method, u, err)
+		return nil, -1, fmt.Errorf("%s %s: reading the response: %w", r.method, u, err)
+	}
+	if wait, err := c.retryAfter(resp, u, retries); err != nil || wait >= 0 {
+		return nil, wait, err
 	}
 	if resp.StatusCode/100 != 2 {
-		return nil, &ResponseError{Code: resp.StatusCode, Message: errorMessage(resp, data)}
+		return nil, -1, &ResponseError{Code: resp.StatusCode, Reason: strings.TrimSpace(strings.TrimPrefix(resp.Status, strconv.Itoa(resp.StatusCode))),
+			Message: errorMessage(resp, data)}
 	}
-	return data, nil
+	return data, -1, nil
 }
 
 // errorMessage is the message of an error response: the "message" of Puppet

@@ -2,11 +2,15 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -114,5 +118,56 @@ func TestFacterMessages(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("%d: got %q, want %q", i, got[i], want[i])
 		}
+	}
+}
+
+// TestRetryAfter: a 503 or 429 with Retry-After is sent again after the wait it
+// asks for (at most RetryAfter), with Puppet's warning; one without it is an
+// error at once, and so is a header that is no number of seconds nor a date.
+func TestRetryAfter(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := calls.Add(1)
+		switch r.URL.Path {
+		case "/puppet/v3/busy":
+			if n == 1 {
+				w.Header().Set("Retry-After", "1")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			if n == 2 {
+				w.Header().Set("Retry-After", time.Now().Add(time.Hour).UTC().Format(time.RFC1123Z))
+				w.WriteHeader(http.StatusTooManyRequests)
+				return
+			}
+			fmt.Fprint(w, "ok")
+		case "/puppet/v3/down":
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case "/puppet/v3/bad":
+			w.Header().Set("Retry-After", "soon")
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	c := NewClient(srv.URL, nil, Timeouts{Connect: time.Second, Read: time.Second, RetryAfter: 100 * time.Millisecond})
+	var log lines
+	c.Log = &log
+	start := time.Now()
+	data, err := c.do(t.Context(), request{method: "GET", path: "/puppet/v3/busy"})
+	if err != nil || string(data) != "ok" {
+		t.Fatalf("busy: %q %v", data, err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("took %v: the waits are not bounded by RetryAfter", took)
+	}
+	if want := []string{"Warning: Sleeping for 0 seconds before retrying the request", "Warning: Sleeping for 0 seconds before retrying the request"}; !reflect.DeepEqual([]string(log), want) {
+		t.Errorf("logged %q, want %q", log, want)
+	}
+	var re *ResponseError
+	if _, err := c.do(t.Context(), request{method: "GET", path: "/puppet/v3/down"}); !errors.As(err, &re) || re.Code != 503 || re.Reason != "Service Unavailable" {
+		t.Errorf("503 without Retry-After: %v, want the response error at once", err)
+	}
+	if _, err := c.do(t.Context(), request{method: "GET", path: "/puppet/v3/bad"}); err == nil || err.Error() != "Failed to parse Retry-After header 'soon' as an integer or RFC 2822 date" {
+		t.Errorf("bad Retry-After: %v", err)
 	}
 }

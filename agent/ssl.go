@@ -39,6 +39,10 @@ type SSL struct {
 	Curve      string // EC curve: prime256v1, secp384r1, secp521r1
 	// CSRAttributes is csr_attributes.yaml: its custom attributes and extension
 	// requests go into the CSR (csr.go).
+	// ResolveCA, when set, gives the CA's URL (CA is not used) the first time the
+	// CA is needed, with the TLS configuration of that request: server_list's
+	// servers are asked then.
+	ResolveCA     func(ctx context.Context, conf *tls.Config) (string, error)
 	CSRAttributes string
 	// DNSAltNames are the subject alternative names to ask for (dns_alt_names).
 	DNSAltNames string
@@ -138,6 +142,20 @@ func verifyOwn(d puppetssl.Dir, trust *puppetssl.Trust) error {
 	return nil
 }
 
+// caClient is a client of the CA: at CA, or where ResolveCA says it is.
+func (s SSL) caClient(ctx context.Context, conf *tls.Config) (*Client, error) {
+	base := s.CA
+	if s.ResolveCA != nil {
+		var err error
+		if base, err = s.ResolveCA(ctx, conf); err != nil {
+			return nil, err
+		}
+	}
+	c := NewClient(base, conf, s.Timeouts)
+	c.Log = s.Log
+	return c, nil
+}
+
 // caCerts downloads the CA bundle when the ssldir has none. The first download
 // cannot verify the server (there is nothing to verify it against yet), as in
 // Puppet; Fingerprint pins it.
@@ -145,8 +163,10 @@ func (s SSL) caCerts(ctx context.Context) error {
 	if _, err := os.Stat(s.Dir.CA()); err == nil {
 		return nil
 	}
-	c := NewClient(s.CA, &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true}, s.Timeouts)
-	c.Log = s.Log
+	c, err := s.caClient(ctx, &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true})
+	if err != nil {
+		return err
+	}
 	defer c.Close()
 	pemData, err := c.CACerts(ctx)
 	if err != nil {
@@ -162,7 +182,7 @@ func (s SSL) caCerts(ctx context.Context) error {
 		s.Log.Printf(engine.Info, "Verified CA bundle with digest (SHA256) %s", got)
 	}
 	if n, err := countPEM(pemData, "CERTIFICATE", func(der []byte) error { _, err := x509.ParseCertificate(der); return err }); err != nil || n == 0 {
-		return fmt.Errorf("the CA bundle from %s is not a PEM bundle of certificates: %v", s.CA, err)
+		return fmt.Errorf("the CA bundle from %s is not a PEM bundle of certificates: %v", c.Base(), err)
 	}
 	return s.save(s.Dir.CA(), pemData, 0o644, 0o755)
 }
@@ -180,8 +200,10 @@ func (s SSL) crls(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c := NewClient(s.CA, &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: trust.Pool()}, s.Timeouts)
-	c.Log = s.Log
+	c, err := s.caClient(ctx, &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: trust.Pool()})
+	if err != nil {
+		return err
+	}
 	defer c.Close()
 	pemData, err := c.CRL(ctx)
 	if NotFound(err) {
@@ -196,7 +218,7 @@ func (s SSL) crls(ctx context.Context) error {
 	}
 	defer os.Remove(tmp)
 	if _, err := puppetssl.LoadTrust(s.Dir.CA(), tmp, s.Revocation); err != nil {
-		return fmt.Errorf("the CRLs from %s: %w", s.CA, err)
+		return fmt.Errorf("the CRLs from %s: %w", c.Base(), err)
 	}
 	return s.save(s.Dir.CRL(), pemData, 0o644, 0o771)
 }
@@ -269,8 +291,10 @@ func parseKey(file string, data []byte) (crypto.Signer, error) {
 // certificate submits a CSR (unless the CA has one already) and fetches the signed
 // certificate; errUnsigned when the CA has not signed it yet.
 func (s SSL) certificate(ctx context.Context, root *tls.Config, trust *puppetssl.Trust, key crypto.Signer) error {
-	c := NewClient(s.CA, root, s.Timeouts)
-	c.Log = s.Log
+	c, err := s.caClient(ctx, root)
+	if err != nil {
+		return err
+	}
 	defer c.Close()
 	csrFile := filepath.Join(s.Dir.Path, "certificate_requests", strings.ToLower(s.Dir.Certname)+".pem")
 	if _, err := os.Stat(csrFile); err != nil {
@@ -318,7 +342,7 @@ func (s SSL) certificate(ctx context.Context, root *tls.Config, trust *puppetssl
 	}
 	b, _ := pem.Decode(pemData)
 	if b == nil || b.Type != "CERTIFICATE" {
-		return fmt.Errorf("Failed to parse certificate: no PEM certificate from %s", s.CA)
+		return fmt.Errorf("Failed to parse certificate: no PEM certificate from %s", c.Base())
 	}
 	cert, err := x509.ParseCertificate(b.Bytes)
 	if err != nil {
@@ -330,7 +354,7 @@ func (s SSL) certificate(ctx context.Context, root *tls.Config, trust *puppetssl
 	if err := trust.Verify([]*x509.Certificate{cert}, x509.ExtKeyUsageAny, time.Now()); err != nil {
 		return err
 	}
-	s.Log.Printf(engine.Info, "Downloaded certificate for %s from %s", s.Dir.Certname, s.CA+"/puppet-ca/v1")
+	s.Log.Printf(engine.Info, "Downloaded certificate for %s from %s", s.Dir.Certname, c.Base()+"/puppet-ca/v1")
 	if err := s.save(s.Dir.Cert(), pemData, 0o644, 0o755); err != nil {
 		return err
 	}

@@ -363,6 +363,22 @@ func TestAgentMatchesPuppetAgent(t *testing.T) {
 		r, g = both(t, "--test", "--environment", "production")
 		same(t, "environment production", r, g, 2)
 	})
+	t.Run("server_list", func(t *testing.T) {
+		// The first server refuses connections: both go on to the second, and
+		// report it as the server used.
+		dead, dead2 := freePort(t), freePort(t)
+		r, g := both(t, "--test", "--server_list", "127.0.0.1:"+dead+",localhost:"+srv.port)
+		same(t, "server_list", r, g, 0)
+		for _, n := range []agentNode{ruby, goNode} {
+			data, err := os.ReadFile(filepath.Join(n.statedir(), "last_run_report.yaml"))
+			if err != nil || !bytes.Contains(data, []byte("server_used: localhost:"+srv.port+"\n")) {
+				t.Errorf("%s's report: server_used is not localhost:%s (%v)", n.certname, srv.port, err)
+			}
+		}
+		// None answers: the run fails (--test does not use the cached catalog).
+		r, g = both(t, "--test", "--server_list", "127.0.0.1:"+dead+",127.0.0.1:"+dead2)
+		same(t, "server_list, none answering", r, g, 1)
+	})
 	t.Run("daemon: drift between runs repaired and reported", func(t *testing.T) {
 		daemonRepairsAndReports(t, bin, srv, goNode, ruby, filepath.Join(root, goNode.certname))
 	})

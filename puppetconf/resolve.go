@@ -81,12 +81,15 @@ type source struct {
 
 // all resolves every setting, and returns them or every problem, sorted.
 func (r *resolver) all() (*Settings, error) {
-	set := &Settings{values: map[string]string{}, none: map[string]bool{}}
+	set := &Settings{values: map[string]string{}, none: map[string]bool{}, given: map[string]bool{}}
 	for _, name := range slices.Sorted(maps.Keys(settings)) {
 		res := r.resolve(name)
 		set.values[name] = res.value
 		if res.none {
 			set.none[name] = true
+		}
+		if r.given(name) {
+			set.given[name] = true
 		}
 	}
 	if r.errs == nil {
@@ -159,6 +162,19 @@ func (r *resolver) lookup(name string) (source, error) {
 		}
 	}
 	return r.defaultOf(names[len(names)-1])
+}
+
+// given says whether the command line or puppet.conf sets name (or the
+// setting it is an alias for).
+func (r *resolver) given(name string) bool {
+	for _, n := range []string{name, settings[name].alias} {
+		for _, l := range r.layers {
+			if _, ok := l.values[n]; ok && n != "" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (r *resolver) defaultOf(name string) (source, error) {

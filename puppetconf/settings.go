@@ -21,6 +21,14 @@ const Unlimited = time.Duration(math.MaxInt64)
 type Settings struct {
 	values map[string]string
 	none   map[string]bool // settings without a value (Ruby's nil)
+	given  map[string]bool // settings the command line or puppet.conf sets
+}
+
+// Given says whether the command line or puppet.conf sets the setting, rather
+// than its default giving its value (Puppet's set_by_config?).
+func (s *Settings) Given(name string) bool {
+	_ = s.String(name) // panics on an unknown setting
+	return s.given[name]
 }
 
 // Load reads file (puppet.conf; a missing file is no error, as in Puppet) for

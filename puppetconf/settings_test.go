@@ -2,6 +2,7 @@ package puppetconf
 
 import (
 	"errors"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -227,6 +228,29 @@ func TestDefaultCertname(t *testing.T) {
 	for _, tt := range tests {
 		if got := defaultCertname(tt.hostname, tt.canonical, []byte(tt.resolvConf)); got != tt.want {
 			t.Errorf("%s: defaultCertname(%q) = %q, want %q", tt.name, tt.hostname, got, tt.want)
+		}
+	}
+}
+
+// TestGiven: a setting is given when the command line or the sections read set it
+// (or its alias), not when its default, interpolated or not, gives its value.
+func TestGiven(t *testing.T) {
+	dir := t.TempDir()
+	file := dir + "/puppet.conf"
+	if err := os.WriteFile(file, []byte("[main]\nreport_server = reports.example.com\n[server]\nca_server = ca.example.com\n[agent]\nmasterport = 8141\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	set, err := load(file, "agent", map[string]string{"server_list": "a:8140,b"}, true, fakeHost("/root", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{
+		"server_list": true, "report_server": true, "serverport": true, // alias masterport
+		"ca_server": false, // [server] is not the agent's
+		"server":    false, "vardir": false,
+	} {
+		if got := set.Given(name); got != want {
+			t.Errorf("Given(%s) = %v, want %v", name, got, want)
 		}
 	}
 }

@@ -28,6 +28,7 @@ var agentSettings = []struct{ name, usage string }{
 	{"serverport", "its port"},
 	{"ca_server", "the CA server"},
 	{"ca_port", "its port"},
+	{"server_list", "servers to try in turn (host[:port],...): the first that answers serves the run"},
 	{"report_server", "the server reports go to"},
 	{"report_port", "its port"},
 	{"certname", "this node's certificate name"},
@@ -294,9 +295,6 @@ func unsupported(set *puppetconf.Settings) error {
 		if on, _ := set.Bool(b); on {
 			bad = append(bad, b+" = true")
 		}
-	}
-	if v := set.String("server_list"); v != "" {
-		bad = append(bad, "server_list = "+v)
 	}
 	if v := set.String("http_proxy_host"); v != "none" && v != "" {
 		bad = append(bad, "http_proxy_host = "+v)

@@ -75,20 +75,23 @@ func (o *agentOptions) daemon(ctx context.Context, set *puppetconf.Settings, ro 
 	if err := splay(ctx, set, log); err != nil {
 		return nil // stopped while splaying
 	}
+	if r.timeouts, err = r.httpTimeouts(); err != nil {
+		return err
+	}
+	r.servers = newServers(r)
 	tlsConf, err := r.ssl(ctx)
-	if errors.Is(err, agent.ErrNotSigned) || errors.Is(err, context.Canceled) {
+	if errors.Is(err, agent.ErrNotSigned) || errors.Is(err, context.Canceled) || noRoute(err, r.log) {
 		return exitError{1}
 	}
 	if err != nil {
 		return err
 	}
-	if r.timeouts, err = r.httpTimeouts(); err != nil {
-		return err
-	}
 	r.tls = tlsConf
-	r.server = agent.NewClient(serviceURL(set.String("server"), set.String("serverport")), tlsConf, r.timeouts)
-	r.server.Log = r.log
-	defer r.server.Close()
+	defer func() {
+		if r.server != nil {
+			r.server.Close()
+		}
+	}()
 	d := &daemon{r: r, ro: ro, runner: ro.delegate.runner(nil, set.String("plugindest")), done: make(chan struct{}, 1),
 		gate: agent.NewRunGate(set.String("agent_catalog_run_lockfile"), set.String("agent_disabled_lockfile"))}
 	d.gate.Waiting = func(why string) {
@@ -179,6 +182,11 @@ func (d *daemon) run(ctx context.Context) {
 		return
 	}
 	defer d.gate.Release()
+	if err := r.connect(ctx); err != nil {
+		r.log.Printf(engine.Err, "Could not run Puppet configuration client: %v", err)
+		d.ended("failure", start, nil)
+		return
+	}
 	rec := d.r.log.rec.Load()
 	p, err := r.prepare(ctx, d.ro, d.runner, rec)
 	if err != nil {

@@ -39,7 +39,12 @@ type agentRun struct {
 	waitGiven bool // --waitforcert given
 	uuid      string
 	server    *agent.Client
-	tls       *tls.Config
+	servers   *servers
+	// serverUsed is the server:port of the run, for its report;
+	// noPluginsync says pluginsync is skipped (no server of server_list answered).
+	serverUsed   string
+	noPluginsync bool
+	tls          *tls.Config
 	timeouts  agent.Timeouts
 	phases    []report.Phase
 	// retrieval is how long the last catalog request took.
@@ -61,8 +66,12 @@ func (o *agentOptions) once(ctx context.Context, set *puppetconf.Settings, ro *r
 	if r.noop, err = set.Bool("noop"); err != nil {
 		return -1, err
 	}
+	if r.timeouts, err = r.httpTimeouts(); err != nil {
+		return -1, err
+	}
+	r.servers = newServers(r)
 	tlsConf, err := r.ssl(ctx)
-	if errors.Is(err, agent.ErrNotSigned) {
+	if errors.Is(err, agent.ErrNotSigned) || noRoute(err, r.log) {
 		return -1, nil
 	}
 	if err != nil {
@@ -73,15 +82,41 @@ func (o *agentOptions) once(ctx context.Context, set *puppetconf.Settings, ro *r
 		return -1, err
 	}
 	defer lock.Unlock()
-	timeouts, err := r.httpTimeouts()
-	if err != nil {
-		return -1, err
+	r.tls = tlsConf
+	if err := r.connect(ctx); err != nil {
+		log.Printf(engine.Err, "Could not run Puppet configuration client: %v", err)
+		return -1, nil
 	}
-	r.tls, r.timeouts = tlsConf, timeouts
-	r.server = agent.NewClient(serviceURL(set.String("server"), set.String("serverport")), tlsConf, timeouts)
-	r.server.Log = r.log
 	defer r.server.Close()
 	return r.apply(ctx, ro)
+}
+
+// connect makes the client of the run's server (server_list asked again).
+func (r *agentRun) connect(ctx context.Context) error {
+	r.servers.next()
+	url, used, sync, err := r.servers.puppet(ctx, r.tls)
+	if err != nil {
+		return err
+	}
+	if r.server != nil {
+		r.server.Close()
+	}
+	r.server = agent.NewClient(url, r.tls, r.timeouts)
+	r.server.Log = r.log
+	r.serverUsed, r.noPluginsync = used, !sync
+	return nil
+}
+
+// noRoute says, as Puppet's SSL bootstrap says twice, that no route to a
+// service is left (the CA down, or no server of server_list answering).
+func noRoute(err error, log agent.Logger) bool {
+	var route *agent.RouteError
+	if !errors.As(err, &route) {
+		return false
+	}
+	log.Printf(engine.Err, "%v", route)
+	log.Printf(engine.Err, "%v", route)
+	return true
 }
 
 // skipDisabled says whether agent_disabled.lock (puppet agent --disable) is
@@ -124,7 +159,11 @@ func (r *agentRun) httpTimeouts() (agent.Timeouts, error) {
 	if err != nil {
 		return agent.Timeouts{}, err
 	}
-	return agent.Timeouts{Connect: c, Read: rd}, nil
+	ri, err := r.set.Duration("runinterval")
+	if err != nil {
+		return agent.Timeouts{}, err
+	}
+	return agent.Timeouts{Connect: c, Read: rd, RetryAfter: ri}, nil
 }
 
 // splay waits a random time up to splaylimit when splay is set, once, as a
@@ -170,13 +209,9 @@ func (r *agentRun) ssl(ctx context.Context) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	timeouts, err := r.httpTimeouts()
-	if err != nil {
-		return nil, err
-	}
 	s := agent.SSL{
 		Dir:           puppetssl.Dir{Path: set.String("ssldir"), Certname: r.certname},
-		CA:            serviceURL(set.String("ca_server"), set.String("ca_port")),
+		ResolveCA:     r.servers.ca,
 		Revocation:    mode,
 		KeyType:       set.String("key_type"),
 		KeyLength:     keyLength,
@@ -184,7 +219,7 @@ func (r *agentRun) ssl(ctx context.Context) (*tls.Config, error) {
 		Fingerprint:   set.String("ca_fingerprint"),
 		CSRAttributes: set.String("csr_attributes"), DNSAltNames: set.String("dns_alt_names"),
 		WaitForCert: wait, MaxWait: maxWait,
-		Timeouts: timeouts,
+		Timeouts: r.timeouts,
 		Log:      r.log,
 		Stdout:   os.Stdout,
 	}
@@ -209,7 +244,7 @@ func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate
 	r.log.rec.Store(rec)
 	env, initial := r.environment(ctx)
 	header := report.Run{Host: r.certname, Environment: env, InitialEnvironment: initial, Noop: r.noop,
-		RunMode: "agent", TransactionUUID: r.uuid, ServerUsed: net.JoinHostPort(set.String("server"), set.String("serverport"))}
+		RunMode: "agent", TransactionUUID: r.uuid, ServerUsed: r.serverUsed}
 	failed := func() (*prepared, error) {
 		header.Environment, header.Phases = env, r.phases
 		rec.SetRun(header)
@@ -219,7 +254,7 @@ func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate
 		return nil, nil
 	}
 	r.log.Printf(engine.Info, "Using environment '%s'", env)
-	synced := r.pluginsync(ctx, env)
+	synced := r.noPluginsync || r.pluginsync(ctx, env)
 	raw, cat, cached, err := r.catalog(ctx, &env, synced)
 	if err != nil {
 		r.log.Printf(engine.Err, "Could not run: %v", err)
@@ -526,7 +561,7 @@ func (r *agentRun) finish(ctx context.Context, rec *report.Recorder, env string)
 		r.log.Printf(engine.Err, "Could not send report: %v", err)
 		return
 	}
-	c := agent.NewClient(serviceURL(set.String("report_server"), set.String("report_port")), r.tls, r.timeouts)
+	c := agent.NewClient(r.servers.report(), r.tls, r.timeouts)
 	c.Log = r.log
 	defer c.Close()
 	if _, err := c.Report(ctx, r.certname, env, []byte(body.String())); err != nil && !agent.NotFound(err) {

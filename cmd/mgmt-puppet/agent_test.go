@@ -47,7 +47,7 @@ func TestUnsupportedSettings(t *testing.T) {
 		{"[agent]\nserver = puppet.example.com\nenvironment = staging\n", ""},
 		{"[agent]\nuse_cached_catalog = true\n", "use_cached_catalog = true"},
 		{"[main]\nstrict_environment_mode = true\n", "strict_environment_mode = true"},
-		{"[agent]\nserver_list = a:8140,b\n", "server_list = a:8140,b"},
+		{"[agent]\nserver_list = a:8140,b\n", ""},
 		{"[agent]\nhttp_proxy_host = proxy\n", "http_proxy_host = proxy"},
 		{"[agent]\ndns_alt_names = web,web.example.com\n", ""}, // put in the CSR
 		{"[agent]\ncertname = a.example.com\nnode_name_value = b.example.com\n", "node_name_value = b.example.com"},
