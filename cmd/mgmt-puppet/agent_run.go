@@ -45,8 +45,8 @@ type agentRun struct {
 	serverUsed   string
 	noPluginsync bool
 	tls          *tls.Config
-	timeouts  agent.Timeouts
-	phases    []report.Phase
+	timeouts     agent.Timeouts
+	phases       []report.Phase
 	// retrieval is how long the last catalog request took.
 	retrieval time.Duration
 }
