@@ -176,16 +176,7 @@ func Lines(e engine.Event) []Line {
 	}
 	switch e.Kind {
 	case engine.EventChange:
-		c := e.Change
-		if e.Noop && strings.HasSuffix(c.Message, " (noop)") {
-			// Said by another program (Puppet, for a delegated resource).
-			return []Line{line(level, path+"/"+c.Property, "%s", c.Message)}
-		}
-		if e.Noop {
-			return []Line{line(level, path+"/"+c.Property, "current_value %s, should be %s (noop)",
-				engine.QuoteValue(c.Previous), engine.QuoteValue(c.Desired))}
-		}
-		return []Line{line(level, path+"/"+c.Property, "%s", c.Message)}
+		return []Line{line(level, path+"/"+e.Change.Property, "%s", ChangeMessage(e))}
 	case engine.EventLog:
 		switch {
 		case e.Bare:
@@ -212,9 +203,9 @@ func Lines(e engine.Event) []Line {
 			cause := ce.Cause(file, lineNo)
 			return []Line{line(engine.Err, "", "%s", cause),
 				line(engine.Err, "", "%s\nWrapped exception:\n%v", cause, ce.Err),
-				line(engine.Err, path+"/"+ce.Property, "%s", ce.Message(file, lineNo))}
+				line(engine.Err, path+"/"+ce.Property, "%s%s", ce.Message(file, lineNo), correctiveSuffix(e))}
 		case errors.As(e.Err, &ce):
-			return []Line{line(engine.Err, "", "%s", ce.Err), line(engine.Err, path+"/"+ce.Property, "%v", ce)}
+			return []Line{line(engine.Err, "", "%s", ce.Err), line(engine.Err, path+"/"+ce.Property, "%v%s", ce, correctiveSuffix(e))}
 		default:
 			return []Line{line(engine.Err, path, "Could not evaluate: %v", e.Err)}
 		}
@@ -232,6 +223,27 @@ func Lines(e engine.Event) []Line {
 		return []Line{line(engine.Notice, path, "%s 'refresh' from %d %s", what, e.Count, plural(e.Count, "event"))}
 	}
 	return nil
+}
+
+// ChangeMessage is the message of a change event, as Puppet's harness words it:
+// the change made, or with noop what it would have been; " (corrective)" after
+// it when it repairs drift.
+func ChangeMessage(e engine.Event) string {
+	c := e.Change
+	msg := c.Message
+	if e.Noop && !strings.HasSuffix(c.Message, " (noop)") { // else said by Puppet itself
+		msg = fmt.Sprintf("current_value %s, should be %s (noop)", engine.QuoteValue(c.Previous), engine.QuoteValue(c.Desired))
+	}
+	return msg + correctiveSuffix(e)
+}
+
+// correctiveSuffix is what Puppet's harness adds to the message of a property's
+// event that is a corrective change.
+func correctiveSuffix(e engine.Event) string {
+	if e.Corrective {
+		return " (corrective)"
+	}
+	return ""
 }
 
 // containerRef names a container as Puppet's whits do in logs: Class[Main],

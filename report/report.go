@@ -129,16 +129,13 @@ func (r *Recorder) Observe(e engine.Event) {
 	case engine.EventChange:
 		c := e.Change
 		ev := event{property: c.Property, previous: value(c.Previous), desired: value(c.Desired),
-			message: c.Message, name: eventName(st.meta.Type, c.Property, c.Desired),
+			message: puppetlog.ChangeMessage(e), name: eventName(st.meta.Type, c.Property, c.Desired),
 			status: "success", time: e.Time, corrective: e.Corrective}
 		if c.Previous == "[redacted]" || c.Desired == "[redacted]" {
 			ev.redacted = true
 		}
 		if e.Noop {
 			ev.status = "noop"
-			if !strings.HasSuffix(c.Message, " (noop)") { // else said by Puppet itself
-				ev.message = fmt.Sprintf("current_value %s, should be %s (noop)", engine.QuoteValue(c.Previous), engine.QuoteValue(c.Desired))
-			}
 		}
 		st.add(ev)
 	case engine.EventRefresh:
@@ -158,7 +155,11 @@ func (r *Recorder) Observe(e engine.Event) {
 			st.failedToRestart = true
 			st.add(event{name: "resource_error", status: "failure", message: "Failed to call refresh: " + e.Err.Error(), time: e.Time, corrective: e.Corrective})
 		case errors.As(e.Err, &ce):
-			ev := event{property: ce.Property, previous: value(ce.From), desired: value(ce.To), message: ce.Message(st.meta.File, st.meta.Line),
+			msg := ce.Message(st.meta.File, st.meta.Line)
+			if e.Corrective {
+				msg += " (corrective)"
+			}
+			ev := event{property: ce.Property, previous: value(ce.From), desired: value(ce.To), message: msg,
 				name: eventName(st.meta.Type, ce.Property, ce.To), status: "failure", time: e.Time, corrective: e.Corrective}
 			if ce.From == "[redacted]" || ce.To == "[redacted]" {
 				ev.redacted = true

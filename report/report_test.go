@@ -153,8 +153,13 @@ func TestRecorder(t *testing.T) {
 	if ev := rep.ResourceStatuses["Exec[e]"].Events; len(ev) != 1 || ev[0].Name != "refresh" || ev[0].Message != "Triggered 'refresh' from 2 events" {
 		t.Errorf("refresh event %+v", ev)
 	}
-	if len(rep.Logs) == 0 || rep.Logs[len(rep.Logs)-1].Source != "/Stage[main]/Main/File[/a]/ensure" {
+	if len(rep.Logs) == 0 || rep.Logs[len(rep.Logs)-1].Source != "/Stage[main]/Main/File[/a]/ensure" ||
+		rep.Logs[len(rep.Logs)-1].Message != "created (corrective)" {
 		t.Errorf("logs %+v", rep.Logs)
+	}
+	// The repair's event says so, as Puppet's harness appends to its message.
+	if ev := rep.ResourceStatuses["File[/a]"].Events; len(ev) != 2 || ev[0].Message != "created" || ev[1].Message != "created (corrective)" {
+		t.Errorf("File[/a]'s events %+v, want the first change, then the corrective one", ev)
 	}
 
 	buf.Reset()
