@@ -172,13 +172,12 @@ func (d *daemon) run(ctx context.Context) {
 		d.ended("skipped", start, nil)
 		return
 	}
-	if err := d.gate.Acquire(); errors.Is(err, agent.ErrLocked) {
-		runInProgress(set, r.log)
-		d.ended("skipped", start, nil)
-		return
-	} else if err != nil {
+	if ok, err := waitLock(ctx, set, r.log, d.gate.Acquire); err != nil {
 		r.log.Printf(engine.Err, "Could not run: %v", err)
 		d.ended("failure", start, nil)
+		return
+	} else if !ok {
+		d.ended("skipped", start, nil)
 		return
 	}
 	defer d.gate.Release()

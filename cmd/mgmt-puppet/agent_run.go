@@ -77,7 +77,7 @@ func (o *agentOptions) once(ctx context.Context, set *puppetconf.Settings, ro *r
 	if err != nil {
 		return -1, err
 	}
-	lock, err := lockRun(set, log)
+	lock, err := lockRun(ctx, set, log)
 	if err != nil || lock == nil {
 		return -1, err
 	}
@@ -129,20 +129,65 @@ func skipDisabled(set *puppetconf.Settings, log agent.Logger) (bool, error) {
 	return disabled, err
 }
 
-// lockRun takes agent_catalog_run.lock; nil, with Puppet's notice, when another
-// run holds it.
-func lockRun(set *puppetconf.Settings, log agent.Logger) (*agent.RunLock, error) {
-	lock, err := agent.LockRun(set.String("agent_catalog_run_lockfile"))
-	if errors.Is(err, agent.ErrLocked) {
-		runInProgress(set, log)
-		return nil, nil
+// lockRun takes agent_catalog_run.lock; nil when another run holds it and
+// waitforlock does not wait for it (waitLock).
+func lockRun(ctx context.Context, set *puppetconf.Settings, log agent.Logger) (*agent.RunLock, error) {
+	var lock *agent.RunLock
+	ok, err := waitLock(ctx, set, log, func() (err error) {
+		lock, err = agent.LockRun(set.String("agent_catalog_run_lockfile"))
+		return err
+	})
+	if !ok {
+		return nil, err
 	}
-	return lock, err
+	return lock, nil
 }
 
-// runInProgress says, as Puppet, that another run holds the lock.
-func runInProgress(set *puppetconf.Settings, log agent.Logger) {
-	log.Printf(engine.Notice, "Run of Puppet configuration client already in progress; skipping  (%s exists)", set.String("agent_catalog_run_lockfile"))
+// waitLock calls take until it takes the run lock, as Puppet's agent: when
+// another run holds it, with waitforlock 0 it says so and gives up; else it tries
+// again every waitforlock until maxwaitforlock has passed. False when the lock
+// was not taken; the error is take's other errors.
+func waitLock(ctx context.Context, set *puppetconf.Settings, log agent.Logger, take func() error) (bool, error) {
+	wait, err := set.Duration("waitforlock")
+	if err != nil {
+		return false, err
+	}
+	maxWait, err := set.Duration("maxwaitforlock")
+	if err != nil {
+		return false, err
+	}
+	var deadline time.Time
+	for {
+		err := take()
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, agent.ErrLocked) {
+			return false, err
+		}
+		now := time.Now()
+		if deadline.IsZero() {
+			deadline = now.Add(maxWait)
+			if maxWait == puppetconf.Unlimited {
+				deadline = time.Time{}.AddDate(9999, 0, 0)
+			}
+		}
+		switch {
+		case wait < time.Second:
+			log.Printf(engine.Notice, "Run of Puppet configuration client already in progress; skipping  (%s exists)", set.String("agent_catalog_run_lockfile"))
+			return false, nil
+		case !now.Before(deadline):
+			log.Printf(engine.Notice, "Exiting now because the maxwaitforlock timeout has been exceeded.")
+			return false, nil
+		}
+		log.Printf(engine.Info, "Another puppet instance is already running; --waitforlock flag used, waiting for running instance to finish.")
+		log.Printf(engine.Info, "Will try again in %d seconds.", int(wait.Seconds()))
+		select {
+		case <-ctx.Done():
+			return false, nil
+		case <-time.After(wait):
+		}
+	}
 }
 
 // serviceURL is https://host:port, with IPv6 addresses bracketed.

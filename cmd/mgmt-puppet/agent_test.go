@@ -1,11 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/mgmt-puppet/mgmt-puppet/agent"
+	"github.com/mgmt-puppet/mgmt-puppet/engine"
 	"github.com/mgmt-puppet/mgmt-puppet/puppetconf"
 )
 
@@ -67,5 +70,60 @@ func TestUnsupportedSettings(t *testing.T) {
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%q: %v, want an error naming %q", tc.conf, err, tc.want)
 		}
+	}
+}
+
+// logLines is an agent.Logger that keeps its lines.
+type logLines []string
+
+func (l *logLines) Printf(level engine.Level, format string, args ...any) {
+	*l = append(*l, level.String()+": "+fmt.Sprintf(format, args...))
+}
+
+// TestWaitLock: with another run holding the lock, waitforlock 0 skips the run
+// with Puppet's notice; waitforlock N tries again every N seconds, saying so,
+// until the lock is free or maxwaitforlock has passed.
+func TestWaitLock(t *testing.T) {
+	lockFile := filepath.Join(t.TempDir(), "agent_catalog_run.lock")
+	for _, tc := range []struct {
+		name     string
+		settings map[string]string
+		freeAt   int // the try that takes the lock (0: never)
+		want     []string
+		ok       bool
+	}{
+		{"no wait", map[string]string{}, 0,
+			[]string{"Notice: Run of Puppet configuration client already in progress; skipping  (" + lockFile + " exists)"}, false},
+		{"wait, then free", map[string]string{"waitforlock": "1"}, 2,
+			[]string{"Info: Another puppet instance is already running; --waitforlock flag used, waiting for running instance to finish.",
+				"Info: Will try again in 1 seconds."}, true},
+		{"wait past maxwaitforlock", map[string]string{"waitforlock": "1", "maxwaitforlock": "0"}, 0,
+			[]string{"Notice: Exiting now because the maxwaitforlock timeout has been exceeded."}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			overrides := map[string]string{"certname": "a.example.com", "agent_catalog_run_lockfile": lockFile}
+			for k, v := range tc.settings {
+				overrides[k] = v
+			}
+			set, err := puppetconf.Load(filepath.Join(t.TempDir(), "puppet.conf"), "agent", overrides, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tries := 0
+			var log logLines
+			ok, err := waitLock(t.Context(), set, &log, func() error {
+				tries++
+				if tries == tc.freeAt {
+					return nil
+				}
+				return agent.ErrLocked
+			})
+			if ok != tc.ok || err != nil {
+				t.Errorf("waitLock = %v, %v; want %v", ok, err, tc.ok)
+			}
+			if strings.Join(log, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("logged\n%s\nwant\n%s", strings.Join(log, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
 	}
 }
