@@ -496,7 +496,7 @@ func sameCSRs(t *testing.T, srv *realServer, ruby, goNode agentNode) {
 // agent --disable's lock is there nothing is repaired; SIGTERM stops it.
 func daemonRepairsAndReports(t *testing.T, bin string, srv *realServer, n, ruby agentNode, base string) {
 	metrics := "127.0.0.1:" + freePort(t)
-	cmd := exec.Command(bin, append([]string{"agent", "--no-daemonize", "--runinterval", "1h", "--logdest", "console", "--verbose",
+	cmd := exec.Command(bin, append([]string{"agent", "--no-daemonize", "--runinterval", "1h", "--filetimeout", "1", "--logdest", "console", "--verbose",
 		"--metrics-listen", metrics}, n.args(srv, "--environment", "production")...)...)
 	out := startProcess(t, cmd, 30*time.Second)
 	applied := func(k int) func() bool {
@@ -612,6 +612,21 @@ func daemonRepairsAndReports(t *testing.T, bin string, srv *realServer, n, ruby 
 	}
 	took = mustWait(t, "hello repaired after puppet agent's run", 10*time.Second, func() bool { _, err := os.Stat(hello); return err == nil })
 	t.Logf("after puppet agent's run: the held repair made in %v", took)
+
+	// puppet.conf changed (looked at every filetimeout): said as Puppet says it,
+	// and the daemon starts again with it, and runs.
+	confFile := filepath.Join(n.dir, "conf", "puppet.conf")
+	starts, runs := strings.Count(out.String(), "Starting Puppet client version"), strings.Count(out.String(), "Notice: Applied catalog in")
+	if err := os.WriteFile(confFile, []byte("[agent]\nsplaylimit = 5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(confFile)
+	mustWait(t, "the change of puppet.conf seen", 10*time.Second, func() bool {
+		return strings.Contains(out.String(), "Notice: Config file "+confFile+" changed; triggering re-parse of all config files.")
+	})
+	mustWait(t, "the daemon started again, and its run", 2*time.Minute, func() bool {
+		return strings.Count(out.String(), "Starting Puppet client version") > starts && strings.Count(out.String(), "Notice: Applied catalog in") > runs
+	})
 
 	cmd.Process.Signal(syscall.SIGTERM)
 	mustWait(t, "exit after SIGTERM", 30*time.Second, func() bool { return cmd.ProcessState != nil || processGone(cmd) })

@@ -72,6 +72,7 @@ var settings = map[string]setting{
 	"clientbucketdir":            {kind: kindPath, def: "$vardir/clientbucket"},
 	"libdir":                     {kind: kindPath, def: "$vardir/lib"},
 	"factpath":                   {kind: kindPathList, def: "$vardir/lib/facter:$vardir/facts"},
+	"filetimeout":                {kind: kindDuration, def: "15s"},
 
 	// Pluginsync.
 	"pluginsync":           {kind: kindBool, def: "true"},

@@ -43,6 +43,7 @@ var agentSettings = []struct{ name, usage string }{
 	{"skip_tags", "do not apply resources with one of these tags"},
 	{"waitforcert", "time between asks for a signed certificate (0: exit)"},
 	{"runinterval", "time between runs"},
+	{"filetimeout", "how often the daemon looks whether puppet.conf changed (0: never)"},
 	{"certificate_revocation", "chain, leaf or false"},
 	{"ca_fingerprint", "SHA-256 of the CA bundle to trust at the first download"},
 	{"prerun_command", "a command run before the catalog is applied; failing, it stops the run"},

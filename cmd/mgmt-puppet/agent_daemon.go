@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -129,6 +130,28 @@ func (o *agentOptions) daemon(ctx context.Context, set *puppetconf.Settings, ro 
 	log.Printf(engine.Notice, "Starting Puppet client version %s", agent.PuppetVersion)
 	next := time.NewTimer(0)
 	defer next.Stop()
+	// restartNow stops the engine once in-flight work is done, and starts the
+	// process again, which reads puppet.conf again.
+	restartNow := func() error {
+		stopEngine()
+		if d.ran != nil {
+			if err := <-d.ran; err != nil {
+				return err
+			}
+		}
+		return restart()
+	}
+	// As Puppet's daemon, puppet.conf is looked at every filetimeout (0: never).
+	conf := filepath.Join(set.String("confdir"), "puppet.conf")
+	confState := statFile(conf)
+	var reparse <-chan time.Time
+	if every, err := set.Duration("filetimeout"); err != nil {
+		return err
+	} else if every > 0 {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		reparse = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -143,18 +166,42 @@ func (o *agentOptions) daemon(ctx context.Context, set *puppetconf.Settings, ro 
 		case <-hup:
 			// As puppet agent: a restart, which reads puppet.conf again.
 			log.Printf(engine.Notice, "Caught HUP; Calling restart")
-			stopEngine()
-			if d.ran != nil {
-				if err := <-d.ran; err != nil {
-					return err
-				}
+			return restartNow()
+		case <-reparse:
+			if statFile(conf) == confState {
+				continue
 			}
-			return restart()
+			// Puppet re-parses its settings in place; mgmt-puppet starts again
+			// with them (and makes a run at once).
+			log.Printf(engine.Notice, "Config file %s changed; triggering re-parse of all config files.", conf)
+			return restartNow()
 		case <-next.C:
 		}
 		d.run(ctx)
 		next.Reset(interval)
 	}
+}
+
+// fileState is what tells a file changed: whether it exists, its size, time
+// and inode.
+type fileState struct {
+	exists       bool
+	size         int64
+	mtime, ctime int64 // nanoseconds
+	inode        uint64
+}
+
+func statFile(path string) fileState {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fileState{}
+	}
+	fs := fileState{exists: true, size: st.Size(), mtime: st.ModTime().UnixNano()}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		fs.inode = sys.Ino
+		fs.ctime = sys.Ctim.Nano()
+	}
+	return fs
 }
 
 // run makes one agent run: the catalog fetched and swapped in (the engine started
