@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // CA requests (Puppet Server's /puppet-ca/v1, all text/plain).
@@ -16,8 +17,9 @@ func (c *Client) CACerts(ctx context.Context) ([]byte, error) {
 }
 
 // CRL fetches the CA's revocation lists (PEM).
-func (c *Client) CRL(ctx context.Context) ([]byte, error) {
-	return c.do(ctx, request{method: http.MethodGet, path: "/puppet-ca/v1/certificate_revocation_list/ca", accept: acceptText})
+func (c *Client) CRL(ctx context.Context, ifModifiedSince time.Time) ([]byte, error) {
+	return c.do(ctx, request{method: http.MethodGet, path: "/puppet-ca/v1/certificate_revocation_list/ca", accept: acceptText,
+		ifModifiedSince: ifModifiedSince})
 }
 
 // SubmitCSR sends certname's certificate request (PEM).

@@ -193,6 +193,8 @@ type request struct {
 	accept       string
 	contentType  string
 	body         []byte
+	// ifModifiedSince, when set, asks for the resource only if it changed since.
+	ifModifiedSince time.Time
 }
 
 // do sends r and returns the body of a 2xx response. A 429 or 503 response
@@ -261,6 +263,9 @@ func (c *Client) once(ctx context.Context, r request, retries int) ([]byte, time
 	}
 	if r.contentType != "" {
 		req.Header.Set("Content-Type", r.contentType)
+	}
+	if !r.ifModifiedSince.IsZero() {
+		req.Header.Set("If-Modified-Since", r.ifModifiedSince.UTC().Format(http.TimeFormat))
 	}
 	start := time.Now()
 	resp, err := c.hc.Do(req)

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,6 +47,9 @@ type SSL struct {
 	CSRAttributes string
 	// DNSAltNames are the subject alternative names to ask for (dns_alt_names).
 	DNSAltNames string
+	// CRLRefresh is crl_refresh_interval: how often the CRLs are asked for
+	// again (0: never, Puppet's default).
+	CRLRefresh time.Duration
 	// Fingerprint is ca_fingerprint: the SHA-256 of the CA bundle as downloaded,
 	// in hex with or without colons; empty trusts the first download.
 	Fingerprint string
@@ -187,30 +191,72 @@ func (s SSL) caCerts(ctx context.Context) error {
 	return s.save(s.Dir.CA(), pemData, 0o644, 0o755)
 }
 
-// crls downloads the CRLs when they are checked and the ssldir has none.
+// crls downloads the CRLs when they are checked and the ssldir has none, and
+// refreshes them every CRLRefresh as Puppet's agent does: the file's time says
+// when they were last asked for, and a refresh that fails keeps them.
 func (s SSL) crls(ctx context.Context) error {
 	if s.Revocation == puppetssl.Off {
 		s.Log.Printf(engine.Info, "Certificate revocation is disabled, skipping CRL download")
 		return nil
 	}
-	if _, err := os.Stat(s.Dir.CRL()); err == nil {
+	st, err := os.Stat(s.Dir.CRL())
+	if err != nil {
+		err := s.downloadCRL(ctx, time.Time{})
+		var fe fetchError
+		switch {
+		case errors.As(err, &fe) && NotFound(fe.error):
+			return errors.New("CRL is missing from the server")
+		case errors.As(err, &fe):
+			return fmt.Errorf("could not download CRLs: %w", fe.error)
+		}
+		return err
+	}
+	now := time.Now()
+	if s.CRLRefresh <= 0 || now.Unix() <= st.ModTime().Unix()+int64(s.CRLRefresh.Seconds()) {
 		return nil
 	}
+	// The time of the last update first, then a refresh on a best effort.
+	if err := os.Chtimes(s.Dir.CRL(), now, now); err != nil {
+		return err
+	}
+	s.Log.Printf(engine.Info, "Refreshing CRL")
+	err = s.downloadCRL(ctx, st.ModTime())
+	var re *ResponseError
+	var fe fetchError
+	switch {
+	case err == nil:
+	case errors.As(err, &re) && re.Code == http.StatusNotModified:
+		s.Log.Printf(engine.Info, "CRL is unmodified, using existing CRL")
+	case errors.As(err, &re):
+		s.Log.Printf(engine.Info, "Failed to refresh CRL, using existing CRL: %s", re.Reason)
+	case errors.As(err, &fe):
+		s.Log.Printf(engine.Warning, "Failed to refresh CRL, using existing CRL: %v", fe.error)
+	default:
+		return err // the CRLs the CA sent do not verify, or cannot be saved
+	}
+	return nil
+}
+
+// fetchError is a request to the CA that failed.
+type fetchError struct{ error }
+
+func (e fetchError) Unwrap() error { return e.error }
+
+// downloadCRL fetches the CRLs (only if changed since, when since is set),
+// checks them against the CA and saves them.
+func (s SSL) downloadCRL(ctx context.Context, since time.Time) error {
 	trust, err := puppetssl.LoadTrust(s.Dir.CA(), "", puppetssl.Off)
 	if err != nil {
 		return err
 	}
 	c, err := s.caClient(ctx, &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: trust.Pool()})
 	if err != nil {
-		return err
+		return fetchError{err}
 	}
 	defer c.Close()
-	pemData, err := c.CRL(ctx)
-	if NotFound(err) {
-		return errors.New("CRL is missing from the server")
-	}
+	pemData, err := c.CRL(ctx, since)
 	if err != nil {
-		return fmt.Errorf("could not download CRLs: %w", err)
+		return fetchError{err}
 	}
 	tmp := s.Dir.CRL() + ".new"
 	if err := os.WriteFile(tmp, pemData, 0o644); err != nil {

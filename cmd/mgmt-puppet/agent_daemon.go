@@ -228,6 +228,18 @@ func (d *daemon) run(ctx context.Context) {
 		return
 	}
 	defer d.gate.Release()
+	// As each of Puppet's runs, the certificates and CRLs are loaded again (a
+	// renewed certificate is taken up, CRLs are refreshed every
+	// crl_refresh_interval).
+	tlsConf, err := r.ssl(ctx)
+	if err != nil {
+		if !errors.Is(err, agent.ErrNotSigned) && !noRoute(err, r.log) {
+			r.log.Printf(engine.Err, "Could not run: %v", err)
+		}
+		d.ended("failure", start, nil)
+		return
+	}
+	r.tls = tlsConf
 	if err := r.connect(ctx); err != nil {
 		r.log.Printf(engine.Err, "Could not run Puppet configuration client: %v", err)
 		d.ended("failure", start, nil)

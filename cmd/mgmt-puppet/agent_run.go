@@ -254,6 +254,13 @@ func (r *agentRun) ssl(ctx context.Context) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	crlRefresh, err := set.Duration("crl_refresh_interval")
+	if err != nil {
+		return nil, err
+	}
+	if crlRefresh == puppetconf.Unlimited { // unset: never refreshed
+		crlRefresh = 0
+	}
 	s := agent.SSL{
 		Dir:           puppetssl.Dir{Path: set.String("ssldir"), Certname: r.certname},
 		ResolveCA:     r.servers.ca,
@@ -262,7 +269,7 @@ func (r *agentRun) ssl(ctx context.Context) (*tls.Config, error) {
 		KeyLength:     keyLength,
 		Curve:         set.String("named_curve"),
 		Fingerprint:   set.String("ca_fingerprint"),
-		CSRAttributes: set.String("csr_attributes"), DNSAltNames: set.String("dns_alt_names"),
+		CSRAttributes: set.String("csr_attributes"), DNSAltNames: set.String("dns_alt_names"), CRLRefresh: crlRefresh,
 		WaitForCert: wait, MaxWait: maxWait,
 		Timeouts: r.timeouts,
 		Log:      r.log,
