@@ -379,6 +379,20 @@ func TestAgentMatchesPuppetAgent(t *testing.T) {
 		r, g = both(t, "--test", "--server_list", "127.0.0.1:"+dead+",127.0.0.1:"+dead2)
 		same(t, "server_list, none answering", r, g, 1)
 	})
+	t.Run("use_cached_catalog", func(t *testing.T) {
+		// The catalog cached by the last run, applied without asking the server
+		// for one; given another environment, the catalog's wins.
+		for _, extra := range [][]string{nil, {"--environment", "other"}} {
+			r, g := both(t, append([]string{"--test", "--use_cached_catalog"}, extra...)...)
+			same(t, "use_cached_catalog "+strings.Join(extra, " "), r, g, 0)
+			for _, n := range []agentNode{ruby, goNode} {
+				data, err := os.ReadFile(filepath.Join(n.statedir(), "last_run_report.yaml"))
+				if err != nil || !bytes.Contains(data, []byte("cached_catalog_status: explicitly_requested\n")) {
+					t.Errorf("%s's report: cached_catalog_status is not explicitly_requested (%v)", n.certname, err)
+				}
+			}
+		}
+	})
 	t.Run("daemon: drift between runs repaired and reported", func(t *testing.T) {
 		daemonRepairsAndReports(t, bin, srv, goNode, ruby, filepath.Join(root, goNode.certname))
 	})

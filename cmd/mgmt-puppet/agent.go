@@ -55,6 +55,7 @@ var agentBools = []struct{ name, usage string }{
 	{"noop", "check everything, change nothing"},
 	{"splay", "wait a random time up to splaylimit before the run"},
 	{"usecacheonfailure", "apply the cached catalog when the server gives none"},
+	{"use_cached_catalog", "apply the cached catalog without asking the server for one"},
 	{"report", "send the report to the server"},
 	{"daemonize", "run in the background (only --no-daemonize is supported)"},
 	{"onetime", "one run, then exit"},
@@ -292,7 +293,7 @@ func (l *runLog) Printf(level engine.Level, format string, args ...any) {
 // apply what Puppet would not.
 func unsupported(set *puppetconf.Settings) error {
 	var bad []string
-	for _, b := range []string{"use_cached_catalog", "strict_environment_mode"} {
+	for _, b := range []string{"strict_environment_mode"} {
 		if on, _ := set.Bool(b); on {
 			bad = append(bad, b+" = true")
 		}

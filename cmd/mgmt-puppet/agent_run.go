@@ -294,7 +294,31 @@ func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate
 	r.uuid, r.phases, r.retrieval = newUUID(), nil, 0
 	rec.Begin()
 	r.log.rec.Store(rec)
-	env, initial := r.environment(ctx)
+	// use_cached_catalog: the cached catalog, without asking the server for the
+	// environment, pluginsync or a catalog; none cached is a run as any other,
+	// but for the cache on failure.
+	var explicitRaw []byte
+	var explicit *catalog.Catalog
+	useCached, err := set.Bool("use_cached_catalog")
+	if err != nil {
+		return nil, err
+	}
+	if useCached {
+		if explicitRaw, explicit = r.cachedCatalog(); explicit != nil {
+			r.log.Printf(engine.Info, "Using cached catalog from environment '%s'", explicit.Environment)
+		}
+	}
+	var env, initial string
+	if explicit != nil {
+		env = set.String("environment")
+		initial = env
+		if explicit.Environment != "" && explicit.Environment != env {
+			r.log.Printf(engine.Notice, "Local environment: '%s' doesn't match the environment of the cached catalog '%s', switching agent to '%s'.", env, explicit.Environment, explicit.Environment)
+			env = explicit.Environment
+		}
+	} else {
+		env, initial = r.environment(ctx)
+	}
 	header := report.Run{Host: r.certname, Environment: env, InitialEnvironment: initial, Noop: r.noop,
 		RunMode: "agent", TransactionUUID: r.uuid, ServerUsed: r.serverUsed}
 	failed := func() (*prepared, error) {
@@ -306,8 +330,19 @@ func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate
 		return nil, nil
 	}
 	r.log.Printf(engine.Info, "Using environment '%s'", env)
-	synced := r.noPluginsync || r.pluginsync(ctx, env)
-	raw, cat, cached, err := r.catalog(ctx, &env, synced)
+	var raw []byte
+	var cat *catalog.Catalog
+	var cached string
+	if explicit != nil {
+		// Facts are gathered all the same, as Puppet gathers them.
+		if _, ferr := r.facts(ctx); ferr != nil {
+			r.log.Printf(engine.Err, "Could not retrieve local facts: %v", ferr)
+		}
+		raw, cat, cached = explicitRaw, explicit, "explicitly_requested"
+	} else {
+		synced := r.noPluginsync || r.pluginsync(ctx, env)
+		raw, cat, cached, err = r.catalog(ctx, &env, synced, useCached)
+	}
 	if err != nil {
 		r.log.Printf(engine.Err, "Could not run: %v", err)
 		return failed()
@@ -484,7 +519,7 @@ func (r *agentRun) environment(ctx context.Context) (env, initial string) {
 // catalog fetches the catalog (facts first), following the server to another
 // environment up to 4 times; on failure, the cache when usecacheonfailure says
 // so. cached is the report's cached_catalog_status ("" when not used).
-func (r *agentRun) catalog(ctx context.Context, env *string, synced bool) (raw []byte, cat *catalog.Catalog, cached string, err error) {
+func (r *agentRun) catalog(ctx context.Context, env *string, synced, noCache bool) (raw []byte, cat *catalog.Catalog, cached string, err error) {
 	if synced {
 		for tries := 0; ; tries++ {
 			raw, cat, err = r.fetch(ctx, *env)
@@ -514,17 +549,12 @@ func (r *agentRun) catalog(ctx context.Context, env *string, synced bool) (raw [
 	if berr != nil {
 		return nil, nil, "", berr
 	}
-	if !use {
+	if !use || noCache {
 		r.log.Printf(engine.Warning, "Not using cache on failed catalog")
 		return nil, nil, "", nil
 	}
-	data, rerr := os.ReadFile(r.cacheFile())
-	if rerr != nil {
-		return nil, nil, "", nil
-	}
-	c, perr := catalog.Parse(strings.NewReader(string(data)))
-	if perr != nil {
-		r.log.Printf(engine.Err, "Could not retrieve catalog from cache: %v", perr)
+	data, c := r.cachedCatalog()
+	if c == nil {
 		return nil, nil, "", nil
 	}
 	if c.Environment != *env {
@@ -535,15 +565,52 @@ func (r *agentRun) catalog(ctx context.Context, env *string, synced bool) (raw [
 	return data, c, "on_failure", nil
 }
 
+// cachedCatalog reads the catalog cached by the last run that fetched one; nil
+// when there is none, or it cannot be read (said as Puppet says it).
+func (r *agentRun) cachedCatalog() ([]byte, *catalog.Catalog) {
+	data, err := os.ReadFile(r.cacheFile())
+	if err != nil {
+		return nil, nil
+	}
+	c, err := catalog.Parse(strings.NewReader(string(data)))
+	if err != nil {
+		r.log.Printf(engine.Err, "Could not retrieve catalog from cache: %v", err)
+		return nil, nil
+	}
+	return data, c
+}
+
 // factsError says Facter gave no facts.
 type factsError struct{ error }
 
 // fetch gathers facts and asks the server for the catalog of env.
 func (r *agentRun) fetch(ctx context.Context, env string) ([]byte, *catalog.Catalog, error) {
 	set := r.set
-	interval, err := set.Duration("runinterval")
+	wire, err := r.facts(ctx)
 	if err != nil {
 		return nil, nil, err
+	}
+	asked := time.Now()
+	raw, err := r.server.Catalog(ctx, agent.CatalogRequest{Certname: r.certname, Environment: env,
+		Configured: set.String("environment"), TransactionID: r.uuid}, wire)
+	r.retrieval = time.Since(asked)
+	if err != nil {
+		return nil, nil, err
+	}
+	cat, err := catalog.Parse(strings.NewReader(string(raw)))
+	if err != nil {
+		return nil, nil, fmt.Errorf("the server's catalog: %w", err)
+	}
+	return raw, cat, nil
+}
+
+// facts gathers the node's facts, as the catalog request sends them; the error
+// is a factsError when Facter gave none.
+func (r *agentRun) facts(ctx context.Context) ([]byte, error) {
+	set := r.set
+	interval, err := set.Duration("runinterval")
+	if err != nil {
+		return nil, err
 	}
 	specified := ""
 	if r.envGiven {
@@ -572,26 +639,11 @@ func (r *agentRun) fetch(ctx context.Context, env string) ([]byte, *catalog.Cata
 		r.log.Printf(level, "Facter: %s", m.Message)
 	}
 	if err != nil {
-		return nil, nil, factsError{err}
+		return nil, factsError{err}
 	}
 	puppetSettingsFacts(facts.Values, custom, set)
 	r.phases = append(r.phases, report.Phase{Name: "fact_generation", Duration: time.Since(t)})
-	wire, err := facts.JSON()
-	if err != nil {
-		return nil, nil, err
-	}
-	asked := time.Now()
-	raw, err := r.server.Catalog(ctx, agent.CatalogRequest{Certname: r.certname, Environment: env,
-		Configured: set.String("environment"), TransactionID: r.uuid}, wire)
-	r.retrieval = time.Since(asked)
-	if err != nil {
-		return nil, nil, err
-	}
-	cat, err := catalog.Parse(strings.NewReader(string(raw)))
-	if err != nil {
-		return nil, nil, fmt.Errorf("the server's catalog: %w", err)
-	}
-	return raw, cat, nil
+	return facts.JSON()
 }
 
 // finish writes last_run_summary.yaml and last_run_report.yaml, then sends the
