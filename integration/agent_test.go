@@ -379,6 +379,15 @@ func TestAgentMatchesPuppetAgent(t *testing.T) {
 		r, g = both(t, "--test", "--server_list", "127.0.0.1:"+dead+",127.0.0.1:"+dead2)
 		same(t, "server_list, none answering", r, g, 1)
 	})
+	t.Run("strict_environment_mode", func(t *testing.T) {
+		// An environment the server does not have: the run is aborted (and
+		// reported), where without strict_environment_mode it would go on.
+		r, g := both(t, "--test", "--strict_environment_mode", "--environment", "nosuch")
+		same(t, "strict_environment_mode, environment nosuch", r, g, 1)
+		// One it has: the run is made in it.
+		r, g = both(t, "--test", "--strict_environment_mode", "--environment", "production")
+		same(t, "strict_environment_mode, environment production", r, g, 0)
+	})
 	t.Run("use_cached_catalog", func(t *testing.T) {
 		// The catalog cached by the last run, applied without asking the server
 		// for one; given another environment, the catalog's wins.

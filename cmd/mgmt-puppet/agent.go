@@ -56,6 +56,7 @@ var agentBools = []struct{ name, usage string }{
 	{"splay", "wait a random time up to splaylimit before the run"},
 	{"usecacheonfailure", "apply the cached catalog when the server gives none"},
 	{"use_cached_catalog", "apply the cached catalog without asking the server for one"},
+	{"strict_environment_mode", "run in the environment given, never the server's"},
 	{"report", "send the report to the server"},
 	{"daemonize", "run in the background (only --no-daemonize is supported)"},
 	{"onetime", "one run, then exit"},
@@ -293,11 +294,6 @@ func (l *runLog) Printf(level engine.Level, format string, args ...any) {
 // apply what Puppet would not.
 func unsupported(set *puppetconf.Settings) error {
 	var bad []string
-	for _, b := range []string{"strict_environment_mode"} {
-		if on, _ := set.Bool(b); on {
-			bad = append(bad, b+" = true")
-		}
-	}
 	if v := set.String("http_proxy_host"); v != "none" && v != "" {
 		bad = append(bad, "http_proxy_host = "+v)
 	}

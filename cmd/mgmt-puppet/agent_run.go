@@ -44,9 +44,11 @@ type agentRun struct {
 	// noPluginsync says pluginsync is skipped (no server of server_list answered).
 	serverUsed   string
 	noPluginsync bool
-	tls          *tls.Config
-	timeouts     agent.Timeouts
-	phases       []report.Phase
+	// aborted is the error that ends the run, as one Puppet raises.
+	aborted  error
+	tls      *tls.Config
+	timeouts agent.Timeouts
+	phases   []report.Phase
 	// retrieval is how long the last catalog request took.
 	retrieval time.Duration
 }
@@ -291,7 +293,7 @@ type prepared struct {
 // the failed run and returns nil.
 func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate.Runner, rec *report.Recorder) (*prepared, error) {
 	set := r.set
-	r.uuid, r.phases, r.retrieval = newUUID(), nil, 0
+	r.uuid, r.phases, r.retrieval, r.aborted = newUUID(), nil, 0, nil
 	rec.Begin()
 	r.log.rec.Store(rec)
 	// use_cached_catalog: the cached catalog, without asking the server for the
@@ -312,7 +314,7 @@ func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate
 	if explicit != nil {
 		env = set.String("environment")
 		initial = env
-		if explicit.Environment != "" && explicit.Environment != env {
+		if strict, _ := set.Bool("strict_environment_mode"); !strict && explicit.Environment != "" && explicit.Environment != env {
 			r.log.Printf(engine.Notice, "Local environment: '%s' doesn't match the environment of the cached catalog '%s', switching agent to '%s'.", env, explicit.Environment, explicit.Environment)
 			env = explicit.Environment
 		}
@@ -341,7 +343,15 @@ func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate
 		raw, cat, cached = explicitRaw, explicit, "explicitly_requested"
 	} else {
 		synced := r.noPluginsync || r.pluginsync(ctx, env)
+		if r.aborted != nil {
+			// Raised in Puppet's run, which reports it and ends.
+			r.log.Printf(engine.Err, "Failed to apply catalog: %v", r.aborted)
+			return failed()
+		}
 		raw, cat, cached, err = r.catalog(ctx, &env, synced, useCached)
+	}
+	if errors.Is(err, errNotUsed) {
+		return failed()
 	}
 	if err != nil {
 		r.log.Printf(engine.Err, "Could not run: %v", err)
@@ -459,6 +469,10 @@ func (r *agentRun) pluginsync(ctx context.Context, env string) bool {
 		return true
 	}
 	if !exists {
+		if strict, _ := r.set.Bool("strict_environment_mode"); strict {
+			r.aborted = fmt.Errorf("Environment '%s' not found on server, aborting run.", env)
+			return false
+		}
 		r.log.Printf(engine.Notice, "Environment '%s' not found on server, skipping initial pluginsync.", env)
 		return true
 	}
@@ -488,7 +502,7 @@ func (r *agentRun) pluginsync(ctx context.Context, env string) bool {
 // answer to a node request.
 func (r *agentRun) environment(ctx context.Context) (env, initial string) {
 	env = r.set.String("environment")
-	if r.envGiven {
+	if strict, _ := r.set.Bool("strict_environment_mode"); r.envGiven || strict {
 		return env, env
 	}
 	if initial, converged, ok := lastEnvironment(r.set.String("lastrunfile")); ok {
@@ -535,6 +549,10 @@ func (r *agentRun) catalog(ctx context.Context, env *string, synced, noCache boo
 			if cat.Environment == "" || cat.Environment == *env {
 				return raw, cat, "", nil
 			}
+			if strict, _ := r.set.Bool("strict_environment_mode"); strict {
+				r.log.Printf(engine.Err, "Not using catalog because its environment '%s' does not match agent specified environment '%s' and strict_environment_mode is set", cat.Environment, *env)
+				return nil, nil, "", errNotUsed
+			}
 			if tries > 3 {
 				return nil, nil, "", fmt.Errorf("Catalog environment didn't stabilize after %d fetches, aborting run", tries)
 			}
@@ -579,6 +597,9 @@ func (r *agentRun) cachedCatalog() ([]byte, *catalog.Catalog) {
 	}
 	return data, c
 }
+
+// errNotUsed says the catalog was refused, and the run ends without more words.
+var errNotUsed = errors.New("catalog not used")
 
 // factsError says Facter gave no facts.
 type factsError struct{ error }

@@ -49,7 +49,7 @@ func TestUnsupportedSettings(t *testing.T) {
 		{"", ""},
 		{"[agent]\nserver = puppet.example.com\nenvironment = staging\n", ""},
 		{"[agent]\nuse_cached_catalog = true\n", ""},
-		{"[main]\nstrict_environment_mode = true\n", "strict_environment_mode = true"},
+		{"[main]\nstrict_environment_mode = true\n", ""},
 		{"[agent]\nserver_list = a:8140,b\n", ""},
 		{"[agent]\nhttp_proxy_host = proxy\n", "http_proxy_host = proxy"},
 		{"[agent]\ndns_alt_names = web,web.example.com\n", ""}, // put in the CSR
