@@ -383,8 +383,10 @@ func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate
 	if err != nil {
 		return failed()
 	}
-	// Cached once it could be used, as Puppet caches it after its conversion.
-	if cached == "" && !r.noop {
+	// Cached once it could be used, as Puppet caches it after its conversion: a
+	// catalog from the server, or one use_cached_catalog asked for (Puppet
+	// writes it again), not one used because the server gave none.
+	if cached != "on_failure" && !r.noop {
 		r.log.Printf(engine.Info, "Caching catalog for %s", r.certname)
 		if err := replaceFileData(r.cacheFile(), raw, 0o640); err != nil {
 			r.log.Printf(engine.Err, "Could not cache the catalog: %v", err)
