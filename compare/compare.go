@@ -279,3 +279,18 @@ next:
 	}
 	return out
 }
+
+// Roots are the paths of the Files and Tidies of a report: the roots under which
+// the resources Puppet generates (recursion, tidying) are found.
+func Roots(s State) []string {
+	var out []string
+	for ref := range s {
+		for _, typ := range []string{"File[", "Tidy["} {
+			if p, ok := strings.CutPrefix(ref, typ); ok {
+				out = append(out, strings.TrimSuffix(p, "]"))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}

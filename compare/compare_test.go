@@ -126,3 +126,10 @@ func TestWithoutGenerated(t *testing.T) {
 		t.Errorf("got %+v\nwant %+v", got, want)
 	}
 }
+
+func TestRoots(t *testing.T) {
+	s := State{"File[/etc/app]": {}, "Tidy[/var/log/app]": {}, "Service[app]": {}, "File[/etc/app.conf]": {}}
+	if got, want := Roots(s), []string{"/etc/app", "/etc/app.conf", "/var/log/app"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Roots = %q, want %q", got, want)
+	}
+}

@@ -402,6 +402,26 @@ func TestAgentMatchesPuppetAgent(t *testing.T) {
 			}
 		}
 	})
+	t.Run("compare --agent", func(t *testing.T) {
+		// Side by side on one node (mgmt-puppet's): puppet agent --test --noop
+		// and mgmt-puppet agent --test --noop see the same drift.
+		hello := filepath.Join(root, goNode.certname, "hello")
+		if err := os.Remove(hello); err != nil {
+			t.Fatal(err)
+		}
+		summary := filepath.Join(goNode.dir, "pub", "last_run_summary.yaml")
+		before, _ := os.ReadFile(summary)
+		res := runCommand(t, bin, append([]string{"compare", "--agent", "--"}, goNode.args(srv)...)...)
+		if res.code != 0 || !regexp.MustCompile(`(?m)^AGREE: \d+ resources, 1 out of sync; puppet took`).MatchString(res.out) {
+			t.Errorf("compare --agent exited %d, want 0 and AGREE with 1 out of sync:\n%s", res.code, res.out)
+		}
+		if _, err := os.Stat(hello); err == nil {
+			t.Error("compare --agent changed something: hello is back")
+		}
+		if after, _ := os.ReadFile(summary); !bytes.Equal(after, before) {
+			t.Error("compare --agent wrote the node's last_run_summary.yaml")
+		}
+	})
 	t.Run("daemon: drift between runs repaired and reported", func(t *testing.T) {
 		daemonRepairsAndReports(t, bin, srv, goNode, ruby, filepath.Join(root, goNode.certname))
 	})

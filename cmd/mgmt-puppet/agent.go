@@ -37,6 +37,8 @@ var agentSettings = []struct{ name, usage string }{
 	{"vardir", "Puppet's cache directory"},
 	{"statedir", "the state directory (locks, last_run_report.yaml)"},
 	{"publicdir", "where last_run_summary.yaml is written"},
+	{"lastrunfile", "last_run_summary.yaml"},
+	{"lastrunreport", "last_run_report.yaml"},
 	{"rundir", "the run directory"},
 	{"logdir", "the log directory"},
 	{"tags", "apply only resources with one of these tags"},

@@ -27,6 +27,7 @@ type compareOptions struct {
 	puppet     string
 	modulepath string
 	keep       string
+	agent      bool
 }
 
 func newCompareCommand() *cobra.Command {
@@ -39,8 +40,16 @@ and mgmt-puppet in noop run on the same catalog; neither changes anything. Their
 reports are compared resource by resource and property by property: what each finds
 out of sync, and what it would change. Exit 0 when they agree, 2 when they do not,
 1 when the comparison could not run.`,
-		Args: cobra.ExactArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if o.agent {
+				return nil // the agents' flags
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.agent {
+				return o.runAgents(cmd.Context(), args, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			}
 			return o.run(cmd.Context(), args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -50,6 +59,8 @@ out of sync, and what it would change. Exit 0 when they agree, 2 when they do no
 	f.StringVar(&o.modulepath, "modulepath", defaultModulePath, "the module path for both tools: where module types and puppet:///modules/ sources are found "+
 		"($environment: the catalog's). Puppet's facter also runs the modules' custom facts, which can take seconds (Debian's apt module)")
 	f.StringVar(&o.keep, "keep-reports", "", "save both noop reports in this folder (puppet.yaml, mgmt-puppet.yaml)")
+	f.BoolVar(&o.agent, "agent", false, "compare `puppet agent --test --noop` and `mgmt-puppet agent --test --noop` on this node instead, "+
+		"both given the arguments after -- (--server, --certname...)")
 	return cmd
 }
 
@@ -137,6 +148,11 @@ func (o *compareOptions) run(ctx context.Context, path string, stdout, stderr io
 	c := comparison{Differences: compare.WithoutGenerated(compare.Diff(a, b), generatedRoots(res.Graph)),
 		PuppetTime: puppetTime.Seconds(), MgmtTime: mgmtTime.Seconds()}
 	c.Resources, c.OutOfSync = compare.Counts(a, b)
+	return o.verdict(c, stdout)
+}
+
+// verdict prints the comparison, as JSON with --json; exit 2 when they disagree.
+func (o *compareOptions) verdict(c comparison, stdout io.Writer) error {
 	c.Agree = len(c.Differences) == 0
 	if c.Differences == nil {
 		c.Differences = []compare.Difference{}
