@@ -294,3 +294,15 @@ func Roots(s State) []string {
 	sort.Strings(out)
 	return out
 }
+
+// AgentDefault says whether ref is one of the resources Puppet's agent adds to
+// every catalog it applies (Puppet::Type::Schedule.mkdefaultschedules and the
+// default filebucket): they are in its reports, with nothing to sync.
+func AgentDefault(ref string) bool {
+	switch ref {
+	case "Schedule[puppet]", "Schedule[hourly]", "Schedule[daily]", "Schedule[weekly]", "Schedule[monthly]", "Schedule[never]",
+		"Filebucket[puppet]":
+		return true
+	}
+	return false
+}

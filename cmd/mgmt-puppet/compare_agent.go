@@ -74,6 +74,13 @@ func (o *compareOptions) runAgents(ctx context.Context, args []string, stdout, s
 	if err != nil {
 		return fmt.Errorf("mgmt-puppet's report: %w", err)
 	}
+	// Puppet's agent adds its default schedules and filebucket to every catalog
+	// it applies; they have nothing to sync, and mgmt-puppet does not list them.
+	for ref, res := range a {
+		if _, ours := b[ref]; !ours && compare.AgentDefault(ref) && len(res.Changes) == 0 && !res.Failed && !res.Skipped {
+			delete(a, ref)
+		}
+	}
 	// The files Puppet generates are below a File or a Tidy of the catalog,
 	// which both reports list.
 	c := comparison{Differences: compare.WithoutGenerated(compare.Diff(a, b), compare.Roots(b)),
