@@ -404,7 +404,8 @@ func TestAgentMatchesPuppetAgent(t *testing.T) {
 	})
 	t.Run("compare --agent", func(t *testing.T) {
 		// Side by side on one node (mgmt-puppet's): puppet agent --test --noop
-		// and mgmt-puppet agent --test --noop see the same drift.
+		// and mgmt-puppet agent --test --noop see the same drift: the deleted
+		// file, and the facts file, whose content holds clientnoop (true in noop).
 		hello := filepath.Join(root, goNode.certname, "hello")
 		if err := os.Remove(hello); err != nil {
 			t.Fatal(err)
