@@ -323,10 +323,9 @@ type run struct {
 	swapping  bool
 	swapStart time.Time
 	// gateHeld: Config.Gate let evaluations start and has not been left yet;
-	// gateTimer asks it again after a no, and gateRetry says it fired.
+	// gateTimer asks it again after a no.
 	gateHeld  bool
 	gateTimer *time.Timer
-	gateRetry atomic.Bool
 }
 
 // Run evaluates g: a first pass in dependency order, then, unless ConvergedTimeout is
@@ -410,11 +409,6 @@ func (n *node) Poke() {
 	e.pokeMu.Lock()
 	e.pokeList = append(e.pokeList, n)
 	e.pokeMu.Unlock()
-	e.wakeLoop()
-}
-
-// wakeLoop makes the run loop look at its pokes and queues again.
-func (e *Engine) wakeLoop() {
 	select {
 	case e.wake <- struct{}{}:
 	default:
@@ -1241,8 +1235,9 @@ func (r *run) loop(ctx context.Context) error {
 		case c := <-r.done:
 			r.complete(c)
 		case <-r.e.wake:
-			r.gateRetried()
 			r.drainPokes()
+		case <-r.gateRetryC():
+			r.gateTimer = nil // asked again by the settle below
 		case lend := <-r.e.yields:
 			if lend {
 				r.slots--

@@ -28,12 +28,17 @@ func (r *run) enterGate() bool {
 		return true
 	}
 	if r.gateTimer == nil {
-		r.gateTimer = time.AfterFunc(r.e.cfg.GateRetry, func() {
-			r.gateRetry.Store(true)
-			r.e.wakeLoop()
-		})
+		r.gateTimer = time.NewTimer(r.e.cfg.GateRetry) // the loop selects on it
 	}
 	return false
+}
+
+// gateRetryC fires when the gate is to be asked again; nil when no one waits.
+func (r *run) gateRetryC() <-chan time.Time {
+	if r.gateTimer == nil {
+		return nil
+	}
+	return r.gateTimer.C
 }
 
 // leaveGate gives the gate back once nothing runs.
@@ -41,14 +46,6 @@ func (r *run) leaveGate() {
 	if r.gateHeld && r.running == 0 {
 		r.gateHeld = false
 		r.e.cfg.Gate.Leave()
-	}
-}
-
-// gateRetried clears the retry timer once it fired, so that the next refusal
-// starts another.
-func (r *run) gateRetried() {
-	if r.gateRetry.Swap(false) {
-		r.gateTimer = nil
 	}
 }
 
