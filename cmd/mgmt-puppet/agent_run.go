@@ -44,11 +44,9 @@ type agentRun struct {
 	// noPluginsync says pluginsync is skipped (no server of server_list answered).
 	serverUsed   string
 	noPluginsync bool
-	// aborted is the error that ends the run, as one Puppet raises.
-	aborted  error
-	tls      *tls.Config
-	timeouts agent.Timeouts
-	phases   []report.Phase
+	tls          *tls.Config
+	timeouts     agent.Timeouts
+	phases       []report.Phase
 	// retrieval is how long the last catalog request took.
 	retrieval time.Duration
 }
@@ -158,7 +156,7 @@ func waitLock(ctx context.Context, set *puppetconf.Settings, log agent.Logger, t
 	if err != nil {
 		return false, err
 	}
-	var deadline time.Time
+	var deadline time.Time // set at the first refusal
 	for {
 		err := take()
 		if err == nil {
@@ -170,15 +168,12 @@ func waitLock(ctx context.Context, set *puppetconf.Settings, log agent.Logger, t
 		now := time.Now()
 		if deadline.IsZero() {
 			deadline = now.Add(maxWait)
-			if maxWait == puppetconf.Unlimited {
-				deadline = time.Time{}.AddDate(9999, 0, 0)
-			}
 		}
 		switch {
 		case wait < time.Second:
 			log.Printf(engine.Notice, "Run of Puppet configuration client already in progress; skipping  (%s exists)", set.String("agent_catalog_run_lockfile"))
 			return false, nil
-		case !now.Before(deadline):
+		case maxWait != puppetconf.Unlimited && !now.Before(deadline):
 			log.Printf(engine.Notice, "Exiting now because the maxwaitforlock timeout has been exceeded.")
 			return false, nil
 		}
@@ -293,7 +288,7 @@ type prepared struct {
 // the failed run and returns nil.
 func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate.Runner, rec *report.Recorder) (*prepared, error) {
 	set := r.set
-	r.uuid, r.phases, r.retrieval, r.aborted = newUUID(), nil, 0, nil
+	r.uuid, r.phases, r.retrieval = newUUID(), nil, 0
 	rec.Begin()
 	r.log.rec.Store(rec)
 	// use_cached_catalog: the cached catalog, without asking the server for the
@@ -314,7 +309,7 @@ func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate
 	if explicit != nil {
 		env = set.String("environment")
 		initial = env
-		if strict, _ := set.Bool("strict_environment_mode"); !strict && explicit.Environment != "" && explicit.Environment != env {
+		if !r.strictEnvironment() && explicit.Environment != "" && explicit.Environment != env {
 			r.log.Printf(engine.Notice, "Local environment: '%s' doesn't match the environment of the cached catalog '%s', switching agent to '%s'.", env, explicit.Environment, explicit.Environment)
 			env = explicit.Environment
 		}
@@ -342,11 +337,14 @@ func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate
 		}
 		raw, cat, cached = explicitRaw, explicit, "explicitly_requested"
 	} else {
-		synced := r.noPluginsync || r.pluginsync(ctx, env)
-		if r.aborted != nil {
-			// Raised in Puppet's run, which reports it and ends.
-			r.log.Printf(engine.Err, "Failed to apply catalog: %v", r.aborted)
-			return failed()
+		synced := r.noPluginsync
+		if !synced {
+			var abort error
+			if synced, abort = r.pluginsync(ctx, env); abort != nil {
+				// Raised in Puppet's run, which reports it and ends.
+				r.log.Printf(engine.Err, "Failed to apply catalog: %v", abort)
+				return failed()
+			}
 		}
 		raw, cat, cached, err = r.catalog(ctx, &env, synced, useCached)
 	}
@@ -457,7 +455,7 @@ func (r *agentRun) cacheFile() string {
 // folders of env's modules) where puppet agent keeps them, so that Facter finds
 // the custom facts and Puppet, running the types without a native
 // implementation, the modules' types.
-func (r *agentRun) pluginsync(ctx context.Context, env string) bool {
+func (r *agentRun) pluginsync(ctx context.Context, env string) (synced bool, abort error) {
 	start := time.Now()
 	defer func() { r.phases = append(r.phases, report.Phase{Name: "plugin_sync", Duration: time.Since(start)}) }()
 	// A failed pluginsync stops the run (facts and types would be missing),
@@ -468,15 +466,14 @@ func (r *agentRun) pluginsync(ctx context.Context, env string) bool {
 		// Puppet's probe of the environment: a failure skips pluginsync, and
 		// the run goes on.
 		r.log.Printf(engine.Err, "%v", err)
-		return true
+		return true, nil
 	}
 	if !exists {
-		if strict, _ := r.set.Bool("strict_environment_mode"); strict {
-			r.aborted = fmt.Errorf("Environment '%s' not found on server, aborting run.", env)
-			return false
+		if r.strictEnvironment() {
+			return false, fmt.Errorf("Environment '%s' not found on server, aborting run.", env)
 		}
 		r.log.Printf(engine.Notice, "Environment '%s' not found on server, skipping initial pluginsync.", env)
-		return true
+		return true, nil
 	}
 	for _, m := range []struct{ mount, name, dest string }{
 		{"pluginfacts", "pluginfacts", r.set.String("pluginfactdest")},
@@ -490,12 +487,18 @@ func (r *agentRun) pluginsync(ctx context.Context, env string) bool {
 		if err != nil {
 			if !ignore {
 				r.log.Printf(engine.Err, "Failed to retrieve %s: %v", m.name, err)
-				return false
+				return false, nil
 			}
 			r.log.Printf(engine.Err, "Could not retrieve %s: %v", m.name, err)
 		}
 	}
-	return true
+	return true, nil
+}
+
+// strictEnvironment is strict_environment_mode (a boolean puppetconf has checked).
+func (r *agentRun) strictEnvironment() bool {
+	strict, _ := r.set.Bool("strict_environment_mode")
+	return strict
 }
 
 // environment decides the run's environment as puppet agent does, and returns it
@@ -504,7 +507,7 @@ func (r *agentRun) pluginsync(ctx context.Context, env string) bool {
 // answer to a node request.
 func (r *agentRun) environment(ctx context.Context) (env, initial string) {
 	env = r.set.String("environment")
-	if strict, _ := r.set.Bool("strict_environment_mode"); r.envGiven || strict {
+	if r.envGiven || r.strictEnvironment() {
 		return env, env
 	}
 	if initial, converged, ok := lastEnvironment(r.set.String("lastrunfile")); ok {
@@ -551,7 +554,7 @@ func (r *agentRun) catalog(ctx context.Context, env *string, synced, noCache boo
 			if cat.Environment == "" || cat.Environment == *env {
 				return raw, cat, "", nil
 			}
-			if strict, _ := r.set.Bool("strict_environment_mode"); strict {
+			if r.strictEnvironment() {
 				r.log.Printf(engine.Err, "Not using catalog because its environment '%s' does not match agent specified environment '%s' and strict_environment_mode is set", cat.Environment, *env)
 				return nil, nil, "", errNotUsed
 			}
@@ -560,7 +563,8 @@ func (r *agentRun) catalog(ctx context.Context, env *string, synced, noCache boo
 			}
 			r.log.Printf(engine.Notice, "Local environment: '%s' doesn't match server specified environment '%s', restarting agent run with environment '%s'", *env, cat.Environment, cat.Environment)
 			*env = cat.Environment
-			if !r.pluginsync(ctx, *env) {
+			// The environment is the server's here (no strict mode): nothing aborts.
+			if synced, _ := r.pluginsync(ctx, *env); !synced {
 				break
 			}
 		}
