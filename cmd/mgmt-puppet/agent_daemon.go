@@ -32,6 +32,9 @@ type daemon struct {
 	// gate is agent_catalog_run.lock, shared by the runs and the engine's
 	// repairs between them, which wait while the agent is disabled.
 	gate *agent.RunGate
+	// sslLoaded: the certificates were just loaded (at the start), for the
+	// first run; the next runs load them again.
+	sslLoaded bool
 	// metrics, with --metrics-listen, count runs, repairs and failures.
 	metrics *agentMetrics
 }
@@ -93,7 +96,7 @@ func (o *agentOptions) daemon(ctx context.Context, set *puppetconf.Settings, ro 
 			r.server.Close()
 		}
 	}()
-	d := &daemon{r: r, ro: ro, runner: ro.delegate.runner(nil, set.String("plugindest")), done: make(chan struct{}, 1),
+	d := &daemon{r: r, ro: ro, runner: ro.delegate.runner(nil, set.String("plugindest")), done: make(chan struct{}, 1), sslLoaded: true,
 		gate: agent.NewRunGate(set.String("agent_catalog_run_lockfile"), set.String("agent_disabled_lockfile"))}
 	d.gate.Waiting = func(why string) {
 		if why == "" {
@@ -230,16 +233,19 @@ func (d *daemon) run(ctx context.Context) {
 	defer d.gate.Release()
 	// As each of Puppet's runs, the certificates and CRLs are loaded again (a
 	// renewed certificate is taken up, CRLs are refreshed every
-	// crl_refresh_interval).
-	tlsConf, err := r.ssl(ctx)
-	if err != nil {
-		if !errors.Is(err, agent.ErrNotSigned) && !noRoute(err, r.log) {
-			r.log.Printf(engine.Err, "Could not run: %v", err)
+	// crl_refresh_interval), but for the first run, right after the start.
+	if !d.sslLoaded {
+		tlsConf, err := r.ssl(ctx)
+		if err != nil {
+			if !errors.Is(err, agent.ErrNotSigned) && !noRoute(err, r.log) {
+				r.log.Printf(engine.Err, "Could not run: %v", err)
+			}
+			d.ended("failure", start, nil)
+			return
 		}
-		d.ended("failure", start, nil)
-		return
+		r.tls = tlsConf
 	}
-	r.tls = tlsConf
+	d.sslLoaded = false
 	if err := r.connect(ctx); err != nil {
 		r.log.Printf(engine.Err, "Could not run Puppet configuration client: %v", err)
 		d.ended("failure", start, nil)
