@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -57,7 +58,7 @@ func diffContent(path, content string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.Command(DiffCommand[0], append(DiffCommand[1:len(DiffCommand):len(DiffCommand)], path, name)...)
+	cmd := exec.Command(DiffCommand[0], append(slices.Clone(DiffCommand[1:]), path, name)...)
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
 	if err := cmd.Run(); err != nil {
