@@ -86,6 +86,13 @@ var fidelityCases = []fidelityCase{
 	// mailalias_core's Mailalias natively.
 	{name: "mailalias", fixture: "mailalias", puppet: []string{"--basemodulepath", debianModules}},
 	{name: "noop-mailalias", fixture: "mailalias", ours: []string{"--noop"}, puppet: []string{"--basemodulepath", debianModules, "--noop"}},
+	// puppetlabs-inifile's Ini_setting natively: on a new file, and on one that
+	// needs only values changed, said as show_diff says (as they are, as an MD5,
+	// redacted, Sensitive).
+	{name: "inifile", fixture: "inifile", puppet: []string{"--basemodulepath", debianModules}},
+	{name: "noop-inifile", fixture: "inifile", ours: []string{"--noop"}, puppet: []string{"--basemodulepath", debianModules, "--noop"}},
+	{name: "inifile-values", fixture: "inifile", ours: []string{"--show_diff"}, puppet: []string{"--basemodulepath", debianModules, "--show_diff"}, setup: inifileValues},
+	{name: "noop-inifile-values", fixture: "inifile", ours: []string{"--show_diff", "--noop"}, puppet: []string{"--basemodulepath", debianModules, "--show_diff", "--noop"}, setup: inifileValues},
 	// Refresh events for a resource whose evaluation failed, refreshes that fail.
 	{name: "refreshfail", fixture: "refreshfail"},
 	{name: "noop-refreshfail", fixture: "refreshfail", ours: []string{"--noop"}, puppet: []string{"--noop"}},
@@ -114,6 +121,22 @@ func fileerrorsSetup(t *testing.T, root string) {
 		}
 	}
 	if err := os.WriteFile(filepath.Join(root, "fileerrors", "validated"), []byte("old\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// inifileValues writes the inifile fixture's app.ini (which its File does not
+// replace) as the fixture's first apply leaves it, but for four values: the
+// apply then changes values only.
+func inifileValues(t *testing.T, root string) {
+	t.Helper()
+	dir := filepath.Join(root, "inifile")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	content := "; app settings\nglobal_opt = 2\n\n[main]\n  port = 1\n  #workers = 4\n  workers = 8\n  host=localhost\n\n" +
+		"[old]\n\n[db]\nname = app\n# user = nobody\nuser = app\npool = 7\npassword = other\n\n[tail]\nx = 1\ny = refreshed\n\n[cache]\nsize = 32M\n"
+	if err := os.WriteFile(filepath.Join(dir, "app.ini"), []byte(content), 0o640); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -33,7 +33,7 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgre
 command -v curl >/dev/null 2>&1 || missing="$missing curl"
 # Puppetboard's client, asked the same of both in the differential test.
 [ -f /usr/lib/python3/dist-packages/pypuppetdb/api.py ] || missing="$missing python3-pypuppetdb"
-for m in stdlib concat cron_core host_core sshkeys_core mount_core; do
+for m in stdlib concat cron_core host_core sshkeys_core mount_core inifile; do
 	[ -d "$modules/$m" ] || missing="$missing puppet-module-puppetlabs-$(echo "$m" | tr _ -)"
 done
 command -v jq >/dev/null 2>&1 || missing="$missing jq"

@@ -169,6 +169,8 @@ func (t *translation) resourceFootprint(v *engine.Vertex) footprint.Footprint {
 		return footprint.Footprint{Accesses: []footprint.Access{footprint.Path(r.Target, true)}}
 	case *resources.Sysctl:
 		return footprint.Footprint{Accesses: []footprint.Access{footprint.Path(r.Target, true)}}
+	case *resources.IniSetting:
+		return footprint.Footprint{Accesses: []footprint.Access{footprint.Path(r.Path, true)}}
 	case *resources.SysctlRuntime:
 		// The running kernel: a service started before or after sees it.
 		return footprint.Footprint{Accesses: []footprint.Access{footprint.Tree("/proc/sys", true), footprint.Name("sysctl", "/"+r.Name, false, true)}}
