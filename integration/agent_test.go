@@ -359,6 +359,18 @@ func TestAgentMatchesPuppetAgent(t *testing.T) {
 				t.Errorf("%s in environment other: %v", n.certname, err)
 			}
 		}
+		// Its Ini_subsetting, which mgmt-puppet hands to Puppet with the lib
+		// folder pluginsync brought, wrote the same file on both nodes.
+		ini := func(n agentNode) string {
+			data, err := os.ReadFile(filepath.Join(root, n.certname+"-other.ini"))
+			if err != nil {
+				t.Errorf("%s in environment other: %v", n.certname, err)
+			}
+			return string(data)
+		}
+		if a, b := ini(ruby), ini(goNode); a != b || !strings.Contains(a, "JAVA_ARGS") {
+			t.Errorf("environment other: the Ini_subsetting's files differ or lack the setting:\npuppet: %q\nmgmt-puppet: %q", a, b)
+		}
 		// Back to production, where the cached catalog (for the last test) is.
 		r, g = both(t, "--test", "--environment", "production")
 		same(t, "environment production", r, g, 2)

@@ -256,4 +256,3 @@ func deref(s *string) string {
 	}
 	return *s
 }
-
