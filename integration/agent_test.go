@@ -29,7 +29,8 @@ type realServer struct {
 }
 
 // startRealServer starts Puppet Server on fixtures/agent's code, with Debian's
-// stdlib and inifile modules beside the test module, @ROOT@ in the manifests
+// stdlib and inifile modules beside the test module (inifile in the other
+// environment too), @ROOT@ in the manifests
 // replaced by root. Without the package it skips, except in CI.
 func startRealServer(t testing.TB, root string) *realServer {
 	t.Helper()
@@ -44,6 +45,8 @@ func startRealServer(t testing.TB, root string) *realServer {
 	for _, m := range []string{"stdlib", "inifile"} {
 		copyTree(t, filepath.Join("/usr/share/puppet/modules", m), filepath.Join(s.code, "environments", "production", "modules", m))
 	}
+	// The other environment's Ini_subsetting.
+	copyTree(t, "/usr/share/puppet/modules/inifile", filepath.Join(s.code, "environments", "other", "modules", "inifile"))
 	sites, _ := filepath.Glob(filepath.Join(s.code, "environments", "*", "manifests", "site.pp"))
 	for _, f := range sites {
 		data, err := os.ReadFile(f)
@@ -374,6 +377,9 @@ func TestAgentMatchesPuppetAgent(t *testing.T) {
 		// Back to production, where the cached catalog (for the last test) is.
 		r, g = both(t, "--test", "--environment", "production")
 		same(t, "environment production", r, g, 2)
+		// Pluginsync brought production's facts back: the facts file holds them
+		// (mgmt-puppet's Facter, started before pluginsync, ran again after it).
+		sameTree(t, "environment production")
 	})
 	t.Run("server_list", func(t *testing.T) {
 		// The first server refuses connections: both go on to the second, and

@@ -49,6 +49,9 @@ type agentRun struct {
 	phases       []report.Phase
 	// retrieval is how long the last catalog request took.
 	retrieval time.Duration
+	// early is Facter started before the node request and pluginsync, its
+	// facts used if pluginsync changed nothing; nil once used or dropped.
+	early *earlyFacts
 }
 
 // once makes one agent run and returns its detailed exit code, or -1 when the run
@@ -314,6 +317,10 @@ func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate
 			env = explicit.Environment
 		}
 	} else {
+		if !r.noPluginsync {
+			r.early = r.startFacts(ctx)
+			defer r.dropEarlyFacts()
+		}
 		env, initial = r.environment(ctx)
 	}
 	header := report.Run{Host: r.certname, Environment: env, InitialEnvironment: initial, Noop: r.noop,
@@ -481,6 +488,11 @@ func (r *agentRun) pluginsync(ctx context.Context, env string) (synced bool, abo
 	} {
 		r.log.Printf(engine.Info, "Retrieving %s", m.name)
 		changes, err := agent.Pluginsync(ctx, r.server, m.mount, env, m.dest)
+		if len(changes) > 0 || err != nil {
+			// Facter may read what changed: the facts started early are not
+			// those of the synced plugins.
+			r.dropEarlyFacts()
+		}
 		for _, c := range changes {
 			r.log.Printf(engine.Notice, "/File[%s]/%s", c.Path, c.Message)
 		}
@@ -634,30 +646,22 @@ func (r *agentRun) fetch(ctx context.Context, env string) ([]byte, *catalog.Cata
 // facts gathers the node's facts, as the catalog request sends them; the error
 // is a factsError when Facter gave none.
 func (r *agentRun) facts(ctx context.Context) ([]byte, error) {
-	set := r.set
-	interval, err := set.Duration("runinterval")
-	if err != nil {
-		return nil, err
-	}
-	specified := ""
-	if r.envGiven {
-		specified = set.String("environment")
-	}
 	t := time.Now()
 	// Custom facts come from factpath ($vardir/lib/facter, where pluginsync puts
 	// the modules' lib/facter); Puppet says "Loading facts" for each folder there.
-	var custom []string
-	for _, d := range filepath.SplitList(set.String("factpath")) {
-		if st, err := os.Stat(d); err == nil && st.IsDir() {
-			r.log.Printf(engine.Info, "Loading facts")
-			custom = append(custom, d)
-		}
+	custom := r.customFactDirs()
+	for range custom {
+		r.log.Printf(engine.Info, "Loading facts")
 	}
-	facts, stderr, err := agent.GatherFacts(ctx, r.certname, r.noop, specified, agent.FactOptions{
-		ExternalDir: []string{set.String("pluginfactdest")},
-		CustomDir:   custom,
-	}, interval)
-	for _, m := range agent.FacterMessages(stderr) {
+	var g gathered
+	if e := r.early; e != nil {
+		r.early = nil
+		g = <-e.done
+		e.cancel()
+	} else {
+		g = r.gatherFacts(ctx, custom)
+	}
+	for _, m := range agent.FacterMessages(g.stderr) {
 		// Puppet runs Facter in its own process and logs its messages as its own.
 		level := map[string]engine.Level{"ERROR": engine.Err, "WARN": engine.Warning, "INFO": engine.Info}[m.Level]
 		if m.Level == "DEBUG" {
@@ -665,12 +669,75 @@ func (r *agentRun) facts(ctx context.Context) ([]byte, error) {
 		}
 		r.log.Printf(level, "Facter: %s", m.Message)
 	}
-	if err != nil {
-		return nil, factsError{err}
+	if g.err != nil {
+		return nil, factsError{g.err}
 	}
-	puppetSettingsFacts(facts.Values, custom, set)
+	puppetSettingsFacts(g.facts.Values, custom, r.set)
 	r.phases = append(r.phases, report.Phase{Name: "fact_generation", Duration: time.Since(t)})
-	return facts.JSON()
+	return g.facts.JSON()
+}
+
+// customFactDirs are the folders of factpath that exist.
+func (r *agentRun) customFactDirs() []string {
+	var custom []string
+	for _, d := range filepath.SplitList(r.set.String("factpath")) {
+		if st, err := os.Stat(d); err == nil && st.IsDir() {
+			custom = append(custom, d)
+		}
+	}
+	return custom
+}
+
+// gathered is what one Facter run gave.
+type gathered struct {
+	facts  *agent.Facts
+	stderr []byte
+	err    error
+}
+
+// gatherFacts runs Facter with the custom fact folders custom and the
+// pluginfacts.
+func (r *agentRun) gatherFacts(ctx context.Context, custom []string) gathered {
+	interval, err := r.set.Duration("runinterval")
+	if err != nil {
+		return gathered{err: err}
+	}
+	specified := ""
+	if r.envGiven {
+		specified = r.set.String("environment")
+	}
+	facts, stderr, err := agent.GatherFacts(ctx, r.certname, r.noop, specified, agent.FactOptions{
+		ExternalDir: []string{r.set.String("pluginfactdest")},
+		CustomDir:   custom,
+	}, interval)
+	return gathered{facts, stderr, err}
+}
+
+// earlyFacts is a Facter run started before the node request and pluginsync,
+// which take a few tenths of a second of the run that Facter (seconds, most of
+// a run) can use. Its facts are those a run after pluginsync would gather as
+// long as pluginsync changes none of the plugins and pluginfacts that Facter
+// reads; when it changes any, they are dropped and Facter runs again.
+type earlyFacts struct {
+	cancel context.CancelFunc
+	done   chan gathered
+}
+
+func (r *agentRun) startFacts(ctx context.Context) *earlyFacts {
+	ctx, cancel := context.WithCancel(ctx)
+	e := &earlyFacts{cancel: cancel, done: make(chan gathered, 1)}
+	custom := r.customFactDirs()
+	go func() { e.done <- r.gatherFacts(ctx, custom) }()
+	return e
+}
+
+// dropEarlyFacts stops the early Facter run, if any is left, and waits for it.
+func (r *agentRun) dropEarlyFacts() {
+	if e := r.early; e != nil {
+		r.early = nil
+		e.cancel()
+		<-e.done
+	}
 }
 
 // finish writes last_run_summary.yaml and last_run_report.yaml, then sends the

@@ -2,14 +2,17 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mgmt-puppet/mgmt-puppet/agent"
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
 	"github.com/mgmt-puppet/mgmt-puppet/puppetconf"
+	"github.com/mgmt-puppet/mgmt-puppet/puppetlog"
 )
 
 func TestPuppetSettingsFacts(t *testing.T) {
@@ -125,5 +128,54 @@ func TestWaitLock(t *testing.T) {
 				t.Errorf("logged\n%s\nwant\n%s", strings.Join(log, "\n"), strings.Join(tc.want, "\n"))
 			}
 		})
+	}
+}
+
+// TestEarlyFacts: facts started before pluginsync are the run's when nothing
+// dropped them; once dropped (pluginsync changed a plugin), Facter runs again
+// and its facts are those of the plugins as they are now. Facter here is a
+// script that prints a fact read from a file of the custom fact folder.
+func TestEarlyFacts(t *testing.T) {
+	bin, lib := t.TempDir(), t.TempDir()
+	facter := "#!/bin/sh\nprintf '{\"plugin\": \"%s\"}' \"$(cat " + filepath.Join(lib, "plugin.rb") + ")\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "facter"), []byte(facter), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	for _, drop := range []bool{false, true} {
+		if err := os.WriteFile(filepath.Join(lib, "plugin.rb"), []byte("old"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		set, err := puppetconf.Load(filepath.Join(t.TempDir(), "puppet.conf"), "agent",
+			map[string]string{"certname": "a.example.com", "factpath": lib}, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &agentRun{set: set, log: &runLog{Logger: puppetlog.New(io.Discard, engine.Debug, false)}, certname: "a.example.com"}
+		r.early = r.startFacts(t.Context())
+		// What pluginsync does, once Facter has read the file.
+		for i := 0; i < 500 && len(r.early.done) == 0; i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err := os.WriteFile(filepath.Join(lib, "plugin.rb"), []byte("new"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if drop {
+			r.dropEarlyFacts()
+		}
+		wire, err := r.facts(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := `"plugin":"old"`
+		if drop {
+			want = `"plugin":"new"`
+		}
+		if !strings.Contains(string(wire), want) {
+			t.Errorf("dropped %v: facts %s, want %s", drop, wire, want)
+		}
+		if r.early != nil {
+			t.Errorf("dropped %v: the early facts are still there after the run's", drop)
+		}
 	}
 }
