@@ -804,6 +804,11 @@ func TestErrorsClassified(t *testing.T) {
 	if ce.Error() != "change from 'notrun' to ['0'] failed: x" || !errors.Is(ce, base) {
 		t.Errorf("ChangeError %q", ce.Error())
 	}
+	// A type's own is_to_s: bare, or redacted.
+	said := &ChangeError{Property: "value", From: "1", To: "2", Err: base, Said: &[2]string{"1", "[redacted sensitive information]"}}
+	if said.Error() != "change from 1 to [redacted sensitive information] failed: x" {
+		t.Errorf("ChangeError with Said %q", said.Error())
+	}
 }
 
 func TestRelayPassesEventsAndFailures(t *testing.T) {

@@ -183,6 +183,9 @@ type ChangeError struct {
 	// position, and logs that twice, the second time with the system error after
 	// "Wrapped exception:".
 	Set string
+	// Said, when set, is how the message prints From and To: as a type's own
+	// is_to_s and should_to_s print them (bare, or redacted), not quoted.
+	Said *[2]string
 }
 
 func (e *ChangeError) Error() string { return e.Message("", 0) }
@@ -190,7 +193,11 @@ func (e *ChangeError) Error() string { return e.Message("", 0) }
 // Message is the change failure as Puppet words it, for a resource declared at
 // file and line (when known).
 func (e *ChangeError) Message(file string, line int) string {
-	return fmt.Sprintf("change from %s to %s failed: %s", QuoteValue(e.From), QuoteValue(e.To), e.Cause(file, line))
+	from, to := QuoteValue(e.From), QuoteValue(e.To)
+	if e.Said != nil {
+		from, to = e.Said[0], e.Said[1]
+	}
+	return fmt.Sprintf("change from %s to %s failed: %s", from, to, e.Cause(file, line))
 }
 
 // Cause is the failure without the change: Err, or with Set Puppet's wrapping of it.

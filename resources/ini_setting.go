@@ -6,10 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
 	"github.com/mgmt-puppet/mgmt-puppet/resources/atomicfile"
@@ -88,13 +91,13 @@ func (s *IniSetting) Close() error {
 	return nil
 }
 
-// read reads and parses the file (symlinks followed), as the provider's ini_file
-// does: a missing file, or one that is not a regular file, has no lines.
-func (s *IniSetting) read() (f *iniFile, real string, dir *atomicfile.DirID) {
-	real = s.Path
-	if r, err := filepath.EvalSymlinks(s.Path); err == nil {
-		real = r
-	}
+// read reads and parses the file as the provider's ini_file does: a missing
+// file, or one that is not a regular file, has no lines; one that is not UTF-8
+// cannot be read (Ruby's regular expressions refuse it). real is where a write
+// goes: the end of the path's symlinks, even a dangling one, since Ruby's
+// File.open writes through them; loop says the symlinks never end.
+func (s *IniSetting) read() (f *iniFile, real string, dir *atomicfile.DirID, loop bool, err error) {
+	real, loop = followLinks(s.Path)
 	sweep(s.h, real)
 	if id, err := atomicfile.DirOf(real); err == nil {
 		dir = &id
@@ -106,7 +109,32 @@ func (s *IniSetting) read() (f *iniFile, real string, dir *atomicfile.DirID) {
 	if testHookChecked != nil {
 		testHookChecked(s.Path)
 	}
-	return newIniFile(data, s.Separator, s.SectionPrefix, s.SectionSuffix, s.IndentChar, s.IndentWidth), real, dir
+	if !utf8.Valid(data) {
+		return nil, real, dir, loop, errors.New("invalid byte sequence in UTF-8")
+	}
+	return newIniFile(data, s.Separator, s.SectionPrefix, s.SectionSuffix, s.IndentChar, s.IndentWidth), real, dir, loop, nil
+}
+
+// followLinks follows path's symlinks, the last one even when it dangles, as
+// the kernel's open(O_CREAT) does; loop says there were too many of them.
+func followLinks(path string) (real string, loop bool) {
+	real = path
+	for hops := 0; ; hops++ {
+		target, err := os.Readlink(real)
+		if err != nil {
+			if r, err := filepath.EvalSymlinks(filepath.Dir(real)); err == nil {
+				real = filepath.Join(r, filepath.Base(real))
+			}
+			return real, false
+		}
+		if hops == 40 {
+			return path, true
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(real), target)
+		}
+		real = target
+	}
 }
 
 // exists is the provider's exists?, and whether a missing section turned ensure
@@ -129,7 +157,10 @@ func (s *IniSetting) exists(f *iniFile) (exists, forcedAbsent bool) {
 // sync: only Refresh writes it.
 func (s *IniSetting) CheckApply(ctx context.Context, apply bool) (bool, error) {
 	defer lockTarget(s.Path)()
-	f, real, dir := s.read()
+	f, real, dir, loop, err := s.read()
+	if err != nil {
+		return false, err
+	}
 	exists, forcedAbsent := s.exists(f)
 	if s.Refreshonly {
 		return true, nil
@@ -141,12 +172,15 @@ func (s *IniSetting) CheckApply(ctx context.Context, apply bool) (bool, error) {
 		if !apply {
 			return false, nil
 		}
-		if want {
+		switch {
+		case want:
 			s.set(f)
-		} else {
+		case s.Setting != nil:
 			f.removeSetting(s.Section, *s.Setting)
 		}
-		if err := s.write(f, real, dir); err != nil {
+		// (A section alone is never removed: the provider asks to remove its
+		// setting nil, which is not there, and writes the file as it was.)
+		if err := s.write(f, real, dir, loop); err != nil {
 			// Puppet's property set wraps the system error.
 			return false, &engine.ChangeError{Property: "ensure", From: c.Previous, To: c.Desired, Err: err, Set: c.Desired}
 		}
@@ -159,14 +193,14 @@ func (s *IniSetting) CheckApply(ctx context.Context, apply bool) (bool, error) {
 	if is == *s.Value {
 		return true, nil
 	}
-	c := s.valueChange(is, apply)
+	c, said := s.valueChange(is, apply)
 	s.h.Change(c)
 	if !apply {
 		return false, nil
 	}
 	s.set(f)
-	if err := s.write(f, real, dir); err != nil {
-		return false, &engine.ChangeError{Property: "value", From: c.Previous, To: c.Desired, Err: err, Set: c.Desired}
+	if err := s.write(f, real, dir, loop); err != nil {
+		return false, &engine.ChangeError{Property: "value", From: c.Previous, To: c.Desired, Err: err, Said: &said}
 	}
 	return false, nil
 }
@@ -180,9 +214,12 @@ func (s *IniSetting) Refresh(ctx context.Context, apply bool) error {
 		return nil
 	}
 	defer lockTarget(s.Path)()
-	f, real, dir := s.read()
+	f, real, dir, loop, err := s.read()
+	if err != nil {
+		return err
+	}
 	s.set(f)
-	return s.write(f, real, dir)
+	return s.write(f, real, dir, loop)
 }
 
 // set is the provider's create and value=.
@@ -200,14 +237,15 @@ func (s *IniSetting) set(f *iniFile) {
 
 // valueChange is the value's change, said as the type's is_to_s and should_to_s
 // say it: as it is with show_diff (the run's and the resource's), its MD5 with
-// show_diff md5, else redacted; Sensitive values as Puppet redacts them.
-func (s *IniSetting) valueChange(is string, apply bool) engine.Change {
+// show_diff md5, else redacted; Sensitive values as Puppet redacts them. said
+// is the two values as a failure to change them prints them.
+func (s *IniSetting) valueChange(is string, apply bool) (c engine.Change, said [2]string) {
 	if s.Sensitive {
-		c := engine.Change{Property: "value", Previous: "[redacted]", Desired: "[redacted]", Message: "changed [redacted] to [redacted]"}
+		c = engine.Change{Property: "value", Previous: "[redacted]", Desired: "[redacted]", Message: "changed [redacted] to [redacted]"}
 		if !apply {
 			c.Message = "current_value [redacted], should be [redacted] (noop)"
 		}
-		return c
+		return c, [2]string{"[redacted]", "[redacted]"}
 	}
 	show := func(v string) string {
 		switch {
@@ -219,34 +257,85 @@ func (s *IniSetting) valueChange(is string, apply bool) engine.Change {
 		}
 		return "[redacted sensitive information]"
 	}
-	c := engine.Change{Property: "value", Previous: is, Desired: *s.Value,
-		Message: fmt.Sprintf("value changed %s to %s", show(is), show(*s.Value))}
+	said = [2]string{show(is), show(*s.Value)}
+	c = engine.Change{Property: "value", Previous: is, Desired: *s.Value,
+		Message: fmt.Sprintf("value changed %s to %s", said[0], said[1])}
 	if !apply {
-		c.Message = fmt.Sprintf("current_value %s, should be %s (noop)", show(is), show(*s.Value))
+		c.Message = fmt.Sprintf("current_value %s, should be %s (noop)", said[0], said[1])
 	}
-	return c
+	return c, said
 }
 
-// write replaces the file (symlinks resolved: real) with f's content, keeping its
-// mode and owner; a new file gets 0644, as Ruby's File.open under umask 022.
-func (s *IniSetting) write(f *iniFile, real string, dir *atomicfile.DirID) error {
+// write replaces the file (symlinks followed: real) with f's content, keeping
+// its mode and owner; a new file gets 0666 less the umask, as Ruby's File.open
+// makes it. A file that exists and is neither a regular file nor a folder (a
+// device, a FIFO) is written into, as File.open writes into it. Failures are
+// worded as Ruby words File.open's.
+func (s *IniSetting) write(f *iniFile, real string, dir *atomicfile.DirID, loop bool) error {
+	if loop {
+		return rubyOpenError(unix.ELOOP, s.Path)
+	}
 	content, err := f.content()
 	if err != nil {
+		return err
+	}
+	st, err := os.Stat(real)
+	switch {
+	case err == nil && st.IsDir():
+		return rubyOpenError(unix.EISDIR, s.Path)
+	case err == nil && !st.Mode().IsRegular():
+		w, err := os.OpenFile(real, os.O_WRONLY|os.O_TRUNC, 0)
+		if err != nil {
+			return rubyOpenError(err, s.Path)
+		}
+		_, err = w.WriteString(content)
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
 		return err
 	}
 	cur, err := readState(real)
 	if err != nil {
 		return err
 	}
-	mode, uid, gid := uint32(0o644), -1, -1
+	mode, uid, gid := 0o666&^processUmask(), -1, -1
 	if cur.exists() {
 		mode, uid, gid = cur.perm, cur.uid, cur.gid
 	}
-	err = atomicfile.Write(real, content, atomicfile.Options{Mode: mode, UID: uid, GID: gid, Dir: dir, Yield: yielder(s.h)})
-	var pe *fs.PathError
-	if errors.Is(err, fs.ErrNotExist) && errors.As(err, &pe) && pe.Op == "open" {
-		// Ruby's File.open of the file itself.
-		return fmt.Errorf("No such file or directory @ rb_sysopen - %s", s.Path)
+	if err := atomicfile.Write(real, content, atomicfile.Options{Mode: mode, UID: uid, GID: gid, Dir: dir, Yield: yielder(s.h)}); err != nil {
+		return rubyOpenError(err, s.Path)
 	}
-	return err
+	return nil
+}
+
+// rubyOpenError words a failure to write path as Ruby words File.open's:
+// "Permission denied @ rb_sysopen - /etc/x.ini". Errors without an errno are
+// left as they are.
+func rubyOpenError(err error, path string) error {
+	var errno unix.Errno
+	if !errors.As(err, &errno) {
+		return err
+	}
+	msg := errno.Error()
+	if msg != "" {
+		msg = strings.ToUpper(msg[:1]) + msg[1:]
+	}
+	return fmt.Errorf("%s @ rb_sysopen - %s", msg, path)
+}
+
+// processUmask is the process's umask, read from /proc/self/status (asking the
+// kernel by setting it would change it for every thread meanwhile); 022 when
+// it cannot be read.
+func processUmask() uint32 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err == nil {
+		for _, l := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(l, "Umask:"); ok {
+				if n, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+					return uint32(n)
+				}
+			}
+		}
+	}
+	return 0o022
 }

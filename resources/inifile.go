@@ -67,15 +67,22 @@ func rubyStrip(s string) string {
 	return strings.Trim(s, " \t\n\v\f\r\x00")
 }
 
+// iniSpace is what Ruby's \s matches, which Go's does not all match (\v); ws
+// is it as a class.
+const (
+	iniSpace = `\t\n\v\f\r `
+	ws       = `[` + iniSpace + `]`
+)
+
 // newIniFile parses content (nil: no file) with the given separator, section
 // brackets and indentation.
 func newIniFile(content []byte, sep, prefix, suffix, indentChar string, indentWidth *int) *iniFile {
 	kvs := iniKVS(sep)
 	f := &iniFile{
 		sep: sep, prefix: prefix, suffix: suffix, indentChar: indentChar, indentWidth: indentWidth,
-		sectionRe:   regexp.MustCompile(`^\s*` + regexp.QuoteMeta(prefix) + `(.*)` + regexp.QuoteMeta(suffix) + `\s*$`),
-		settingRe:   regexp.MustCompile(`^(\s*)([^#;\s]|[^#;\s].*?[^\s` + kvs + `])(\s*` + kvs + `[ \t]*)(.*)\s*$`),
-		commentedRe: regexp.MustCompile(`^(\s*)[#;]+(\s*)(.*?[^\s` + kvs + `])(\s*` + kvs + `[ \t]*)(.*)\s*$`),
+		sectionRe:   regexp.MustCompile(`^` + ws + `*` + regexp.QuoteMeta(prefix) + `(.*)` + regexp.QuoteMeta(suffix) + ws + `*$`),
+		settingRe:   regexp.MustCompile(`^(` + ws + `*)([^#;` + iniSpace + `]|[^#;` + iniSpace + `].*?[^` + iniSpace + kvs + `])(` + ws + `*` + kvs + `[ \t]*)(.*)` + ws + `*$`),
+		commentedRe: regexp.MustCompile(`^(` + ws + `*)[#;]+(` + ws + `*)(.*?[^` + iniSpace + kvs + `])(` + ws + `*` + kvs + `[ \t]*)(.*)` + ws + `*$`),
 		sections:    map[string]*iniSection{},
 	}
 	if len(content) > 0 {
@@ -318,7 +325,7 @@ func (f *iniFile) removeSetting(section, setting string) {
 	delete(f.sections, section)
 }
 
-var iniBlank = regexp.MustCompile(`^\s*$`)
+var iniBlank = regexp.MustCompile(`^` + ws + `*$`)
 
 // content is what save writes. A section header that appears twice, one of
 // which a removal emptied, leaves the Ruby code a name without its section: it

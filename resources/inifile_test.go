@@ -124,7 +124,7 @@ func randomIniCases(seed int64, n int) []iniCase {
 	keys := []string{"k", "port", "x.y", "k2"}
 	var out []iniCase
 	for i := 0; i < n; i++ {
-		c := iniCase{Sep: pick(" = ", "=", ": ", " ", " : "), Prefix: "[", Suffix: "]", IndentChar: pick(" ", "\t")}
+		c := iniCase{Sep: pick(" = ", "=", ": ", " ", " : "), Prefix: "[", Suffix: "]", IndentChar: pick(" ", "\t", "\v")}
 		if r.Intn(6) == 0 {
 			c.Prefix, c.Suffix = "<", ">"
 		}
@@ -139,11 +139,11 @@ func randomIniCases(seed int64, n int) []iniCase {
 				case 0:
 					fmt.Fprintf(&b, "%s%s%s", pick("", " "), c.Prefix+pick(sections[1:]...)+c.Suffix, pick("", " "))
 				case 1, 2, 3:
-					fmt.Fprintf(&b, "%s%s%s%s%s", pick("", "  ", "\t"), pick(keys...), pick(" = ", "=", ": ", " ", "= "), pick("1", "v w", "", "a=b", "x  "), pick("", " "))
+					fmt.Fprintf(&b, "%s%s%s%s%s", pick("", "  ", "\t", "\v"), pick(keys...), pick(" = ", "=", ": ", " ", "= "), pick("1", "v w", "", "a=b", "x  "), pick("", " "))
 				case 4:
 					fmt.Fprintf(&b, "%s%s%s = %s", pick("", " "), pick("#", ";", "# ", "##"), pick(keys...), pick("0", ""))
 				case 5:
-					b.WriteString(pick("", "  ", "\t"))
+					b.WriteString(pick("", "  ", "\t", "\v"))
 				case 6:
 					b.WriteString(pick("# note", "; note", "just words", "= v"))
 				case 7:

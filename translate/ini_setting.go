@@ -2,6 +2,7 @@ package translate
 
 import (
 	"path"
+	"regexp"
 	"strings"
 
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
@@ -17,7 +18,8 @@ func init() {
 		Autorequire: func(p *Params) [][]Ref {
 			v, _ := p.Raw("path")
 			if s, ok := v.(string); ok && strings.HasPrefix(s, "/") {
-				return [][]Ref{{{"File", canonicalPath(path.Dir(s))}}}
+				// Ruby's Pathname#parent: a trailing slash does not count.
+				return [][]Ref{{{"File", canonicalPath(path.Dir(canonicalPath(s)))}}}
 			}
 			return nil
 		},
@@ -44,12 +46,24 @@ func buildIniSetting(p *Params) engine.Resource {
 		// Puppet fails the resource when it is applied, not the catalog.
 		p.Unsupportedf("path", "unset")
 	}
-	if v, ok := p.OptString("setting"); ok {
-		if t := strings.Trim(v, " \t\n\v\f\r\x00"); t != v {
-			// The type strips it, with a warning of its own.
-			p.Unsupportedf("setting", "%q has spaces around it", v)
+	if v, ok := p.Raw("section"); ok {
+		if _, isString := v.(string); !isString {
+			// Puppet keeps a number as it is, and never finds it in the file.
+			p.Unsupportedf("section", "%s", describe(v))
 		}
-		s.Setting = &v
+	}
+	if v, ok := p.Raw("setting"); ok {
+		// The type's munge fails the whole run on a setting that is not a
+		// string, and on one with spaces at a line's start or end: it means to
+		// warn, through a method that is private (Puppet.warn).
+		switch str, isString := v.(string); {
+		case !isString:
+			p.Errorf("setting", "undefined method `match?' for %s", describe(v))
+		case iniSettingSpaces.MatchString(str):
+			p.Errorf("setting", "private method `warn' called for Puppet:Module")
+		default:
+			s.Setting = &str
+		}
 	}
 	if v, ok := p.Raw("value"); ok {
 		str, isScalar := scalarString(v)
@@ -94,6 +108,10 @@ func buildIniSetting(p *Params) engine.Resource {
 	}
 	return s
 }
+
+// iniSettingSpaces is the type's check of a setting's spaces, %r{(^\s|\s$)}:
+// Ruby's ^ and $ match at every line's start and end.
+var iniSettingSpaces = regexp.MustCompile("(?m)(^[\t\n\v\f\r ]|[\t\n\v\f\r ]$)")
 
 // rubyToI is Ruby's String#to_i: the leading decimal digits (after blanks and a
 // sign), 0 when there are none.
