@@ -35,18 +35,19 @@ const (
 	acceptBinary  = "application/octet-stream"
 )
 
-// Timeouts are puppet agent's http_connect_timeout and http_read_timeout, and its
-// runinterval as the longest wait before a retry.
-type Timeouts struct {
+// HTTPOptions are puppet agent's http_connect_timeout and http_read_timeout, its
+// runinterval as the longest wait before a retry, and its proxy.
+type HTTPOptions struct {
 	Connect, Read time.Duration
 	// RetryAfter bounds the wait a 429 or 503 response's Retry-After asks for
-	// (Puppet's runinterval); zero is DefaultTimeouts'.
+	// (Puppet's runinterval); zero is DefaultHTTPOptions'.
 	RetryAfter time.Duration
+	Proxy      Proxy
 }
 
-// DefaultTimeouts are Puppet's defaults: 2 minutes to connect, 10 to read, and
+// DefaultHTTPOptions are Puppet's defaults: 2 minutes to connect, 10 to read, and
 // a wait of at most runinterval's 30 minutes before a retry.
-var DefaultTimeouts = Timeouts{Connect: 2 * time.Minute, Read: 10 * time.Minute, RetryAfter: 30 * time.Minute}
+var DefaultHTTPOptions = HTTPOptions{Connect: 2 * time.Minute, Read: 10 * time.Minute, RetryAfter: 30 * time.Minute}
 
 // retryLimit is how many times Puppet's client retries a request after
 // Retry-After.
@@ -101,10 +102,23 @@ func connectFailed(err error) bool {
 }
 
 // NewClient returns a client of the service at base ("https://host:port").
-func NewClient(base string, conf *tls.Config, t Timeouts) *Client {
+func NewClient(base string, conf *tls.Config, t HTTPOptions) *Client {
 	dialer := &net.Dialer{Timeout: t.Connect, KeepAlive: 30 * time.Second}
+	dial := dialer.DialContext
+	if t.Read > 0 {
+		// Net::HTTP's read_timeout bounds every read, of the headers and of the
+		// body alike.
+		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &readTimeoutConn{Conn: c, timeout: t.Read}, nil
+		}
+	}
 	tr := &http.Transport{
-		DialContext:           dialer.DialContext,
+		DialContext:           dial,
+		Proxy:                 t.Proxy.proxyFunc,
 		TLSClientConfig:       conf,
 		TLSHandshakeTimeout:   t.Connect,
 		ResponseHeaderTimeout: t.Read,
@@ -114,9 +128,22 @@ func NewClient(base string, conf *tls.Config, t Timeouts) *Client {
 	}
 	retryMax := t.RetryAfter
 	if retryMax <= 0 {
-		retryMax = DefaultTimeouts.RetryAfter
+		retryMax = DefaultHTTPOptions.RetryAfter
 	}
 	return &Client{base: strings.TrimSuffix(base, "/"), hc: &http.Client{Transport: tr}, retryMax: retryMax}
+}
+
+// readTimeoutConn is a connection whose every read must end within timeout.
+type readTimeoutConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *readTimeoutConn) Read(b []byte) (int, error) {
+	if err := c.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(b)
 }
 
 // Close closes idle connections.
@@ -141,6 +168,17 @@ type RequestError struct {
 
 func (e *RequestError) Error() string {
 	err := e.Err.Error()
+	var ne net.Error
+	if errors.As(e.Err, &ne) && ne.Timeout() {
+		// Net::OpenTimeout or Net::ReadTimeout, as Puppet's client words them.
+		what := "read"
+		var op *net.OpError
+		if errors.As(e.Err, &op) && op.Op == "dial" || strings.Contains(err, "TLS handshake timeout") {
+			// Net::HTTP's open_timeout covers the TLS handshake too.
+			what = "connect"
+		}
+		return fmt.Sprintf("Request to %s timed out %s operation after %.3f seconds", e.URL, what, e.Took.Seconds())
+	}
 	if errors.Is(e.Err, syscall.ECONNREFUSED) {
 		// Ruby's Net::HTTP words it so.
 		if u, perr := url.Parse(e.URL); perr == nil {
@@ -291,7 +329,7 @@ func (c *Client) once(ctx context.Context, r request, retries int) ([]byte, time
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, -1, fmt.Errorf("%s %s: reading the response: %w", r.method, u, err)
+		return nil, -1, &RequestError{URL: u, Took: time.Since(start), Err: err}
 	}
 	if wait, err := c.retryAfter(resp, u, retries); err != nil || wait >= 0 {
 		return nil, wait, err

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -39,7 +41,7 @@ func TestCatalogRequest(t *testing.T) {
 		io.WriteString(w, `{"name":"node1.test"}`)
 	}))
 	defer srv.Close()
-	c := NewClient(srv.URL, nil, DefaultTimeouts)
+	c := NewClient(srv.URL, nil, DefaultHTTPOptions)
 	facts := &Facts{Name: "node1.test", Values: map[string]any{"os": map[string]any{"family": "Debian"}, "motd": "a b&c"},
 		Time: time.Date(2026, 12, 3, 12, 0, 0, 5, time.UTC), Expiration: time.Date(2026, 12, 3, 12, 30, 0, 5, time.UTC)}
 	wire, err := facts.JSON()
@@ -95,7 +97,7 @@ func TestResponseError(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	c := NewClient(srv.URL, nil, DefaultTimeouts)
+	c := NewClient(srv.URL, nil, DefaultHTTPOptions)
 	_, err := c.Catalog(context.Background(), CatalogRequest{Certname: "json.test", Environment: "production"}, []byte("{}"))
 	if err == nil || err.Error() != "Error 500 on SERVER: Server Error: Evaluation Error: boom" {
 		t.Errorf("500: %v", err)
@@ -149,7 +151,7 @@ func TestRetryAfter(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	c := NewClient(srv.URL, nil, Timeouts{Connect: time.Second, Read: time.Second, RetryAfter: 100 * time.Millisecond})
+	c := NewClient(srv.URL, nil, HTTPOptions{Connect: time.Second, Read: time.Second, RetryAfter: 100 * time.Millisecond})
 	var log lines
 	c.Log = &log
 	start := time.Now()
@@ -169,5 +171,38 @@ func TestRetryAfter(t *testing.T) {
 	}
 	if _, err := c.do(t.Context(), request{method: "GET", path: "/puppet/v3/bad"}); err == nil || err.Error() != "Failed to parse Retry-After header 'soon' as an integer or RFC 2822 date" {
 		t.Errorf("bad Retry-After: %v", err)
+	}
+}
+
+// TestReadTimeout: http_read_timeout bounds every read, of the headers and of
+// the body, and its expiry is worded as Puppet's client words Net::ReadTimeout.
+func TestReadTimeout(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/puppet/v3/body" {
+			w.Header().Set("Content-Length", "10")
+			w.WriteHeader(http.StatusOK)
+			fmt.Fprint(w, "half")
+			w.(http.Flusher).Flush()
+		}
+		<-release
+	}))
+	defer srv.Close()
+	defer close(release)
+	o := DefaultHTTPOptions
+	o.Read = 300 * time.Millisecond
+	c := NewClient(srv.URL, &tls.Config{InsecureSkipVerify: true}, o)
+	want := regexp.MustCompile(`^Request to ` + regexp.QuoteMeta(srv.URL) + `/puppet/v3/(headers|body) timed out read operation after 0\.[3-9]\d\d seconds$`)
+	for _, path := range []string{"/puppet/v3/headers", "/puppet/v3/body"} {
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second) // bounded without the read timeout too
+		_, err := c.do(ctx, request{method: "GET", path: path})
+		cancel()
+		if err == nil || !want.MatchString(err.Error()) {
+			t.Errorf("%s: %v, want Puppet's read timeout", path, err)
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("%s: took %v", path, took)
+		}
 	}
 }

@@ -113,7 +113,7 @@ func TestCRLRefresh(t *testing.T) {
 			answer, newCRL, since = tc.answer, ca.crl(t, 2), nil
 			mu.Unlock()
 			var log lines
-			s := SSL{Dir: dir, CA: srv.URL, Revocation: puppetssl.Chain, CRLRefresh: time.Hour, Log: &log, Timeouts: DefaultTimeouts}
+			s := SSL{Dir: dir, CA: srv.URL, Revocation: puppetssl.Chain, CRLRefresh: time.Hour, Log: &log, HTTPOptions: DefaultHTTPOptions}
 			if err := s.crls(t.Context()); err != nil {
 				t.Fatal(err)
 			}

@@ -40,7 +40,7 @@ func ParseServerList(list, defaultPort string) []Server {
 // that is not found) and returns the first that answers. Each that does not is
 // logged as Puppet logs it: a warning, "Trying with next server from
 // server_list.", but for the last, an error. False when none answers.
-func SelectServer(ctx context.Context, list []Server, conf *tls.Config, t Timeouts, log Logger) (Server, bool) {
+func SelectServer(ctx context.Context, list []Server, conf *tls.Config, t HTTPOptions, log Logger) (Server, bool) {
 	for i, s := range list {
 		c := NewClient("https://"+net.JoinHostPort(s.Host, s.Port), conf, t)
 		_, err := c.do(ctx, request{method: "GET", path: "/status/v1/simple/server"})

@@ -65,7 +65,7 @@ func TestSelectServer(t *testing.T) {
 	timings := regexp.MustCompile(`after [0-9.]+ seconds`)
 
 	var log lines
-	got, ok := SelectServer(t.Context(), []Server{refused, busy, old, good}, conf, DefaultTimeouts, &log)
+	got, ok := SelectServer(t.Context(), []Server{refused, busy, old, good}, conf, DefaultHTTPOptions, &log)
 	if !ok || got != old {
 		t.Errorf("selected %v %v, want %v", got, ok, old)
 	}
@@ -83,7 +83,7 @@ func TestSelectServer(t *testing.T) {
 	}
 
 	log = nil
-	if _, ok := SelectServer(t.Context(), []Server{busy, refused}, conf, DefaultTimeouts, &log); ok {
+	if _, ok := SelectServer(t.Context(), []Server{busy, refused}, conf, DefaultHTTPOptions, &log); ok {
 		t.Error("selected a server when none answers")
 	}
 	if len(log) != 2 || !strings.HasPrefix(log[0], "Warning: Puppet server") || !strings.HasPrefix(log[1], "Error: Unable to connect to server from server_list setting: ") ||

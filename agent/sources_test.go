@@ -98,7 +98,7 @@ func TestSyncSources(t *testing.T) {
 	fs := &fileServer{files: map[string]string{"hello.txt": "hi\n", "conf.d/": "", "conf.d/a.conf": "a\n", "conf.d/b.conf": "b\n"}}
 	srv := httptest.NewServer(fs)
 	defer srv.Close()
-	c := NewClient(srv.URL, nil, DefaultTimeouts)
+	c := NewClient(srv.URL, nil, DefaultHTTPOptions)
 	cat := &catalog.Catalog{Resources: []catalog.Resource{
 		{Type: "File", Title: "/etc/hello", Parameters: map[string]any{"source": "puppet:///modules/demo/hello.txt"}},
 		{Type: "File", Title: "/etc/conf.d", Parameters: map[string]any{"source": []any{"puppet:///modules/demo/conf.d"}, "recurse": true}},

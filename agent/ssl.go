@@ -57,7 +57,7 @@ type SSL struct {
 	// 0 gives up at once. MaxWait bounds the whole wait (puppetconf.Unlimited:
 	// no bound; 0 gives up after the first wait, as in Puppet).
 	WaitForCert, MaxWait time.Duration
-	Timeouts             Timeouts
+	HTTPOptions          HTTPOptions
 	Log                  Logger
 	Stdout               io.Writer // the lines puppet agent prints without a level
 }
@@ -155,7 +155,7 @@ func (s SSL) caClient(ctx context.Context, conf *tls.Config) (*Client, error) {
 			return nil, err
 		}
 	}
-	c := NewClient(base, conf, s.Timeouts)
+	c := NewClient(base, conf, s.HTTPOptions)
 	c.Log = s.Log
 	return c, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -19,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mgmt-puppet/mgmt-puppet/internal/testproxy"
 )
 
 // realServer is Debian's real Puppet Server 7.9.5, run by
@@ -396,6 +399,37 @@ func TestAgentMatchesPuppetAgent(t *testing.T) {
 		// None answers: the run fails (--test does not use the cached catalog).
 		r, g = both(t, "--test", "--server_list", "127.0.0.1:"+dead+",127.0.0.1:"+dead2)
 		same(t, "server_list, none answering", r, g, 1)
+	})
+	t.Run("http proxy", func(t *testing.T) {
+		// http_proxy_* settings: every request goes through the proxy as a
+		// CONNECT tunnel to the server, with the proxy's Basic credentials
+		// (no_proxy none: Puppet's default would pass localhost by).
+		p := testproxy.Start(t)
+		extra := []string{"--test", "--http_proxy_host", p.Host, "--http_proxy_port", p.Port,
+			"--http_proxy_user", "agent", "--http_proxy_password", "secret", "--no_proxy", "none"}
+		rr := runCommand(t, "puppet", append([]string{"agent"}, ruby.args(srv, extra...)...)...)
+		rc := p.Take()
+		gr := runCommand(t, bin, append([]string{"agent"}, goNode.args(srv, extra...)...)...)
+		gc := p.Take()
+		same(t, "http proxy", outcome{rr, agentLines(rr.out, ruby)}, outcome{gr, agentLines(gr.out, goNode)}, 0)
+		distinct := func(l []string) []string {
+			seen := map[string]bool{}
+			var out []string
+			for _, c := range l {
+				if !seen[c] {
+					seen[c] = true
+					out = append(out, c)
+				}
+			}
+			return out
+		}
+		want := "localhost:" + srv.port + " Basic " + base64.StdEncoding.EncodeToString([]byte("agent:secret"))
+		for _, c := range [][]string{distinct(rc), distinct(gc)} {
+			if len(c) != 1 || c[0] != want {
+				t.Errorf("the proxy was asked %q, want %q only", c, want)
+			}
+		}
+		t.Logf("CONNECTs through the proxy: puppet agent %d, mgmt-puppet agent %d", len(rc), len(gc))
 	})
 	t.Run("strict_environment_mode", func(t *testing.T) {
 		// An environment the server does not have: the run is aborted (and

@@ -50,6 +50,13 @@ var agentSettings = []struct{ name, usage string }{
 	{"ca_fingerprint", "SHA-256 of the CA bundle to trust at the first download"},
 	{"prerun_command", "a command run before the catalog is applied; failing, it stops the run"},
 	{"postrun_command", "a command run after the catalog is applied"},
+	{"http_proxy_host", "the HTTP proxy to the servers (none: no proxy; http_proxy in the environment wins)"},
+	{"http_proxy_port", "its port"},
+	{"http_proxy_user", "its user (none: no credentials)"},
+	{"http_proxy_password", "its password"},
+	{"no_proxy", "servers reached without the proxy (host, *.domain, .domain, host:port, ...)"},
+	{"http_connect_timeout", "how long a connection to a server may take"},
+	{"http_read_timeout", "how long any read from a server may take"},
 }
 
 // agentBools are the boolean settings given as flags, with their --no- forms.
@@ -296,9 +303,6 @@ func (l *runLog) Printf(level engine.Level, format string, args ...any) {
 // apply what Puppet would not.
 func unsupported(set *puppetconf.Settings) error {
 	var bad []string
-	if v := set.String("http_proxy_host"); v != "none" && v != "" {
-		bad = append(bad, "http_proxy_host = "+v)
-	}
 	if v, c := set.String("node_name_value"), set.String("certname"); v != c {
 		bad = append(bad, "node_name_value = "+v)
 	}

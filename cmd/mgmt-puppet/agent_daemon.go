@@ -79,7 +79,7 @@ func (o *agentOptions) daemon(ctx context.Context, set *puppetconf.Settings, ro 
 	if err := splay(ctx, set, log); err != nil {
 		return nil // stopped while splaying
 	}
-	if r.timeouts, err = r.httpTimeouts(); err != nil {
+	if r.httpOpts, err = r.httpOptions(); err != nil {
 		return err
 	}
 	r.servers = newServers(r)

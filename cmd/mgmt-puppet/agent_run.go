@@ -45,7 +45,7 @@ type agentRun struct {
 	serverUsed   string
 	noPluginsync bool
 	tls          *tls.Config
-	timeouts     agent.Timeouts
+	httpOpts     agent.HTTPOptions
 	phases       []report.Phase
 	// retrieval is how long the last catalog request took.
 	retrieval time.Duration
@@ -69,7 +69,7 @@ func (o *agentOptions) once(ctx context.Context, set *puppetconf.Settings, ro *r
 	if r.noop, err = set.Bool("noop"); err != nil {
 		return -1, err
 	}
-	if r.timeouts, err = r.httpTimeouts(); err != nil {
+	if r.httpOpts, err = r.httpOptions(); err != nil {
 		return -1, err
 	}
 	r.servers = newServers(r)
@@ -104,7 +104,7 @@ func (r *agentRun) connect(ctx context.Context) error {
 	if r.server != nil {
 		r.server.Close()
 	}
-	r.server = agent.NewClient(url, r.tls, r.timeouts)
+	r.server = agent.NewClient(url, r.tls, r.httpOpts)
 	r.server.Log = r.log
 	r.serverUsed, r.noPluginsync = used, !sync
 	return nil
@@ -195,20 +195,26 @@ func serviceURL(host, port string) string {
 	return "https://" + net.JoinHostPort(host, port)
 }
 
-func (r *agentRun) httpTimeouts() (agent.Timeouts, error) {
+func (r *agentRun) httpOptions() (agent.HTTPOptions, error) {
 	c, err := r.set.Duration("http_connect_timeout")
 	if err != nil {
-		return agent.Timeouts{}, err
+		return agent.HTTPOptions{}, err
 	}
 	rd, err := r.set.Duration("http_read_timeout")
 	if err != nil {
-		return agent.Timeouts{}, err
+		return agent.HTTPOptions{}, err
 	}
 	ri, err := r.set.Duration("runinterval")
 	if err != nil {
-		return agent.Timeouts{}, err
+		return agent.HTTPOptions{}, err
 	}
-	return agent.Timeouts{Connect: c, Read: rd, RetryAfter: ri}, nil
+	port, err := r.set.Int("http_proxy_port")
+	if err != nil {
+		return agent.HTTPOptions{}, err
+	}
+	proxy := agent.NewProxy(os.Getenv, agent.ProxySettings{Host: r.set.String("http_proxy_host"), Port: port,
+		User: r.set.String("http_proxy_user"), Password: r.set.String("http_proxy_password"), NoProxy: r.set.String("no_proxy")})
+	return agent.HTTPOptions{Connect: c, Read: rd, RetryAfter: ri, Proxy: proxy}, nil
 }
 
 // splay waits a random time up to splaylimit when splay is set, once, as a
@@ -271,9 +277,9 @@ func (r *agentRun) ssl(ctx context.Context) (*tls.Config, error) {
 		Fingerprint:   set.String("ca_fingerprint"),
 		CSRAttributes: set.String("csr_attributes"), DNSAltNames: set.String("dns_alt_names"), CRLRefresh: crlRefresh,
 		WaitForCert: wait, MaxWait: maxWait,
-		Timeouts: r.timeouts,
-		Log:      r.log,
-		Stdout:   os.Stdout,
+		HTTPOptions: r.httpOpts,
+		Log:         r.log,
+		Stdout:      os.Stdout,
 	}
 	return s.Ensure(ctx)
 }
@@ -759,7 +765,7 @@ func (r *agentRun) finish(ctx context.Context, rec *report.Recorder, env string)
 		r.log.Printf(engine.Err, "Could not send report: %v", err)
 		return
 	}
-	c := agent.NewClient(r.servers.report(), r.tls, r.timeouts)
+	c := agent.NewClient(r.servers.report(), r.tls, r.httpOpts)
 	c.Log = r.log
 	defer c.Close()
 	if _, err := c.Report(ctx, r.certname, env, []byte(body.String())); err != nil && !agent.NotFound(err) {

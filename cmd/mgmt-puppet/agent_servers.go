@@ -35,7 +35,7 @@ func (s *servers) next() { s.asked, s.chosen = false, nil }
 func (s *servers) pick(ctx context.Context, conf *tls.Config) (agent.Server, bool) {
 	if !s.asked {
 		s.asked = true
-		if c, ok := agent.SelectServer(ctx, s.list, conf, s.r.timeouts, s.r.log); ok {
+		if c, ok := agent.SelectServer(ctx, s.list, conf, s.r.httpOpts, s.r.log); ok {
 			s.chosen = &c
 		}
 	}
