@@ -54,7 +54,7 @@ func TestUnsupportedSettings(t *testing.T) {
 		{"[agent]\nuse_cached_catalog = true\n", ""},
 		{"[main]\nstrict_environment_mode = true\n", ""},
 		{"[agent]\nserver_list = a:8140,b\n", ""},
-		{"[agent]\nhttp_proxy_host = proxy\n", ""}, // through the proxy: TestProxy
+		{"[agent]\nhttp_proxy_host = proxy\n", ""},             // through the proxy: TestProxy
 		{"[agent]\ndns_alt_names = web,web.example.com\n", ""}, // put in the CSR
 		{"[agent]\ncertname = a.example.com\nnode_name_value = b.example.com\n", "node_name_value = b.example.com"},
 	} {
