@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"sync/atomic"
 	"time"
 
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
@@ -60,6 +61,9 @@ type Client struct {
 	hc   *http.Client
 	// retryMax bounds a Retry-After wait.
 	retryMax time.Duration
+	// readTimeout bounds each read of a response body (the headers are bounded
+	// by the transport), as Net::HTTP's read_timeout bounds every read.
+	readTimeout time.Duration
 	// Log, when set, takes Puppet's "Connection to ... failed" lines.
 	Log Logger
 }
@@ -104,20 +108,8 @@ func connectFailed(err error) bool {
 // NewClient returns a client of the service at base ("https://host:port").
 func NewClient(base string, conf *tls.Config, t HTTPOptions) *Client {
 	dialer := &net.Dialer{Timeout: t.Connect, KeepAlive: 30 * time.Second}
-	dial := dialer.DialContext
-	if t.Read > 0 {
-		// Net::HTTP's read_timeout bounds every read, of the headers and of the
-		// body alike.
-		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := dialer.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			return &readTimeoutConn{Conn: c, timeout: t.Read}, nil
-		}
-	}
 	tr := &http.Transport{
-		DialContext:           dial,
+		DialContext:           dialer.DialContext,
 		Proxy:                 t.Proxy.proxyFunc,
 		TLSClientConfig:       conf,
 		TLSHandshakeTimeout:   t.Connect,
@@ -130,21 +122,39 @@ func NewClient(base string, conf *tls.Config, t HTTPOptions) *Client {
 	if retryMax <= 0 {
 		retryMax = DefaultHTTPOptions.RetryAfter
 	}
-	return &Client{base: strings.TrimSuffix(base, "/"), hc: &http.Client{Transport: tr}, retryMax: retryMax}
+	return &Client{base: strings.TrimSuffix(base, "/"), hc: &http.Client{Transport: tr}, retryMax: retryMax, readTimeout: t.Read}
 }
 
-// readTimeoutConn is a connection whose every read must end within timeout.
-type readTimeoutConn struct {
-	net.Conn
-	timeout time.Duration
+// timeoutBody is a response body each of whose reads must end within timeout:
+// the request is cancelled when one does not. (A deadline on the connection
+// would not do: the transport's pooled connections are read before a request
+// is sent on them.)
+type timeoutBody struct {
+	body     io.Reader
+	timeout  time.Duration
+	cancel   context.CancelFunc
+	timedOut atomic.Bool
 }
 
-func (c *readTimeoutConn) Read(b []byte) (int, error) {
-	if err := c.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
-		return 0, err
+func (b *timeoutBody) Read(p []byte) (int, error) {
+	t := time.AfterFunc(b.timeout, func() {
+		b.timedOut.Store(true)
+		b.cancel()
+	})
+	n, err := b.body.Read(p)
+	t.Stop()
+	if err != nil && b.timedOut.Load() {
+		err = readTimeoutError{}
 	}
-	return c.Conn.Read(b)
+	return n, err
 }
+
+// readTimeoutError is a read that took longer than the read timeout.
+type readTimeoutError struct{}
+
+func (readTimeoutError) Error() string   { return "read timeout" }
+func (readTimeoutError) Timeout() bool   { return true }
+func (readTimeoutError) Temporary() bool { return false }
 
 // Close closes idle connections.
 func (c *Client) Close() { c.hc.CloseIdleConnections() }
@@ -290,6 +300,8 @@ func (c *Client) once(ctx context.Context, r request, retries int) ([]byte, time
 	if r.body != nil {
 		body = bytes.NewReader(r.body)
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, r.method, u, body)
 	if err != nil {
 		return nil, -1, err
@@ -327,7 +339,11 @@ func (c *Client) once(ctx context.Context, r request, retries int) ([]byte, time
 		return nil, -1, &RequestError{URL: u, Took: took, Err: err}
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
+	var rd io.Reader = resp.Body
+	if c.readTimeout > 0 {
+		rd = &timeoutBody{body: resp.Body, timeout: c.readTimeout, cancel: cancel}
+	}
+	data, err := io.ReadAll(rd)
 	if err != nil {
 		return nil, -1, &RequestError{URL: u, Took: time.Since(start), Err: err}
 	}
