@@ -15,8 +15,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"syscall"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
