@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/mail"
@@ -64,6 +65,7 @@ type Client struct {
 	// readTimeout bounds each read of a response body (the headers are bounded
 	// by the transport), as Net::HTTP's read_timeout bounds every read.
 	readTimeout time.Duration
+	via         string // the proxy's host:port, when there is one
 	// Log, when set, takes Puppet's "Connection to ... failed" lines.
 	Log Logger
 }
@@ -95,7 +97,8 @@ func serviceOf(path string) (name, prefix string) {
 // no connection, or a server that failed verification.
 func connectFailed(err error) bool {
 	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
+	if errors.As(err, &op) && (op.Op == "dial" || op.Op == "proxyconnect") {
+		// (Everything that fails on the way to a proxy is a proxyconnect.)
 		return true
 	}
 	var verify *tls.CertificateVerificationError
@@ -122,7 +125,11 @@ func NewClient(base string, conf *tls.Config, t HTTPOptions) *Client {
 	if retryMax <= 0 {
 		retryMax = DefaultHTTPOptions.RetryAfter
 	}
-	return &Client{base: strings.TrimSuffix(base, "/"), hc: &http.Client{Transport: tr}, retryMax: retryMax, readTimeout: t.Read}
+	c := &Client{base: strings.TrimSuffix(base, "/"), hc: &http.Client{Transport: tr}, retryMax: retryMax, readTimeout: t.Read}
+	if t.Proxy.Host != "" {
+		c.via = net.JoinHostPort(t.Proxy.Host, strconv.Itoa(t.Proxy.Port))
+	}
+	return c
 }
 
 // timeoutBody is a response body each of whose reads must end within timeout:
@@ -174,28 +181,49 @@ type RequestError struct {
 	URL  string
 	Took time.Duration
 	Err  error
+	// Via is the proxy the request went through (host:port), if any: a
+	// connection refused is its.
+	Via string
 }
 
 func (e *RequestError) Error() string {
 	err := e.Err.Error()
+	var op *net.OpError
+	isOp := errors.As(e.Err, &op)
 	var ne net.Error
 	if errors.As(e.Err, &ne) && ne.Timeout() {
 		// Net::OpenTimeout or Net::ReadTimeout, as Puppet's client words them.
 		what := "read"
-		var op *net.OpError
-		if errors.As(e.Err, &op) && op.Op == "dial" || strings.Contains(err, "TLS handshake timeout") {
+		if isOp && (op.Op == "dial" || op.Op == "proxyconnect") || strings.Contains(err, "TLS handshake timeout") {
 			// Net::HTTP's open_timeout covers the TLS handshake too.
 			what = "connect"
 		}
-		return fmt.Sprintf("Request to %s timed out %s operation after %.3f seconds", e.URL, what, e.Took.Seconds())
+		return fmt.Sprintf("Request to %s timed out %s operation after %s seconds", e.URL, what, rubySeconds(e.Took))
 	}
 	if errors.Is(e.Err, syscall.ECONNREFUSED) {
-		// Ruby's Net::HTTP words it so.
+		// Ruby's Net::HTTP words it so, naming the address it dialled.
 		if u, perr := url.Parse(e.URL); perr == nil {
-			err = fmt.Sprintf("Failed to open TCP connection to %s (Connection refused - connect(2) for %s)", u.Host, u.Host)
+			addr := u.Host
+			if isOp && op.Op == "proxyconnect" && e.Via != "" {
+				addr = e.Via
+			}
+			err = fmt.Sprintf("Failed to open TCP connection to %s (Connection refused - connect(2) for %s)", addr, addr)
 		}
 	}
-	return fmt.Sprintf("Request to %s failed after %.3f seconds: %s", e.URL, e.Took.Seconds(), err)
+	if errors.Is(e.Err, io.ErrUnexpectedEOF) || errors.Is(e.Err, io.EOF) {
+		return fmt.Sprintf("Request to %s interrupted after %s seconds", e.URL, rubySeconds(e.Took))
+	}
+	return fmt.Sprintf("Request to %s failed after %s seconds: %s", e.URL, rubySeconds(e.Took), err)
+}
+
+// rubySeconds is a duration as Puppet prints its elapsed time: seconds
+// rounded to 3 decimals, printed as a Ruby Float ("0.31", "120.0").
+func rubySeconds(d time.Duration) string {
+	s := strconv.FormatFloat(math.Round(d.Seconds()*1000)/1000, 'f', -1, 64)
+	if !strings.Contains(s, ".") {
+		s += ".0"
+	}
+	return s
 }
 
 func (e *RequestError) Unwrap() error { return e.Err }
@@ -332,11 +360,11 @@ func (c *Client) once(ctx context.Context, r request, retries int) ([]byte, time
 			name, prefix := serviceOf(r.path)
 			if c.Log != nil {
 				c.Log.Printf(engine.Err, "Connection to %s%s failed, trying next route: %v",
-					c.base, prefix, &RequestError{URL: c.base + prefix, Took: took, Err: err})
+					c.base, prefix, &RequestError{URL: c.base + prefix, Took: took, Err: err, Via: c.via})
 			}
-			return nil, -1, &RouteError{Service: name, Err: &RequestError{URL: u, Took: took, Err: err}}
+			return nil, -1, &RouteError{Service: name, Err: &RequestError{URL: u, Took: took, Err: err, Via: c.via}}
 		}
-		return nil, -1, &RequestError{URL: u, Took: took, Err: err}
+		return nil, -1, &RequestError{URL: u, Took: took, Err: err, Via: c.via}
 	}
 	defer resp.Body.Close()
 	var rd io.Reader = resp.Body
@@ -345,7 +373,7 @@ func (c *Client) once(ctx context.Context, r request, retries int) ([]byte, time
 	}
 	data, err := io.ReadAll(rd)
 	if err != nil {
-		return nil, -1, &RequestError{URL: u, Took: time.Since(start), Err: err}
+		return nil, -1, &RequestError{URL: u, Took: time.Since(start), Err: err, Via: c.via}
 	}
 	if wait, err := c.retryAfter(resp, u, retries); err != nil || wait >= 0 {
 		return nil, wait, err

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
@@ -204,5 +206,25 @@ func TestReadTimeout(t *testing.T) {
 		if took := time.Since(start); took > 5*time.Second {
 			t.Errorf("%s: took %v", path, took)
 		}
+	}
+}
+
+// TestGatherFactsCancelled: a cancelled Facter goes at once with what its
+// custom facts started (here a sleep that holds its stderr open), not after
+// they end.
+func TestGatherFactsCancelled(t *testing.T) {
+	facter := filepath.Join(t.TempDir(), "facter")
+	if err := os.WriteFile(facter, []byte("#!/bin/sh\nsleep 30 &\nsleep 30\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, _, err := GatherFacts(ctx, "a.example.com", false, "", FactOptions{Facter: facter}, time.Hour)
+	if err == nil {
+		t.Error("a killed Facter gave facts")
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("GatherFacts returned after %v", took)
 	}
 }

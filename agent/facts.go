@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -48,6 +49,11 @@ func GatherFacts(ctx context.Context, certname string, noop bool, specifiedEnv s
 		}
 	}
 	c := exec.CommandContext(ctx, cmd, args...)
+	// Cancelled (a run that ends before its facts are used), Facter goes with
+	// whatever its custom facts started, which would hold its pipes open.
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
+	c.WaitDelay = 5 * time.Second
 	var stderr bytes.Buffer
 	c.Stderr = &stderr
 	out, runErr := c.Output()

@@ -29,9 +29,9 @@ type ProxySettings struct {
 	Port                          int
 }
 
-// NewProxy is Puppet's choice of proxy from the environment (getenv) and the
-// settings.
-func NewProxy(getenv func(string) string, s ProxySettings) Proxy {
+// NewProxy is Puppet's choice of proxy from the environment (lookup, as
+// os.LookupEnv: a variable set empty counts, as in Ruby) and the settings.
+func NewProxy(lookup func(string) (string, bool), s ProxySettings) Proxy {
 	none := func(v string) string {
 		if v == "none" {
 			return ""
@@ -42,9 +42,10 @@ func NewProxy(getenv func(string) string, s ProxySettings) Proxy {
 	if s.User == "none" {
 		p.Password = ""
 	}
-	env := getenv("http_proxy")
-	if env == "" {
-		env = getenv("HTTP_PROXY")
+	// ENV["http_proxy"] || ENV["HTTP_PROXY"]: the first that is set.
+	env, ok := lookup("http_proxy")
+	if !ok {
+		env, _ = lookup("HTTP_PROXY")
 	}
 	if u, err := url.Parse(env); env != "" && err == nil {
 		if h := u.Hostname(); h != "" {
@@ -60,15 +61,17 @@ func NewProxy(getenv func(string) string, s ProxySettings) Proxy {
 			p.Port = 443
 		}
 		if u.User != nil {
-			p.User = u.User.Username()
-			if pw, ok := u.User.Password(); ok {
+			// As written (URI#user and #password are not unescaped).
+			user, pw, hasPw := strings.Cut(u.User.String(), ":")
+			p.User = user
+			if hasPw {
 				p.Password = pw
 			}
 		}
 	}
-	if n := getenv("no_proxy"); n != "" {
+	if n, ok := lookup("no_proxy"); ok {
 		p.NoProxy = n
-	} else if n := getenv("NO_PROXY"); n != "" {
+	} else if n, ok := lookup("NO_PROXY"); ok {
 		p.NoProxy = n
 	}
 	return p
@@ -84,6 +87,11 @@ func (p Proxy) bypass(host, port string) bool {
 		return false
 	}
 	for _, d := range noProxySep.Split(p.NoProxy, -1) {
+		if d == "" {
+			// Ruby's split drops a trailing empty entry (an inner one fails
+			// Puppet's request): never one that matches every host.
+			continue
+		}
 		h, pt, hasPort := strings.Cut(d, ":")
 		if hasPort {
 			// Ruby's split(':') keeps the second part only.

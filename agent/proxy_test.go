@@ -3,6 +3,7 @@ package agent
 import (
 	"crypto/tls"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -38,9 +39,16 @@ func TestNewProxy(t *testing.T) {
 			Proxy{Host: "setproxy", Port: 3128, NoProxy: "localhost, 127.0.0.1"}},
 		{"NO_PROXY", map[string]string{"NO_PROXY": ".example.com"}, set,
 			Proxy{Host: "setproxy", Port: 3128, NoProxy: ".example.com"}},
+		{"no_proxy set empty: nothing bypassed", map[string]string{"no_proxy": "", "NO_PROXY": ".example.com"}, set,
+			Proxy{Host: "setproxy", Port: 3128}},
+		{"http_proxy set empty hides HTTP_PROXY", map[string]string{"http_proxy": "", "HTTP_PROXY": "http://envproxy:1"}, set,
+			Proxy{Host: "setproxy", Port: 3128, NoProxy: "localhost, 127.0.0.1"}},
+		{"credentials as written", map[string]string{"http_proxy": "http://u%40x:p%40ss@envproxy:8888"}, set,
+			Proxy{Host: "envproxy", Port: 8888, User: "u%40x", Password: "p%40ss", NoProxy: "localhost, 127.0.0.1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := NewProxy(func(k string) string { return tc.env[k] }, tc.set); got != tc.want {
+			lookup := func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }
+			if got := NewProxy(lookup, tc.set); got != tc.want {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 		})
@@ -50,7 +58,7 @@ func TestNewProxy(t *testing.T) {
 // TestProxyBypass: no_proxy entries match the end of the host (or of
 // host:port when they name one), '*' any characters, as Puppet matches them.
 func TestProxyBypass(t *testing.T) {
-	p := Proxy{Host: "proxy", Port: 3128, NoProxy: "localhost,  127.0.0.1 , *.int.example.com,.corp,db:5432"}
+	p := Proxy{Host: "proxy", Port: 3128, NoProxy: "localhost,  127.0.0.1 , *.int.example.com,.corp,db:5432,"}
 	for _, tc := range []struct {
 		host, port string
 		want       bool
@@ -103,4 +111,22 @@ func TestProxy(t *testing.T) {
 			}
 		})
 	}
+	t.Run("the proxy refuses connections", func(t *testing.T) {
+		// Net::HTTP names the address it dialled: the proxy's.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		o := DefaultHTTPOptions
+		o.Proxy = Proxy{Host: "127.0.0.1", Port: dead, NoProxy: "localhost"}
+		c := NewClient(srv.URL, conf, o)
+		_, err = c.do(t.Context(), request{method: "GET", path: "/puppet/v3/x"})
+		var route *RouteError
+		want := fmt.Sprintf("Failed to open TCP connection to 127.0.0.1:%d (Connection refused - connect(2) for 127.0.0.1:%d)", dead, dead)
+		if !errors.As(err, &route) || !strings.Contains(route.Err.Error(), want) {
+			t.Errorf("got %v, want a route error naming the proxy: %s", err, want)
+		}
+	})
 }

@@ -212,7 +212,7 @@ func (r *agentRun) httpOptions() (agent.HTTPOptions, error) {
 	if err != nil {
 		return agent.HTTPOptions{}, err
 	}
-	proxy := agent.NewProxy(os.Getenv, agent.ProxySettings{Host: r.set.String("http_proxy_host"), Port: port,
+	proxy := agent.NewProxy(os.LookupEnv, agent.ProxySettings{Host: r.set.String("http_proxy_host"), Port: port,
 		User: r.set.String("http_proxy_user"), Password: r.set.String("http_proxy_password"), NoProxy: r.set.String("no_proxy")})
 	return agent.HTTPOptions{Connect: c, Read: rd, RetryAfter: ri, Proxy: proxy}, nil
 }
