@@ -294,6 +294,13 @@ func (s *IniSetting) write(f *iniFile, real string, dir *atomicfile.DirID, loop 
 		}
 		return err
 	}
+	if err == nil && content == f.orig {
+		// What the provider writes is what is there (a section alone that is
+		// to be absent is "removed" so): Puppet writes it all the same, which
+		// changes only the file's time; not writing it spares the watch an
+		// event that would have it checked, and "removed", again and again.
+		return nil
+	}
 	cur, err := readState(real)
 	if err != nil {
 		return err

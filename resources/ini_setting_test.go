@@ -104,6 +104,10 @@ func TestIniSettingFiles(t *testing.T) {
 		if err := os.WriteFile(p, []byte("[s]\nx = 1\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
+		before, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
 		s, h := newSetting(p, func(s *IniSetting) { s.Setting, s.Value, s.Section, s.Absent = nil, nil, "s", true })
 		if err := apply(s); err != nil {
 			t.Fatal(err)
@@ -113,6 +117,11 @@ func TestIniSettingFiles(t *testing.T) {
 		}
 		if data, _ := os.ReadFile(p); string(data) != "[s]\nx = 1\n" {
 			t.Errorf("content %q", data)
+		}
+		// Not written again (its watch would see it, and it would be removed
+		// again and again).
+		if after, err := os.Stat(p); err != nil || !os.SameFile(before, after) {
+			t.Errorf("the file was replaced (%v)", err)
 		}
 	})
 	t.Run("not UTF-8", func(t *testing.T) {

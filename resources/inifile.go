@@ -13,6 +13,7 @@ import (
 // a setting that appears twice in a section), since a site's files were shaped by
 // it.
 type iniFile struct {
+	orig  string   // the content read
 	lines []string // as read, each with its "\n" (the last may lack it)
 	sep   string   // key_val_separator, as given
 	// prefix and suffix frame a section's name in its header ("[", "]").
@@ -86,7 +87,8 @@ func newIniFile(content []byte, sep, prefix, suffix, indentChar string, indentWi
 		sections:    map[string]*iniSection{},
 	}
 	if len(content) > 0 {
-		f.lines = readLines(string(content))
+		f.orig = string(content)
+		f.lines = readLines(f.orig)
 	}
 	f.parse()
 	return f
