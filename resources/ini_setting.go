@@ -279,11 +279,14 @@ func (s *IniSetting) write(f *iniFile, real string, dir *atomicfile.DirID, loop 
 	if err != nil {
 		return err
 	}
-	st, err := os.Stat(real)
+	cur, err := readState(real)
+	if err != nil {
+		return err
+	}
 	switch {
-	case err == nil && st.IsDir():
+	case cur.typ == "directory":
 		return rubyOpenError(unix.EISDIR, s.Path)
-	case err == nil && !st.Mode().IsRegular():
+	case cur.exists() && cur.typ != "file":
 		w, err := os.OpenFile(real, os.O_WRONLY|os.O_TRUNC, 0)
 		if err != nil {
 			return rubyOpenError(err, s.Path)
@@ -293,17 +296,12 @@ func (s *IniSetting) write(f *iniFile, real string, dir *atomicfile.DirID, loop 
 			err = cerr
 		}
 		return err
-	}
-	if err == nil && content == f.orig {
+	case cur.exists() && content == f.orig:
 		// What the provider writes is what is there (a section alone that is
 		// to be absent is "removed" so): Puppet writes it all the same, which
 		// changes only the file's time; not writing it spares the watch an
 		// event that would have it checked, and "removed", again and again.
 		return nil
-	}
-	cur, err := readState(real)
-	if err != nil {
-		return err
 	}
 	mode, uid, gid := 0o666&^processUmask(), -1, -1
 	if cur.exists() {

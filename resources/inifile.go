@@ -51,7 +51,7 @@ func iniKVS(sep string) string {
 	if strings.TrimSpace(sep) == "" && sep != "" {
 		return " "
 	}
-	return rubyStrip(sep)
+	return RubyStrip(sep)
 }
 
 var iniNativeKVS = regexp.MustCompile(`^[=:]*$`)
@@ -63,8 +63,8 @@ func IniSeparatorNative(sep string) bool {
 	return k == " " || iniNativeKVS.MatchString(k)
 }
 
-// rubyStrip is Ruby's String#strip: ASCII whitespace and NUL.
-func rubyStrip(s string) string {
+// RubyStrip is Ruby's String#strip: ASCII whitespace and NUL.
+func RubyStrip(s string) string {
 	return strings.Trim(s, " \t\n\v\f\r\x00")
 }
 

@@ -74,7 +74,7 @@ func buildIniSetting(p *Params) engine.Resource {
 			p.Unsupportedf("value", "set without a setting")
 		}
 		if _, isString := v.(string); isString {
-			str = strings.Trim(str, " \t\n\v\f\r\x00") // Ruby's strip, as the type's munge
+			str = resources.RubyStrip(str) // as the type's munge
 		}
 		s.Value = &str
 	}
