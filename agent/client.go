@@ -127,7 +127,7 @@ func NewClient(base string, conf *tls.Config, t HTTPOptions) *Client {
 	}
 	c := &Client{base: strings.TrimSuffix(base, "/"), hc: &http.Client{Transport: tr}, retryMax: retryMax, readTimeout: t.Read}
 	if t.Proxy.Host != "" {
-		c.via = net.JoinHostPort(t.Proxy.Host, strconv.Itoa(t.Proxy.Port))
+		c.via = t.Proxy.addr()
 	}
 	return c
 }

@@ -114,6 +114,9 @@ func (p Proxy) bypass(host, port string) bool {
 	return false
 }
 
+// addr is where the proxy listens, host:port.
+func (p Proxy) addr() string { return net.JoinHostPort(p.Host, strconv.Itoa(p.Port)) }
+
 // proxyFunc is the transport's Proxy: the proxy's URL for a request, nil for
 // one that goes directly.
 func (p Proxy) proxyFunc(req *http.Request) (*url.URL, error) {
@@ -130,7 +133,7 @@ func (p Proxy) proxyFunc(req *http.Request) (*url.URL, error) {
 	if p.bypass(req.URL.Hostname(), port) {
 		return nil, nil
 	}
-	u := &url.URL{Scheme: "http", Host: net.JoinHostPort(p.Host, strconv.Itoa(p.Port))}
+	u := &url.URL{Scheme: "http", Host: p.addr()}
 	if p.User != "" {
 		u.User = url.UserPassword(p.User, p.Password)
 	}
