@@ -19,6 +19,13 @@ type Logger struct {
 	sys   syslogger // when set, lines go to syslog instead of w
 	level engine.Level
 	color bool
+	// Lines for w wait in pending while a writer is at work (writing), and that
+	// writer takes them all in its next write: many workers logging at once share
+	// one write call instead of queueing for the lock around a write each (as a
+	// database's group commit). The writer returns once nothing is pending, so
+	// when no call to the logger is under way, everything logged is written.
+	pending, spare []byte
+	writing        bool
 }
 
 // syslogger is what the logger uses of a *syslog.Writer.
@@ -100,14 +107,29 @@ func (l *Logger) write(line Line) {
 		s = colors[line.Level] + s + "\x1b[0m"
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.pending = append(l.pending, s...)
 	// Ruby's puts, as Puppet's console: no second newline after one that ends
 	// the message (a diff's last line).
-	if strings.HasSuffix(s, "\n") {
-		fmt.Fprint(l.w, s)
+	if !strings.HasSuffix(s, "\n") {
+		l.pending = append(l.pending, '\n')
+	}
+	if l.writing {
+		l.mu.Unlock() // the writer at work takes it
 		return
 	}
-	fmt.Fprintln(l.w, s)
+	l.writing = true
+	for len(l.pending) > 0 {
+		buf := l.pending
+		l.pending = l.spare[:0]
+		l.mu.Unlock()
+		_, _ = l.w.Write(buf) // as Ruby's puts to a closed console: lines are lost, the run goes on
+		l.mu.Lock()
+		if cap(buf) <= 1<<20 { // a large diff's buffer is not kept
+			l.spare = buf
+		}
+	}
+	l.writing = false
+	l.mu.Unlock()
 }
 
 func (l *Logger) syslog(level engine.Level, msg string) {

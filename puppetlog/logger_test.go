@@ -3,7 +3,9 @@ package puppetlog
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -132,5 +134,65 @@ func TestSyslogLines(t *testing.T) {
 	}
 	if strings.Join(sys.sent, "\n") != strings.Join(want, "\n") {
 		t.Errorf("sent\n%s\nwant\n%s", strings.Join(sys.sent, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// slowWriter records each Write call and takes a while over it, as a console
+// or a pipe that the reader drains slowly.
+type slowWriter struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	writes int
+}
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	time.Sleep(200 * time.Microsecond)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writes++
+	return w.buf.Write(p)
+}
+
+// TestConcurrentLines logs from many goroutines at once: every line is written
+// whole, once, in the order each goroutine logged its lines, all of them by the
+// time the calls have returned, in fewer writes than lines.
+func TestConcurrentLines(t *testing.T) {
+	const workers, each = 8, 200
+	w := &slowWriter{}
+	l := New(w, engine.Info, false)
+	var wg sync.WaitGroup
+	for g := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if i%50 == 49 { // a message ending in a newline gets none added
+					l.Printf(engine.Notice, "worker %d line %d\n", g, i)
+					continue
+				}
+				l.Printf(engine.Notice, "worker %d line %d", g, i)
+			}
+		}()
+	}
+	wg.Wait()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	lines := strings.Split(strings.TrimSuffix(w.buf.String(), "\n"), "\n")
+	if len(lines) != workers*each {
+		t.Fatalf("%d lines written, want %d", len(lines), workers*each)
+	}
+	next := make([]int, workers)
+	for _, line := range lines {
+		var g, i int
+		if _, err := fmt.Sscanf(line, "Notice: worker %d line %d", &g, &i); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		if i != next[g] {
+			t.Fatalf("worker %d: line %d written where %d was next", g, i, next[g])
+		}
+		next[g]++
+	}
+	if w.writes >= workers*each {
+		t.Errorf("%d writes for %d lines: none were written together", w.writes, workers*each)
 	}
 }
