@@ -520,6 +520,21 @@ func (d *decoder) catalogObject(jc *jsonCatalog) error {
 			if d.peek() != '[' {
 				return d.typeError(key, "array")
 			}
+			var titled []bool
+			ok, err := d.parallelElements(func(n int) {
+				jc.Resources, titled = make([]Resource, n), make([]bool, n)
+			}, func(d *decoder, i int) (err error) {
+				titled[i], err = d.resource(&jc.Resources[i])
+				return err
+			})
+			if ok {
+				for i, t := range titled {
+					if !t {
+						jc.untitled = append(jc.untitled, i)
+					}
+				}
+				return err
+			}
 			// Counting `"type":` over-estimates the number of resources a little
 			// and costs far less than growing the slice.
 			jc.Resources = make([]Resource, 0, bytes.Count(d.data[d.pos:], []byte(`"type":`)))
@@ -538,24 +553,34 @@ func (d *decoder) catalogObject(jc *jsonCatalog) error {
 			if d.peek() != '[' {
 				return d.typeError(key, "array")
 			}
+			ok, err := d.parallelElements(func(n int) { jc.Edges = make([]jsonEdge, n) },
+				func(d *decoder, i int) error { return d.edge(&jc.Edges[i]) })
+			if ok {
+				return err
+			}
 			jc.Edges = make([]jsonEdge, 0, 64)
 			return d.array(func() error {
 				var e jsonEdge
-				if d.peek() != '{' {
-					return d.typeError("edge", "object")
-				}
-				err := d.object(func(key string) error {
-					switch key {
-					case "source":
-						return d.stringField("edge source", &e.Source)
-					case "target":
-						return d.stringField("edge target", &e.Target)
-					}
-					return d.skip()
-				})
+				err := d.edge(&e)
 				jc.Edges = append(jc.Edges, e)
 				return err
 			})
+		}
+		return d.skip()
+	})
+}
+
+// edge decodes one edge into e.
+func (d *decoder) edge(e *jsonEdge) error {
+	if d.peek() != '{' {
+		return d.typeError("edge", "object")
+	}
+	return d.object(func(key string) error {
+		switch key {
+		case "source":
+			return d.stringField("edge source", &e.Source)
+		case "target":
+			return d.stringField("edge target", &e.Target)
 		}
 		return d.skip()
 	})
