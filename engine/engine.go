@@ -300,6 +300,7 @@ type run struct {
 	running  int // nodes running
 	slots    int // nodes running that count against Parallelism
 	done     chan completion
+	jobs     chan job // to idle workers
 	passDone bool
 	start    time.Time
 	result   Result
@@ -341,6 +342,7 @@ func (e *Engine) Run(ctx context.Context, g *Graph) (Result, error) {
 		locks:  map[string]bool{},
 		asking: map[*node][]string{},
 		done:   make(chan completion, e.cfg.Parallelism),
+		jobs:   make(chan job),
 		start:  time.Now(),
 	}
 	if err := r.load(g, nil); err != nil {
@@ -351,6 +353,7 @@ func (e *Engine) Run(ctx context.Context, g *Graph) (Result, error) {
 	}
 	r.settle()
 	err := r.loop(ctx)
+	close(r.jobs) // idle workers end; none is at work once the loop has returned
 	r.stopGate()
 	cancelWatch()
 	r.bg.Wait()
@@ -873,7 +876,35 @@ func (r *run) start1(n *node, slot bool) {
 		r.rechecked = nil
 	}
 	_, ask := r.asking[n]
-	go func() { r.done <- r.evaluate(n, count, real, corrective, ask) }()
+	j := job{n: n, refreshes: count, real: real, corrective: corrective, ask: ask}
+	select {
+	case r.jobs <- j: // an idle worker takes it
+	default:
+		go r.worker(j)
+	}
+}
+
+// job is one evaluation for a worker.
+type job struct {
+	n               *node
+	refreshes, real int
+	corrective, ask bool
+}
+
+// worker evaluates j, then waits for the next job until the run ends. Workers
+// outlive their evaluations so that the stack one grew is there for the next: a
+// new goroutine per evaluation grew its stack again each time, some 6% of the
+// time of a run that checks 100,000 files. The loop never waits for a worker:
+// with none idle, it starts one (Offloaded resources and lent slots are not
+// bounded by Parallelism).
+func (r *run) worker(j job) {
+	for {
+		r.done <- r.evaluate(j.n, j.refreshes, j.real, j.corrective, j.ask)
+		var ok bool
+		if j, ok = <-r.jobs; !ok {
+			return
+		}
+	}
 }
 
 func lockNames(res Resource) []string {
