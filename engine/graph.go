@@ -29,9 +29,17 @@ type Vertex struct {
 	Fingerprint string
 	// Data is opaque to the engine; observers use it to describe the vertex.
 	Data any
+	// at is the vertex's position in the graph it was last added to: the
+	// methods given vertices find them without looking up their names.
+	at int32
 }
 
-func (v *Vertex) String() string { return v.Name }
+func (v *Vertex) String() string {
+	if v == nil {
+		return "<nil>"
+	}
+	return v.Name
+}
 
 // inert vertices have no resource and are never evaluated.
 func (v *Vertex) inert() bool { return v.Skip || v.Relay }
@@ -83,7 +91,8 @@ func (g *Graph) AddVertex(v *Vertex) error {
 	if _, ok := g.index[v.Name]; ok {
 		return fmt.Errorf("duplicate vertex %s", v.Name)
 	}
-	g.index[v.Name] = int32(len(g.vertices))
+	v.at = int32(len(g.vertices))
+	g.index[v.Name] = v.at
 	g.vertices = append(g.vertices, v)
 	g.out = append(g.out, nil)
 	g.in = append(g.in, nil)
@@ -105,6 +114,41 @@ func (g *Graph) AddOrderEdge(from, to string) error {
 	return g.addEdge(from, to, false, true)
 }
 
+// AddEdgeBetween is AddEdge given the vertices rather than their names.
+func (g *Graph) AddEdgeBetween(from, to *Vertex, refresh bool) error {
+	return g.addEdgeBetween(from, to, refresh, false)
+}
+
+// AddOrderEdgeBetween is AddOrderEdge given the vertices rather than their names.
+func (g *Graph) AddOrderEdgeBetween(from, to *Vertex) error {
+	return g.addEdgeBetween(from, to, false, true)
+}
+
+func (g *Graph) addEdgeBetween(from, to *Vertex, refresh, order bool) error {
+	f, ok := g.pos(from)
+	if !ok {
+		return fmt.Errorf("edge %v -> %v: no vertex %v", from, to, from)
+	}
+	t, ok := g.pos(to)
+	if !ok {
+		return fmt.Errorf("edge %v -> %v: no vertex %v", from, to, to)
+	}
+	g.addEdgeAt(f, t, refresh, order)
+	return nil
+}
+
+// pos is v's position in g.
+func (g *Graph) pos(v *Vertex) (int32, bool) {
+	if v == nil {
+		return 0, false
+	}
+	if int(v.at) < len(g.vertices) && g.vertices[v.at] == v {
+		return v.at, true
+	}
+	i, ok := g.index[v.Name] // v was added to another graph since, or is a copy
+	return i, ok && g.vertices[i] == v
+}
+
 func (g *Graph) addEdge(from, to string, refresh, order bool) error {
 	f, ok := g.index[from]
 	if !ok {
@@ -114,15 +158,20 @@ func (g *Graph) addEdge(from, to string, refresh, order bool) error {
 	if !ok {
 		return fmt.Errorf("edge %s -> %s: no vertex %s", from, to, to)
 	}
+	g.addEdgeAt(f, t, refresh, order)
+	return nil
+}
+
+func (g *Graph) addEdgeAt(f, t int32, refresh, order bool) {
 	if i := g.find(f, t); i >= 0 {
 		if order {
-			return nil
+			return
 		}
 		e := &g.out[f][i]
 		e.refresh, e.order = e.refresh || refresh, false
 		back := &g.in[t][e.peer]
 		back.refresh, back.order = e.refresh, false
-		return nil
+		return
 	}
 	fHeavy, tHeavy := g.heavy(f), g.heavy(t)
 	g.out[f] = append(g.out[f], edge{to: t, peer: int32(len(g.in[t])), refresh: refresh, order: order})
@@ -136,7 +185,7 @@ func (g *Graph) addEdge(from, to string, refresh, order bool) error {
 	if g.heavy(f) && g.heavy(t) {
 		g.indexHeavy(f, t, int32(len(g.out[f])-1))
 	}
-	return nil
+	return
 }
 
 // find returns the index in out[f] of the edge f→t, or -1. Most vertices have a
@@ -233,6 +282,23 @@ func (g *Graph) DependsOn(to, from string) bool {
 	if !ok {
 		return false
 	}
+	return g.dependsOnAt(t, f)
+}
+
+// DependsOnVertex is DependsOn given the vertices rather than their names.
+func (g *Graph) DependsOnVertex(to, from *Vertex) bool {
+	f, ok := g.pos(from)
+	if !ok {
+		return false
+	}
+	t, ok := g.pos(to)
+	if !ok {
+		return false
+	}
+	return g.dependsOnAt(t, f)
+}
+
+func (g *Graph) dependsOnAt(t, f int32) bool {
 	i := g.find(f, t)
 	return i >= 0 && !g.out[f][i].order
 }
@@ -306,30 +372,40 @@ func (g *Graph) CriticalPath(plain bool) int {
 	return longest
 }
 
-// Precedes returns the names among froms that to already depends on, directly or
-// through other vertices, along edges of any kind. rank gives each vertex's position
-// in a topological order of the graph (SerialOrder's, say); the walk back from to
-// only looks at vertices ranked after the lowest of froms, and at no more than limit
-// of them: complete is false when the limit stopped it, and then a from not
-// returned may still precede to.
-func (g *Graph) Precedes(to string, froms []string, rank func(*Vertex) int, limit int) (found map[string]bool, complete bool) {
-	t, ok := g.index[to]
+// Precedes returns the vertices among froms that to already depends on, directly
+// or through other vertices, along edges of any kind. rank gives each vertex's
+// position in a topological order of the graph (SerialOrder's, say); the walk back
+// from to only looks at vertices ranked after the lowest of froms, and at no more
+// than limit of them: complete is false when the limit stopped it, and then a from
+// not returned may still precede to.
+func (g *Graph) Precedes(to *Vertex, froms []*Vertex, rank func(*Vertex) int, limit int) (found map[*Vertex]bool, complete bool) {
+	t, ok := g.pos(to)
 	if !ok || len(froms) == 0 {
 		return nil, true
 	}
 	want := make(map[int32]bool, len(froms))
 	low := -1
 	for _, f := range froms {
-		i, ok := g.index[f]
+		i, ok := g.pos(f)
 		if !ok {
 			continue
 		}
 		want[i] = true
-		if r := rank(g.vertices[i]); low < 0 || r < low {
+		if r := rank(f); low < 0 || r < low {
 			low = r
 		}
 	}
-	found = map[string]bool{}
+	found = map[*Vertex]bool{}
+	// Most often each of froms is a direct dependency (a File's parent folder,
+	// autorequired): then no walk.
+	for _, e := range g.in[t] {
+		if want[e.to] {
+			found[g.vertices[e.to]] = true
+		}
+	}
+	if len(found) == len(want) {
+		return found, true
+	}
 	seen := map[int32]bool{t: true}
 	stack := []int32{t}
 	for len(stack) > 0 {
@@ -342,7 +418,7 @@ func (g *Graph) Precedes(to string, froms []string, rank func(*Vertex) int, limi
 			}
 			seen[u] = true
 			if want[u] {
-				found[g.vertices[u].Name] = true
+				found[g.vertices[u]] = true
 			}
 			if rank(g.vertices[u]) <= low {
 				continue

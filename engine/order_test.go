@@ -128,12 +128,41 @@ func TestPrecedes(t *testing.T) {
 		rank[v.Name] = i
 	}
 	byRank := func(v *Vertex) int { return rank[v.Name] }
-	found, complete := g.Precedes("c", []string{"a", "b", "d", "e"}, byRank, 100)
-	if !complete || !reflect.DeepEqual(found, map[string]bool{"a": true, "b": true}) {
-		t.Errorf("Precedes(c) = %v, %v; want a and b, complete", found, complete)
+	vertex := map[string]*Vertex{}
+	for _, v := range g.Vertices() {
+		vertex[v.Name] = v
 	}
-	if _, complete := g.Precedes("c", []string{"a"}, byRank, 0); complete {
-		t.Error("a walk past its limit says it is complete")
+	vertices := func(names ...string) []*Vertex {
+		var out []*Vertex
+		for _, n := range names {
+			out = append(out, vertex[n])
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		to    string
+		froms []string
+		limit int
+		want  []string
+		// complete is false when the walk may have stopped before finding all.
+		complete bool
+	}{
+		{"c", []string{"a", "b", "d", "e"}, 100, []string{"a", "b"}, true},
+		{"c", []string{"b"}, 0, []string{"b"}, true}, // direct: no walk, no limit
+		{"c", []string{"a", "b"}, 0, []string{"b"}, false},
+		{"c", []string{"a"}, 0, nil, false},
+		{"e", []string{"a", "b", "c"}, 100, nil, true},
+	} {
+		found, complete := g.Precedes(vertex[tc.to], vertices(tc.froms...), byRank, tc.limit)
+		var got []string
+		for _, v := range g.Vertices() {
+			if found[v] {
+				got = append(got, v.Name)
+			}
+		}
+		if complete != tc.complete || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("Precedes(%s, %v, limit %d) = %v, %v; want %v, %v", tc.to, tc.froms, tc.limit, got, complete, tc.want, tc.complete)
+		}
 	}
 }
 

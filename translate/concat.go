@@ -144,9 +144,9 @@ func (t *translation) generateConcats() {
 		v := &engine.Vertex{Name: ref, Resource: &f, Data: meta, Noop: it.noop, Skip: it.skip,
 			Fingerprint: hex.EncodeToString(sum[:16])}
 		t.addVertex(v)
-		sentinel := "Whit[Completed_concat_file[" + it.r.Title + "]]"
-		t.addVertex(&engine.Vertex{Name: sentinel, Relay: true})
-		t.edge(it.start, ref, true)
+		sentinel := &engine.Vertex{Name: "Whit[Completed_concat_file[" + it.r.Title + "]]", Relay: true}
+		t.addVertex(sentinel)
+		t.link(it.start, v, true)
 		// As any File, it autorequires its nearest managed parent directory.
 		for dir := filepath.Dir(c.path); ; dir = filepath.Dir(dir) {
 			if p, ok := t.byKey[t.key("File", dir)]; ok {
@@ -157,8 +157,8 @@ func (t *translation) generateConcats() {
 				break
 			}
 		}
-		t.edge(ref, sentinel, true)
-		t.edge(it.start, sentinel, true)
+		t.link(v, sentinel, true)
+		t.link(it.start, sentinel, true)
 		it.end = sentinel
 	}
 }

@@ -66,14 +66,14 @@ func (t *translation) addOrderings() {
 		if len(conflicts) == 0 {
 			continue
 		}
-		froms := make([]string, len(conflicts))
+		froms := make([]*engine.Vertex, len(conflicts))
 		for j, c := range conflicts {
-			froms[j] = order[c.ID].Name
+			froms[j] = order[c.ID]
 		}
-		implied, _ := t.graph.Precedes(v.Name, froms, byRank, precedesLimit)
+		implied, _ := t.graph.Precedes(v, froms, byRank, precedesLimit)
 		for _, c := range conflicts {
 			before := order[c.ID]
-			if implied[before.Name] {
+			if implied[before] {
 				continue
 			}
 			t.orderEdge(before, v, fmt.Sprintf("%s %s, %s %s", before.Name, describeAccess(why[c.ID], c.Earlier), v.Name, describeAccess(why[i], c.Later)))
@@ -89,7 +89,7 @@ func describeAccess(why string, a footprint.Access) string {
 }
 
 func (t *translation) orderEdge(before, after *engine.Vertex, reason string) {
-	if err := t.graph.AddOrderEdge(before.Name, after.Name); err != nil {
+	if err := t.graph.AddOrderEdgeBetween(before, after); err != nil {
 		t.problem("%v", err)
 		return
 	}

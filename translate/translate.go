@@ -179,9 +179,9 @@ type item struct {
 	children  []*item
 	meta      *Meta
 	params    *Params
-	// For containers, the names of their start and end vertices; for resources,
-	// both are the resource's own vertex.
-	start, end string
+	// For containers, their start and end vertices; for resources, both are the
+	// resource's own vertex.
+	start, end *engine.Vertex
 	ref        string         // "Type[title]"
 	vertex     *engine.Vertex // a resource's vertex
 	path       []string       // containment path, once worked out
@@ -566,19 +566,19 @@ func (t *translation) addVertices() {
 			it.meta.Loglevel = loglevel(it.params)
 		}
 		if it.container {
-			it.start = "Whit[Admissible_" + strings.ToLower(it.r.Type) + "[" + it.r.Title + "]]"
-			it.end = "Whit[Completed_" + strings.ToLower(it.r.Type) + "[" + it.r.Title + "]]"
 			whit := *it.meta
 			whit.Whit = true
-			t.addVertex(&engine.Vertex{Name: it.start, Relay: true, Data: &whit})
-			t.addVertex(&engine.Vertex{Name: it.end, Relay: true, Data: &whit})
+			it.start = &engine.Vertex{Name: "Whit[Admissible_" + strings.ToLower(it.r.Type) + "[" + it.r.Title + "]]", Relay: true, Data: &whit}
+			it.end = &engine.Vertex{Name: "Whit[Completed_" + strings.ToLower(it.r.Type) + "[" + it.r.Title + "]]", Relay: true, Data: &whit}
+			t.addVertex(it.start)
+			t.addVertex(it.end)
 			continue
 		}
-		it.start, it.end = it.ref, it.ref
 		it.vertex = &engine.Vertex{Name: it.ref, Data: it.meta, Noop: noop, Fingerprint: t.fp.sum(it.r)}
 		if !t.selected(tags) {
 			it.vertex.Skip = true
 		}
+		it.start, it.end = it.vertex, it.vertex
 		it.noop, it.skip = noop, it.vertex.Skip
 		t.addVertex(it.vertex)
 	}
@@ -632,11 +632,11 @@ func (t *translation) purges() bool {
 func (t *translation) addContainmentEdges() {
 	for _, it := range t.resources {
 		for _, c := range it.children {
-			t.edge(it.start, c.start, true)
-			t.edge(c.end, it.end, true)
+			t.link(it.start, c.start, true)
+			t.link(c.end, it.end, true)
 		}
 		if it.container {
-			t.edge(it.start, it.end, false)
+			t.link(it.start, it.end, false)
 		}
 	}
 }
@@ -674,6 +674,12 @@ func (t *translation) edge(from, to string, refresh bool) {
 	}
 }
 
+func (t *translation) link(from, to *engine.Vertex, refresh bool) {
+	if err := t.graph.AddEdgeBetween(from, to, refresh); err != nil {
+		t.problem("%v", err)
+	}
+}
+
 // relationships are the metaparameters that make edges: whether the other resource
 // comes first, and whether the edge carries refresh events.
 var relationships = []struct {
@@ -703,9 +709,9 @@ func (t *translation) addRelationships() {
 					continue
 				}
 				if rel.otherFirst {
-					t.edge(other.end, it.start, rel.refresh)
+					t.link(other.end, it.start, rel.refresh)
 				} else {
-					t.edge(it.end, other.start, rel.refresh)
+					t.link(it.end, other.start, rel.refresh)
 				}
 			}
 		}
@@ -727,7 +733,7 @@ func (t *translation) autorequire(it *item) {
 			if other != it {
 				// A dependency the catalog already states the other way round wins.
 				if !t.dependsOn(other, it) {
-					t.edge(other.end, it.start, false)
+					t.link(other.end, it.start, false)
 				}
 			}
 			break
@@ -737,7 +743,7 @@ func (t *translation) autorequire(it *item) {
 
 // dependsOn reports whether a directly depends on b through an explicit edge.
 func (t *translation) dependsOn(a, b *item) bool {
-	return t.graph.DependsOn(a.start, b.end)
+	return t.graph.DependsOnVertex(a.start, b.end)
 }
 
 func (t *translation) checkCycles() {
