@@ -9,15 +9,37 @@ import (
 
 // Puppet's mode syntax (lib/puppet/util/symbolic_file_mode.rb): octal with up to four
 // digits after an optional 0, or comma-separated symbolic clauses.
-var (
-	numericMode  = regexp.MustCompile(`^0?[0-7]{1,4}$`)
-	symbolicMode = regexp.MustCompile(`^([ugoa]*[-=+][-=+rstwxXugo]*)(,[ugoa]*[-=+][-=+rstwxXugo]*)*$`)
-)
+var symbolicMode = regexp.MustCompile(`^([ugoa]*[-=+][-=+rstwxXugo]*)(,[ugoa]*[-=+][-=+rstwxXugo]*)*$`)
+
+// numericMode reports whether s matches /^0?[0-7]{1,4}$/, without the regular
+// expression: every File's check asks it.
+func numericMode(s string) bool {
+	if len(s) == 5 && s[0] == '0' {
+		s = s[1:]
+	}
+	if len(s) < 1 || len(s) > 4 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '7' {
+			return false
+		}
+	}
+	return true
+}
+
+// octal4 prints bits as %04o does.
+func octal4(bits uint32) string {
+	if bits > 0o7777 {
+		return fmt.Sprintf("%04o", bits)
+	}
+	return string([]byte{'0' + byte(bits>>9&7), '0' + byte(bits>>6&7), '0' + byte(bits>>3&7), '0' + byte(bits&7)})
+}
 
 // ValidFileMode checks a File mode the way Puppet validates it, including the
 // operations a symbolic mode may use.
 func ValidFileMode(s string) error {
-	if numericMode.MatchString(s) {
+	if numericMode(s) {
 		return nil
 	}
 	if !symbolicMode.MatchString(s) {
@@ -32,13 +54,13 @@ func ValidFileMode(s string) error {
 // search bits where they have read bits, as Puppet's dirmask does). display is the
 // value as Puppet prints it: four octal digits, or the symbolic text.
 func desiredMode(s string, current uint32, isDir bool) (bits uint32, display string, err error) {
-	if numericMode.MatchString(s) {
+	if numericMode(s) {
 		v, _ := strconv.ParseUint(s, 8, 32)
 		bits = uint32(v)
 		if isDir {
 			bits = dirmask(bits)
 		}
-		return bits, fmt.Sprintf("%04o", bits), nil
+		return bits, octal4(bits), nil
 	}
 	bits, err = symbolicToBits(s, current, isDir)
 	return bits, s, err
