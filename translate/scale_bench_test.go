@@ -9,7 +9,7 @@ import (
 )
 
 // BenchmarkTranslateSynth translates the synthetic catalog of 100,000 files that
-// the integration package's Scale rows apply, as `run` does (Consume set).
+// the integration package's Scale rows apply, as `run` does without exported resources (Consume and Final set).
 func BenchmarkTranslateSynth(b *testing.B) {
 	var buf bytes.Buffer
 	if err := synth.Write(&buf, synth.Options{Root: "/srv/synth", Files: 100_000}); err != nil {
@@ -24,7 +24,7 @@ func BenchmarkTranslateSynth(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		res, err := Translate(c, Options{Consume: true})
+		res, err := Translate(c, Options{Consume: true, Final: true})
 		if err != nil {
 			b.Fatal(err)
 		}

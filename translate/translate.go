@@ -47,6 +47,10 @@ type Options struct {
 	// allow it (Native.Consumable), are dropped as soon as they are read, so that
 	// the catalog's memory goes as the graph's grows.
 	Consume bool
+	// Final says no later graph will be swapped in for this one: vertices get no
+	// Fingerprint (a digest of every resource's parameters, which only a swap
+	// reads).
+	Final bool
 }
 
 // Meta describes the Puppet resource behind a vertex; it is the vertex's Data.
@@ -574,7 +578,10 @@ func (t *translation) addVertices() {
 			t.addVertex(it.end)
 			continue
 		}
-		it.vertex = &engine.Vertex{Name: it.ref, Data: it.meta, Noop: noop, Fingerprint: t.fp.sum(it.r)}
+		it.vertex = &engine.Vertex{Name: it.ref, Data: it.meta, Noop: noop}
+		if !t.opts.Final {
+			it.vertex.Fingerprint = t.fp.sum(it.r)
+		}
 		if !t.selected(tags) {
 			it.vertex.Skip = true
 		}

@@ -175,8 +175,10 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 	translated := time.Now()
 	first := opts
 	// Without live exports nothing reads the catalog's resources again: their
-	// parameters may go as they are translated.
+	// parameters may go as they are translated, and no other graph replaces this
+	// one.
 	first.Consume = live == nil
+	first.Final = live == nil
 	res, err := translateCatalog(applied, path, first, os.Stdout, os.Stderr)
 	if err != nil {
 		return err
