@@ -21,11 +21,14 @@ type Logger struct {
 	color bool
 	// Lines for w wait in pending while a writer is at work (writing), and that
 	// writer takes them all in its next write: many workers logging at once share
-	// one write call instead of queueing for the lock around a write each (as a
-	// database's group commit). The writer returns once nothing is pending, so
-	// when no call to the logger is under way, everything logged is written.
-	pending, spare []byte
-	writing        bool
+	// one write call instead of taking turns at a write each (as a database's
+	// group commit). A call returns once its line is written (written counts the
+	// lines written, queued those logged), as it did when each wrote its own, so
+	// that nothing logged is lost when the process exits right after.
+	pending, spare  []byte
+	writing         bool
+	queued, written uint64
+	done            *sync.Cond // written moved
 }
 
 // syslogger is what the logger uses of a *syslog.Writer.
@@ -107,19 +110,27 @@ func (l *Logger) write(line Line) {
 		s = colors[line.Level] + s + "\x1b[0m"
 	}
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.pending = append(l.pending, s...)
 	// Ruby's puts, as Puppet's console: no second newline after one that ends
 	// the message (a diff's last line).
 	if !strings.HasSuffix(s, "\n") {
 		l.pending = append(l.pending, '\n')
 	}
-	if l.writing {
-		l.mu.Unlock() // the writer at work takes it
+	l.queued++
+	if l.writing { // the writer at work takes the line in its next write
+		mine := l.queued
+		if l.done == nil {
+			l.done = sync.NewCond(&l.mu)
+		}
+		for l.written < mine {
+			l.done.Wait()
+		}
 		return
 	}
 	l.writing = true
 	for len(l.pending) > 0 {
-		buf := l.pending
+		buf, upto := l.pending, l.queued
 		l.pending = l.spare[:0]
 		l.mu.Unlock()
 		_, _ = l.w.Write(buf) // as Ruby's puts to a closed console: lines are lost, the run goes on
@@ -127,9 +138,12 @@ func (l *Logger) write(line Line) {
 		if cap(buf) <= 1<<20 { // a large diff's buffer is not kept
 			l.spare = buf
 		}
+		l.written = upto
+		if l.done != nil {
+			l.done.Broadcast()
+		}
 	}
 	l.writing = false
-	l.mu.Unlock()
 }
 
 func (l *Logger) syslog(level engine.Level, msg string) {

@@ -154,8 +154,8 @@ func (w *slowWriter) Write(p []byte) (int, error) {
 }
 
 // TestConcurrentLines logs from many goroutines at once: every line is written
-// whole, once, in the order each goroutine logged its lines, all of them by the
-// time the calls have returned, in fewer writes than lines.
+// whole, once, in the order each goroutine logged its lines, each by the time its
+// call returns, in fewer writes than lines.
 func TestConcurrentLines(t *testing.T) {
 	const workers, each = 8, 200
 	w := &slowWriter{}
@@ -166,11 +166,19 @@ func TestConcurrentLines(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range each {
+				line := fmt.Sprintf("worker %d line %d", g, i)
 				if i%50 == 49 { // a message ending in a newline gets none added
-					l.Printf(engine.Notice, "worker %d line %d\n", g, i)
-					continue
+					l.Printf(engine.Notice, "%s\n", line)
+				} else {
+					l.Printf(engine.Notice, "%s", line)
 				}
-				l.Printf(engine.Notice, "worker %d line %d", g, i)
+				w.mu.Lock()
+				written := strings.Contains(w.buf.String(), line+"\n")
+				w.mu.Unlock()
+				if !written {
+					t.Errorf("%q not written when its call returned", line)
+					return
+				}
 			}
 		}()
 	}
