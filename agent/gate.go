@@ -20,7 +20,7 @@ type RunGate struct {
 
 	mu      sync.Mutex
 	holders int
-	lock    *RunLock
+	lock    *Pidlock
 	why     string
 }
 

@@ -31,9 +31,10 @@ func Disabled(file string) (reason string, disabled bool, err error) {
 	return lock.Message, true, nil
 }
 
-// RunLock is agent_catalog_run.lock, held while a catalog is applied: the file
-// holds the PID of the process that holds it, as Puppet's Pidlock writes it.
-type RunLock struct{ file string }
+// Pidlock is a file holding the PID of the process that holds it, as Puppet's
+// Pidlock writes it: agent_catalog_run.lock while a catalog is applied, the
+// daemon's pidfile while it runs.
+type Pidlock struct{ file string }
 
 // ErrLocked says another agent's run holds the lock.
 var ErrLocked = errors.New("a run is in progress")
@@ -41,7 +42,7 @@ var ErrLocked = errors.New("a run is in progress")
 // LockRun takes the run lock, as Puppet's Pidlock: created exclusively; a lock
 // whose process is gone, or is no Puppet agent, is stale and taken over. The
 // error wraps ErrLocked when a live agent holds it.
-func LockRun(file string) (*RunLock, error) {
+func LockRun(file string) (*Pidlock, error) {
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return nil, err
 	}
@@ -56,7 +57,7 @@ func LockRun(file string) (*RunLock, error) {
 				os.Remove(file)
 				return nil, err
 			}
-			return &RunLock{file: file}, nil
+			return &Pidlock{file: file}, nil
 		}
 		if !os.IsExist(err) {
 			return nil, err
@@ -71,8 +72,25 @@ func LockRun(file string) (*RunLock, error) {
 	return nil, fmt.Errorf("%w (%s exists)", ErrLocked, file)
 }
 
+// LockPID takes the daemon's pidfile as Puppet's daemon does (Pidlock#lock): as
+// LockRun, except that a file holding this process's PID is its own already (a
+// daemon that restarted in place, by exec, keeps its PID). An error that is not
+// ErrLocked is worded as Ruby's File.open words it.
+func LockPID(file string) (*Pidlock, error) {
+	if pid, _ := holder(file); pid == os.Getpid() {
+		return &Pidlock{file: file}, nil
+	}
+	l, err := LockRun(file)
+	var errno syscall.Errno
+	if err != nil && !errors.Is(err, ErrLocked) && errors.As(err, &errno) {
+		msg := errno.Error()
+		return nil, fmt.Errorf("%s @ rb_sysopen - %s", strings.ToUpper(msg[:1])+msg[1:], file)
+	}
+	return l, err
+}
+
 // Unlock releases the lock if it is still this process's.
-func (l *RunLock) Unlock() error {
+func (l *Pidlock) Unlock() error {
 	data, err := os.ReadFile(l.file)
 	if err != nil || strings.TrimSpace(string(data)) != strconv.Itoa(os.Getpid()) {
 		return nil

@@ -148,3 +148,35 @@ func TestDisableEnable(t *testing.T) {
 		t.Errorf("Enable when enabled: %v", err)
 	}
 }
+
+// TestLockPID: the daemon's pidfile is its own when it holds its PID already (a
+// restart by exec), and other failures are worded as Ruby's File.open's.
+func TestLockPID(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "agent.pid")
+	if err := os.WriteFile(file, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := LockPID(file)
+	if err != nil {
+		t.Fatalf("a pidfile with this process's PID: %v", err)
+	}
+	if err := l.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Errorf("unlocked pidfile still there (%v)", err)
+	}
+	notDir := filepath.Join(dir, "file")
+	os.WriteFile(notDir, nil, 0o644)
+	bad := filepath.Join(notDir, "agent.pid")
+	if _, err := LockPID(bad); err == nil || err.Error() != "Not a directory @ rb_sysopen - "+bad {
+		t.Errorf("pidfile under a file: %v", err)
+	}
+	if _, err := LockPID(filepath.Join(dir, "held")); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "held")); string(data) != strconv.Itoa(os.Getpid()) {
+		t.Errorf("pidfile holds %q, want this PID", data)
+	}
+}

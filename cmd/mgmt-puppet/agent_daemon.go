@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -76,6 +77,19 @@ func (o *agentOptions) daemon(ctx context.Context, set *puppetconf.Settings, ro 
 	if r.noop, err = set.Bool("noop"); err != nil {
 		return err
 	}
+	// As Puppet's daemon, it holds the pidfile while it runs, so that a second
+	// daemon (a puppet agent not disabled yet, or another mgmt-puppet) refuses
+	// to start; each takes the other's for a Puppet process (Pidlock).
+	pidfile, err := agent.LockPID(set.String("pidfile"))
+	if err != nil {
+		log.Printf(engine.Notice, "Starting Puppet client version %s", agent.PuppetVersion)
+		if errors.Is(err, agent.ErrLocked) {
+			err = fmt.Errorf("Could not create PID file: %s", set.String("pidfile"))
+		}
+		log.Printf(engine.Err, "Could not run: %v", err)
+		return exitError{1}
+	}
+	defer pidfile.Unlock()
 	if err := splay(ctx, set, log); err != nil {
 		return nil // stopped while splaying
 	}
@@ -142,6 +156,7 @@ func (o *agentOptions) daemon(ctx context.Context, set *puppetconf.Settings, ro 
 				return err
 			}
 		}
+		pidfile.Unlock() // as Puppet's daemon before it execs itself
 		return restart()
 	}
 	// As Puppet's daemon, puppet.conf is looked at every filetimeout (0: never).

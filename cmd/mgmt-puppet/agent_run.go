@@ -134,8 +134,8 @@ func skipDisabled(set *puppetconf.Settings, log agent.Logger) (bool, error) {
 
 // lockRun takes agent_catalog_run.lock; nil when another run holds it and
 // waitforlock does not wait for it (waitLock).
-func lockRun(ctx context.Context, set *puppetconf.Settings, log agent.Logger) (*agent.RunLock, error) {
-	var lock *agent.RunLock
+func lockRun(ctx context.Context, set *puppetconf.Settings, log agent.Logger) (*agent.Pidlock, error) {
+	var lock *agent.Pidlock
 	ok, err := waitLock(ctx, set, log, func() (err error) {
 		lock, err = agent.LockRun(set.String("agent_catalog_run_lockfile"))
 		return err

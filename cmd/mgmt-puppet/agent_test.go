@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
 	"github.com/mgmt-puppet/mgmt-puppet/puppetconf"
 	"github.com/mgmt-puppet/mgmt-puppet/puppetlog"
+	"github.com/spf13/pflag"
 )
 
 func TestPuppetSettingsFacts(t *testing.T) {
@@ -177,5 +180,87 @@ func TestEarlyFacts(t *testing.T) {
 		if r.early != nil {
 			t.Errorf("dropped %v: the early facts are still there after the run's", drop)
 		}
+	}
+}
+
+// TestDaemonPidfile: the daemon holds Puppet's pidfile while it runs, refuses to
+// start while a live Puppet process holds it, takes over a stale one, and
+// leaves none behind.
+func TestDaemonPidfile(t *testing.T) {
+	// A copy of sleep named puppet is a live Puppet to Pidlock.
+	fake := filepath.Join(t.TempDir(), "puppet")
+	sleepPath, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(sleepPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(fake, src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	live := exec.Command(fake, "30")
+	if err := live.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { live.Process.Kill(); live.Wait() })
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name   string
+		holder int // the PID in the pidfile beforehand; 0: no pidfile
+		want   string
+	}{
+		{"held by a live puppet", live.Process.Pid, "Notice: Starting Puppet client version " + agent.PuppetVersion +
+			"\nError: Could not run: Could not create PID file: PIDFILE\n"},
+		{"stale", gone.Process.Pid, ""},
+		{"free", 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			pidfile := filepath.Join(dir, "run", "agent.pid")
+			if tc.holder != 0 {
+				os.MkdirAll(filepath.Dir(pidfile), 0o755)
+				if err := os.WriteFile(pidfile, []byte(fmt.Sprint(tc.holder)), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Splay with the context ended: the daemon stops right after taking the
+			// pidfile, before it would reach for a server.
+			set, err := puppetconf.Load(filepath.Join(dir, "puppet.conf"), "agent",
+				map[string]string{"certname": "a.example.com", "rundir": filepath.Join(dir, "run"), "vardir": dir,
+					"splay": "true", "splaylimit": "3600"}, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := set.String("pidfile"); got != pidfile {
+				t.Fatalf("pidfile %s, want %s", got, pidfile)
+			}
+			var out strings.Builder
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			o := &agentOptions{flags: pflag.NewFlagSet("agent", pflag.ContinueOnError)}
+			err = o.daemon(ctx, set, &runOptions{parallelism: 2}, puppetlog.New(&out, engine.Info, false))
+			got := strings.ReplaceAll(out.String(), pidfile, "PIDFILE")
+			if tc.want != "" {
+				if err != (exitError{1}) || got != tc.want {
+					t.Fatalf("daemon: %v, logged %q; want exit 1 and %q", err, got, tc.want)
+				}
+				if data, _ := os.ReadFile(pidfile); string(data) != fmt.Sprint(tc.holder) {
+					t.Errorf("the other daemon's pidfile holds %q", data)
+				}
+				return
+			}
+			if err != nil || strings.Contains(got, "Error") {
+				t.Fatalf("daemon: %v, logged %q", err, got)
+			}
+			if _, err := os.Stat(pidfile); !os.IsNotExist(err) {
+				t.Errorf("pidfile left behind (%v)", err)
+			}
+		})
 	}
 }
