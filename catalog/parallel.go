@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // A catalog of 100,000 resources is some 30 MB of JSON, most of it in two arrays
@@ -17,7 +18,7 @@ import (
 var parallelMin = 1 << 20
 
 // parallelArrays counts the arrays decoded in parallel, for the tests.
-var parallelArrays int
+var parallelArrays atomic.Int64
 
 // parallelElements decodes the array at d.pos in parallel: alloc is told the number
 // of elements, then elem decodes element i at its decoder's position. ok is false
@@ -35,7 +36,7 @@ func (d *decoder) parallelElements(alloc func(n int), elem func(d *decoder, i in
 	if !ok || len(starts) < 2*cpus {
 		return false, nil
 	}
-	parallelArrays++
+	parallelArrays.Add(1)
 	alloc(len(starts))
 	runs := min(cpus, len(starts))
 	errs := make([]error, runs)

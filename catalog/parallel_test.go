@@ -57,10 +57,10 @@ func TestParallelDecode(t *testing.T) {
 				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
 			}
 			parallelMin = 64 << 10 // both arrays of big are larger
-			arrays := parallelArrays
+			arrays := parallelArrays.Load()
 			par, parErr := Parse(strings.NewReader(tc.data))
-			if tc.name == "well-formed" && parallelArrays != arrays+2 {
-				t.Fatalf("%d arrays decoded in parallel, want 2", parallelArrays-arrays)
+			if got := parallelArrays.Load() - arrays; tc.name == "well-formed" && got != 2 {
+				t.Fatalf("%d arrays decoded in parallel, want 2", got)
 			}
 			parallelMin = math.MaxInt
 			seq, seqErr := Parse(strings.NewReader(tc.data))

@@ -311,7 +311,8 @@ type run struct {
 	running  int // nodes running
 	slots    int // nodes running that count against Parallelism
 	done     chan completion
-	jobs     chan job // to idle workers
+	jobs     chan job     // to idle workers
+	idle     atomic.Int32 // workers waiting on jobs
 	passDone bool
 	start    time.Time
 	result   Result
@@ -911,8 +912,16 @@ type job struct {
 func (r *run) worker(j job) {
 	for {
 		r.done <- r.evaluate(j.n, j.refreshes, j.real, j.corrective, j.ask)
+		// At most Parallelism wait: more, started for a burst of Offloaded
+		// resources or lent slots, would stay for as long as a daemon runs.
+		if r.idle.Add(1) > int32(r.e.cfg.Parallelism) {
+			r.idle.Add(-1)
+			return
+		}
 		var ok bool
-		if j, ok = <-r.jobs; !ok {
+		j, ok = <-r.jobs
+		r.idle.Add(-1)
+		if !ok {
 			return
 		}
 	}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime/pprof"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -1096,6 +1098,78 @@ func TestOffloadedTakeNoSlot(t *testing.T) {
 	}
 	if res.Changed != 5 {
 		t.Errorf("changed %d, want 5", res.Changed)
+	}
+}
+
+// passSignal is an Observer that says when the first pass is done.
+type passSignal chan struct{}
+
+func (p passSignal) Observe(e Event) {
+	if e.Kind == EventPassDone {
+		close(p)
+	}
+}
+
+// workers counts the goroutines that are evaluation workers.
+func workers(t *testing.T) int {
+	t.Helper()
+	var b strings.Builder
+	if err := pprof.Lookup("goroutine").WriteTo(&b, 2); err != nil { // 2: each goroutine on its own
+		t.Fatal(err)
+	}
+	return strings.Count(b.String(), "engine.(*run).worker(")
+}
+
+// TestIdleWorkersBounded: a burst of Offloaded resources starts a worker each, and
+// once they are done no more than Parallelism workers stay, for as long as a
+// continuous run goes on; none stays once it has ended.
+func TestIdleWorkersBounded(t *testing.T) {
+	rec := &recorder{}
+	g := NewGraph()
+	for i := range 20 {
+		f := &fake{name: fmt.Sprint("o", i), rec: rec, sleep: 20 * time.Millisecond}
+		if err := g.AddVertex(&Vertex{Name: f.name, Resource: offloaded{f}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pass := make(passSignal)
+	e, err := New(Config{Observer: pass, Parallelism: 2, ConvergedTimeout: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	done := make(chan error)
+	go func() {
+		_, err := e.Run(ctx, g)
+		done <- err
+	}()
+	<-pass
+	if rec.peak < 10 {
+		t.Fatalf("peak concurrency %d: the burst did not happen", rec.peak)
+	}
+	idle := -1
+	for range 100 { // the last workers find others idle and end
+		if idle = workers(t); idle <= 2 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if idle > 2 {
+		t.Errorf("%d workers stay after the pass, want at most Parallelism (2)", idle)
+	}
+	cancel()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	for range 100 {
+		if idle = workers(t); idle == 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if idle != 0 {
+		t.Errorf("%d workers stay after the run", idle)
 	}
 }
 

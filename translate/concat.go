@@ -143,7 +143,9 @@ func (t *translation) generateConcats() {
 		sum := sha256.Sum256([]byte(ref + "\x00" + content + "\x00" + f.Mode + "\x00" + f.Owner + "\x00" + f.Group + "\x00" + f.Ensure))
 		v := &engine.Vertex{Name: ref, Resource: &f, Data: meta, Noop: it.noop, Skip: it.skip,
 			Fingerprint: hex.EncodeToString(sum[:16])}
-		t.addVertex(v)
+		if !t.addVertex(v) {
+			continue // a duplicate: the catalog is refused, for that
+		}
 		sentinel := &engine.Vertex{Name: "Whit[Completed_concat_file[" + it.r.Title + "]]", Relay: true}
 		t.addVertex(sentinel)
 		t.link(it.start, v, true)

@@ -1,6 +1,11 @@
 package translate
 
-import "testing"
+import (
+	"strings"
+	"testing"
+
+	"github.com/mgmt-puppet/mgmt-puppet/catalog"
+)
 
 func TestConcatContent(t *testing.T) {
 	frags := []*concatFragment{
@@ -23,5 +28,37 @@ func TestConcatContent(t *testing.T) {
 		if got := concatContent(frags, tc.order, tc.newline); got != tc.want {
 			t.Errorf("order %s newline %v: %q, want %q", tc.order, tc.newline, got, tc.want)
 		}
+	}
+}
+
+// TestConcatDuplicatePath: two Concat_files of one path are refused for that
+// alone, with no problem about edges to a File that was never added.
+func TestConcatDuplicatePath(t *testing.T) {
+	c := &catalog.Catalog{
+		Name: "n", Environment: "production",
+		Resources: []catalog.Resource{
+			{Type: "Stage", Title: "main"},
+			{Type: "Concat_file", Title: "a", Kind: "compilable_type", Parameters: map[string]any{"path": "/p"}},
+			{Type: "Concat_file", Title: "b", Kind: "compilable_type", Parameters: map[string]any{"path": "/p"}},
+		},
+		Edges: []catalog.Edge{
+			{Source: "Stage[main]", Target: "Concat_file[a]"},
+			{Source: "Stage[main]", Target: "Concat_file[b]"},
+		},
+	}
+	_, err := Translate(c, Options{})
+	problems, ok := err.(Problems)
+	if !ok || len(problems) == 0 {
+		t.Fatalf("Translate: %v, want problems", err)
+	}
+	duplicate := false
+	for _, p := range problems {
+		if strings.Contains(p, "no vertex") {
+			t.Errorf("problem about an edge: %s", p)
+		}
+		duplicate = duplicate || strings.Contains(p, "duplicate vertex File[/p]")
+	}
+	if !duplicate {
+		t.Errorf("problems %q: none names the duplicate File[/p]", problems)
 	}
 }

@@ -669,10 +669,13 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func (t *translation) addVertex(v *engine.Vertex) {
+// addVertex adds v to the graph; false (a problem recorded) when its name is taken.
+func (t *translation) addVertex(v *engine.Vertex) bool {
 	if err := t.graph.AddVertex(v); err != nil {
 		t.problem("%v", err)
+		return false
 	}
+	return true
 }
 
 func (t *translation) edge(from, to string, refresh bool) {
