@@ -73,6 +73,7 @@ var settings = map[string]setting{
 	"libdir":                     {kind: kindPath, def: "$vardir/lib"},
 	"factpath":                   {kind: kindPathList, def: "$vardir/lib/facter:$vardir/facts"},
 	"filetimeout":                {kind: kindDuration, def: "15s"},
+	"logdest":                    {}, // console, syslog or files, comma-separated (see puppetlog.Open)
 
 	// Pluginsync.
 	"pluginsync":           {kind: kindBool, def: "true"},

@@ -5,20 +5,27 @@ import (
 	"fmt"
 	"io"
 	"log/syslog"
+	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
 	"github.com/mgmt-puppet/mgmt-puppet/translate"
 )
 
-// Logger is an engine.Observer that writes Puppet's console log lines.
+// Logger is an engine.Observer that writes Puppet's log lines to its
+// destinations: the console (w), syslog, files.
 type Logger struct {
 	mu    sync.Mutex
-	w     io.Writer
-	sys   syslogger // when set, lines go to syslog instead of w
+	w     io.Writer // the console; nil for none
+	sys   syslogger // syslog; nil for none
 	level engine.Level
 	color bool
+	// files are log files, written under fmu; now tells their lines' time.
+	fmu   sync.Mutex
+	files []*fileDest
+	now   func() time.Time
 	// Lines for w wait in pending while a writer is at work (writing), and that
 	// writer takes them all in its next write: many workers logging at once share
 	// one write call instead of taking turns at a write each (as a database's
@@ -57,6 +64,75 @@ func New(w io.Writer, level engine.Level, color bool) *Logger {
 	return &Logger{w: w, level: level, color: color}
 }
 
+// Open returns a logger writing lines at level and above to each of dests, as
+// Puppet's --logdest (or the logdest setting, a comma-separated list) names
+// them: "console" (console, coloured when color is set), "syslog" (as tag), or an
+// absolute file path (see fileDest). A destination named twice is used once.
+// made lists the directories made for files, which Puppet says it creates.
+func Open(dests []string, console io.Writer, tag string, level engine.Level, color bool) (l *Logger, made []string, err error) {
+	l = &Logger{level: level, color: color, now: time.Now}
+	seen := map[string]bool{}
+	for _, dest := range dests {
+		if seen[dest] {
+			continue
+		}
+		seen[dest] = true
+		switch {
+		case dest == "console":
+			l.w = console
+		case dest == "syslog":
+			w, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_NOTICE, tag)
+			if err != nil {
+				l.Close()
+				return nil, nil, err
+			}
+			l.sys = w
+		case filepath.IsAbs(dest):
+			f, created, err := openFile(dest)
+			if err != nil {
+				l.Close()
+				return nil, nil, err
+			}
+			if created {
+				made = append(made, filepath.Dir(dest))
+			}
+			l.files = append(l.files, f)
+		default:
+			l.Close()
+			return nil, nil, fmt.Errorf("Unknown destination type %s", dest)
+		}
+	}
+	return l, made, nil
+}
+
+// Colored reports whether console lines are coloured.
+func (l *Logger) Colored() bool { return l.color }
+
+// Reopen closes the log files and opens them again, as Puppet's daemon does at
+// SIGUSR2 (a rotated file is then written anew).
+func (l *Logger) Reopen() error {
+	l.fmu.Lock()
+	defer l.fmu.Unlock()
+	var errs []error
+	for _, f := range l.files {
+		if err := f.reopen(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close closes the log files.
+func (l *Logger) Close() error {
+	l.fmu.Lock()
+	defer l.fmu.Unlock()
+	var errs []error
+	for _, f := range l.files {
+		errs = append(errs, f.close())
+	}
+	return errors.Join(errs...)
+}
+
 // Puppet's console colours by level.
 var colors = map[engine.Level]string{
 	engine.Debug:   "\x1b[0;37m",
@@ -92,9 +168,16 @@ func (l *Logger) write(line Line) {
 	if line.Level < l.level {
 		return
 	}
+	if len(l.files) > 0 {
+		l.fmu.Lock()
+		t := l.now()
+		for _, f := range l.files {
+			f.write(line, t)
+		}
+		l.fmu.Unlock()
+	}
 	if l.sys != nil {
 		l.mu.Lock()
-		defer l.mu.Unlock()
 		// As Puppet's syslog destination: a message of several lines (a diff)
 		// is sent a line at a time, each with the source.
 		for _, msg := range rubySplitLines(line.Message) {
@@ -103,6 +186,9 @@ func (l *Logger) write(line Line) {
 			}
 			l.syslog(line.Level, msg)
 		}
+		l.mu.Unlock()
+	}
+	if l.w == nil {
 		return
 	}
 	s := line.String()
@@ -110,7 +196,6 @@ func (l *Logger) write(line Line) {
 		s = colors[line.Level] + s + "\x1b[0m"
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.pending = append(l.pending, s...)
 	// Ruby's puts, as Puppet's console: no second newline after one that ends
 	// the message (a diff's last line).
@@ -126,12 +211,16 @@ func (l *Logger) write(line Line) {
 		for l.written < mine {
 			l.done.Wait()
 		}
+		l.mu.Unlock()
 		return
 	}
 	l.writing = true
 	for len(l.pending) > 0 {
+		// Two buffers take turns: pending fills while buf is written. spare
+		// is cleared as it becomes pending, so that the two never share an
+		// array, whichever is kept afterwards.
 		buf, upto := l.pending, l.queued
-		l.pending = l.spare[:0]
+		l.pending, l.spare = l.spare[:0], nil
 		l.mu.Unlock()
 		_, _ = l.w.Write(buf) // as Ruby's puts to a closed console: lines are lost, the run goes on
 		l.mu.Lock()
@@ -144,6 +233,7 @@ func (l *Logger) write(line Line) {
 		}
 	}
 	l.writing = false
+	l.mu.Unlock()
 }
 
 func (l *Logger) syslog(level engine.Level, msg string) {

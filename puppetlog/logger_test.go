@@ -204,3 +204,50 @@ func TestConcurrentLines(t *testing.T) {
 		t.Errorf("%d writes for %d lines: none were written together", w.writes, workers*each)
 	}
 }
+
+// TestLargeLines: a line over the size of buffer kept between writes, written
+// while others log, leaves no buffer shared by the lines being written and those
+// coming in (they were garbled once): every line comes out whole.
+func TestLargeLines(t *testing.T) {
+	w := &slowWriter{}
+	l := New(w, engine.Info, false)
+	big := strings.Repeat("x", 600<<10)
+	huge := strings.Repeat("y", 2<<20)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); l.Printf(engine.Notice, "%s", big) }()
+	go func() { defer wg.Done(); l.Printf(engine.Notice, "%s", huge) }()
+	wg.Wait()
+	const workers, each = 8, 200
+	for g := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				l.Printf(engine.Notice, "worker %d line %d", g, i)
+			}
+		}()
+	}
+	wg.Wait()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	counts := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSuffix(w.buf.String(), "\n"), "\n") {
+		switch {
+		case line == "Notice: "+big, line == "Notice: "+huge:
+			counts[line[:9]]++
+		case strings.HasPrefix(line, "Notice: worker "):
+			counts[line]++
+		default:
+			t.Fatalf("garbled line (%d bytes): %.80q", len(line), line)
+		}
+	}
+	if len(counts) != workers*each+2 {
+		t.Errorf("%d distinct lines, want %d", len(counts), workers*each+2)
+	}
+	for line, n := range counts {
+		if n != 1 {
+			t.Errorf("%.40q written %d times", line, n)
+		}
+	}
+}

@@ -140,7 +140,7 @@ and its lock files (agent_catalog_run.lock, agent_disabled.lock) shared with it.
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log info lines")
 	f.BoolVarP(&o.debug, "debug", "d", false, "log debug lines")
 	f.StringVar(&o.color, "color", "auto", "colour log lines: auto, true, false or ansi")
-	f.StringVar(&o.logdest, "logdest", "", "where log lines go: console, syslog or a file (default: console with --test, --verbose or --debug, else syslog, as puppet agent)")
+	f.StringVar(&o.logdest, "logdest", "", "where log lines go, comma-separated: console, syslog, or files (text; JSON when the name ends in .json or .jsonl), as puppet agent writes them (default: the logdest setting, else console with --test, --verbose or --debug, else syslog)")
 	f.IntVar(&o.parallelism, "parallelism", engine.DefaultParallelism(), "resources evaluated at once")
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics at http://ADDR/metrics while running as a daemon (host:port)")
 	o.delegate.flags(f)
@@ -190,7 +190,7 @@ func (o *agentOptions) run(ctx context.Context) error {
 	if err := ro.validate(); err != nil {
 		return err
 	}
-	log, err := o.logger(ro)
+	log, err := o.logger(ro, o.logdest)
 	if err != nil {
 		return err
 	}
@@ -205,6 +205,16 @@ func (o *agentOptions) run(ctx context.Context) error {
 		log.Printf(engine.Err, "Could not parse configuration: %v", err)
 		return exitError{1}
 	}
+	if dest := set.String("logdest"); o.logdest == "" && dest != "" {
+		// puppet.conf's logdest, where the flag did not say.
+		fromConf, err := o.logger(ro, dest)
+		if err != nil {
+			log.Printf(engine.Err, "Could not prepare for execution: %v", err)
+			return exitError{1}
+		}
+		log = fromConf
+	}
+	defer log.Close()
 	if o.enable || o.disable {
 		// As puppet agent: the lock written or removed, exit 0.
 		lock := set.String("agent_disabled_lockfile")
@@ -229,7 +239,7 @@ func (o *agentOptions) run(ctx context.Context) error {
 		return err
 	}
 	detailed := o.detailedExitcodes || o.test
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := stopOnSignal(ctx, log)
 	defer stop()
 	if !onetime {
 		return o.daemon(ctx, set, ro, log)
@@ -248,31 +258,57 @@ func (o *agentOptions) run(ctx context.Context) error {
 	return nil
 }
 
-// logger sends log lines where --logdest says; by default, as puppet agent, to
-// the console when asked to be verbose (--test, --verbose, --debug), else to
-// syslog as puppet-agent (to the console when there is no syslog).
-func (o *agentOptions) logger(ro *runOptions) (*puppetlog.Logger, error) {
-	dest := o.logdest
+// logger sends log lines where dest says (--logdest, or the logdest setting): a
+// comma-separated list of console, syslog and absolute file paths, written as
+// Puppet's destinations write them (puppetlog.Open). With no dest, as puppet
+// agent: to the console when asked to be verbose (--test, --verbose, --debug),
+// else to syslog as puppet-agent (to the console when there is no syslog).
+func (o *agentOptions) logger(ro *runOptions, dest string) (*puppetlog.Logger, error) {
 	if dest == "" {
-		dest = "syslog"
 		if ro.verbose || ro.debug {
-			dest = "console"
+			return ro.logger(), nil
 		}
-	}
-	switch dest {
-	case "console":
-		return ro.logger(), nil
-	case "syslog":
 		if l, err := puppetlog.NewSyslog("puppet-agent", ro.level()); err == nil {
 			return l, nil
 		}
 		return ro.logger(), nil
 	}
-	f, err := os.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
-	if err != nil {
-		return nil, fmt.Errorf("--logdest %s: %w", dest, err)
+	var dests []string
+	for _, d := range strings.Split(dest, ",") {
+		dests = append(dests, strings.TrimSpace(d))
 	}
-	return puppetlog.New(f, ro.level(), false), nil
+	console := ro.logger() // for its colour
+	log, made, err := puppetlog.Open(dests, os.Stdout, "puppet-agent", ro.level(), console.Colored())
+	if err != nil {
+		return nil, fmt.Errorf("Could not set logdest to %s: %w", dest, err)
+	}
+	for _, dir := range made {
+		log.Printf(engine.Info, "Creating log directory %s", dir)
+	}
+	return log, nil
+}
+
+// stopOnSignal returns a context that ends at SIGINT or SIGTERM, which Puppet's
+// agent reports as "Caught TERM; exiting"; in-flight work then finishes, and a
+// second signal kills the process the usual way. stop ends the watch.
+func stopOnSignal(ctx context.Context, log *puppetlog.Logger) (_ context.Context, stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		defer signal.Stop(sigs)
+		select {
+		case sig := <-sigs:
+			name := "TERM"
+			if sig == os.Interrupt {
+				name = "INT"
+			}
+			log.Printf(engine.Notice, "Caught %s; exiting", name)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 func defaultConfdir(root bool) string {

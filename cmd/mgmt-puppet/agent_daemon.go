@@ -136,10 +136,12 @@ func (o *agentOptions) daemon(ctx context.Context, set *puppetconf.Settings, ro 
 		Observer: obs, FightRepairs: fightRepairs(ro.fightAfter), Gate: d.gate}); err != nil {
 		return err
 	}
-	usr1, hup := make(chan os.Signal, 1), make(chan os.Signal, 1)
+	usr1, usr2, hup := make(chan os.Signal, 1), make(chan os.Signal, 1), make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
+	signal.Notify(usr2, syscall.SIGUSR2)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(usr1)
+	defer signal.Stop(usr2)
 	defer signal.Stop(hup)
 	// The engine has a context of its own, so that a restart can stop it.
 	ctx, stopEngine := context.WithCancel(ctx)
@@ -156,6 +158,7 @@ func (o *agentOptions) daemon(ctx context.Context, set *puppetconf.Settings, ro 
 				return err
 			}
 		}
+		log.Printf(engine.Notice, "Restarting with '%s'", strings.Join(os.Args, " "))
 		pidfile.Unlock() // as Puppet's daemon before it execs itself
 		return restart()
 	}
@@ -180,10 +183,22 @@ func (o *agentOptions) daemon(ctx context.Context, set *puppetconf.Settings, ro 
 		case err := <-d.ran:
 			return err
 		case <-usr1:
-			log.Printf(engine.Notice, "Caught USR1; Calling reload")
+			// Puppet 7's daemon: the trap stores the signal's method, its
+			// loop then processes it.
+			log.Printf(engine.Notice, "Caught USR1; storing reload")
+			log.Printf(engine.Notice, "Processing reload")
+		case <-usr2:
+			log.Printf(engine.Notice, "Caught USR2; storing reopen_logs")
+			log.Printf(engine.Notice, "Processing reopen_logs")
+			log.Printf(engine.Notice, "Reopening log files")
+			if err := log.Reopen(); err != nil {
+				log.Printf(engine.Err, "%v", err)
+			}
+			continue
 		case <-hup:
 			// As puppet agent: a restart, which reads puppet.conf again.
-			log.Printf(engine.Notice, "Caught HUP; Calling restart")
+			log.Printf(engine.Notice, "Caught HUP; storing restart")
+			log.Printf(engine.Notice, "Processing restart")
 			return restartNow()
 		case <-reparse:
 			if statFile(conf) == confState {

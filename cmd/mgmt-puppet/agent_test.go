@@ -264,3 +264,37 @@ func TestDaemonPidfile(t *testing.T) {
 		})
 	}
 }
+
+// TestAgentLogdest: --logdest and the logdest setting take Puppet's list of
+// destinations; a file gets Puppet's file format, its directory is made and
+// said, and an unknown destination is refused as Puppet refuses it.
+func TestAgentLogdest(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "log", "puppet.log")
+	o := &agentOptions{}
+	log, err := o.logger(&runOptions{verbose: true, color: "false"}, "console, "+file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Printf(engine.Notice, "Applied catalog in 0.01 seconds")
+	log.Close()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	if len(lines) != 2 || !strings.HasSuffix(lines[0], " Puppet (info): Creating log directory "+filepath.Dir(file)) ||
+		!strings.HasSuffix(lines[1], " Puppet (notice): Applied catalog in 0.01 seconds") {
+		t.Errorf("log file:\n%s", data)
+	}
+	if _, err := o.logger(&runOptions{}, "console,eventlog"); err == nil || err.Error() != "Could not set logdest to console,eventlog: Unknown destination type eventlog" {
+		t.Errorf("an unknown destination: %v", err)
+	}
+	set, err := puppetconf.Load(filepath.Join(dir, "puppet.conf"), "agent", map[string]string{"logdest": file}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := set.String("logdest"); got != file {
+		t.Errorf("logdest setting %q", got)
+	}
+}

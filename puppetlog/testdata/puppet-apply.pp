@@ -1,0 +1,1 @@
+file { "/tmp/ld/x": content => "a\n" } notify { "hi": }
