@@ -185,7 +185,6 @@ func (g *Graph) addEdgeAt(f, t int32, refresh, order bool) {
 	if g.heavy(f) && g.heavy(t) {
 		g.indexHeavy(f, t, int32(len(g.out[f])-1))
 	}
-	return
 }
 
 // find returns the index in out[f] of the edge f→t, or -1. Most vertices have a

@@ -105,9 +105,6 @@ func Open(dests []string, console io.Writer, tag string, level engine.Level, col
 	return l, made, nil
 }
 
-// Colored reports whether console lines are coloured.
-func (l *Logger) Colored() bool { return l.color }
-
 // Reopen closes the log files and opens them again, as Puppet's daemon does at
 // SIGUSR2 (a rotated file is then written anew).
 func (l *Logger) Reopen() error {

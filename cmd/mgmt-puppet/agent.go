@@ -277,8 +277,7 @@ func (o *agentOptions) logger(ro *runOptions, dest string) (*puppetlog.Logger, e
 	for _, d := range strings.Split(dest, ",") {
 		dests = append(dests, strings.TrimSpace(d))
 	}
-	console := ro.logger() // for its colour
-	log, made, err := puppetlog.Open(dests, os.Stdout, "puppet-agent", ro.level(), console.Colored())
+	log, made, err := puppetlog.Open(dests, os.Stdout, "puppet-agent", ro.level(), ro.colored())
 	if err != nil {
 		return nil, fmt.Errorf("Could not set logdest to %s: %w", dest, err)
 	}

@@ -123,13 +123,17 @@ func (o *runOptions) level() engine.Level {
 }
 
 func (o *runOptions) logger() *puppetlog.Logger {
-	level := o.level()
-	color := o.color == "true" || o.color == "ansi"
+	return puppetlog.New(os.Stdout, o.level(), o.colored())
+}
+
+// colored says whether console lines are coloured: --color true or ansi, or auto
+// on a terminal.
+func (o *runOptions) colored() bool {
 	if o.color == "auto" {
 		_, err := unix.IoctlGetTermios(int(os.Stdout.Fd()), unix.TCGETS)
-		color = err == nil
+		return err == nil
 	}
-	return puppetlog.New(os.Stdout, level, color)
+	return o.color == "true" || o.color == "ansi"
 }
 
 // bigGraph is the size of graph after whose translation run collects garbage at
