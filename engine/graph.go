@@ -64,6 +64,7 @@ type Graph struct {
 	// heavyEdges indexes the edges between two heavy vertices (see find): the
 	// index of the edge in out[from].
 	heavyEdges map[[2]int32]int32
+	spare      []edge // room for first edges (appendEdge)
 }
 
 // heavyDegree is the number of edges above which a vertex is heavy: finding
@@ -174,8 +175,8 @@ func (g *Graph) addEdgeAt(f, t int32, refresh, order bool) {
 		return
 	}
 	fHeavy, tHeavy := g.heavy(f), g.heavy(t)
-	g.out[f] = append(g.out[f], edge{to: t, peer: int32(len(g.in[t])), refresh: refresh, order: order})
-	g.in[t] = append(g.in[t], edge{to: f, peer: int32(len(g.out[f]) - 1), refresh: refresh, order: order})
+	g.out[f] = g.appendEdge(g.out[f], edge{to: t, peer: int32(len(g.in[t])), refresh: refresh, order: order})
+	g.in[t] = g.appendEdge(g.in[t], edge{to: f, peer: int32(len(g.out[f]) - 1), refresh: refresh, order: order})
 	if !fHeavy && g.heavy(f) {
 		g.becameHeavy(f)
 	}
@@ -186,6 +187,23 @@ func (g *Graph) addEdgeAt(f, t int32, refresh, order bool) {
 		g.indexHeavy(f, t, int32(len(g.out[f])-1))
 	}
 }
+
+// appendEdge appends e to list. A vertex's first edge of one direction gets a list
+// with room for two carved out of a shared block: most vertices have one or two
+// (a resource's container and the folder it is in), and a list of its own each
+// was most of what building a large graph allocated.
+func (g *Graph) appendEdge(list []edge, e edge) []edge {
+	if cap(list) == 0 {
+		if len(g.spare) < 2 {
+			g.spare = make([]edge, 2*edgeBlock)
+		}
+		list, g.spare = g.spare[:0:2], g.spare[2:]
+	}
+	return append(list, e)
+}
+
+// edgeBlock is how many vertices' first edges appendEdge allocates at a time.
+const edgeBlock = 1024
 
 // find returns the index in out[f] of the edge f→t, or -1. Most vertices have a
 // few edges: the list of one end is searched, so that building a graph keeps no
@@ -371,38 +389,88 @@ func (g *Graph) CriticalPath(plain bool) int {
 	return longest
 }
 
-// Precedes returns the vertices among froms that to already depends on, directly
-// or through other vertices, along edges of any kind. rank gives each vertex's
-// position in a topological order of the graph (SerialOrder's, say); the walk back
-// from to only looks at vertices ranked after the lowest of froms, and at no more
-// than limit of them: complete is false when the limit stopped it, and then a from
-// not returned may still precede to.
-func (g *Graph) Precedes(to *Vertex, froms []*Vertex, rank func(*Vertex) int, limit int) (found map[*Vertex]bool, complete bool) {
+// Ranks returns the rank function Precedes takes for order, a topological order
+// of g's vertices (SerialOrder's): a vertex's position in order, -1 for one not
+// in it.
+func (g *Graph) Ranks(order []*Vertex) func(*Vertex) int {
+	rank := make([]int32, len(g.vertices))
+	for i := range rank {
+		rank[i] = -1
+	}
+	for i, v := range order {
+		if p, ok := g.pos(v); ok {
+			rank[p] = int32(i)
+		}
+	}
+	return func(v *Vertex) int {
+		if p, ok := g.pos(v); ok {
+			return int(rank[p])
+		}
+		return -1
+	}
+}
+
+// precedesSearch is how many froms Precedes looks through one by one before it
+// indexes them.
+const precedesSearch = 8
+
+// Precedes reports which of froms to already depends on, directly or through
+// other vertices, along edges of any kind: found[i] for froms[i]. rank gives each
+// vertex's position in a topological order of the graph (SerialOrder's, say); the
+// walk back from to only looks at vertices ranked after the lowest of froms, and
+// at no more than limit of them: complete is false when the limit stopped it, and
+// then a from not found may still precede to.
+func (g *Graph) Precedes(to *Vertex, froms []*Vertex, rank func(*Vertex) int, limit int) (found []bool, complete bool) {
+	found = make([]bool, len(froms))
 	t, ok := g.pos(to)
 	if !ok || len(froms) == 0 {
-		return nil, true
+		return found, true
 	}
-	want := make(map[int32]bool, len(froms))
-	low := -1
-	for _, f := range froms {
-		i, ok := g.pos(f)
-		if !ok {
-			continue
-		}
-		want[i] = true
-		if r := rank(f); low < 0 || r < low {
-			low = r
+	at := make([]int32, len(froms)) // froms' positions, -1 for a vertex not in g
+	low, want := -1, 0
+	for i, f := range froms {
+		at[i] = -1
+		if p, ok := g.pos(f); ok {
+			at[i] = p
+			want++
+			if r := rank(f); low < 0 || r < low {
+				low = r
+			}
 		}
 	}
-	found = map[*Vertex]bool{}
+	left := want
+	var index map[int32][]int // froms' indexes by position, when too many to search
+	if len(froms) > precedesSearch {
+		index = make(map[int32][]int, len(froms))
+		for i, p := range at {
+			if p >= 0 {
+				index[p] = append(index[p], i)
+			}
+		}
+	}
+	mark := func(u int32) {
+		if index != nil {
+			for _, i := range index[u] {
+				if !found[i] {
+					found[i] = true
+					left--
+				}
+			}
+			return
+		}
+		for i, p := range at {
+			if p == u && !found[i] {
+				found[i] = true
+				left--
+			}
+		}
+	}
 	// Most often each of froms is a direct dependency (a File's parent folder,
 	// autorequired): then no walk.
 	for _, e := range g.in[t] {
-		if want[e.to] {
-			found[g.vertices[e.to]] = true
-		}
+		mark(e.to)
 	}
-	if len(found) == len(want) {
+	if left == 0 {
 		return found, true
 	}
 	seen := map[int32]bool{t: true}
@@ -416,9 +484,7 @@ func (g *Graph) Precedes(to *Vertex, froms []*Vertex, rank func(*Vertex) int, li
 				continue
 			}
 			seen[u] = true
-			if want[u] {
-				found[g.vertices[u]] = true
-			}
+			mark(u)
 			if rank(g.vertices[u]) <= low {
 				continue
 			}
@@ -486,17 +552,21 @@ func (g *Graph) Cycles() [][]string {
 			if low[v] != index[v] {
 				continue
 			}
-			var comp []string
-			for {
-				w := stack[len(stack)-1]
-				stack = stack[:len(stack)-1]
-				onStack[w] = false
-				comp = append(comp, g.vertices[w].Name)
-				if w == v {
-					break
-				}
+			// The component is what the stack holds from v up; most are v alone.
+			top := len(stack) - 1
+			for stack[top] != v {
+				top--
 			}
-			if len(comp) > 1 || g.find(v, v) >= 0 {
+			members := stack[top:]
+			stack = stack[:top]
+			for _, w := range members {
+				onStack[w] = false
+			}
+			if len(members) > 1 || g.find(v, v) >= 0 {
+				comp := make([]string, len(members))
+				for i, w := range members {
+					comp[i] = g.vertices[w].Name
+				}
 				sort.Strings(comp)
 				cycles = append(cycles, comp)
 			}

@@ -1,7 +1,8 @@
 package footprint
 
 import (
-	"sort"
+	"cmp"
+	"slices"
 	"strings"
 )
 
@@ -35,6 +36,10 @@ type node struct {
 	exactR, treeW, treeR []entry
 }
 
+// searchLimit is how many conflicts Add looks through one by one before it
+// indexes them: most resources have none or one.
+const searchLimit = 16
+
 // NewTracker returns an empty tracker.
 func NewTracker() *Tracker { return &Tracker{root: &node{}} }
 
@@ -43,39 +48,77 @@ func NewTracker() *Tracker { return &Tracker{root: &node{}} }
 // earlier resource. An earlier resource left out is ordered before id through those
 // returned (or conflicts with none of its accesses).
 func (t *Tracker) Add(id int, f Footprint) []Conflict {
-	var out []Conflict
-	seen := map[int]int{} // id → index in out
+	c := collector{id: id, group: f.Group}
 	for _, a := range f.Accesses {
-		t.conflicts(a, f.Group, func(e entry) {
-			if e.id == id {
-				return
-			}
-			if i, ok := seen[e.id]; ok {
-				// The same answer whatever order the trie is walked in.
-				if c := &out[i]; c.Later == a && e.access.Key < c.Earlier.Key {
-					c.Earlier = e.access
-				}
-				return
-			}
-			seen[e.id] = len(out)
-			out = append(out, Conflict{ID: e.id, Earlier: e.access, Later: a})
-		})
+		c.later = a
+		t.conflicts(&c)
 	}
 	for _, a := range f.Accesses {
 		t.record(id, f.Group, a)
 	}
 	// In the order the resources were added, whatever order the trie was walked in.
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
+	if len(c.out) > 1 {
+		slices.SortFunc(c.out, func(a, b Conflict) int { return cmp.Compare(a.ID, b.ID) })
+	}
+	return c.out
 }
 
-// walk returns the node of key, creating it and the nodes above it, and calls visit
-// (when not nil) on each node from the root down to it.
-func (t *Tracker) walk(key string, visit func(*node)) *node {
-	n := t.root
-	if visit != nil {
-		visit(n)
+// collector gathers the conflicts of one resource's accesses.
+type collector struct {
+	id    int    // the resource's
+	group string // its footprint's
+	later Access // the access being looked at
+	out   []Conflict
+	seen  map[int]int // id → index in out, once out is too long to search
+}
+
+// index returns the index in out of the conflict with the resource id.
+func (c *collector) index(id int) (int, bool) {
+	if c.seen != nil {
+		i, ok := c.seen[id]
+		return i, ok
 	}
+	for i := range c.out {
+		if c.out[i].ID == id {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// check adds the entries among es that conflict with c.later.
+func (c *collector) check(es []entry) {
+	a := c.later
+	for _, e := range es {
+		if (c.group != "" && e.group == c.group) || !(a.Write || e.access.Write) || e.id == c.id {
+			continue
+		}
+		if i, ok := c.index(e.id); ok {
+			// The same answer whatever order the trie is walked in.
+			if x := &c.out[i]; x.Later == a && e.access.Key < x.Earlier.Key {
+				x.Earlier = e.access
+			}
+			continue
+		}
+		c.out = append(c.out, Conflict{ID: e.id, Earlier: e.access, Later: a})
+		switch {
+		case c.seen != nil:
+			c.seen[e.id] = len(c.out) - 1
+		case len(c.out) > searchLimit:
+			c.seen = make(map[int]int, 2*len(c.out))
+			for i, x := range c.out {
+				c.seen[x.ID] = i
+			}
+		}
+	}
+}
+
+// walk returns the node of key, creating it and the nodes above it; with c not
+// nil, it checks c's access against each node's entries that cover it, from the
+// root down.
+func (t *Tracker) walk(key string, c *collector) *node {
+	n := t.root
+	c.visit(n)
 	if key == All {
 		return n
 	}
@@ -83,64 +126,67 @@ func (t *Tracker) walk(key string, visit func(*node)) *node {
 	if i := strings.IndexByte(key, ':'); i >= 0 && !strings.HasPrefix(key, "/") {
 		ns, rest = key[:i], key[i+1:]
 	}
-	step := func(c string) {
-		k := n.kids[c]
-		if k == nil {
-			if n.kids == nil {
-				n.kids = map[string]*node{}
-			}
-			k = &node{}
-			n.kids[c] = k
-		}
-		n = k
-		if visit != nil {
-			visit(n)
-		}
-	}
-	step(ns)
+	n = n.kid(ns)
+	c.visit(n)
 	for rest != "" {
-		var c string
-		c, rest, _ = strings.Cut(rest, "/")
-		if c != "" {
-			step(c)
+		var name string
+		name, rest, _ = strings.Cut(rest, "/")
+		if name != "" {
+			n = n.kid(name)
+			c.visit(n)
 		}
 	}
 	return n
 }
 
-// conflicts calls found for each recorded entry a conflicts with.
-func (t *Tracker) conflicts(a Access, group string, found func(entry)) {
-	check := func(es []entry) {
-		for _, e := range es {
-			if (group == "" || e.group != group) && (a.Write || e.access.Write) {
-				found(e)
-			}
+// kid returns n's child named name, made when missing.
+func (n *node) kid(name string) *node {
+	k := n.kids[name]
+	if k == nil {
+		if n.kids == nil {
+			n.kids = map[string]*node{}
 		}
+		k = &node{}
+		n.kids[name] = k
 	}
-	// Tree accesses of the key and of every key above it cover a.
-	last := t.walk(a.Key, func(n *node) {
-		check(n.treeW)
-		if a.Write {
-			check(n.treeR)
+	return k
+}
+
+// visit checks c's access against the tree entries of n, a node on the way to
+// its key, which cover it. A nil c checks nothing.
+func (c *collector) visit(n *node) {
+	if c == nil {
+		return
+	}
+	c.check(n.treeW)
+	if c.later.Write {
+		c.check(n.treeR)
+	}
+}
+
+// below checks c's access, which covers everything under its key, against the
+// entries of every node under n.
+func (c *collector) below(n *node) {
+	for _, k := range n.kids {
+		c.check(k.treeW)
+		if c.later.Write {
+			c.check(k.exactR)
+			c.check(k.treeR)
 		}
-	})
+		c.below(k)
+	}
+}
+
+// conflicts adds to c the recorded entries c.later conflicts with.
+func (t *Tracker) conflicts(c *collector) {
+	a := c.later
+	// Tree accesses of the key and of every key above it cover a.
+	last := t.walk(a.Key, c)
 	if a.Write {
-		check(last.exactR)
+		c.check(last.exactR)
 	}
 	if a.Tree || a.Write {
-		// a covers everything under its key.
-		var below func(*node)
-		below = func(n *node) {
-			for _, k := range n.kids {
-				check(k.treeW)
-				if a.Write {
-					check(k.exactR)
-					check(k.treeR)
-				}
-				below(k)
-			}
-		}
-		below(last)
+		c.below(last)
 	}
 }
 
@@ -151,33 +197,27 @@ func (t *Tracker) conflicts(a Access, group string, found func(entry)) {
 func (t *Tracker) record(id int, group string, a Access) {
 	n := t.walk(a.Key, nil)
 	e := entry{id: id, group: group, access: a}
-	keep := func(es []entry) []entry {
-		if group == "" {
-			return es[:0]
-		}
-		return es
-	}
 	switch {
 	case !a.Write && a.Tree:
 		n.treeR = append(n.treeR, e)
 	case !a.Write:
 		n.exactR = append(n.exactR, e)
+	case group != "":
+		n.treeW = append(n.treeW, e)
 	default:
-		n.treeW = append(keep(n.treeW), e)
-		n.treeR = keep(n.treeR)
-		n.exactR = keep(n.exactR)
-		var clear func(*node)
-		clear = func(n *node) {
-			for c, k := range n.kids {
-				k.exactR, k.treeW, k.treeR = keep(k.exactR), keep(k.treeW), keep(k.treeR)
-				clear(k)
-				if len(k.kids) == 0 && len(k.exactR)+len(k.treeW)+len(k.treeR) == 0 {
-					delete(n.kids, c)
-				}
-			}
-		}
-		if group == "" {
-			clear(n)
+		n.treeW = append(n.treeW[:0], e)
+		n.treeR, n.exactR = n.treeR[:0], n.exactR[:0]
+		n.clear()
+	}
+}
+
+// clear drops the entries of every node under n, and the nodes left empty.
+func (n *node) clear() {
+	for name, k := range n.kids {
+		k.exactR, k.treeW, k.treeR = k.exactR[:0], k.treeW[:0], k.treeR[:0]
+		k.clear()
+		if len(k.kids) == 0 {
+			delete(n.kids, name)
 		}
 	}
 }

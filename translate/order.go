@@ -29,15 +29,12 @@ const precedesLimit = 10000
 // orders them already. With Options.Serial it chains every resource in that order.
 func (t *translation) addOrderings() {
 	order := t.graph.SerialOrder()
-	var rank map[*engine.Vertex]int // made when first needed: most resources conflict with none
+	var rank func(*engine.Vertex) int // made when first needed: most resources conflict with none
 	byRank := func(v *engine.Vertex) int {
 		if rank == nil {
-			rank = make(map[*engine.Vertex]int, len(order))
-			for i, v := range order {
-				rank[v] = i
-			}
+			rank = t.graph.Ranks(order)
 		}
-		return rank[v]
+		return rank(v)
 	}
 	if t.opts.Serial {
 		var prev *engine.Vertex
@@ -71,9 +68,9 @@ func (t *translation) addOrderings() {
 			froms[j] = order[c.ID]
 		}
 		implied, _ := t.graph.Precedes(v, froms, byRank, precedesLimit)
-		for _, c := range conflicts {
+		for j, c := range conflicts {
 			before := order[c.ID]
-			if implied[before] {
+			if implied[j] {
 				continue
 			}
 			t.orderEdge(before, v, fmt.Sprintf("%s %s, %s %s", before.Name, describeAccess(why[c.ID], c.Earlier), v.Name, describeAccess(why[i], c.Later)))

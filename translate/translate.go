@@ -2,9 +2,11 @@ package translate
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/mgmt-puppet/mgmt-puppet/catalog"
 	"github.com/mgmt-puppet/mgmt-puppet/delegate"
@@ -180,9 +182,11 @@ type item struct {
 	noop      bool
 	visiting  bool // path or tags are being worked out (containment cycles)
 	parents   []*item
+	parent    [1]*item // parents' room for the usual one
 	children  []*item
 	meta      *Meta
 	params    *Params
+	built     built // the native resource, between buildNatives and build
 	// For containers, their start and end vertices; for resources, both are the
 	// resource's own vertex.
 	start, end *engine.Vertex
@@ -219,9 +223,44 @@ type translation struct {
 	tagSets map[string][]string
 	keyBuf  []byte
 	tagBuf  []string
-	usedBuf []string
 	mods    *resources.ModuleRoots // shared by the Files; see modules
 	fp      fingerprinter
+	// What every resource needs one of comes from blocks, not one allocation each.
+	items    slab[item]
+	metas    slab[Meta]
+	vertices slab[engine.Vertex]
+	strings  slab[string]
+}
+
+// slab hands out the elements of blocks allocated slabBlock at a time: building
+// a graph of 100,000 resources made a few small objects for each, and allocating
+// them one by one was much of its time. An element lives as long as any of its
+// block does, which is as long as the graph.
+type slab[T any] []T
+
+const slabBlock = 256
+
+// next returns a zero T.
+func (s *slab[T]) next() *T {
+	if len(*s) == 0 {
+		*s = make([]T, slabBlock)
+	}
+	p := &(*s)[0]
+	*s = (*s)[1:]
+	return p
+}
+
+// take returns n zero Ts, with no room to grow into the next ones.
+func (s *slab[T]) take(n int) []T {
+	if n > slabBlock/4 {
+		return make([]T, n)
+	}
+	if len(*s) < n {
+		*s = make([]T, slabBlock)
+	}
+	out := (*s)[:n:n]
+	*s = (*s)[n:]
+	return out
 }
 
 func (t *translation) problem(format string, args ...any) {
@@ -258,7 +297,8 @@ func (t *translation) addResources() {
 		// collects it itself (the compiler realizes it): it is applied like any
 		// other, as the Puppet agent does.
 		r := &t.cat.Resources[i]
-		it := &item{r: r, ref: r.Ref()}
+		it := t.items.next()
+		it.r, it.ref = r, r.Ref()
 		stat := t.stats[r.Type]
 		if stat == nil {
 			stat = &TypeStat{Type: r.Type}
@@ -395,6 +435,9 @@ func (t *translation) addContainment() {
 			continue
 		}
 		src.children = append(src.children, dst)
+		if dst.parents == nil {
+			dst.parents = dst.parent[:0:1]
+		}
 		dst.parents = append(dst.parents, src)
 	}
 	if t.opts.Consume {
@@ -435,7 +478,7 @@ func (t *translation) containment(it *item) []string {
 	if it.r.Type == "Class" {
 		elem = canonicalType(it.r.Title)
 	}
-	path := make([]string, len(parent)+1)
+	path := t.strings.take(len(parent) + 1)
 	copy(path, parent)
 	path[len(parent)] = elem
 	it.path = path
@@ -501,40 +544,73 @@ func (t *translation) selected(tags []string) bool {
 	return !has(t.opts.SkipTags)
 }
 
-// buildNative builds it's native resource into v, or, when it uses parameters or
-// values the native type does not have yet and Puppet is there, hands it to Puppet.
-func (t *translation) buildNative(it *item, v *engine.Vertex) {
-	// The list of parameters read grows in one buffer shared by all resources.
-	it.params.used = append(t.usedBuf[:0], it.params.used...)
-	res := it.native.Build(it.params)
-	var reasons []string
+// built is what building one native resource gave (buildNatives), for build to
+// take in.
+type built struct {
+	res      engine.Resource
+	reasons  []string // what the native type does not implement yet
+	delegate bool     // hand the resource to Puppet for those reasons
+	invalid  error    // what res.Validate said
+}
+
+// parallelBuild is the number of resources from which build builds native
+// resources on every CPU; buildBlock is how many a goroutine takes at a time, and
+// buildAhead how many blocks may be built before build takes them in.
+const (
+	parallelBuild = 2000
+	buildBlock    = 256
+	buildAhead    = 4
+)
+
+// buildNative builds it's native resource into it.built, reading its parameters
+// with used as the buffer of those read, which it returns for the next resource.
+// A resource that uses parameters or values the native type does not have yet is
+// to be handed to Puppet, when Puppet is there.
+func (t *translation) buildNative(it *item, used []string, mods *resources.ModuleRoots) []string {
+	it.params.used = append(used[:0], it.params.used...)
+	b := &it.built
+	b.res = it.native.Build(it.params)
 	for _, name := range it.params.Unused(it.native.Ignorable...) {
-		reasons = append(reasons, "parameter "+name)
+		b.reasons = append(b.reasons, "parameter "+name)
 	}
-	t.usedBuf = it.params.settle()
-	reasons = append(reasons, it.params.Unsupported()...)
-	if len(reasons) > 0 && len(it.params.Errs()) == 0 && t.opts.Delegate != nil && !it.native.Together {
-		t.delegateNative(it, reasons)
+	used = it.params.settle()
+	b.reasons = append(b.reasons, it.params.Unsupported()...)
+	errs := it.params.Errs()
+	if len(b.reasons) > 0 && len(errs) == 0 && t.opts.Delegate != nil && !it.native.Together {
+		b.delegate = true
+		return used
+	}
+	if b.res != nil && len(errs) == 0 {
+		b.invalid = b.res.Validate()
+	}
+	if m, ok := b.res.(modulesUser); ok {
+		m.SetModules(mods)
+	}
+	if d, ok := b.res.(diffShower); ok {
+		d.SetShowDiff(t.opts.ShowDiff)
+	}
+	return used
+}
+
+// takeNative puts it's built resource into v, or hands it to Puppet, and notes
+// the problems building it found.
+func (t *translation) takeNative(it *item, v *engine.Vertex) {
+	b := it.built
+	it.built = built{}
+	if b.delegate {
+		t.delegateNative(it, b.reasons)
 		return
 	}
 	for _, err := range it.params.Errs() {
 		t.problems = append(t.problems, err.Error())
 	}
-	for _, r := range reasons {
+	for _, r := range b.reasons {
 		t.problems = append(t.problems, unsupportedProblem(it.r.Ref(), r))
 	}
-	if res != nil && len(it.params.Errs()) == 0 {
-		if err := res.Validate(); err != nil {
-			t.problem("%s: %v", it.r.Ref(), err)
-		}
+	if b.invalid != nil {
+		t.problem("%s: %v", it.r.Ref(), b.invalid)
 	}
-	if m, ok := res.(modulesUser); ok {
-		m.SetModules(t.modules())
-	}
-	if d, ok := res.(diffShower); ok {
-		d.SetShowDiff(t.opts.ShowDiff)
-	}
-	v.Resource = res
+	v.Resource = b.res
 	t.checkRedactable(it)
 }
 
@@ -564,7 +640,8 @@ func (t *translation) addVertices() {
 	for _, it := range t.resources {
 		path := t.containment(it)
 		tags, noop := t.inherited(it)
-		it.meta = &Meta{Type: it.r.Type, Title: it.r.Title,
+		it.meta = t.metas.next()
+		*it.meta = Meta{Type: it.r.Type, Title: it.r.Title,
 			Containment: path, Tags: tags, ResourceTags: it.r.Tags, File: it.r.File, Line: it.r.Line, Loglevel: engine.Notice}
 		if it.params != nil {
 			it.meta.Loglevel = loglevel(it.params)
@@ -578,7 +655,8 @@ func (t *translation) addVertices() {
 			t.addVertex(it.end)
 			continue
 		}
-		it.vertex = &engine.Vertex{Name: it.ref, Data: it.meta, Noop: noop}
+		it.vertex = t.vertices.next()
+		*it.vertex = engine.Vertex{Name: it.ref, Data: it.meta, Noop: noop}
 		if !t.opts.Final {
 			it.vertex.Fingerprint = t.fp.sum(it.r)
 		}
@@ -597,13 +675,77 @@ func (t *translation) addVertices() {
 // autorequire the catalog states the other way round gives way (dependsOn).
 func (t *translation) build() {
 	consume := t.opts.Consume && !t.purges()
-	for _, it := range t.resources {
+	mods := t.modules()
+	// Native resources are built in blocks, on every CPU for a large catalog (a
+	// Build reads only its own resource's parameters), and taken in block by
+	// block in catalog order, a few blocks behind, so that a resource's
+	// parameters go soon after it is built.
+	blocks := (len(t.resources) + buildBlock - 1) / buildBlock
+	block := func(b int) []*item { return t.resources[b*buildBlock : min((b+1)*buildBlock, len(t.resources))] }
+	buildBlockOf := func(b int, used []string) []string {
+		for _, it := range block(b) {
+			if !it.container && it.native != nil {
+				used = t.buildNative(it, used, mods)
+			}
+		}
+		return used
+	}
+	workers := runtime.GOMAXPROCS(0)
+	if len(t.resources) < parallelBuild {
+		workers = 0
+	}
+	var used []string
+	done := make([]chan struct{}, blocks) // closed once block b is built
+	if workers > 0 {
+		for b := range done {
+			done[b] = make(chan struct{})
+		}
+		ahead := make(chan struct{}, buildAhead*workers) // a token per block being built or waiting
+		stop := make(chan struct{})                      // ends the workers waiting for a token
+		defer close(stop)
+		var next atomic.Int64
+		for range workers {
+			go func() {
+				var used []string // the lists of parameters read share one buffer
+				for {
+					select {
+					case ahead <- struct{}{}:
+					case <-stop:
+						return
+					}
+					b := int(next.Add(1)) - 1
+					if b >= blocks {
+						return
+					}
+					used = buildBlockOf(b, used)
+					close(done[b])
+				}
+			}()
+		}
+		for b := range blocks {
+			<-done[b]
+			t.takeBlock(block(b), consume)
+			<-ahead
+		}
+		return
+	}
+	for b := range blocks {
+		used = buildBlockOf(b, used)
+		t.takeBlock(block(b), consume)
+	}
+}
+
+// takeBlock takes in the resources of a built block: the native resources
+// built, those handed to Puppet, their autorequires; with consume, it drops the
+// parameters nothing reads any more.
+func (t *translation) takeBlock(items []*item, consume bool) {
+	for _, it := range items {
 		if it.container {
 			continue
 		}
 		v := it.vertex
 		if it.native != nil {
-			t.buildNative(it, v)
+			t.takeNative(it, v)
 		}
 		if it.delegated {
 			res := t.opts.Delegate.Resource(t.cat, it.r, containers(it))
