@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/mgmt-puppet/mgmt-puppet/catalog"
@@ -194,6 +195,7 @@ type item struct {
 	vertex     *engine.Vertex // a resource's vertex
 	path       []string       // containment path, once worked out
 	tags       []string       // tags with the containers', once worked out
+	tagged     bool           // tags are worked out
 }
 
 // res is the resource of it's vertex, nil for containers.
@@ -218,18 +220,26 @@ type translation struct {
 	orderings  []Ordering
 	// suitability caches Native.Suitable by type.
 	suitability map[string]bool
+	mods        *resources.ModuleRoots // shared by the Files; see modules
+	fp          fingerprinter
+	items       slab[item]
+	// own is the translation's own store, for its containers; each goroutine
+	// that works out resources' vertices has one (addVertices).
+	own store
+}
+
+// store is what working out vertices needs, for one goroutine: blocks that
+// what every resource needs one of comes from, rather than an allocation each,
+// and the tag lists made so far.
+type store struct {
+	metas    slab[Meta]
+	vertices slab[engine.Vertex]
+	strings  slab[string]
 	// tagSets shares equal tag lists between resources, keyed by the tags joined
 	// with NULs (built in keyBuf).
 	tagSets map[string][]string
 	keyBuf  []byte
 	tagBuf  []string
-	mods    *resources.ModuleRoots // shared by the Files; see modules
-	fp      fingerprinter
-	// What every resource needs one of comes from blocks, not one allocation each.
-	items    slab[item]
-	metas    slab[Meta]
-	vertices slab[engine.Vertex]
-	strings  slab[string]
 }
 
 // slab hands out the elements of blocks allocated slabBlock at a time: building
@@ -464,21 +474,21 @@ func containers(it *item) []*catalog.Resource {
 // containment returns it's path from the outermost container, through first
 // parents. Each container's path is worked out once and shared: a resource's path
 // costs one slice, its last element the resource's reference.
-func (t *translation) containment(it *item) []string {
+func (t *translation) containment(it *item, s *store) []string {
 	if it.path != nil {
 		return it.path
 	}
 	var parent []string
 	if len(it.parents) > 0 && !it.visiting {
 		it.visiting = true // a containment cycle ends the path here
-		parent = t.containment(it.parents[0])
+		parent = t.containment(it.parents[0], s)
 		it.visiting = false
 	}
 	elem := it.ref
 	if it.r.Type == "Class" {
 		elem = canonicalType(it.r.Title)
 	}
-	path := t.strings.take(len(parent) + 1)
+	path := s.strings.take(len(parent) + 1)
 	copy(path, parent)
 	path[len(parent)] = elem
 	it.path = path
@@ -488,42 +498,47 @@ func (t *translation) containment(it *item) []string {
 // inherited reports the tags of it and its containers, and whether it is noop. A
 // container's noop does not reach what it contains: Puppet 7 applying a catalog
 // honours noop only on the resource itself (fixtures/noopmeta shows it).
-func (t *translation) inherited(it *item) (tags []string, noop bool) {
-	return t.allTags(it), isTrue(it.r.Parameters["noop"])
+func (t *translation) inherited(it *item, s *store) (tags []string, noop bool) {
+	return t.allTags(it, s), isTrue(it.r.Parameters["noop"])
 }
 
 // allTags is the sorted union of the tags of it and of all its containers. Each
 // container's set is worked out once, and equal sets share one slice: the
 // resources of one class usually have the same tags.
-func (t *translation) allTags(it *item) []string {
-	if it.tags != nil || it.visiting {
+func (t *translation) allTags(it *item, s *store) []string {
+	if it.tagged || it.visiting {
 		return it.tags
 	}
 	it.visiting = true
 	for _, p := range it.parents {
-		t.allTags(p)
+		t.allTags(p, s)
 	}
 	it.visiting = false
+	it.tags, it.tagged = s.tags(it), true
+	return it.tags
+}
+
+// tags is the sorted union of it's tags and its parents' as worked out already,
+// shared with the resources before it that have the same.
+func (s *store) tags(it *item) []string {
 	// Built in tagBuf; copied only when the set is new.
-	t.tagBuf = append(t.tagBuf[:0], it.r.Tags...)
+	s.tagBuf = append(s.tagBuf[:0], it.r.Tags...)
 	for _, p := range it.parents {
-		t.tagBuf = append(t.tagBuf, p.tags...)
+		s.tagBuf = append(s.tagBuf, p.tags...)
 	}
-	tags := uniqSorted(t.tagBuf)
-	t.keyBuf = t.keyBuf[:0]
+	tags := uniqSorted(s.tagBuf)
+	s.keyBuf = s.keyBuf[:0]
 	for _, tag := range tags {
-		t.keyBuf = append(append(t.keyBuf, tag...), 0)
+		s.keyBuf = append(append(s.keyBuf, tag...), 0)
 	}
-	if shared, ok := t.tagSets[string(t.keyBuf)]; ok {
-		it.tags = shared
+	if shared, ok := s.tagSets[string(s.keyBuf)]; ok {
 		return shared
 	}
 	tags = slices.Clone(tags)
-	if t.tagSets == nil {
-		t.tagSets = map[string][]string{}
+	if s.tagSets == nil {
+		s.tagSets = map[string][]string{}
 	}
-	t.tagSets[string(t.keyBuf)] = tags
-	it.tags = tags
+	s.tagSets[string(s.keyBuf)] = tags
 	return tags
 }
 
@@ -637,15 +652,29 @@ func unsupportedProblem(ref, reason string) string {
 // container, in catalog order; the resources themselves are built later
 // (build), once the relationships are known.
 func (t *translation) addVertices() {
+	// Containers first, one by one: their paths and tags are worked out once, and
+	// read by what they contain.
 	for _, it := range t.resources {
-		path := t.containment(it)
-		tags, noop := t.inherited(it)
-		it.meta = t.metas.next()
-		*it.meta = Meta{Type: it.r.Type, Title: it.r.Title,
-			Containment: path, Tags: tags, ResourceTags: it.r.Tags, File: it.r.File, Line: it.r.Line, Loglevel: engine.Notice}
-		if it.params != nil {
-			it.meta.Loglevel = loglevel(it.params)
+		if it.container {
+			t.addMeta(it, &t.own)
 		}
+	}
+	// Then the resources' metas and vertices, on every CPU for a large catalog:
+	// each reads only its own resource and its containers'.
+	inBlocks(len(t.resources), func() func(lo, hi int) {
+		s := &t.own
+		if len(t.resources) >= parallelBuild {
+			s = &store{}
+		}
+		return func(lo, hi int) {
+			for _, it := range t.resources[lo:hi] {
+				if !it.container {
+					t.addMeta(it, s)
+				}
+			}
+		}
+	})
+	for _, it := range t.resources {
 		if it.container {
 			whit := *it.meta
 			whit.Whit = true
@@ -655,18 +684,65 @@ func (t *translation) addVertices() {
 			t.addVertex(it.end)
 			continue
 		}
-		it.vertex = t.vertices.next()
-		*it.vertex = engine.Vertex{Name: it.ref, Data: it.meta, Noop: noop}
 		if !t.opts.Final {
 			it.vertex.Fingerprint = t.fp.sum(it.r)
 		}
-		if !t.selected(tags) {
-			it.vertex.Skip = true
-		}
-		it.start, it.end = it.vertex, it.vertex
-		it.noop, it.skip = noop, it.vertex.Skip
 		t.addVertex(it.vertex)
 	}
+}
+
+// addMeta works out it's containment path, tags and Meta, and, for a resource,
+// its vertex, with what s holds.
+func (t *translation) addMeta(it *item, s *store) {
+	path := t.containment(it, s)
+	tags, noop := t.inherited(it, s)
+	it.meta = s.metas.next()
+	*it.meta = Meta{Type: it.r.Type, Title: it.r.Title,
+		Containment: path, Tags: tags, ResourceTags: it.r.Tags, File: it.r.File, Line: it.r.Line, Loglevel: engine.Notice}
+	if it.params != nil {
+		it.meta.Loglevel = loglevel(it.params)
+	}
+	if it.container {
+		return
+	}
+	it.vertex = s.vertices.next()
+	*it.vertex = engine.Vertex{Name: it.ref, Data: it.meta, Noop: noop, Skip: !t.selected(tags)}
+	it.start, it.end = it.vertex, it.vertex
+	it.noop, it.skip = noop, it.vertex.Skip
+}
+
+// inBlocks calls the function that each goroutine's setup returns for blocks
+// [lo, hi) of n items, which together cover them all once: on every CPU when n
+// is parallelBuild or more, else on this goroutine.
+func inBlocks(n int, setup func() func(lo, hi int)) {
+	workers := runtime.GOMAXPROCS(0)
+	if n < parallelBuild {
+		workers = 1
+	}
+	var next atomic.Int64
+	run := func(f func(lo, hi int)) {
+		for {
+			lo := int(next.Add(buildBlock)) - buildBlock
+			if lo >= n {
+				return
+			}
+			f(lo, min(lo+buildBlock, n))
+		}
+	}
+	if workers == 1 {
+		run(setup())
+		return
+	}
+	var wg sync.WaitGroup
+	for range workers {
+		f := setup()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			run(f)
+		}()
+	}
+	wg.Wait()
 }
 
 // build builds every native resource, or hands it to Puppet, adds its
