@@ -187,11 +187,12 @@ type item struct {
 	children  []*item
 	meta      *Meta
 	params    *Params
-	built     built // the native resource, between buildNatives and build
+	unbuilt   *unbuilt // why the native resource built is not taken as it is
 	// For containers, their start and end vertices; for resources, both are the
 	// resource's own vertex.
 	start, end *engine.Vertex
 	ref        string         // "Type[title]"
+	canon      string         // a native resource's namevar, canonical
 	vertex     *engine.Vertex // a resource's vertex
 	path       []string       // containment path, once worked out
 	tags       []string       // tags with the containers', once worked out
@@ -302,29 +303,49 @@ func (t *translation) key(typ, title string) refKey {
 }
 
 func (t *translation) addResources() {
-	for i := range t.cat.Resources {
+	items := make([]item, len(t.cat.Resources))
+	// What each resource needs of itself alone, on every CPU for a large catalog:
+	// its reference and, for a type implemented natively, its parameters and
+	// namevar.
+	inBlocks(len(items), func() func(lo, hi int) {
+		return func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				it, r := &items[i], &t.cat.Resources[i]
+				it.r, it.ref = r, r.Ref()
+				if n, ok := natives[r.Type]; ok && !containerTypes[r.Type] {
+					it.params = newParams(r)
+					it.canon = n.canonical(it.params.Namevar(n.Namevar))
+				}
+			}
+		}
+	})
+	for i := range items {
 		// An exported resource is in a node's own catalog only when the node
 		// collects it itself (the compiler realizes it): it is applied like any
 		// other, as the Puppet agent does.
-		r := &t.cat.Resources[i]
-		it := t.items.next()
-		it.r, it.ref = r, r.Ref()
+		it := &items[i]
+		r := it.r
 		stat := t.stats[r.Type]
 		if stat == nil {
 			stat = &TypeStat{Type: r.Type}
 			t.stats[r.Type] = stat
 		}
-		if n, ok := natives[r.Type]; ok && !containerTypes[r.Type] && !t.forcedDelegate(r.Type) && t.suitable(r.Type, n) {
+		n, ok := natives[r.Type]
+		switch {
+		case ok && !containerTypes[r.Type] && !t.forcedDelegate(r.Type) && t.suitable(r.Type, n):
 			it.native = n
 			stat.Native++
-		} else if containerTypes[r.Type] || (r.Kind != "" && r.Kind != "compilable_type") {
+		case containerTypes[r.Type] || (r.Kind != "" && r.Kind != "compilable_type"):
 			it.container = true
 			stat.Container++
-		} else if t.opts.Delegate != nil {
+		case t.opts.Delegate != nil:
 			it.delegated = true
 			stat.Delegated++
-		} else {
+		default:
 			stat.Unsupported++
+		}
+		if it.native == nil {
+			it.params = nil // read for a native type that does not run natively here
 		}
 		k := t.key(r.Type, r.Title)
 		if _, dup := t.byKey[k]; dup {
@@ -336,12 +357,8 @@ func (t *translation) addResources() {
 	}
 	// Second names: namevars and aliases, once every title is known.
 	for _, it := range t.resources {
-		if it.native != nil {
-			it.params = newParams(it.r)
-			name := it.params.Namevar(it.native.Namevar)
-			if canon := it.native.canonical(name); canon != it.r.Title {
-				t.alias(it, canon, !it.native.NotUnique, "namevar")
-			}
+		if it.native != nil && it.canon != it.r.Title {
+			t.alias(it, it.canon, !it.native.NotUnique, "namevar")
 		}
 		if name, ok := it.r.Parameters["name"].(string); ok && it.delegated && name != it.r.Title {
 			// Most types' namevar is name.
@@ -559,13 +576,13 @@ func (t *translation) selected(tags []string) bool {
 	return !has(t.opts.SkipTags)
 }
 
-// built is what building one native resource gave (buildNatives), for build to
-// take in.
-type built struct {
-	res      engine.Resource
-	reasons  []string // what the native type does not implement yet
-	delegate bool     // hand the resource to Puppet for those reasons
-	invalid  error    // what res.Validate said
+// unbuilt is why a native resource built is not taken as it is: what its type
+// does not implement yet, and whether Puppet runs it for that, or what Validate
+// said.
+type unbuilt struct {
+	reasons  []string
+	delegate bool
+	invalid  error
 }
 
 // parallelBuild is the number of resources from which build builds native
@@ -577,55 +594,61 @@ const (
 	buildAhead    = 4
 )
 
-// buildNative builds it's native resource into it.built, reading its parameters
-// with used as the buffer of those read, which it returns for the next resource.
-// A resource that uses parameters or values the native type does not have yet is
-// to be handed to Puppet, when Puppet is there.
+// buildNative builds it's native resource into its vertex, reading its
+// parameters with used as the buffer of those read, which it returns for the
+// next resource. A resource that uses parameters or values the native type does
+// not have yet is to be handed to Puppet, when Puppet is there (it.unbuilt).
 func (t *translation) buildNative(it *item, used []string, mods *resources.ModuleRoots) []string {
 	it.params.used = append(used[:0], it.params.used...)
-	b := &it.built
-	b.res = it.native.Build(it.params)
+	res := it.native.Build(it.params)
+	var reasons []string
 	for _, name := range it.params.Unused(it.native.Ignorable...) {
-		b.reasons = append(b.reasons, "parameter "+name)
+		reasons = append(reasons, "parameter "+name)
 	}
 	used = it.params.settle()
-	b.reasons = append(b.reasons, it.params.Unsupported()...)
+	reasons = append(reasons, it.params.Unsupported()...)
 	errs := it.params.Errs()
-	if len(b.reasons) > 0 && len(errs) == 0 && t.opts.Delegate != nil && !it.native.Together {
-		b.delegate = true
+	if len(reasons) > 0 && len(errs) == 0 && t.opts.Delegate != nil && !it.native.Together {
+		it.unbuilt = &unbuilt{reasons: reasons, delegate: true}
 		return used
 	}
-	if b.res != nil && len(errs) == 0 {
-		b.invalid = b.res.Validate()
+	var invalid error
+	if res != nil && len(errs) == 0 {
+		invalid = res.Validate()
 	}
-	if m, ok := b.res.(modulesUser); ok {
+	if len(reasons) > 0 || invalid != nil {
+		it.unbuilt = &unbuilt{reasons: reasons, invalid: invalid}
+	}
+	if m, ok := res.(modulesUser); ok {
 		m.SetModules(mods)
 	}
-	if d, ok := b.res.(diffShower); ok {
+	if d, ok := res.(diffShower); ok {
 		d.SetShowDiff(t.opts.ShowDiff)
 	}
+	it.vertex.Resource = res
 	return used
 }
 
-// takeNative puts it's built resource into v, or hands it to Puppet, and notes
-// the problems building it found.
-func (t *translation) takeNative(it *item, v *engine.Vertex) {
-	b := it.built
-	it.built = built{}
-	if b.delegate {
-		t.delegateNative(it, b.reasons)
+// takeNative takes in it's resource as buildNative left it: hands it to Puppet,
+// or notes the problems building it found.
+func (t *translation) takeNative(it *item) {
+	u := it.unbuilt
+	it.unbuilt = nil
+	if u != nil && u.delegate {
+		t.delegateNative(it, u.reasons)
 		return
 	}
 	for _, err := range it.params.Errs() {
 		t.problems = append(t.problems, err.Error())
 	}
-	for _, r := range b.reasons {
-		t.problems = append(t.problems, unsupportedProblem(it.r.Ref(), r))
+	if u != nil {
+		for _, r := range u.reasons {
+			t.problems = append(t.problems, unsupportedProblem(it.r.Ref(), r))
+		}
+		if u.invalid != nil {
+			t.problem("%s: %v", it.r.Ref(), u.invalid)
+		}
 	}
-	if b.invalid != nil {
-		t.problem("%s: %v", it.r.Ref(), b.invalid)
-	}
-	v.Resource = b.res
 	t.checkRedactable(it)
 }
 
@@ -821,7 +844,7 @@ func (t *translation) takeBlock(items []*item, consume bool) {
 		}
 		v := it.vertex
 		if it.native != nil {
-			t.takeNative(it, v)
+			t.takeNative(it)
 		}
 		if it.delegated {
 			res := t.opts.Delegate.Resource(t.cat, it.r, containers(it))
