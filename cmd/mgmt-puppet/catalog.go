@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/mgmt-puppet/mgmt-puppet/catalog"
+	"github.com/mgmt-puppet/mgmt-puppet/internal/hugeheap"
 	"github.com/mgmt-puppet/mgmt-puppet/translate"
 )
 
@@ -20,9 +23,41 @@ func load(path string, opts translate.Options, stdout, stderr io.Writer) (*catal
 	return cat, res, err
 }
 
-// readCatalog reads the catalog at path, printing a parse error in Puppet's style.
+// heapPerByte is about how much heap reading, translating and running a catalog
+// fills, per byte of its JSON: a 29.5 MB catalog of 100,000 files peaked at
+// some 215 MB.
+const heapPerByte = 8
+
+// readCatalog reads the catalog at path ("-" for stdin), printing a parse error
+// in Puppet's style. Before a large catalog is decoded, the heap it will fill is
+// prepared for huge pages (hugeheap): a no-op of 100,000 files took 1.26-1.50 s
+// with, 1.72-1.79 s without (58,000 page faults, 3,000 with); of 10,000 files,
+// 0.18-0.20 s against 0.20-0.22 s. A catalog piped in is prepared for only once
+// it is read.
 func readCatalog(path string, stderr io.Writer) (*catalog.Catalog, error) {
-	cat, err := catalog.ReadFile(path)
+	var cat *catalog.Catalog
+	var err error
+	if path == "-" {
+		// A file's size is known before it is read; a pipe's once it is.
+		prepared := false
+		if st, statErr := os.Stdin.Stat(); statErr == nil && st.Mode().IsRegular() {
+			prepared = hugeheap.Prepare(heapPerByte * st.Size())
+		}
+		var data []byte
+		if data, err = io.ReadAll(os.Stdin); err != nil {
+			err = fmt.Errorf("read catalog: %w", err)
+		} else {
+			if !prepared {
+				hugeheap.Prepare(heapPerByte * int64(len(data)))
+			}
+			cat, err = catalog.Parse(bytes.NewReader(data))
+		}
+	} else {
+		if st, statErr := os.Stat(path); statErr == nil {
+			hugeheap.Prepare(heapPerByte * st.Size())
+		}
+		cat, err = catalog.ReadFile(path)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "Error: Could not parse catalog %s: %v\n", path, err)
 		return nil, exitError{1}

@@ -1,0 +1,56 @@
+package hugeheap
+
+import (
+	"os"
+	"runtime"
+	"strings"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// thpEnabled is where Linux says when it backs anonymous memory with huge pages.
+const thpEnabled = "/sys/kernel/mm/transparent_hugepage/enabled"
+
+// Prepare readies the heap for a run about to allocate some need bytes: when
+// Linux gives huge pages to memory that asks for them, it has Go's runtime map
+// that much heap (without touching it), advises it MADV_HUGEPAGE and frees it
+// again, so that the run's allocations, which reuse the lowest free heap first,
+// fault in 2 MiB at a time. It reports whether it did. It does nothing where it
+// would not help or could hurt: for a need under MinNeed; when huge pages are
+// always or never used; with GODEBUG=disablethp=1; when the kernel counts every
+// mapping against a strict commit limit (vm.overcommit_memory 2) or the
+// process's address space is limited; and it advises at most a quarter of the
+// machine's memory. Pages never touched cost no memory; those touched cost up to
+// 2 MiB at a time instead of 4 KiB.
+func Prepare(need int64) bool {
+	if need < MinNeed || thpDisabled(os.Getenv("GODEBUG")) {
+		return false
+	}
+	if b, err := os.ReadFile(thpEnabled); err != nil || chosen(string(b)) != "madvise" {
+		return false
+	}
+	if b, err := os.ReadFile("/proc/sys/vm/overcommit_memory"); err != nil || strings.TrimSpace(string(b)) == "2" {
+		return false
+	}
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_AS, &lim); err != nil || lim.Cur != unix.RLIM_INFINITY {
+		return false
+	}
+	var info unix.Sysinfo_t
+	if err := unix.Sysinfo(&info); err != nil {
+		return false
+	}
+	n := size(uint64(need), uint64(info.Totalram)*uint64(info.Unit))
+	if n == 0 {
+		return false
+	}
+	// A large allocation is fresh memory the runtime does not clear, so making
+	// it maps the span and touches nothing.
+	heap := make([]byte, n)
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(heap)))
+	from, to := span(base, uintptr(n))
+	err := unix.Madvise(heap[from-base:to-base], unix.MADV_HUGEPAGE)
+	runtime.GC() // heap is dead: this frees the span for the run's allocations
+	return err == nil
+}
