@@ -15,6 +15,7 @@ import (
 
 	"github.com/mgmt-puppet/mgmt-puppet/catalog"
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
+	"github.com/mgmt-puppet/mgmt-puppet/internal/hugeheap"
 	"github.com/mgmt-puppet/mgmt-puppet/puppetlog"
 	"github.com/mgmt-puppet/mgmt-puppet/report"
 	"github.com/mgmt-puppet/mgmt-puppet/resources/atomicfile"
@@ -193,6 +194,8 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 		// before the engine allocates, so that the heap does not grow on them.
 		runtime.GC()
 	}
+	// The heap is filled: from now on it may shrink (hugeheap).
+	hugeheap.Release()
 	var observer engine.Observer = log
 	var reports *reportWriter
 	if o.report != "" || o.summary != "" {

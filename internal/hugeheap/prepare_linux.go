@@ -4,6 +4,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -22,7 +23,8 @@ const thpEnabled = "/sys/kernel/mm/transparent_hugepage/enabled"
 // mapping against a strict commit limit (vm.overcommit_memory 2) or the
 // process's address space is limited; and it advises at most a quarter of the
 // machine's memory. Pages never touched cost no memory; those touched cost up to
-// 2 MiB at a time instead of 4 KiB.
+// 2 MiB at a time instead of 4 KiB. A process that goes on once its heap is
+// filled calls Release.
 func Prepare(need int64) bool {
 	if need < MinNeed || thpDisabled(os.Getenv("GODEBUG")) {
 		return false
@@ -50,7 +52,35 @@ func Prepare(need int64) bool {
 	heap := make([]byte, n)
 	base := uintptr(unsafe.Pointer(unsafe.SliceData(heap)))
 	from, to := span(base, uintptr(n))
-	err := unix.Madvise(heap[from-base:to-base], unix.MADV_HUGEPAGE)
+	advised := heap[from-base : to-base]
+	if err := unix.Madvise(advised, unix.MADV_HUGEPAGE); err != nil {
+		return false
+	}
+	prepared.Lock()
+	prepared.spans = append(prepared.spans, [2]uintptr{from, to})
+	prepared.Unlock()
 	runtime.GC() // heap is dead: this frees the span for the run's allocations
-	return err == nil
+	return true
+}
+
+// prepared holds the spans advised, [from, to), until Release: their
+// addresses, not references that would keep their memory.
+var prepared struct {
+	sync.Mutex
+	spans [][2]uintptr
+}
+
+// Release withdraws the advice from the spans Prepare advised, once the run
+// has filled its heap: what is huge stays so, but Linux's khugepaged no longer
+// gathers the pages of a long-running process into huge ones, which would bring
+// back the memory the runtime gives back to the system once the catalog is
+// garbage.
+func Release() {
+	prepared.Lock()
+	defer prepared.Unlock()
+	for _, s := range prepared.spans {
+		// Advice: nothing to do if it is refused.
+		_, _, _ = unix.Syscall(unix.SYS_MADVISE, s[0], s[1]-s[0], unix.MADV_NOHUGEPAGE)
+	}
+	prepared.spans = nil
 }

@@ -3,6 +3,7 @@ package hugeheap
 import (
 	"bufio"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -44,6 +45,12 @@ func TestPrepare(t *testing.T) {
 		t.Errorf("the memory allocated after Prepare is not advised for huge pages: VmFlags %q", flags)
 	}
 	t.Logf("AnonHugePages %d kB in that mapping (0 when the kernel had no huge page free)", huge)
+	Release()
+	flags, _ = vma(t, uintptr(unsafe.Pointer(&b[len(b)/2])))
+	if f := " " + flags + " "; strings.Contains(f, " hg ") || !strings.Contains(f, " nh ") {
+		t.Errorf("after Release, the memory is still advised for huge pages: VmFlags %q", flags)
+	}
+	runtime.KeepAlive(b)
 }
 
 // vma returns the VmFlags and AnonHugePages (kB) of the mapping holding addr,
