@@ -47,6 +47,12 @@ func Parse(r io.Reader) (*Catalog, error) {
 	return parse(data)
 }
 
+// ParseBytes is Parse of a catalog read already; nothing it returns refers to
+// data.
+func ParseBytes(data []byte) (*Catalog, error) {
+	return parse(data)
+}
+
 // readAll reads r whole, in one allocation when r says its length.
 func readAll(r io.Reader) ([]byte, error) {
 	var buf bytes.Buffer

@@ -223,7 +223,6 @@ type translation struct {
 	suitability map[string]bool
 	mods        *resources.ModuleRoots // shared by the Files; see modules
 	fp          fingerprinter
-	items       slab[item]
 	// own is the translation's own store, for its containers; each goroutine
 	// that works out resources' vertices has one (addVertices).
 	own store
@@ -585,13 +584,18 @@ type unbuilt struct {
 	invalid  error
 }
 
-// parallelBuild is the number of resources from which build builds native
-// resources on every CPU; buildBlock is how many a goroutine takes at a time, and
-// buildAhead how many blocks may be built before build takes them in.
+// parallelBuild is the number of resources from which a translation works on
+// every CPU, up to maxWorkers (a variable for the tests, which compare both
+// ways); buildBlock is how many resources a goroutine takes at a time, and
+// buildAhead how many blocks per goroutine may be built before build takes them
+// in. Beyond maxWorkers goroutines, the serial parts are all that is left, and
+// the blocks built ahead would only hold the parameters longer.
+var parallelBuild = 2000
+
 const (
-	parallelBuild = 2000
-	buildBlock    = 256
-	buildAhead    = 4
+	maxWorkers = 8
+	buildBlock = 256
+	buildAhead = 4
 )
 
 // buildNative builds it's native resource into its vertex, reading its
@@ -738,7 +742,7 @@ func (t *translation) addMeta(it *item, s *store) {
 // [lo, hi) of n items, which together cover them all once: on every CPU when n
 // is parallelBuild or more, else on this goroutine.
 func inBlocks(n int, setup func() func(lo, hi int)) {
-	workers := runtime.GOMAXPROCS(0)
+	workers := min(runtime.GOMAXPROCS(0), maxWorkers)
 	if n < parallelBuild {
 		workers = 1
 	}
@@ -789,7 +793,7 @@ func (t *translation) build() {
 		}
 		return used
 	}
-	workers := runtime.GOMAXPROCS(0)
+	workers := min(runtime.GOMAXPROCS(0), maxWorkers)
 	if len(t.resources) < parallelBuild {
 		workers = 0
 	}

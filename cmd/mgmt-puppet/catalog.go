@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -39,18 +38,19 @@ func readCatalog(path string, stderr io.Writer) (*catalog.Catalog, error) {
 	var err error
 	if path == "-" {
 		// A file's size is known before it is read; a pipe's once it is.
-		prepared := false
-		if st, statErr := os.Stdin.Stat(); statErr == nil && st.Mode().IsRegular() {
-			prepared = hugeheap.Prepare(heapPerByte * st.Size())
+		st, statErr := os.Stdin.Stat()
+		regular := statErr == nil && st.Mode().IsRegular()
+		if regular {
+			hugeheap.Prepare(heapPerByte * st.Size())
 		}
 		var data []byte
 		if data, err = io.ReadAll(os.Stdin); err != nil {
 			err = fmt.Errorf("read catalog: %w", err)
 		} else {
-			if !prepared {
+			if !regular {
 				hugeheap.Prepare(heapPerByte * int64(len(data)))
 			}
-			cat, err = catalog.Parse(bytes.NewReader(data))
+			cat, err = catalog.ParseBytes(data)
 		}
 	} else {
 		if st, statErr := os.Stat(path); statErr == nil {

@@ -6,15 +6,15 @@ import "strings"
 // page faults saved are not worth a collection.
 const MinNeed = 16 << 20
 
-// hugePage is the size of a transparent huge page on the platforms Prepare
-// supports, and the alignment madvise needs for them.
-const hugePage = 2 << 20
+// defaultHugePage is the size of a transparent huge page where Linux does not
+// say (2 MiB on x86-64 and on arm64 with 4 KiB pages).
+const defaultHugePage = 2 << 20
 
-// span is the part of [start, start+n) made of whole huge pages: what advising
-// the range can back with them.
-func span(start, n uintptr) (from, to uintptr) {
-	from = (start + hugePage - 1) &^ (hugePage - 1)
-	to = (start + n) &^ (hugePage - 1)
+// span is the part of [start, start+n) made of whole huge pages of size page (a
+// power of two): what advising the range can back with them.
+func span(start, n, page uintptr) (from, to uintptr) {
+	from = (start + page - 1) &^ (page - 1)
+	to = (start + n) &^ (page - 1)
 	return from, max(from, to)
 }
 
@@ -33,11 +33,11 @@ func chosen(list string) string {
 }
 
 // size is how much heap to advise for need bytes on a machine of memTotal
-// bytes: need, but at most a quarter of the memory, in whole huge pages; 0 when
-// that is less than MinNeed.
-func size(need, memTotal uint64) uint64 {
-	n := min(need, memTotal/4) &^ (hugePage - 1)
-	if n < MinNeed {
+// bytes: need, but at most a quarter of the memory; 0 when that is less than
+// MinNeed, or than two huge pages of size page (a power of two).
+func size(need, memTotal, page uint64) uint64 {
+	n := min(need, memTotal/4)
+	if n < MinNeed || n < 2*page {
 		return 0
 	}
 	return n

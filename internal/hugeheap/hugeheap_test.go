@@ -19,33 +19,34 @@ func TestChosen(t *testing.T) {
 
 func TestSize(t *testing.T) {
 	const mb = 1 << 20
-	for _, tc := range []struct{ need, mem, want uint64 }{
-		{236 * mb, 24 << 30, 236 * mb},
-		{237 * mb, 24 << 30, 236 * mb},             // whole huge pages
-		{236 * mb, 512 * mb, 128 * mb},             // a quarter of the memory at most
-		{236 * mb, 60 * mb, 0},                     // a quarter is too little to be worth it
-		{MinNeed - 1, 24 << 30, 0},                 // too little
-		{MinNeed, 24 << 30, MinNeed},               // just enough
-		{1 << 40, 8 << 30, 2 << 30},                // a huge catalog on a small machine
-		{MinNeed + 3*mb, 24 << 30, MinNeed + 2*mb}, // rounds down to whole huge pages
+	for _, tc := range []struct{ need, mem, page, want uint64 }{
+		{236 * mb, 24 << 30, 2 * mb, 236 * mb},
+		{236 * mb, 512 * mb, 2 * mb, 128 * mb}, // a quarter of the memory at most
+		{236 * mb, 60 * mb, 2 * mb, 0},         // a quarter is too little to be worth it
+		{MinNeed - 1, 24 << 30, 2 * mb, 0},     // too little
+		{MinNeed, 24 << 30, 2 * mb, MinNeed},   // just enough
+		{1 << 40, 8 << 30, 2 * mb, 2 << 30},    // a huge catalog on a small machine
+		{236 * mb, 24 << 30, 512 * mb, 0},      // arm64 with 64 KiB pages: not two huge pages
+		{2 << 30, 24 << 30, 512 * mb, 2 << 30},
 	} {
-		if got := size(tc.need, tc.mem); got != tc.want {
-			t.Errorf("size(%d MiB, %d MiB) = %d MiB, want %d MiB", tc.need/mb, tc.mem/mb, got/mb, tc.want/mb)
+		if got := size(tc.need, tc.mem, tc.page); got != tc.want {
+			t.Errorf("size(%d MiB, %d MiB, %d MiB) = %d MiB, want %d MiB", tc.need/mb, tc.mem/mb, tc.page/mb, got/mb, tc.want/mb)
 		}
 	}
 }
 
 func TestSpan(t *testing.T) {
 	const mb = 1 << 20
-	for _, tc := range []struct{ start, n, from, to uintptr }{
-		{4 * mb, 8 * mb, 4 * mb, 12 * mb},
-		{4*mb + 4096, 8 * mb, 6 * mb, 12 * mb},
-		{4*mb + 4096, 2 * mb, 6 * mb, 6 * mb}, // no whole huge page
-		{4*mb + 4096, mb, 6 * mb, 6 * mb},
+	for _, tc := range []struct{ start, n, page, from, to uintptr }{
+		{4 * mb, 8 * mb, 2 * mb, 4 * mb, 12 * mb},
+		{4*mb + 4096, 8 * mb, 2 * mb, 6 * mb, 12 * mb},
+		{4*mb + 4096, 2 * mb, 2 * mb, 6 * mb, 6 * mb}, // no whole huge page
+		{4*mb + 4096, mb, 2 * mb, 6 * mb, 6 * mb},
+		{4*mb + 4096, 1024 * mb, 512 * mb, 512 * mb, 1024 * mb},
 	} {
-		from, to := span(tc.start, tc.n)
+		from, to := span(tc.start, tc.n, tc.page)
 		if from != tc.from || to != tc.to {
-			t.Errorf("span(%#x, %#x) = %#x, %#x; want %#x, %#x", tc.start, tc.n, from, to, tc.from, tc.to)
+			t.Errorf("span(%#x, %#x, %#x) = %#x, %#x; want %#x, %#x", tc.start, tc.n, tc.page, from, to, tc.from, tc.to)
 		}
 	}
 }

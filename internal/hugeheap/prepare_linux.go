@@ -3,6 +3,7 @@ package hugeheap
 import (
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"unsafe"
@@ -10,8 +11,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// thpEnabled is where Linux says when it backs anonymous memory with huge pages.
-const thpEnabled = "/sys/kernel/mm/transparent_hugepage/enabled"
+// Where Linux says when it backs anonymous memory with huge pages, and their
+// size.
+const (
+	thpEnabled = "/sys/kernel/mm/transparent_hugepage/enabled"
+	thpSize    = "/sys/kernel/mm/transparent_hugepage/hpage_pmd_size"
+)
+
+// hugePage is the size of a transparent huge page here.
+func hugePage() uint64 {
+	b, err := os.ReadFile(thpSize)
+	if err != nil {
+		return defaultHugePage
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || n == 0 || n&(n-1) != 0 {
+		return defaultHugePage
+	}
+	return n
+}
 
 // Prepare readies the heap for a run about to allocate some need bytes: when
 // Linux gives huge pages to memory that asks for them, it has Go's runtime map
@@ -43,15 +61,20 @@ func Prepare(need int64) bool {
 	if err := unix.Sysinfo(&info); err != nil {
 		return false
 	}
-	n := size(uint64(need), uint64(info.Totalram)*uint64(info.Unit))
+	page := hugePage()
+	n := size(uint64(need), uint64(info.Totalram)*uint64(info.Unit), page)
 	if n == 0 {
 		return false
 	}
-	// A large allocation is fresh memory the runtime does not clear, so making
-	// it maps the span and touches nothing.
+	// A large allocation is mostly fresh memory, which the runtime does not
+	// clear: making it maps the span and touches little (only what it reuses of
+	// memory freed before, resident already).
 	heap := make([]byte, n)
 	base := uintptr(unsafe.Pointer(unsafe.SliceData(heap)))
-	from, to := span(base, uintptr(n))
+	from, to := span(base, uintptr(n), uintptr(page))
+	if from == to {
+		return false
+	}
 	advised := heap[from-base : to-base]
 	if err := unix.Madvise(advised, unix.MADV_HUGEPAGE); err != nil {
 		return false
