@@ -184,7 +184,7 @@ type item struct {
 	visiting  bool // path or tags are being worked out (containment cycles)
 	parents   []*item
 	parent    [1]*item // parents' room for the usual one
-	children  []*item
+	group     *group   // a container's own part
 	meta      *Meta
 	params    *Params
 	unbuilt   *unbuilt // why the native resource built is not taken as it is
@@ -194,9 +194,15 @@ type item struct {
 	ref        string         // "Type[title]"
 	canon      string         // a native resource's namevar, canonical
 	vertex     *engine.Vertex // a resource's vertex
-	path       []string       // containment path, once worked out
-	tags       []string       // tags with the containers', once worked out
-	tagged     bool           // tags are worked out
+}
+
+// group is what only a container item has: what it contains, and its path and
+// tags, worked out once for everything in it. (A resource's are in its Meta.)
+type group struct {
+	children []*item
+	path     []string // containment path, once worked out
+	tags     []string // tags with the containers', once worked out
+	tagged   bool     // tags are worked out
 }
 
 // res is the resource of it's vertex, nil for containers.
@@ -335,7 +341,7 @@ func (t *translation) addResources() {
 			it.native = n
 			stat.Native++
 		case containerTypes[r.Type] || (r.Kind != "" && r.Kind != "compilable_type"):
-			it.container = true
+			it.container, it.group = true, &group{}
 			stat.Container++
 		case t.opts.Delegate != nil:
 			it.delegated = true
@@ -460,7 +466,7 @@ func (t *translation) addContainment() {
 			t.problem("containment edge %s -> %s: %s is not a container", e.Source, e.Target, e.Source)
 			continue
 		}
-		src.children = append(src.children, dst)
+		src.group.children = append(src.group.children, dst)
 		if dst.parents == nil {
 			dst.parents = dst.parent[:0:1]
 		}
@@ -491,8 +497,8 @@ func containers(it *item) []*catalog.Resource {
 // parents. Each container's path is worked out once and shared: a resource's path
 // costs one slice, its last element the resource's reference.
 func (t *translation) containment(it *item, s *store) []string {
-	if it.path != nil {
-		return it.path
+	if g := it.group; g != nil && g.path != nil {
+		return g.path
 	}
 	var parent []string
 	if len(it.parents) > 0 && !it.visiting {
@@ -507,7 +513,9 @@ func (t *translation) containment(it *item, s *store) []string {
 	path := s.strings.take(len(parent) + 1)
 	copy(path, parent)
 	path[len(parent)] = elem
-	it.path = path
+	if it.group != nil {
+		it.group.path = path
+	}
 	return path
 }
 
@@ -522,16 +530,20 @@ func (t *translation) inherited(it *item, s *store) (tags []string, noop bool) {
 // container's set is worked out once, and equal sets share one slice: the
 // resources of one class usually have the same tags.
 func (t *translation) allTags(it *item, s *store) []string {
-	if it.tagged || it.visiting {
-		return it.tags
+	g := it.group
+	if g != nil && (g.tagged || it.visiting) {
+		return g.tags
 	}
 	it.visiting = true
 	for _, p := range it.parents {
 		t.allTags(p, s)
 	}
 	it.visiting = false
-	it.tags, it.tagged = s.tags(it), true
-	return it.tags
+	tags := s.tags(it)
+	if g != nil {
+		g.tags, g.tagged = tags, true
+	}
+	return tags
 }
 
 // tags is the sorted union of it's tags and its parents' as worked out already,
@@ -540,7 +552,7 @@ func (s *store) tags(it *item) []string {
 	// Built in tagBuf; copied only when the set is new.
 	s.tagBuf = append(s.tagBuf[:0], it.r.Tags...)
 	for _, p := range it.parents {
-		s.tagBuf = append(s.tagBuf, p.tags...)
+		s.tagBuf = append(s.tagBuf, p.group.tags...)
 	}
 	tags := uniqSorted(s.tagBuf)
 	s.keyBuf = s.keyBuf[:0]
@@ -883,7 +895,10 @@ func (t *translation) purges() bool {
 // which comes before its end; events pass both ways.
 func (t *translation) addContainmentEdges() {
 	for _, it := range t.resources {
-		for _, c := range it.children {
+		if it.group == nil {
+			continue
+		}
+		for _, c := range it.group.children {
 			t.link(it.start, c.start, true)
 			t.link(c.end, it.end, true)
 		}
