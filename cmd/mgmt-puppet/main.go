@@ -75,14 +75,16 @@ func writeHeapProfile(file string) error {
 }
 
 // gcPercent is the garbage collector's target unless GOGC says otherwise: the heap
-// may grow by 40% of its live size between collections, not by all of it. The
+// may grow by 30% of its live size between collections, not by all of it. The
 // program holds a large graph that hardly changes and makes little garbage once
 // it runs, so this costs little time: a no-op of 100,000 files peaked at 295 MB
 // and 1.6-1.8 s with Go's default of 100, at 251 MB and 1.6-1.8 s with 50. With
 // its heap on huge pages (readCatalog), whose 2 MiB granules cost some memory,
-// it peaked at 247 MB in 1.26-1.50 s with 50, at 234-236 MB in 1.28-1.30 s with
-// 40, and at 223-235 MB in 1.36-1.46 s with 30.
-const gcPercent = 40
+// and the translation on both CPUs, which allocates faster than the collector
+// marks, `go test -bench Scale/files=100000/apply=noop` peaked at 252-254 MB with
+// 40 and at 236-239 MB with 30, in 1.43-1.59 s and 1.58-1.60 s on a slow hour of
+// the VM (1.21 s with 40 in a calmer one).
+const gcPercent = 30
 
 func main() {
 	if os.Getenv("GOGC") == "" {
