@@ -18,11 +18,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
 	"github.com/mgmt-puppet/mgmt-puppet/resources/atomicfile"
+	"github.com/mgmt-puppet/mgmt-puppet/resources/filecache"
 )
 
 var _ engine.Resource = (*File)(nil)
@@ -84,7 +86,13 @@ type File struct {
 	pathWatch
 	more *fileMore // made when Source or Recurse needs it: most Files have neither
 	want string    // cached digest of Content
+	// known remembers the files read to hold their content (filecache): nil
+	// reads every file.
+	known *filecache.Cache
 }
+
+// SetFileCache has f trust the file cache c about its content (nil: read it).
+func (f *File) SetFileCache(c *filecache.Cache) { f.known = c }
 
 // fileMore is the state of a File's sources and recursion.
 type fileMore struct {
@@ -209,12 +217,15 @@ type state struct {
 	uid, gid int
 	size     int64
 	dir      *atomicfile.DirID // the parent directory looked in, when it exists
+	stamp    filecache.Stamp   // what changes with the content
+	seen     time.Time         // taken before lstat
 }
 
 func (s state) exists() bool { return s.typ != ensureAbsent }
 
 func readState(path string) (state, error) {
 	var st unix.Stat_t
+	seen := time.Now()
 	err := unix.Lstat(path, &st)
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 		return state{typ: ensureAbsent}, nil
@@ -222,7 +233,8 @@ func readState(path string) (state, error) {
 	if err != nil {
 		return state{}, &fs.PathError{Op: "lstat", Path: path, Err: err}
 	}
-	s := state{perm: st.Mode & 0o7777, uid: int(st.Uid), gid: int(st.Gid), size: st.Size}
+	s := state{perm: st.Mode & 0o7777, uid: int(st.Uid), gid: int(st.Gid), size: st.Size,
+		stamp: filecache.StampOf(&st), seen: seen}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
 		s.typ = "file"
@@ -335,7 +347,7 @@ func (f *File) inSync(cur state) bool {
 		return false
 	}
 	if f.Content != nil && cur.typ == ensureFile && f.Replace {
-		if same, err := sameContent(f.Path, *f.Content, cur.size); err != nil || !same {
+		if same, err := f.hasContent(cur); err != nil || !same {
 			return false
 		}
 	}
@@ -545,7 +557,7 @@ func (f *File) checkContent(cur state, apply bool) (bool, error) {
 		return true, nil
 	}
 	// Equal bytes are equal digests: compare first, hash only to report a change.
-	if same, err := sameContent(f.Path, *f.Content, cur.size); err != nil || same {
+	if same, err := f.hasContent(cur); err != nil || same {
 		return same, err
 	}
 	have, err := f.digestFile()
@@ -861,6 +873,19 @@ var readBufs = sync.Pool{New: func() any { return new([16 << 10]byte) }}
 // does.
 func hashFile(path string, h hash.Hash) error {
 	return readFile(path, func(b []byte) bool { h.Write(b); return true })
+}
+
+// hasContent reports whether the regular file cur holds exactly Content: as
+// the file cache remembers it, or as read (and then remembered).
+func (f *File) hasContent(cur state) (bool, error) {
+	if f.known.Holds(f.Path, cur.stamp, *f.Content) {
+		return true, nil
+	}
+	same, err := sameContent(f.Path, *f.Content, cur.size)
+	if same && err == nil {
+		f.known.Add(f.Path, cur.stamp, cur.seen, *f.Content)
+	}
+	return same, err
 }
 
 // sameContent reports whether the file at path holds exactly want.

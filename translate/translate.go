@@ -13,6 +13,7 @@ import (
 	"github.com/mgmt-puppet/mgmt-puppet/delegate"
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
 	"github.com/mgmt-puppet/mgmt-puppet/resources"
+	"github.com/mgmt-puppet/mgmt-puppet/resources/filecache"
 )
 
 // Options select what is applied.
@@ -45,6 +46,10 @@ type Options struct {
 	// ShowDiff is Puppet's show_diff setting: Files log a unified diff of the
 	// content they change (unless their show_diff parameter is false).
 	ShowDiff bool
+	// FileCache, when set, is trusted about the content of files it remembers,
+	// and remembers those read (filecache): Files then read only what changed
+	// since it last saw them. Nil reads every file, as Puppet does.
+	FileCache *filecache.Cache
 	// Consume says the caller reads the catalog no more once Translate returns:
 	// its containment edges, and the parameters of resources of the types that
 	// allow it (Native.Consumable), are dropped as soon as they are read, so that
@@ -99,6 +104,11 @@ type modulesUser interface {
 // (File), when Options.ShowDiff says so.
 type diffShower interface {
 	SetShowDiff(on bool)
+}
+
+// fileCacheUser is a resource that can trust Options.FileCache (File).
+type fileCacheUser interface {
+	SetFileCache(*filecache.Cache)
 }
 
 // Path is the containment path Puppet prints in logs:
@@ -640,6 +650,9 @@ func (t *translation) buildNative(it *item, used []string, mods *resources.Modul
 	}
 	if d, ok := res.(diffShower); ok {
 		d.SetShowDiff(t.opts.ShowDiff)
+	}
+	if c, ok := res.(fileCacheUser); ok && t.opts.FileCache != nil {
+		c.SetFileCache(t.opts.FileCache)
 	}
 	it.vertex.Resource = res
 	return used

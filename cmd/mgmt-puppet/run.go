@@ -19,6 +19,7 @@ import (
 	"github.com/mgmt-puppet/mgmt-puppet/puppetlog"
 	"github.com/mgmt-puppet/mgmt-puppet/report"
 	"github.com/mgmt-puppet/mgmt-puppet/resources/atomicfile"
+	"github.com/mgmt-puppet/mgmt-puppet/resources/filecache"
 	"github.com/mgmt-puppet/mgmt-puppet/translate"
 )
 
@@ -28,6 +29,7 @@ type runOptions struct {
 	convergedTimeout  int
 	fightAfter        int
 	fsyncEach         bool
+	fileCache         string
 	showDiff          bool
 	parallelism       int
 	serial            bool
@@ -43,6 +45,9 @@ type runOptions struct {
 
 // defaultModulePath is Debian's Puppet module path.
 const defaultModulePath = "/etc/puppet/code/environments/$environment/modules:/etc/puppet/code/modules:/usr/share/puppet/modules"
+
+// defaultFileCache is where run remembers the files it found in sync.
+const defaultFileCache = "/var/cache/mgmt-puppet/files.cache"
 
 // splitPath splits a colon-separated path list, dropping empty entries.
 func splitPath(s string) []string {
@@ -78,6 +83,7 @@ resource stays watched afterwards and drift is repaired as it happens.`,
 	f.StringSliceVar(&o.skipTags, "skip-tags", nil, "do not apply resources with one of these tags")
 	f.IntVar(&o.convergedTimeout, "converged-timeout", 0, "seconds to keep watching once converged: 0 exits after the first pass, -1 runs until a signal")
 	f.BoolVar(&o.fsyncEach, "fsync-each", false, "fsync every written file on its own, rather than one syncfs for files written together (for servers busy writing other data to the same file system)")
+	f.StringVar(&o.fileCache, "file-cache", defaultFileCache, "where a run that exits after the first pass remembers the files it read, as rsync's quick check does: a file whose inode, size, mtime and ctime are as then is not read again (\"\": read every file, as Puppet does)")
 	f.IntVar(&o.fightAfter, "fight-after", 5, "a resource repaired this many times within 10 s is fought over by another program: its repairs wait 1 s, doubling up to 30 min, Puppet's run interval (0: never slow down)")
 	f.IntVar(&o.parallelism, "parallelism", engine.DefaultParallelism(), "resources evaluated at once")
 	f.BoolVar(&o.serial, "serial", false, "apply one resource at a time, in the order puppet apply would (only resources that cannot interfere run at once otherwise)")
@@ -158,6 +164,12 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 	}
 	opts := translate.Options{Tags: o.tags, SkipTags: o.skipTags, ModulePath: modulepath,
 		Delegate: runner, DelegateTypes: o.delegate.types, Serial: o.serial, Noop: o.noop, ShowDiff: o.showDiff}
+	// Only a run that ends after its first pass: a watching one reads what an
+	// event says changed, and would only add entries.
+	var known *filecache.Cache
+	if o.fileCache != "" && o.convergedTimeout == 0 {
+		known = filecache.New(o.fileCache)
+	}
 	cat, err := readCatalog(path, os.Stderr)
 	if err != nil {
 		return err
@@ -184,6 +196,7 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 	// one.
 	first.Consume = live == nil
 	first.Final = live == nil
+	first.FileCache = known
 	res, err := translateCatalog(applied, path, first, os.Stdout, os.Stderr)
 	if err != nil {
 		return err
@@ -196,6 +209,10 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 	}
 	// The heap is filled: from now on it may shrink (hugeheap).
 	hugeheap.Release()
+	// Read now, into the heap the translation left.
+	if err := known.Load(); err != nil {
+		log.Printf(engine.Debug, "File cache: %v", err)
+	}
 	var observer engine.Observer = log
 	var reports *reportWriter
 	if o.report != "" || o.summary != "" {
@@ -241,6 +258,13 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 		live.keep(liveCtx, applier(eng, opts, log))
 	}
 	result, err := eng.Run(ctx, res.Graph)
+	if known != nil {
+		trusted, recorded := known.Stats()
+		log.Printf(engine.Debug, "File cache: %d files trusted unread, %d read and remembered", trusted, recorded)
+	}
+	if err := known.Save(); err != nil {
+		log.Printf(engine.Debug, "File cache not saved: %v", err)
+	}
 	if reports != nil {
 		reports.write()
 	}

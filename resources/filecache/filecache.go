@@ -1,0 +1,348 @@
+package filecache
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/bits"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// MinAge is how old a file's last change must be, when the file is examined, for
+// an entry to be recorded: far more than a clock tick of the kernel's coarse clock
+// (at most 10 ms), which file timestamps are taken from.
+const MinAge = 2 * time.Second
+
+// Stamp is what lstat says of a file that changes whenever its content does.
+type Stamp struct {
+	Dev, Ino           uint64
+	Size, Mtime, Ctime int64 // the times in nanoseconds since the epoch
+}
+
+// StampOf is the Stamp of st.
+func StampOf(st *unix.Stat_t) Stamp {
+	return Stamp{Dev: st.Dev, Ino: st.Ino, Size: st.Size, Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano()}
+}
+
+// The file: a header, entries, and the SHA-256 of both.
+const (
+	magic      = "MPFILES1"
+	headerSize = len(magic) + 8 // the magic, then the count of entries
+	entrySize  = 5*8 + sumSize
+	sumSize    = 16 // of a SHA-256 of the content
+)
+
+type sum [sumSize]byte
+
+func sumOf(content string) sum {
+	// A view of the string's bytes, not a copy: Sum256 only reads them.
+	d := sha256.Sum256(unsafe.Slice(unsafe.StringData(content), len(content)))
+	return sum(d[:sumSize])
+}
+
+type entry struct {
+	stamp Stamp
+	sum   sum
+}
+
+func (e *entry) put(b []byte) {
+	le := binary.LittleEndian
+	le.PutUint64(b[0:], e.stamp.Dev)
+	le.PutUint64(b[8:], e.stamp.Ino)
+	le.PutUint64(b[16:], uint64(e.stamp.Size))
+	le.PutUint64(b[24:], uint64(e.stamp.Mtime))
+	le.PutUint64(b[32:], uint64(e.stamp.Ctime))
+	copy(b[40:], e.sum[:])
+}
+
+func get(b []byte) entry {
+	le := binary.LittleEndian
+	e := entry{stamp: Stamp{Dev: le.Uint64(b[0:]), Ino: le.Uint64(b[8:]), Size: int64(le.Uint64(b[16:])),
+		Mtime: int64(le.Uint64(b[24:])), Ctime: int64(le.Uint64(b[32:]))}}
+	copy(e.sum[:], b[40:])
+	return e
+}
+
+// Cache is the entries read from a cache file, and those recorded since. Its
+// methods may be called from many goroutines; a nil Cache holds nothing and
+// records nothing.
+type Cache struct {
+	path string
+	// old holds the entries of the file as they are in it; index finds them
+	// by inode, and hits marks those a check relied on, which Save keeps.
+	old   []byte
+	index table
+	hits  []atomic.Uint32
+
+	mu    sync.Mutex
+	added []entry
+
+	trusted sync.Map // device number → bool: its file system keeps ctime
+	torn    bool     // the file could not be used: Save replaces it
+}
+
+// New returns an empty cache that Save writes to path.
+func New(path string) *Cache { return &Cache{path: path} }
+
+// Open is New and Load.
+func Open(path string) (*Cache, error) {
+	c := New(path)
+	return c, c.Load()
+}
+
+// Load reads the cache file, before c is used. A file that is missing leaves
+// the cache empty; one that cannot be trusted (torn, another format, writable by
+// others) leaves it empty with an error that says why, which callers log and go
+// on: every file is then read.
+func (c *Cache) Load() error {
+	if c == nil {
+		return nil
+	}
+	b, err := readOwn(c.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	n, err := check(b)
+	if err != nil {
+		c.torn = true
+		return fmt.Errorf("%s: %w: ignored, every file is read", c.path, err)
+	}
+	c.old = b[headerSize : headerSize+n*entrySize]
+	c.index = newTable(n)
+	for i := range n {
+		c.index.put(c.old[i*entrySize:], int32(i))
+	}
+	c.hits = make([]atomic.Uint32, (n+31)/32)
+	return nil
+}
+
+// readOwn reads the file at path if it belongs to this process's user and no
+// one else may write it.
+func readOwn(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return nil, err
+	}
+	if st.Uid != uint32(os.Geteuid()) || st.Mode&0o022 != 0 || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, fmt.Errorf("%s: not a regular file of uid %d that only it may write: ignored, every file is read", path, os.Geteuid())
+	}
+	return io.ReadAll(f)
+}
+
+// check validates a cache file's bytes and returns how many entries it holds.
+func check(b []byte) (int, error) {
+	if len(b) < headerSize+sha256.Size || string(b[:len(magic)]) != magic {
+		return 0, errors.New("not a cache file of this version")
+	}
+	n := binary.LittleEndian.Uint64(b[len(magic):])
+	if n > uint64(len(b)) || uint64(len(b)) != uint64(headerSize)+n*entrySize+sha256.Size {
+		return 0, errors.New("torn: its length does not match its count of entries")
+	}
+	body := b[:len(b)-sha256.Size]
+	if got := sha256.Sum256(body); !bytes.Equal(got[:], b[len(body):]) {
+		return 0, errors.New("torn: its checksum does not match")
+	}
+	return int(n), nil
+}
+
+// Holds reports whether the file at path, which lstat found in state s, was
+// recorded to hold content.
+func (c *Cache) Holds(path string, s Stamp, content string) bool {
+	if c == nil || c.old == nil || s.Size != int64(len(content)) {
+		return false
+	}
+	i, ok := c.index.get(c.old, s.Dev, s.Ino)
+	if !ok {
+		return false
+	}
+	e := get(c.old[int(i)*entrySize:])
+	if e.stamp != s || e.sum != sumOf(content) || !c.trusts(path, s.Dev) {
+		return false
+	}
+	c.hits[i/32].Or(1 << (i % 32))
+	return true
+}
+
+// Add records that the file at path, found in state s when examined at seen (a
+// time taken before lstat), was read to hold content. A file changed less than
+// MinAge before seen, or on a file system that may not keep ctime, is not
+// recorded.
+func (c *Cache) Add(path string, s Stamp, seen time.Time, content string) {
+	if c == nil || s.Size != int64(len(content)) || s.Ctime > seen.UnixNano()-int64(MinAge) || !c.trusts(path, s.Dev) {
+		return
+	}
+	e := entry{stamp: s, sum: sumOf(content)}
+	c.mu.Lock()
+	c.added = append(c.added, e)
+	c.mu.Unlock()
+}
+
+// Trusted file systems: those that set ctime on every change, to the nanosecond.
+var trustedFS = map[int64]bool{
+	unix.EXT4_SUPER_MAGIC:  true, // ext2, ext3 and ext4
+	unix.XFS_SUPER_MAGIC:   true,
+	unix.BTRFS_SUPER_MAGIC: true,
+	unix.TMPFS_MAGIC:       true,
+	unix.F2FS_SUPER_MAGIC:  true,
+	0x2fc12fc1:             true, // ZFS
+}
+
+// trusts says whether the file system of device dev, which path is on, keeps
+// ctime as entries need.
+func (c *Cache) trusts(path string, dev uint64) bool {
+	if ok, known := c.trusted.Load(dev); known {
+		return ok.(bool)
+	}
+	var st unix.Statfs_t
+	ok := unix.Statfs(path, &st) == nil && trustedFS[int64(st.Type)]
+	c.trusted.Store(dev, ok)
+	return ok
+}
+
+// Stats counts the files trusted unread since Load, and those recorded.
+func (c *Cache) Stats() (trusted, recorded int) {
+	if c == nil {
+		return 0, 0
+	}
+	for i := range c.hits {
+		trusted += bits.OnesCount32(c.hits[i].Load())
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return trusted, len(c.added)
+}
+
+// Save writes the entries this run relied on or recorded, and no other, to the
+// cache file, through a temporary file renamed over it. It writes nothing when
+// that is what the file holds already (or holds nothing, and there is none).
+func (c *Cache) Save() error {
+	if c == nil {
+		return nil
+	}
+	kept, _ := c.Stats()
+	c.mu.Lock()
+	added := c.added
+	c.mu.Unlock()
+	n := len(c.old) / entrySize
+	if len(added) == 0 && kept == n && !c.torn {
+		return nil
+	}
+	// Entries by inode, a later one replacing an earlier: hits first, then what
+	// was recorded in the order it was.
+	out := make([]byte, headerSize, headerSize+(kept+len(added))*entrySize+sha256.Size)
+	copy(out, magic)
+	index := newTable(kept + len(added))
+	count := 0
+	place := func(rec []byte) {
+		if i, ok := index.get(out[headerSize:], binary.LittleEndian.Uint64(rec), binary.LittleEndian.Uint64(rec[8:])); ok {
+			copy(out[headerSize+int(i)*entrySize:], rec)
+			return
+		}
+		out = append(out, rec...)
+		index.put(out[headerSize+count*entrySize:], int32(count))
+		count++
+	}
+	for i := range n {
+		if c.hits[i/32].Load()&(1<<(i%32)) != 0 {
+			place(c.old[i*entrySize : (i+1)*entrySize])
+		}
+	}
+	var rec [entrySize]byte
+	for i := range added {
+		added[i].put(rec[:])
+		place(rec[:])
+	}
+	binary.LittleEndian.PutUint64(out[len(magic):], uint64(count))
+	s := sha256.Sum256(out)
+	out = append(out, s[:]...)
+	return write(c.path, out)
+}
+
+// write replaces the file at path with b. It is not synced: a crash may leave
+// it torn, which its checksum tells.
+func write(path string, b []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+// table is an open-addressing index of entries by inode: slot values are an
+// entry's number plus one, 0 is empty.
+type table []int32
+
+func newTable(n int) table {
+	size := 16
+	for size < 2*n {
+		size *= 2
+	}
+	return make(table, size)
+}
+
+func (t table) slot(dev, ino uint64) int {
+	h := (ino ^ dev*0x9e3779b97f4a7c15) * 0xbf58476d1ce4e5b9
+	return int(h>>32) & (len(t) - 1)
+}
+
+// get finds the entry of inode dev/ino among entries.
+func (t table) get(entries []byte, dev, ino uint64) (int32, bool) {
+	if len(t) == 0 {
+		return 0, false
+	}
+	le := binary.LittleEndian
+	for s := t.slot(dev, ino); ; s = (s + 1) & (len(t) - 1) {
+		v := t[s]
+		if v == 0 {
+			return 0, false
+		}
+		rec := entries[int(v-1)*entrySize:]
+		if le.Uint64(rec) == dev && le.Uint64(rec[8:]) == ino {
+			return v - 1, true
+		}
+	}
+}
+
+// put indexes entry i, whose bytes begin rec; its inode must not be indexed yet.
+func (t table) put(rec []byte, i int32) {
+	le := binary.LittleEndian
+	dev, ino := le.Uint64(rec), le.Uint64(rec[8:])
+	s := t.slot(dev, ino)
+	for t[s] != 0 {
+		s = (s + 1) & (len(t) - 1)
+	}
+	t[s] = i + 1
+}
