@@ -878,12 +878,18 @@ func hashFile(path string, h hash.Hash) error {
 // hasContent reports whether the regular file cur holds exactly Content: as
 // the file cache remembers it, or as read (and then remembered).
 func (f *File) hasContent(cur state) (bool, error) {
+	if f.known == nil {
+		return sameContent(f.Path, *f.Content, cur.size, nil)
+	}
 	if f.known.Holds(f.Path, cur.stamp, *f.Content) {
 		return true, nil
 	}
-	same, err := sameContent(f.Path, *f.Content, cur.size)
-	if same && err == nil {
-		f.known.Add(f.Path, cur.stamp, cur.seen, *f.Content)
+	recordable := false
+	same, err := sameContent(f.Path, *f.Content, cur.size, func(fd int) {
+		recordable = f.known.Recordable(fd, cur.stamp, cur.seen)
+	})
+	if same && err == nil && recordable {
+		f.known.Add(cur.stamp, *f.Content)
 	}
 	return same, err
 }
@@ -891,13 +897,14 @@ func (f *File) hasContent(cur state) (bool, error) {
 // sameContent reports whether the file at path holds exactly want.
 // size is the file's size as the check found it: another size is other content,
 // and reading stops once that many bytes matched, without a read at the end of
-// the file (a write since then pokes the resource again).
-func sameContent(path, want string, size int64) (bool, error) {
+// the file (a write since then pokes the resource again). opened, when not nil,
+// is called with the file's descriptor before it is read.
+func sameContent(path, want string, size int64, opened func(fd int)) (bool, error) {
 	if size != int64(len(want)) {
 		return false, nil
 	}
 	same, read := true, int64(0)
-	err := readFile(path, func(b []byte) bool {
+	err := readFileOpened(path, opened, func(b []byte) bool {
 		if len(b) > len(want) || string(b) != want[:len(b)] {
 			same = false
 			return false
@@ -911,11 +918,20 @@ func sameContent(path, want string, size int64) (bool, error) {
 
 // readFile passes the file at path to each chunk by chunk until it returns false.
 func readFile(path string, each func([]byte) bool) error {
+	return readFileOpened(path, nil, each)
+}
+
+// readFileOpened is readFile that calls opened, when not nil, with the file's
+// descriptor before it is read.
+func readFileOpened(path string, opened func(fd int), each func([]byte) bool) error {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
 	if err != nil {
 		return &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
+	if opened != nil {
+		opened(fd)
+	}
 	buf := readBufs.Get().(*[16 << 10]byte)
 	defer readBufs.Put(buf)
 	for {

@@ -753,13 +753,13 @@ func TestSameContent(t *testing.T) {
 			if err := os.WriteFile(p, []byte(tc.have), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			same, err := sameContent(p, tc.want, int64(len(tc.have)))
+			same, err := sameContent(p, tc.want, int64(len(tc.have)), nil)
 			if err != nil || same != tc.same {
 				t.Errorf("sameContent = %v, %v; want %v", same, err, tc.same)
 			}
 		})
 	}
-	if _, err := sameContent(filepath.Join(dir, "missing"), "x", 1); err == nil {
+	if _, err := sameContent(filepath.Join(dir, "missing"), "x", 1, nil); err == nil {
 		t.Error("missing file: no error")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"math/bits"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,10 +36,12 @@ func StampOf(st *unix.Stat_t) Stamp {
 	return Stamp{Dev: st.Dev, Ino: st.Ino, Size: st.Size, Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano()}
 }
 
-// The file: a header, entries, and the SHA-256 of both.
+// The file: a header, entries, and the SHA-256 of both. The header is the magic,
+// the boot ID of the system that wrote it, and the count of entries.
 const (
 	magic      = "MPFILES1"
-	headerSize = len(magic) + 8 // the magic, then the count of entries
+	bootSize   = 36 // a UUID as /proc/sys/kernel/random/boot_id gives it
+	headerSize = len(magic) + bootSize + 8
 	entrySize  = 5*8 + sumSize
 	sumSize    = 16 // of a SHA-256 of the content
 )
@@ -88,12 +91,25 @@ type Cache struct {
 	mu    sync.Mutex
 	added []entry
 
-	trusted sync.Map // device number → bool: its file system keeps ctime
-	torn    bool     // the file could not be used: Save replaces it
+	// trusted and examined hold, by device number, whether its file system keeps
+	// ctime: examined as Recordable found with a file's descriptor, trusted as
+	// Holds found by path.
+	trusted, examined sync.Map
+	boot              string // this boot's ID; "" when it could not be read
+	torn              bool   // the file could not be used: Save replaces it
 }
 
 // New returns an empty cache that Save writes to path.
-func New(path string) *Cache { return &Cache{path: path} }
+func New(path string) *Cache { return &Cache{path: path, boot: bootID()} }
+
+// bootID is this boot's ID, or "" if it cannot be read.
+func bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if id := strings.TrimSpace(string(b)); err == nil && len(id) == bootSize {
+		return id
+	}
+	return ""
+}
 
 // Open is New and Load.
 func Open(path string) (*Cache, error) {
@@ -109,6 +125,9 @@ func (c *Cache) Load() error {
 	if c == nil {
 		return nil
 	}
+	if c.boot == "" {
+		return errors.New("no boot ID in /proc/sys/kernel/random/boot_id: the file cache is not used")
+	}
 	b, err := readOwn(c.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -117,6 +136,11 @@ func (c *Cache) Load() error {
 		return err
 	}
 	n, err := check(b)
+	if err == nil && string(b[len(magic):len(magic)+bootSize]) != c.boot {
+		// A crash may have left a file's new ctime on disk without its new
+		// data, and device numbers are given anew at each boot.
+		err = errors.New("written before the system last booted")
+	}
 	if err != nil {
 		c.torn = true
 		return fmt.Errorf("%s: %w: ignored, every file is read", c.path, err)
@@ -133,7 +157,7 @@ func (c *Cache) Load() error {
 // readOwn reads the file at path if it belongs to this process's user and no
 // one else may write it.
 func readOwn(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +177,7 @@ func check(b []byte) (int, error) {
 	if len(b) < headerSize+sha256.Size || string(b[:len(magic)]) != magic {
 		return 0, errors.New("not a cache file of this version")
 	}
-	n := binary.LittleEndian.Uint64(b[len(magic):])
+	n := binary.LittleEndian.Uint64(b[len(magic)+bootSize:])
 	if n > uint64(len(b)) || uint64(len(b)) != uint64(headerSize)+n*entrySize+sha256.Size {
 		return 0, errors.New("torn: its length does not match its count of entries")
 	}
@@ -182,12 +206,37 @@ func (c *Cache) Holds(path string, s Stamp, content string) bool {
 	return true
 }
 
-// Add records that the file at path, found in state s when examined at seen (a
-// time taken before lstat), was read to hold content. A file changed less than
-// MinAge before seen, or on a file system that may not keep ctime, is not
-// recorded.
-func (c *Cache) Add(path string, s Stamp, seen time.Time, content string) {
-	if c == nil || s.Size != int64(len(content)) || s.Ctime > seen.UnixNano()-int64(MinAge) || !c.trusts(path, s.Dev) {
+// Recordable says whether the file opened as fd, which lstat found in state s
+// at seen (a time taken before the lstat), may be recorded by Add once it is read.
+// Call it after opening the file and before reading it. It may not be recorded
+// when
+//   - it changed less than MinAge before seen;
+//   - fd is not the file lstat found (the path changed in between);
+//   - its file system may not keep ctime;
+//   - some process has it open for writing, or mapped shared and writable (a
+//     read lease cannot be taken): a write sets ctime when it begins, and one
+//     that began earlier may still be copying its bytes.
+//
+// A write that begins later sets a later ctime, which no entry matches.
+func (c *Cache) Recordable(fd int, s Stamp, seen time.Time) bool {
+	if c == nil || c.boot == "" || s.Ctime > seen.UnixNano()-int64(MinAge) {
+		return false
+	}
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || StampOf(&st) != s || !c.examines(fd, s.Dev) {
+		return false
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETLEASE, unix.F_RDLCK); err != nil {
+		return false
+	}
+	_, err := unix.FcntlInt(uintptr(fd), unix.F_SETLEASE, unix.F_UNLCK)
+	return err == nil
+}
+
+// Add records that the file found in state s, which Recordable allowed, was
+// read to hold content.
+func (c *Cache) Add(s Stamp, content string) {
+	if c == nil || s.Size != int64(len(content)) {
 		return
 	}
 	e := entry{stamp: s, sum: sumOf(content)}
@@ -206,15 +255,32 @@ var trustedFS = map[int64]bool{
 	0x2fc12fc1:             true, // ZFS
 }
 
+// Trusted reports whether the file system that path is on keeps ctime as
+// entries need: files elsewhere are always read.
+func Trusted(path string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(path, &st) == nil && trustedFS[int64(st.Type)]
+}
+
 // trusts says whether the file system of device dev, which path is on, keeps
 // ctime as entries need.
 func (c *Cache) trusts(path string, dev uint64) bool {
 	if ok, known := c.trusted.Load(dev); known {
 		return ok.(bool)
 	}
-	var st unix.Statfs_t
-	ok := unix.Statfs(path, &st) == nil && trustedFS[int64(st.Type)]
+	ok := Trusted(path)
 	c.trusted.Store(dev, ok)
+	return ok
+}
+
+// examines is trusts for the file open as fd, on device dev.
+func (c *Cache) examines(fd int, dev uint64) bool {
+	if ok, known := c.examined.Load(dev); known {
+		return ok.(bool)
+	}
+	var st unix.Statfs_t
+	ok := unix.Fstatfs(fd, &st) == nil && trustedFS[int64(st.Type)]
+	c.examined.Store(dev, ok)
 	return ok
 }
 
@@ -248,8 +314,12 @@ func (c *Cache) Save() error {
 	}
 	// Entries by inode, a later one replacing an earlier: hits first, then what
 	// was recorded in the order it was.
+	if c.boot == "" {
+		return nil
+	}
 	out := make([]byte, headerSize, headerSize+(kept+len(added))*entrySize+sha256.Size)
 	copy(out, magic)
+	copy(out[len(magic):], c.boot)
 	index := newTable(kept + len(added))
 	count := 0
 	place := func(rec []byte) {
@@ -271,7 +341,7 @@ func (c *Cache) Save() error {
 		added[i].put(rec[:])
 		place(rec[:])
 	}
-	binary.LittleEndian.PutUint64(out[len(magic):], uint64(count))
+	binary.LittleEndian.PutUint64(out[len(magic)+bootSize:], uint64(count))
 	s := sha256.Sum256(out)
 	out = append(out, s[:]...)
 	return write(c.path, out)

@@ -1,8 +1,11 @@
 package filecache
 
 import (
+	"crypto/sha256"
 	"os"
 	"path/filepath"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,8 +33,36 @@ func open(t *testing.T, path string) *Cache {
 // later is a time at which a file changed now is old enough to record.
 func later() time.Time { return time.Now().Add(MinAge + time.Second) }
 
-func TestRecordAndTrust(t *testing.T) {
+// record examines the file at path as a check would when seen (before lstat),
+// and adds it with content if Recordable allows; it reports whether it did.
+func record(t *testing.T, c *Cache, path string, seen time.Time, content string) bool {
+	t.Helper()
+	s := stamp(t, path)
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if !c.Recordable(fd, s, seen) {
+		return false
+	}
+	c.Add(s, content)
+	return true
+}
+
+// trustedDir is a temporary directory on a file system the cache trusts, or
+// the test is skipped (overlayfs, as in some containers).
+func trustedDir(t *testing.T) string {
+	t.Helper()
 	dir := t.TempDir()
+	if !Trusted(dir) {
+		t.Skipf("%s is on a file system the cache does not trust: its files are always read", dir)
+	}
+	return dir
+}
+
+func TestRecordAndTrust(t *testing.T) {
+	dir := trustedDir(t)
 	cachePath := filepath.Join(dir, "state", "files.cache")
 	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
 	for _, p := range []string{a, b} {
@@ -43,8 +74,9 @@ func TestRecordAndTrust(t *testing.T) {
 	if c.Holds(a, stamp(t, a), "hello\n") {
 		t.Fatal("an empty cache holds a")
 	}
-	c.Add(a, stamp(t, a), later(), "hello\n")
-	c.Add(b, stamp(t, b), later(), "hello\n")
+	if !record(t, c, a, later(), "hello\n") || !record(t, c, b, later(), "hello\n") {
+		t.Fatal("not recordable")
+	}
 	if err := c.Save(); err != nil {
 		t.Fatal(err)
 	}
@@ -90,48 +122,78 @@ func TestRecordAndTrust(t *testing.T) {
 }
 
 func TestNotRecorded(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "f")
-	if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
-		t.Fatal(err)
+	dir := trustedDir(t)
+	p, other := filepath.Join(dir, "f"), filepath.Join(dir, "other")
+	for _, f := range []string{p, other} {
+		if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	s := stamp(t, p)
-	var proc unix.Stat_t
-	if err := unix.Lstat("/proc/self/stat", &proc); err != nil {
-		t.Fatal(err)
-	}
+	changed := time.Unix(0, s.Ctime)
 	tests := []struct {
-		name    string
-		path    string
-		s       Stamp
-		seen    time.Time
-		content string
+		name       string
+		path       string
+		s          Stamp
+		seen       time.Time
+		recordable bool
+		setup      func(t *testing.T) // before the examination
 	}{
-		{"changed just now", p, s, time.Now(), "x"},
-		{"changed in the future", p, s, time.Now().Add(-time.Hour), "x"},
-		{"content of another size", p, s, later(), "xy"},
-		{"a file system that may not keep ctime (proc)", "/proc/self/stat", StampOf(&proc), later(), string(make([]byte, proc.Size))},
+		{"old enough, at MinAge exactly", p, s, changed.Add(MinAge), true, nil},
+		{"changed 1 ns less than MinAge before", p, s, changed.Add(MinAge - 1), false, nil},
+		{"changed in the future", p, s, time.Now().Add(-time.Hour), false, nil},
+		{"another file than lstat found", p, stamp(t, other), later(), false, nil},
+		{"a file system that may not keep ctime (proc)", "/proc/self/stat", Stamp{}, later(), false, nil},
+		{"open for writing elsewhere", p, s, later(), false, func(t *testing.T) {
+			w, err := os.OpenFile(p, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { w.Close() })
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.setup != nil {
+				tc.setup(t)
+			}
 			c := open(t, filepath.Join(dir, "cache"))
-			c.Add(tc.path, tc.s, tc.seen, tc.content)
-			if len(c.added) != 0 {
-				t.Fatal("recorded")
+			fd, err := unix.Open(tc.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(fd)
+			s := tc.s
+			if s == (Stamp{}) {
+				var st unix.Stat_t
+				if err := unix.Fstat(fd, &st); err != nil {
+					t.Fatal(err)
+				}
+				s = StampOf(&st)
+			}
+			if got := c.Recordable(fd, s, tc.seen); got != tc.recordable {
+				t.Errorf("Recordable = %v, want %v", got, tc.recordable)
 			}
 		})
+	}
+	c := open(t, filepath.Join(dir, "cache"))
+	c.Add(s, "xy")
+	if len(c.added) != 0 {
+		t.Error("content of another size than the file recorded")
 	}
 }
 
 func TestUntrustedFile(t *testing.T) {
-	dir := t.TempDir()
+	dir := trustedDir(t)
 	p := filepath.Join(dir, "f")
 	if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cachePath := filepath.Join(dir, "cache")
 	c := open(t, cachePath)
-	c.Add(p, stamp(t, p), later(), "x")
+	if !record(t, c, p, later(), "x") {
+		t.Fatal("not recordable")
+	}
 	if err := c.Save(); err != nil {
 		t.Fatal(err)
 	}
@@ -141,6 +203,11 @@ func TestUntrustedFile(t *testing.T) {
 	}
 	flipped := append([]byte(nil), good...)
 	flipped[headerSize+3] ^= 1
+	// Written in another boot: the same entries, a good checksum.
+	reboot := append([]byte(nil), good[:len(good)-sha256.Size]...)
+	copy(reboot[len(magic):], "00000000-0000-4000-8000-000000000000")
+	sum := sha256.Sum256(reboot)
+	reboot = append(reboot, sum[:]...)
 	tests := []struct {
 		name string
 		b    []byte
@@ -151,6 +218,7 @@ func TestUntrustedFile(t *testing.T) {
 		{"empty", nil, 0o600},
 		{"writable by its group", good, 0o620},
 		{"another format", append([]byte("MPFILES0"), good[8:]...), 0o600},
+		{"written before the last boot", reboot, 0o600},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -179,7 +247,10 @@ func TestUntrustedFile(t *testing.T) {
 
 func TestNil(t *testing.T) {
 	var c *Cache
-	c.Add("/x", Stamp{}, later(), "")
+	if c.Recordable(0, Stamp{}, later()) {
+		t.Error("a nil cache records")
+	}
+	c.Add(Stamp{}, "")
 	if c.Holds("/x", Stamp{}, "") {
 		t.Error("a nil cache holds something")
 	}
@@ -191,14 +262,16 @@ func TestNil(t *testing.T) {
 // TestSaveUnchanged checks that a run that relied on every entry and recorded
 // nothing leaves the file alone.
 func TestSaveUnchanged(t *testing.T) {
-	dir := t.TempDir()
+	dir := trustedDir(t)
 	p := filepath.Join(dir, "f")
 	if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cachePath := filepath.Join(dir, "cache")
 	c := open(t, cachePath)
-	c.Add(p, stamp(t, p), later(), "x")
+	if !record(t, c, p, later(), "x") {
+		t.Fatal("not recordable")
+	}
 	if err := c.Save(); err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +291,7 @@ func TestSaveUnchanged(t *testing.T) {
 // TestMany checks the index with more entries than one table size, some added
 // twice.
 func TestMany(t *testing.T) {
-	dir := t.TempDir()
+	dir := trustedDir(t)
 	cachePath := filepath.Join(dir, "cache")
 	c := open(t, cachePath)
 	stamps := make([]Stamp, 3000)
@@ -245,5 +318,45 @@ func TestMany(t *testing.T) {
 		if !c.Holds("/", s, want) {
 			t.Fatalf("entry %d (%+v) not held", i, s)
 		}
+	}
+}
+
+// TestConcurrent records and trusts files from many goroutines at once, as a
+// run's workers do (run it with -race).
+func TestConcurrent(t *testing.T) {
+	dir := trustedDir(t)
+	cachePath := filepath.Join(dir, "cache")
+	paths := make([]string, 64)
+	for i := range paths {
+		paths[i] = filepath.Join(dir, "f"+strconv.Itoa(i))
+		if err := os.WriteFile(paths[i], []byte("content "+strconv.Itoa(i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	each := func(f func(i int, p string)) {
+		var wg sync.WaitGroup
+		for i, p := range paths {
+			wg.Go(func() { f(i, p) })
+		}
+		wg.Wait()
+	}
+	c := open(t, cachePath)
+	seen := later()
+	each(func(i int, p string) {
+		if !record(t, c, p, seen, "content "+strconv.Itoa(i)) {
+			t.Errorf("%s not recordable", p)
+		}
+	})
+	if err := c.Save(); err != nil {
+		t.Fatal(err)
+	}
+	c = open(t, cachePath)
+	each(func(i int, p string) {
+		if !c.Holds(p, stamp(t, p), "content "+strconv.Itoa(i)) {
+			t.Errorf("%s not held", p)
+		}
+	})
+	if trusted, recorded := c.Stats(); trusted != len(paths) || recorded != 0 {
+		t.Errorf("Stats = %d, %d; want %d, 0", trusted, recorded, len(paths))
 	}
 }
