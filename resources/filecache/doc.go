@@ -26,8 +26,8 @@
 // (to its block device), and a clock set back to the nanosecond of an earlier
 // change. A run that must read every file, as Puppet does, opens no cache.
 //
-// The cache file is written to a temporary file and renamed over the old one, with
-// a SHA-256 of its body at its end: a torn or foreign file is ignored whole, and
-// every file is read again. It must be a regular file that belongs to the user
+// The cache file is replaced as managed files are (atomicfile: durable before it
+// is renamed over the old one), and ends with a SHA-256 of its body: a torn or
+// foreign file is ignored whole, and every file is read again. It must be a regular file that belongs to the user
 // reading it and that no one else may write.
 package filecache

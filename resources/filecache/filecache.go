@@ -18,6 +18,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mgmt-puppet/mgmt-puppet/resources/atomicfile"
 )
 
 // MinAge is how old a file's last change must be, when the file is examined, for
@@ -258,29 +260,36 @@ var trustedFS = map[int64]bool{
 // Trusted reports whether the file system that path is on keeps ctime as
 // entries need: files elsewhere are always read.
 func Trusted(path string) bool {
+	return keeps(func(st *unix.Statfs_t) error { return unix.Statfs(path, st) })
+}
+
+// keeps says whether the file system statfs describes keeps ctime as entries
+// need.
+func keeps(statfs func(*unix.Statfs_t) error) bool {
 	var st unix.Statfs_t
-	return unix.Statfs(path, &st) == nil && trustedFS[int64(st.Type)]
+	return statfs(&st) == nil && trustedFS[int64(st.Type)]
 }
 
 // trusts says whether the file system of device dev, which path is on, keeps
 // ctime as entries need.
 func (c *Cache) trusts(path string, dev uint64) bool {
-	if ok, known := c.trusted.Load(dev); known {
-		return ok.(bool)
-	}
-	ok := Trusted(path)
-	c.trusted.Store(dev, ok)
-	return ok
+	return perDevice(&c.trusted, dev, func() bool { return Trusted(path) })
 }
 
 // examines is trusts for the file open as fd, on device dev.
 func (c *Cache) examines(fd int, dev uint64) bool {
-	if ok, known := c.examined.Load(dev); known {
+	return perDevice(&c.examined, dev, func() bool {
+		return keeps(func(st *unix.Statfs_t) error { return unix.Fstatfs(fd, st) })
+	})
+}
+
+// perDevice is the answer m holds for device dev, or that of ask, then kept.
+func perDevice(m *sync.Map, dev uint64, ask func() bool) bool {
+	if ok, known := m.Load(dev); known {
 		return ok.(bool)
 	}
-	var st unix.Statfs_t
-	ok := unix.Fstatfs(fd, &st) == nil && trustedFS[int64(st.Type)]
-	c.examined.Store(dev, ok)
+	ok := ask()
+	m.Store(dev, ok)
 	return ok
 }
 
@@ -298,11 +307,14 @@ func (c *Cache) Stats() (trusted, recorded int) {
 }
 
 // Save writes the entries this run relied on or recorded, and no other, to the
-// cache file, through a temporary file renamed over it. It writes nothing when
+// cache file, replaced as atomicfile replaces a file. It writes nothing when
 // that is what the file holds already (or holds nothing, and there is none).
 func (c *Cache) Save() error {
 	if c == nil {
 		return nil
+	}
+	if c.boot == "" {
+		return nil // Load used nothing either
 	}
 	kept, _ := c.Stats()
 	c.mu.Lock()
@@ -314,9 +326,6 @@ func (c *Cache) Save() error {
 	}
 	// Entries by inode, a later one replacing an earlier: hits first, then what
 	// was recorded in the order it was.
-	if c.boot == "" {
-		return nil
-	}
 	out := make([]byte, headerSize, headerSize+(kept+len(added))*entrySize+sha256.Size)
 	copy(out, magic)
 	copy(out[len(magic):], c.boot)
@@ -344,31 +353,10 @@ func (c *Cache) Save() error {
 	binary.LittleEndian.PutUint64(out[len(magic)+bootSize:], uint64(count))
 	s := sha256.Sum256(out)
 	out = append(out, s[:]...)
-	return write(c.path, out)
-}
-
-// write replaces the file at path with b. It is not synced: a crash may leave
-// it torn, which its checksum tells.
-func write(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(c.path), 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return atomicfile.Write(c.path, string(out), atomicfile.Options{Mode: 0o600, UID: -1, GID: -1})
 }
 
 // table is an open-addressing index of entries by inode: slot values are an

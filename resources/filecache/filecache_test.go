@@ -183,13 +183,15 @@ func TestNotRecorded(t *testing.T) {
 	}
 }
 
-func TestUntrustedFile(t *testing.T) {
+// savedOne saves a cache file that holds file p, recorded to hold "x".
+func savedOne(t *testing.T) (p, cachePath string) {
+	t.Helper()
 	dir := trustedDir(t)
-	p := filepath.Join(dir, "f")
+	p = filepath.Join(dir, "f")
 	if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cachePath := filepath.Join(dir, "cache")
+	cachePath = filepath.Join(dir, "cache")
 	c := open(t, cachePath)
 	if !record(t, c, p, later(), "x") {
 		t.Fatal("not recordable")
@@ -197,6 +199,11 @@ func TestUntrustedFile(t *testing.T) {
 	if err := c.Save(); err != nil {
 		t.Fatal(err)
 	}
+	return p, cachePath
+}
+
+func TestUntrustedFile(t *testing.T) {
+	p, cachePath := savedOne(t)
 	good, err := os.ReadFile(cachePath)
 	if err != nil {
 		t.Fatal(err)
@@ -262,21 +269,9 @@ func TestNil(t *testing.T) {
 // TestSaveUnchanged checks that a run that relied on every entry and recorded
 // nothing leaves the file alone.
 func TestSaveUnchanged(t *testing.T) {
-	dir := trustedDir(t)
-	p := filepath.Join(dir, "f")
-	if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cachePath := filepath.Join(dir, "cache")
-	c := open(t, cachePath)
-	if !record(t, c, p, later(), "x") {
-		t.Fatal("not recordable")
-	}
-	if err := c.Save(); err != nil {
-		t.Fatal(err)
-	}
+	p, cachePath := savedOne(t)
 	before := stamp(t, cachePath)
-	c = open(t, cachePath)
+	c := open(t, cachePath)
 	if !c.Holds(p, stamp(t, p), "x") {
 		t.Fatal("not held")
 	}
