@@ -17,6 +17,9 @@ import (
 func TestFileCache(t *testing.T) {
 	dir := t.TempDir()
 	if !filecache.Trusted(dir) {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is on a file system the file cache does not trust: CI must test the cache on one it does", dir)
+		}
 		t.Skipf("%s is on a file system the file cache does not trust: its files are always read", dir)
 	}
 	cachePath := filepath.Join(dir, "cache", "files.cache")
