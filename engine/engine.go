@@ -44,6 +44,14 @@ type Config struct {
 	// how long they wait before it is asked again after it said no.
 	Gate      Gate
 	GateRetry time.Duration
+	// Abort, when set, ends the run harder than Run's context does: once it is
+	// done no evaluation starts and those in flight are cancelled (their commands
+	// killed; their contexts' cause is Abort's), as Puppet's runtimeout terminates
+	// a run. A resource cut short while changing a property (a *ChangeError) fails
+	// with it, as Puppet's harness records the interrupted change; one cut short
+	// otherwise gets no event: it was not evaluated. Either way it is not counted in
+	// Result, and nothing is skipped or refreshed after it.
+	Abort context.Context
 }
 
 // DefaultParallelism is the default bound on concurrent evaluations: resources mostly
@@ -268,6 +276,8 @@ type completion struct {
 	// run.asking).
 	skip  bool
 	roots []string
+	// aborted: Config.Abort cut the evaluation short; it counts as not made.
+	aborted bool
 }
 
 // nodeHeap orders queued nodes by catalog order. Each entry holds its node's
@@ -345,12 +355,22 @@ type run struct {
 // zero, it keeps every resource watched and repairs drift until it has converged for
 // ConvergedTimeout or ctx ends. When ctx ends, in-flight evaluations finish first.
 func (e *Engine) Run(ctx context.Context, g *Graph) (Result, error) {
+	work := context.WithoutCancel(ctx)
+	if e.cfg.Abort != nil {
+		var stop context.CancelFunc
+		var cancelWork context.CancelCauseFunc
+		ctx, stop = context.WithCancel(ctx)
+		work, cancelWork = context.WithCancelCause(work)
+		defer context.AfterFunc(e.cfg.Abort, func() { stop(); cancelWork(context.Cause(e.cfg.Abort)) })()
+		defer stop()
+		defer cancelWork(nil)
+	}
 	watchCtx, cancelWatch := context.WithCancel(ctx)
 	defer cancelWatch()
 	r := &run{
 		e:      e,
 		ctx:    watchCtx,
-		work:   context.WithoutCancel(ctx),
+		work:   work,
 		locks:  map[string]bool{},
 		asking: map[*node][]string{},
 		done:   make(chan completion, e.cfg.Parallelism),
@@ -946,6 +966,9 @@ func (r *run) locked(names []string) bool {
 	return false
 }
 
+// aborted says whether Config.Abort has ended the run.
+func (r *run) aborted() bool { return r.e.cfg.Abort != nil && r.e.cfg.Abort.Err() != nil }
+
 // evaluate runs in a worker goroutine: CheckApply, then Refresh when events came.
 // With ask, a dependency failed and the Unskippable resource is asked first.
 func (r *run) evaluate(n *node, refreshes, real int, corrective, ask bool) completion {
@@ -970,6 +993,19 @@ func (r *run) evaluate(n *node, refreshes, real int, corrective, ask bool) compl
 		p.PrepareRefresh(refreshes > 0, n.noop || real == 0)
 	}
 	ok, err := n.v.Resource.CheckApply(r.work, !n.noop)
+	if err != nil && r.aborted() {
+		c.aborted = true
+		var ce *ChangeError
+		if !errors.As(err, &ce) {
+			n.collecting, n.pending = false, n.pending[:0]
+			return c
+		}
+		n.flushChanges(err)
+		halted := *ce
+		halted.Halted = true
+		obs.Observe(Event{Kind: EventFailure, Vertex: n.v, Time: time.Now(), Err: &halted, Corrective: corrective})
+		return c
+	}
 	n.flushChanges(err)
 	if err != nil {
 		c.err = err
@@ -1007,6 +1043,10 @@ func (r *run) evaluate(n *node, refreshes, real int, corrective, ask bool) compl
 				obs.Observe(Event{Kind: EventRefresh, Vertex: n.v, Time: time.Now(), Count: refreshes, Noop: true, Corrective: corrective})
 			default:
 				if rerr := rf.Refresh(r.work, true); rerr != nil {
+					if r.aborted() {
+						c.aborted = true
+						return c
+					}
 					c.refreshErr = true
 					if c.err == nil {
 						c.err = rerr
@@ -1067,6 +1107,9 @@ func (r *run) complete(c completion) {
 	}
 	if c.refreshErr {
 		n.everFailedRestart = true
+	}
+	if c.aborted {
+		return
 	}
 	if roots, ok := r.asking[n]; ok {
 		c.roots = roots

@@ -1391,3 +1391,87 @@ func TestRepairRetriesFailedUnwatchedAtOnce(t *testing.T) {
 	eventually(t, "Uuser repaired after pkg", func() bool { return fakes["Uuser"].inSync.Load() })
 	stop()
 }
+
+// hanging is a fake whose CheckApply waits for its context to end, as a command
+// that never exits; with change, it fails as the Exec then does, changing
+// property returns.
+type hanging struct {
+	*fake
+	started chan struct{}
+	change  bool
+}
+
+func (h hanging) CheckApply(ctx context.Context, apply bool) (bool, error) {
+	h.rec.enter(h.name)
+	defer h.rec.leave(h.name)
+	close(h.started)
+	<-ctx.Done()
+	if h.change {
+		return false, &ChangeError{Property: "returns", From: "notrun", To: "['0']", Err: context.Cause(ctx)}
+	}
+	return false, ctx.Err()
+}
+
+// TestAbortCancelsInFlight: Config.Abort ends the run as Puppet's runtimeout
+// does: the evaluation in flight is cancelled with Abort's cause, nothing after
+// it starts, and what ran before keeps its result. Cut short in a change, the
+// resource fails with the cause (Puppet's harness records that change); else it
+// gets no event. Run's own context alone would let the evaluation finish.
+func TestAbortCancelsInFlight(t *testing.T) {
+	expired := errors.New("execution expired")
+	for _, change := range []bool{false, true} {
+		t.Run(fmt.Sprintf("change=%v", change), func(t *testing.T) {
+			rec := &recorder{}
+			g := NewGraph()
+			a, b := &fake{name: "a", rec: rec}, &fake{name: "b", rec: rec}
+			h := hanging{fake: &fake{name: "hang", rec: rec}, started: make(chan struct{}), change: change}
+			for _, v := range []*Vertex{{Name: "a", Resource: a}, {Name: "hang", Resource: h}, {Name: "b", Resource: b}} {
+				if err := g.AddVertex(v); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, e := range [][2]string{{"a", "hang"}, {"hang", "b"}} {
+				if err := g.AddEdge(e[0], e[1], false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			abort, cancelAbort := context.WithCancelCause(context.Background())
+			defer cancelAbort(nil)
+			go func() {
+				<-h.started
+				cancelAbort(expired)
+			}()
+			start := time.Now()
+			res := runOnce(t, Config{Observer: rec, Abort: abort}, g)
+			if d := time.Since(start); d > 5*time.Second {
+				t.Fatalf("Run returned after %v", d)
+			}
+			if !a.inSync.Load() || b.checks.Load() != 0 {
+				t.Errorf("a in sync %v, b checked %d times: want a applied and b never started", a.inSync.Load(), b.checks.Load())
+			}
+			var failures []string
+			for _, e := range rec.obs {
+				switch {
+				case e.Vertex == nil || e.Vertex.Name == "a":
+				case e.Kind == EventFailure && e.Vertex.Name == "hang":
+					failures = append(failures, e.Err.Error())
+					if ce, ok := e.Err.(*ChangeError); !ok || !ce.Halted {
+						t.Errorf("failure of hang: %#v, want a halted *ChangeError", e.Err)
+					}
+				default:
+					t.Errorf("event %v for %s", e.Kind, e.Vertex.Name)
+				}
+			}
+			want := []string(nil)
+			if change {
+				want = []string{"change from 'notrun' to ['0'] failed: execution expired"}
+			}
+			if !slices.Equal(failures, want) {
+				t.Errorf("failures of hang %q, want %q", failures, want)
+			}
+			if res.Failed != 0 || res.Skipped != 0 || res.Changed != 1 {
+				t.Errorf("result %+v: want 1 changed, none failed or skipped", res)
+			}
+		})
+	}
+}

@@ -186,6 +186,10 @@ type ChangeError struct {
 	// Said, when set, is how the message prints From and To: as a type's own
 	// is_to_s and should_to_s print them (bare, or redacted), not quoted.
 	Said *[2]string
+	// Halted says the change was cut short by the end of the run (Config.Abort):
+	// Puppet's harness records such a change, an Exception rather than a
+	// StandardError, without logging the exception before it.
+	Halted bool
 }
 
 func (e *ChangeError) Error() string { return e.Message("", 0) }

@@ -357,6 +357,24 @@ func TestAgentMatchesPuppetAgent(t *testing.T) {
 			os.Remove(filepath.Join(n.statedir(), "agent_disabled.lock"))
 		}
 	})
+	t.Run("runtimeout", func(t *testing.T) {
+		// The exec outlasts runtimeout: the run is terminated, its report sent
+		// (status failed), the file after the exec never written; exit 1.
+		r, g := both(t, "--test", "--environment", "slow", "--runtimeout", "8")
+		same(t, "runtimeout", r, g, 1)
+		for _, n := range []agentNode{ruby, goNode} {
+			if _, err := os.Stat(filepath.Join(root, n.certname+"-slow-before")); err != nil {
+				t.Errorf("%s: the file before the exec: %v", n.certname, err)
+			}
+			if _, err := os.Stat(filepath.Join(root, n.certname+"-slow-after")); err == nil {
+				t.Errorf("%s: the file after the exec was written", n.certname)
+			}
+			data, err := os.ReadFile(filepath.Join(n.statedir(), "last_run_report.yaml"))
+			if err != nil || !bytes.Contains(data, []byte("\nstatus: failed\n")) || !bytes.Contains(data, []byte("environment: slow\n")) {
+				t.Errorf("%s's report: not the slow environment's failed run (%v)", n.certname, err)
+			}
+		}
+	})
 	t.Run("environment", func(t *testing.T) {
 		r, g := both(t, "--test", "--environment", "other")
 		same(t, "environment other", r, g, 2)

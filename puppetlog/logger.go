@@ -316,6 +316,8 @@ func Lines(e engine.Event) []Line {
 			return nil
 		case e.Refresh:
 			return []Line{line(engine.Err, path, "Failed to call refresh: %v", e.Err), line(engine.Err, path, "%v", e.Err)}
+		case errors.As(e.Err, &ce) && ce.Halted:
+			return []Line{line(engine.Err, path+"/"+ce.Property, "%v%s", ce, correctiveSuffix(e))}
 		case errors.As(e.Err, &ce) && ce.Set != "":
 			// Puppet's property set logs its wrapping, the harness logs it again with
 			// the system error, then the change's failure.

@@ -41,6 +41,8 @@ func TestLines(t *testing.T) {
 		{"loglevel below the log's", engine.Event{Kind: engine.EventChange, Vertex: quiet, Change: engine.Change{Property: "ensure", Message: "created"}}, ""},
 		{"change failure", engine.Event{Kind: engine.EventFailure, Vertex: v, Err: &engine.ChangeError{Property: "returns", From: "notrun", To: "['0']", Err: boom}},
 			"Error: '/bin/false' returned 1 instead of one of [0]\nError: /Stage[main]/Main/Exec[x]/returns: change from 'notrun' to ['0'] failed: '/bin/false' returned 1 instead of one of [0]\n"},
+		{"change cut short at runtimeout", engine.Event{Kind: engine.EventFailure, Vertex: v, Err: &engine.ChangeError{Property: "returns", From: "notrun", To: "['0']", Err: errors.New("execution expired"), Halted: true}},
+			"Error: /Stage[main]/Main/Exec[x]/returns: change from 'notrun' to ['0'] failed: execution expired\n"},
 		{"evaluation failure", engine.Event{Kind: engine.EventFailure, Vertex: v, Err: errors.New("gone")},
 			"Error: /Stage[main]/Main/Exec[x]: Could not evaluate: gone\n"},
 		{"refresh failure", engine.Event{Kind: engine.EventFailure, Vertex: v, Refresh: true, Err: boom},

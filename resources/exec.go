@@ -211,7 +211,9 @@ func (e *Exec) CheckApply(ctx context.Context, apply bool) (bool, error) {
 	}
 	if err := e.sync(ctx); err != nil {
 		if ctx.Err() != nil {
-			return false, err
+			// Cut short (the engine's Abort, at runtimeout): as in Puppet, the
+			// change fails with what ended it ("execution expired").
+			err = context.Cause(ctx)
 		}
 		return false, &engine.ChangeError{Property: "returns", From: "notrun", To: change.Desired, Err: err}
 	}

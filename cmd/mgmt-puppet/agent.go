@@ -57,6 +57,7 @@ var agentSettings = []struct{ name, usage string }{
 	{"no_proxy", "servers reached without the proxy (host, *.domain, .domain, host:port, ...)"},
 	{"http_connect_timeout", "how long a connection to a server may take"},
 	{"http_read_timeout", "how long any read from a server may take"},
+	{"runtimeout", "how long a run may take before it is terminated (0: no limit)"},
 }
 
 // agentBools are the boolean settings given as flags, with their --no- forms.

@@ -281,19 +281,29 @@ func (d *daemon) run(ctx context.Context) {
 		d.ended("failure", start, nil)
 		return
 	}
+	// runtimeout bounds the run: the engine, which goes on between runs, works
+	// under ctx, not runCtx.
+	runCtx, stop, err := r.limit(ctx)
+	if err != nil {
+		r.log.Printf(engine.Err, "Could not run: %v", err)
+		d.ended("failure", start, nil)
+		return
+	}
+	defer stop()
 	rec := d.r.log.rec.Load()
-	p, err := r.prepare(ctx, d.ro, d.runner, rec)
+	p, err := r.prepare(runCtx, d.ro, d.runner, rec)
 	if err != nil {
 		r.log.Printf(engine.Err, "Could not run: %v", err)
 	}
 	if p == nil {
 		// Reported. The running graph, if any, stays converged: the last
 		// catalog applied, as a cached one would be.
+		r.timedOut()
 		d.newRecorder(set.String("environment"))
 		d.ended("failure", start, rec)
 		return
 	}
-	if !r.runSetting(ctx, "prerun_command") {
+	if !r.runSetting(runCtx, "prerun_command") {
 		rec.Incomplete()
 		r.runSetting(ctx, "postrun_command")
 		r.finish(ctx, rec, p.env)
@@ -330,6 +340,17 @@ func (d *daemon) run(ctx context.Context) {
 		r.finish(ctx, rec, p.env)
 		return
 	case <-ctx.Done():
+		return
+	case <-r.abort.Done():
+		// runtimeout: the run is reported as Puppet's is when its Timeout
+		// fires, but the engine goes on applying the catalog, and what it does
+		// is in the next report.
+		rec.Incomplete()
+		r.runSetting(ctx, "postrun_command")
+		d.newRecorder(p.env)
+		r.finish(ctx, rec, p.env)
+		r.timedOut()
+		d.ended("failure", start, rec)
 		return
 	}
 	if swapped {

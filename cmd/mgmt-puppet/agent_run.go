@@ -52,6 +52,9 @@ type agentRun struct {
 	// early is Facter started before the node request and pluginsync, its
 	// facts used if pluginsync changed nothing; nil once used or dropped.
 	early *earlyFacts
+	// abort ends when the run has taken runtimeout (never when it is 0); outer is
+	// the context of what follows a run even then: postrun_command and the report.
+	abort, outer context.Context
 }
 
 // once makes one agent run and returns its detailed exit code, or -1 when the run
@@ -91,7 +94,49 @@ func (o *agentOptions) once(ctx context.Context, set *puppetconf.Settings, ro *r
 		return -1, nil
 	}
 	defer r.server.Close()
-	return r.apply(ctx, ro)
+	runCtx, stop, err := r.limit(ctx)
+	if err != nil {
+		return -1, err
+	}
+	defer stop()
+	code, err := r.apply(ctx, runCtx, ro)
+	if r.timedOut() {
+		return -1, err
+	}
+	return code, err
+}
+
+// limit starts the run's runtimeout, as puppet agent's Timeout around the
+// configurer: the run's context ends with ctx or at runtimeout, r.abort at
+// runtimeout only (the engine's work in flight is cancelled then, not on SIGTERM).
+func (r *agentRun) limit(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	timeout, err := r.set.Duration("runtimeout")
+	if err != nil {
+		return nil, nil, err
+	}
+	abort, cancelAbort := context.WithCancel(context.Background())
+	if timeout > 0 {
+		abort, cancelAbort = context.WithTimeoutCause(context.Background(), timeout, errExpired)
+	}
+	r.abort, r.outer = abort, ctx
+	run, cancelRun := context.WithCancel(ctx)
+	unhook := context.AfterFunc(abort, cancelRun)
+	return run, func() { unhook(); cancelRun(); cancelAbort() }, nil
+}
+
+// errExpired is the cause of a run's end at runtimeout: the message of the
+// exception Ruby's Timeout raises, which Puppet gives the change it interrupts.
+var errExpired = errors.New("execution expired")
+
+// timedOut says whether the run reached runtimeout, and then logs it as Puppet
+// does once the report is sent.
+func (r *agentRun) timedOut() bool {
+	if r.abort == nil || context.Cause(r.abort) != errExpired {
+		return false
+	}
+	timeout, _ := r.set.Duration("runtimeout")
+	r.log.Printf(engine.Err, "Execution of Puppet configuration client did not complete within %d seconds and was terminated.", int64(timeout/time.Second))
+	return true
 }
 
 // connect makes the client of the run's server (server_list asked again).
@@ -335,8 +380,12 @@ func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate
 		header.Environment, header.Phases = env, r.phases
 		rec.SetRun(header)
 		rec.Incomplete()
-		r.runSetting(ctx, "postrun_command")
-		r.finish(ctx, rec, env)
+		ensure := ctx
+		if r.outer != nil {
+			ensure = r.outer
+		}
+		r.runSetting(ensure, "postrun_command")
+		r.finish(ensure, rec, env)
 		return nil, nil
 	}
 	r.log.Printf(engine.Info, "Using environment '%s'", env)
@@ -423,18 +472,20 @@ func skipped(res *translate.Result) []*engine.Vertex {
 	return out
 }
 
-// apply makes one run: the catalog applied once, and reported.
-func (r *agentRun) apply(ctx context.Context, ro *runOptions) (int, error) {
+// apply makes one run: the catalog applied once, and reported. The run works
+// under runCtx; postrun_command and the report, which Puppet runs in an ensure
+// block, under ctx, so that they follow a run that reached runtimeout.
+func (r *agentRun) apply(ctx, runCtx context.Context, ro *runOptions) (int, error) {
 	runner := ro.delegate.runner(nil, r.set.String("plugindest"))
 	if runner != nil {
 		defer runner.Close()
 	}
 	rec := report.NewRecorder(report.Run{Host: r.certname, RunMode: "agent", Noop: r.noop}, ro.level())
-	p, err := r.prepare(ctx, ro, runner, rec)
+	p, err := r.prepare(runCtx, ro, runner, rec)
 	if err != nil || p == nil {
 		return -1, err
 	}
-	if !r.runSetting(ctx, "prerun_command") {
+	if !r.runSetting(runCtx, "prerun_command") {
 		rec.Incomplete()
 		r.runSetting(ctx, "postrun_command")
 		r.finish(ctx, rec, p.env)
@@ -442,13 +493,14 @@ func (r *agentRun) apply(ctx context.Context, ro *runOptions) (int, error) {
 	}
 	r.log.Printf(engine.Info, "Applying configuration version '%s'", p.header.ConfigurationVersion)
 	eng, err := engine.New(engine.Config{Parallelism: ro.parallelism, Noop: r.noop, Observer: observers{r.log, rec},
-		FightRepairs: fightRepairs(ro.fightAfter)})
+		FightRepairs: fightRepairs(ro.fightAfter), Abort: r.abort})
 	if err != nil {
 		return -1, err
 	}
-	result, err := eng.Run(ctx, p.res.Graph)
-	if err != nil {
+	result, err := eng.Run(runCtx, p.res.Graph)
+	if err != nil || r.abort.Err() != nil {
 		rec.Incomplete()
+		r.runSetting(ctx, "postrun_command")
 		r.finish(ctx, rec, p.env)
 		return -1, err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -296,5 +297,61 @@ func TestAgentLogdest(t *testing.T) {
 	}
 	if got := set.String("logdest"); got != file {
 		t.Errorf("logdest setting %q", got)
+	}
+}
+
+// TestRunTimeout: runtimeout ends the run's context and the engine's abort with
+// Ruby's "execution expired", logged as Puppet logs it; 0 never ends them; a
+// stop (SIGTERM) ends the run's context but not the abort, so that work in flight
+// finishes.
+func TestRunTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		timeout string
+		stop    bool // the parent context is cancelled
+		expired bool
+	}{
+		{"1", false, true},
+		{"0", false, false},
+		{"0", true, false},
+	} {
+		t.Run(fmt.Sprintf("%s,stop=%v", tc.timeout, tc.stop), func(t *testing.T) {
+			set, err := puppetconf.Load(filepath.Join(t.TempDir(), "puppet.conf"), "agent",
+				map[string]string{"certname": "a.example.com", "runtimeout": tc.timeout}, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			r := &agentRun{set: set, log: &runLog{Logger: puppetlog.New(&out, engine.Info, false)}}
+			parent, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			runCtx, stop, err := r.limit(parent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stop()
+			if tc.stop {
+				cancel()
+			}
+			select {
+			case <-runCtx.Done():
+			case <-time.After(3 * time.Second):
+			}
+			if ended := runCtx.Err() != nil; ended != (tc.expired || tc.stop) {
+				t.Errorf("run context ended: %v", ended)
+			}
+			if aborted := r.abort.Err() != nil; aborted != tc.expired {
+				t.Errorf("abort ended: %v, want %v", aborted, tc.expired)
+			}
+			if got := r.timedOut(); got != tc.expired {
+				t.Errorf("timedOut = %v", got)
+			}
+			want := ""
+			if tc.expired {
+				want = "Error: Execution of Puppet configuration client did not complete within 1 seconds and was terminated.\n"
+			}
+			if out.String() != want {
+				t.Errorf("logged %q, want %q", out.String(), want)
+			}
+		})
 	}
 }
