@@ -375,6 +375,9 @@ func TestAgentMatchesPuppetAgent(t *testing.T) {
 			}
 		}
 	})
+	t.Run("daemon: runtimeout", func(t *testing.T) {
+		daemonRunTimeout(t, bin, srv, goNode, filepath.Join(root, goNode.certname))
+	})
 	t.Run("environment", func(t *testing.T) {
 		r, g := both(t, "--test", "--environment", "other")
 		same(t, "environment other", r, g, 2)
@@ -608,6 +611,29 @@ func sameCSRs(t *testing.T, srv *realServer, ruby, goNode agentNode) {
 // hour: runs come from SIGUSR1): a drift is repaired at once, between runs, and
 // the next run's report, sent to the server, has it as a corrective change; while
 // agent --disable's lock is there nothing is repaired; SIGTERM stops it.
+// daemonRunTimeout: a daemon run that outlasts runtimeout is reported failed and
+// logged terminated as Puppet's, while the engine goes on with the catalog: the
+// file after the exec is written once the exec is done.
+func daemonRunTimeout(t *testing.T, bin string, srv *realServer, n agentNode, base string) {
+	after := base + "-slow-after"
+	os.Remove(after)
+	cmd := exec.Command(bin, append([]string{"agent", "--no-daemonize", "--runinterval", "1h", "--logdest", "console", "--verbose",
+		"--runtimeout", "3"}, n.args(srv, "--environment", "slow")...)...)
+	out := startProcess(t, cmd, 40*time.Second)
+	mustWait(t, "the run terminated", 2*time.Minute, func() bool {
+		return strings.Contains(out.String(), "Error: Execution of Puppet configuration client did not complete within 3 seconds and was terminated.")
+	})
+	mustWait(t, "its report", 10*time.Second, func() bool {
+		data, _ := os.ReadFile(filepath.Join(n.statedir(), "last_run_report.yaml"))
+		return bytes.Contains(data, []byte("\nstatus: failed\n")) && bytes.Contains(data, []byte("environment: slow\n"))
+	})
+	if _, err := os.Stat(after); err == nil {
+		t.Fatal("the file after the exec was written within runtimeout")
+	}
+	took := mustWait(t, "the file after the exec", 40*time.Second, func() bool { _, err := os.Stat(after); return err == nil })
+	t.Logf("the engine went on: the file after the exec written %v after the run was reported", took)
+}
+
 func daemonRepairsAndReports(t *testing.T, bin string, srv *realServer, n, ruby agentNode, base string) {
 	metrics := "127.0.0.1:" + freePort(t)
 	cmd := exec.Command(bin, append([]string{"agent", "--no-daemonize", "--runinterval", "1h", "--filetimeout", "1", "--logdest", "console", "--verbose",
