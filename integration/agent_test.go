@@ -358,9 +358,11 @@ func TestAgentMatchesPuppetAgent(t *testing.T) {
 		}
 	})
 	t.Run("runtimeout", func(t *testing.T) {
-		// The exec outlasts runtimeout: the run is terminated, its report sent
-		// (status failed), the file after the exec never written; exit 1.
-		r, g := both(t, "--test", "--environment", "slow", "--runtimeout", "8")
+		// The exec (45 s) outlasts runtimeout, which leaves room for facts,
+		// pluginsync and the compile on a loaded machine: the run is terminated,
+		// its report sent (status failed), the file after the exec never
+		// written; exit 1.
+		r, g := both(t, "--test", "--environment", "slow", "--runtimeout", "20")
 		same(t, "runtimeout", r, g, 1)
 		for _, n := range []agentNode{ruby, goNode} {
 			if _, err := os.Stat(filepath.Join(root, n.certname+"-slow-before")); err != nil {
@@ -618,10 +620,10 @@ func daemonRunTimeout(t *testing.T, bin string, srv *realServer, n agentNode, ba
 	after := base + "-slow-after"
 	os.Remove(after)
 	cmd := exec.Command(bin, append([]string{"agent", "--no-daemonize", "--runinterval", "1h", "--logdest", "console", "--verbose",
-		"--runtimeout", "3"}, n.args(srv, "--environment", "slow")...)...)
-	out := startProcess(t, cmd, 40*time.Second)
+		"--runtimeout", "20"}, n.args(srv, "--environment", "slow")...)...)
+	out := startProcess(t, cmd, 60*time.Second)
 	mustWait(t, "the run terminated", 2*time.Minute, func() bool {
-		return strings.Contains(out.String(), "Error: Execution of Puppet configuration client did not complete within 3 seconds and was terminated.")
+		return strings.Contains(out.String(), "Error: Execution of Puppet configuration client did not complete within 20 seconds and was terminated.")
 	})
 	mustWait(t, "its report", 10*time.Second, func() bool {
 		data, _ := os.ReadFile(filepath.Join(n.statedir(), "last_run_report.yaml"))
@@ -630,7 +632,7 @@ func daemonRunTimeout(t *testing.T, bin string, srv *realServer, n agentNode, ba
 	if _, err := os.Stat(after); err == nil {
 		t.Fatal("the file after the exec was written within runtimeout")
 	}
-	took := mustWait(t, "the file after the exec", 40*time.Second, func() bool { _, err := os.Stat(after); return err == nil })
+	took := mustWait(t, "the file after the exec", 60*time.Second, func() bool { _, err := os.Stat(after); return err == nil })
 	t.Logf("the engine went on: the file after the exec written %v after the run was reported", took)
 }
 
