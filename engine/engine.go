@@ -635,6 +635,9 @@ func (r *run) schedule(n *node, d time.Duration) {
 // settle moves waiting nodes whose dependencies are done to the ready queue (or skips
 // them), then starts what the concurrency bound and the locks allow.
 func (r *run) settle() {
+	if r.aborted() {
+		return // nothing starts, and nothing is skipped, once Abort has ended the run
+	}
 	for {
 		r.settleChecks()
 		r.dispatch()
@@ -982,6 +985,10 @@ func (r *run) evaluate(n *node, refreshes, real int, corrective, ask bool) compl
 	c := completion{n: n}
 	if ask {
 		evaluate, err := n.v.Resource.(Unskippable).DependencyFailed(r.work)
+		if r.aborted() {
+			c.aborted = true
+			return c
+		}
 		if !evaluate {
 			c.skip, c.err = true, err
 			return c

@@ -1423,9 +1423,10 @@ func TestAbortCancelsInFlight(t *testing.T) {
 		t.Run(fmt.Sprintf("change=%v", change), func(t *testing.T) {
 			rec := &recorder{}
 			g := NewGraph()
-			a, b := &fake{name: "a", rec: rec}, &fake{name: "b", rec: rec}
+			// free depends on nothing but waits for the one slot behind hang.
+			a, b, free := &fake{name: "a", rec: rec}, &fake{name: "b", rec: rec}, &fake{name: "free", rec: rec}
 			h := hanging{fake: &fake{name: "hang", rec: rec}, started: make(chan struct{}), change: change}
-			for _, v := range []*Vertex{{Name: "a", Resource: a}, {Name: "hang", Resource: h}, {Name: "b", Resource: b}} {
+			for _, v := range []*Vertex{{Name: "a", Resource: a}, {Name: "hang", Resource: h}, {Name: "b", Resource: b}, {Name: "free", Resource: free}} {
 				if err := g.AddVertex(v); err != nil {
 					t.Fatal(err)
 				}
@@ -1442,12 +1443,13 @@ func TestAbortCancelsInFlight(t *testing.T) {
 				cancelAbort(expired)
 			}()
 			start := time.Now()
-			res := runOnce(t, Config{Observer: rec, Abort: abort}, g)
+			res := runOnce(t, Config{Observer: rec, Abort: abort, Parallelism: 1}, g)
 			if d := time.Since(start); d > 5*time.Second {
 				t.Fatalf("Run returned after %v", d)
 			}
-			if !a.inSync.Load() || b.checks.Load() != 0 {
-				t.Errorf("a in sync %v, b checked %d times: want a applied and b never started", a.inSync.Load(), b.checks.Load())
+			if !a.inSync.Load() || b.checks.Load() != 0 || free.checks.Load() != 0 {
+				t.Errorf("a in sync %v, b checked %d times, free %d: want a applied, b and free never started",
+					a.inSync.Load(), b.checks.Load(), free.checks.Load())
 			}
 			var failures []string
 			for _, e := range rec.obs {
@@ -1473,5 +1475,24 @@ func TestAbortCancelsInFlight(t *testing.T) {
 				t.Errorf("result %+v: want 1 changed, none failed or skipped", res)
 			}
 		})
+	}
+}
+
+// TestAbortBeforeRun: with Abort already done, Run evaluates nothing.
+func TestAbortBeforeRun(t *testing.T) {
+	rec := &recorder{}
+	g, fakes := build(t, rec, []string{"a", "b"}, "a->b")
+	abort, cancel := context.WithCancel(context.Background())
+	cancel()
+	runOnce(t, Config{Observer: rec, Abort: abort}, g)
+	for name, f := range fakes {
+		if f.checks.Load() != 0 {
+			t.Errorf("%s checked after Abort", name)
+		}
+	}
+	for _, e := range rec.obs {
+		if e.Vertex != nil {
+			t.Errorf("event %v for %s after Abort", e.Kind, e.Vertex.Name)
+		}
 	}
 }

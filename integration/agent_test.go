@@ -362,7 +362,11 @@ func TestAgentMatchesPuppetAgent(t *testing.T) {
 		// pluginsync and the compile on a loaded machine: the run is terminated,
 		// its report sent (status failed), the file after the exec never
 		// written; exit 1.
-		r, g := both(t, "--test", "--environment", "slow", "--runtimeout", "20")
+		// A noop run first: the server's first compile of the environment is
+		// behind, and the exec is only reported.
+		r, g := both(t, "--test", "--noop", "--environment", "slow")
+		same(t, "slow, noop", r, g, 0)
+		r, g = both(t, "--test", "--environment", "slow", "--runtimeout", "20")
 		same(t, "runtimeout", r, g, 1)
 		for _, n := range []agentNode{ruby, goNode} {
 			if _, err := os.Stat(filepath.Join(root, n.certname+"-slow-before")); err != nil {
@@ -609,10 +613,6 @@ func sameCSRs(t *testing.T, srv *realServer, ruby, goNode agentNode) {
 	}
 }
 
-// daemonRepairsAndReports runs mgmt-puppet agent as a daemon (runinterval an
-// hour: runs come from SIGUSR1): a drift is repaired at once, between runs, and
-// the next run's report, sent to the server, has it as a corrective change; while
-// agent --disable's lock is there nothing is repaired; SIGTERM stops it.
 // daemonRunTimeout: a daemon run that outlasts runtimeout is reported failed and
 // logged terminated as Puppet's, while the engine goes on with the catalog: the
 // file after the exec is written once the exec is done.
@@ -636,6 +636,10 @@ func daemonRunTimeout(t *testing.T, bin string, srv *realServer, n agentNode, ba
 	t.Logf("the engine went on: the file after the exec written %v after the run was reported", took)
 }
 
+// daemonRepairsAndReports runs mgmt-puppet agent as a daemon (runinterval an
+// hour: runs come from SIGUSR1): a drift is repaired at once, between runs, and
+// the next run's report, sent to the server, has it as a corrective change; while
+// agent --disable's lock is there nothing is repaired; SIGTERM stops it.
 func daemonRepairsAndReports(t *testing.T, bin string, srv *realServer, n, ruby agentNode, base string) {
 	metrics := "127.0.0.1:" + freePort(t)
 	cmd := exec.Command(bin, append([]string{"agent", "--no-daemonize", "--runinterval", "1h", "--filetimeout", "1", "--logdest", "console", "--verbose",

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -121,6 +122,12 @@ func (r *Recorder) Observe(e engine.Event) {
 		r.applied, r.passDone = e.Duration, true
 		return
 	}
+	if ce := (*engine.ChangeError)(nil); e.Kind == engine.EventFailure && errors.As(e.Err, &ce) && ce.Halted {
+		// Cut short at runtimeout: Puppet's transaction never adds the status of
+		// the resource it was evaluating; only its log line is in the report.
+		r.drop(e.Vertex)
+		return
+	}
 	st := r.status(e.Vertex, e.Time)
 	if st == nil {
 		return
@@ -199,6 +206,16 @@ func (r *Recorder) status(v *engine.Vertex, t time.Time) *status {
 	r.statuses[v] = st
 	r.order = append(r.order, st)
 	return st
+}
+
+// drop forgets v's status, if it has one.
+func (r *Recorder) drop(v *engine.Vertex) {
+	st, ok := r.statuses[v]
+	if !ok {
+		return
+	}
+	delete(r.statuses, v)
+	r.order = slices.DeleteFunc(r.order, func(o *status) bool { return o == st })
 }
 
 // SetRun replaces the description of the run: an agent's recorder takes what

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -205,5 +207,47 @@ func TestIncompleteRun(t *testing.T) {
 	}
 	if counts, status := rec.Resources(); status != "failed" || counts["total"] != 0 {
 		t.Errorf("Resources() = %v, %q", counts, status)
+	}
+}
+
+// TestHaltedChange: a change cut short at runtimeout leaves its log line in the
+// report but no status of its resource, as Puppet's transaction never adds it;
+// the resource evaluated before keeps its own.
+func TestHaltedChange(t *testing.T) {
+	rec := NewRecorder(Run{Host: "n", RunMode: "agent", Environment: "slow"}, engine.Info)
+	before, cut := vertex("File", "/before"), vertex("File", "/cut")
+	for _, ev := range []engine.Event{
+		{Kind: engine.EventChange, Vertex: before, Change: engine.Change{Property: "ensure", Previous: "absent", Desired: "file", Message: "created"}},
+		{Kind: engine.EventEvaluated, Vertex: before, Changed: true},
+		{Kind: engine.EventChange, Vertex: cut, Change: engine.Change{Property: "ensure", Previous: "absent", Desired: "file", Message: "created"}},
+		{Kind: engine.EventFailure, Vertex: cut, Err: &engine.ChangeError{Property: "mode", From: "0644", To: "0600", Err: errors.New("execution expired"), Halted: true}},
+	} {
+		ev.Time = time.Now()
+		rec.Observe(ev)
+	}
+	rec.Incomplete()
+	var b strings.Builder
+	if err := rec.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Statuses map[string]any `json:"resource_statuses"`
+		Logs     []struct{ Message string }
+	}
+	if err := json.Unmarshal([]byte(b.String()), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := rep.Statuses["File[/cut]"]; ok || len(rep.Statuses) != 1 {
+		t.Errorf("statuses %v: want File[/before]'s only", slices.Collect(maps.Keys(rep.Statuses)))
+	}
+	found := false
+	for _, l := range rep.Logs {
+		found = found || l.Message == "change from '0644' to '0600' failed: execution expired"
+	}
+	if !found {
+		t.Errorf("logs %+v: the halted change's line is missing", rep.Logs)
+	}
+	if counts, status := rec.Resources(); status != "failed" || counts["total"] != 1 {
+		t.Errorf("Resources() = %v, %q; want total 1, failed", counts, status)
 	}
 }

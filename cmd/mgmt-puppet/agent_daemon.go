@@ -303,8 +303,25 @@ func (d *daemon) run(ctx context.Context) {
 		d.ended("failure", start, rec)
 		return
 	}
-	if !r.runSetting(runCtx, "prerun_command") {
+	// expired ends a run that reached runtimeout: reported as Puppet's is when
+	// its Timeout fires, but the engine goes on applying the catalog, and what it
+	// does is in the next report.
+	expired := func() {
 		rec.Incomplete()
+		r.pastLimit()
+		r.runSetting(ctx, "postrun_command")
+		d.newRecorder(p.env)
+		r.finish(ctx, rec, p.env)
+		r.timedOut()
+		d.ended("failure", start, rec)
+	}
+	if !r.runSetting(runCtx, "prerun_command") {
+		if r.expired() {
+			expired()
+			return
+		}
+		rec.Incomplete()
+		r.pastLimit()
 		r.runSetting(ctx, "postrun_command")
 		r.finish(ctx, rec, p.env)
 		d.newRecorder(p.env)
@@ -318,7 +335,12 @@ func (d *daemon) run(ctx context.Context) {
 	}
 	swapped := d.ran != nil
 	if swapped {
-		if err := d.eng.Swap(ctx, p.res.Graph); err != nil {
+		// The swap waits for the evaluations in flight: runtimeout bounds it.
+		if err := d.eng.Swap(runCtx, p.res.Graph); err != nil {
+			if r.expired() {
+				expired()
+				return
+			}
 			r.log.Printf(engine.Err, "Could not run: %v", err)
 			d.ended("failure", start, nil)
 			return
@@ -342,17 +364,10 @@ func (d *daemon) run(ctx context.Context) {
 	case <-ctx.Done():
 		return
 	case <-r.abort.Done():
-		// runtimeout: the run is reported as Puppet's is when its Timeout
-		// fires, but the engine goes on applying the catalog, and what it does
-		// is in the next report.
-		rec.Incomplete()
-		r.runSetting(ctx, "postrun_command")
-		d.newRecorder(p.env)
-		r.finish(ctx, rec, p.env)
-		r.timedOut()
-		d.ended("failure", start, rec)
+		expired()
 		return
 	}
+	r.pastLimit()
 	if swapped {
 		r.log.Printf(engine.Notice, "Applied catalog in %.2f seconds", time.Since(applying).Seconds())
 	}

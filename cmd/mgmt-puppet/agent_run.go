@@ -54,7 +54,9 @@ type agentRun struct {
 	early *earlyFacts
 	// abort ends when the run has taken runtimeout (never when it is 0); outer is
 	// the context of what follows a run even then: postrun_command and the report.
+	// endLimit stops runtimeout's watch (pastLimit).
 	abort, outer context.Context
+	endLimit     context.CancelFunc
 }
 
 // once makes one agent run and returns its detailed exit code, or -1 when the run
@@ -118,10 +120,24 @@ func (r *agentRun) limit(ctx context.Context) (context.Context, context.CancelFu
 	if timeout > 0 {
 		abort, cancelAbort = context.WithTimeoutCause(context.Background(), timeout, errExpired)
 	}
-	r.abort, r.outer = abort, ctx
+	r.abort, r.outer, r.endLimit = abort, ctx, cancelAbort
 	run, cancelRun := context.WithCancel(ctx)
 	unhook := context.AfterFunc(abort, cancelRun)
 	return run, func() { unhook(); cancelRun(); cancelAbort() }, nil
+}
+
+// pastLimit says the run is past what runtimeout bounds: whatever expired stays
+// so, and postrun_command and the report, which follow, are not cut short, so
+// the report and the exit code agree.
+func (r *agentRun) pastLimit() {
+	if r.endLimit != nil {
+		r.endLimit()
+	}
+}
+
+// expired says whether the run reached runtimeout.
+func (r *agentRun) expired() bool {
+	return r.abort != nil && context.Cause(r.abort) == errExpired
 }
 
 // errExpired is the cause of a run's end at runtimeout: the message of the
@@ -129,13 +145,13 @@ func (r *agentRun) limit(ctx context.Context) (context.Context, context.CancelFu
 var errExpired = errors.New("execution expired")
 
 // timedOut says whether the run reached runtimeout, and then logs it as Puppet
-// does once the report is sent.
+// does once the report is sent: in no report.
 func (r *agentRun) timedOut() bool {
-	if r.abort == nil || context.Cause(r.abort) != errExpired {
+	if !r.expired() {
 		return false
 	}
 	timeout, _ := r.set.Duration("runtimeout")
-	r.log.Printf(engine.Err, "Execution of Puppet configuration client did not complete within %d seconds and was terminated.", int64(timeout/time.Second))
+	r.log.Logger.Printf(engine.Err, "Execution of Puppet configuration client did not complete within %d seconds and was terminated.", int64(timeout/time.Second))
 	return true
 }
 
@@ -380,6 +396,7 @@ func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate
 		header.Environment, header.Phases = env, r.phases
 		rec.SetRun(header)
 		rec.Incomplete()
+		r.pastLimit()
 		ensure := ctx
 		if r.outer != nil {
 			ensure = r.outer
@@ -387,6 +404,9 @@ func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate
 		r.runSetting(ensure, "postrun_command")
 		r.finish(ensure, rec, env)
 		return nil, nil
+	}
+	if r.expired() {
+		return failed()
 	}
 	r.log.Printf(engine.Info, "Using environment '%s'", env)
 	var raw []byte
@@ -402,15 +422,17 @@ func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate
 		synced := r.noPluginsync
 		if !synced {
 			var abort error
-			if synced, abort = r.pluginsync(ctx, env); abort != nil {
-				// Raised in Puppet's run, which reports it and ends.
-				r.log.Printf(engine.Err, "Failed to apply catalog: %v", abort)
+			if synced, abort = r.pluginsync(ctx, env); abort != nil || r.expired() {
+				if !r.expired() {
+					// Raised in Puppet's run, which reports it and ends.
+					r.log.Printf(engine.Err, "Failed to apply catalog: %v", abort)
+				}
 				return failed()
 			}
 		}
 		raw, cat, cached, err = r.catalog(ctx, &env, synced, useCached)
 	}
-	if errors.Is(err, errNotUsed) {
+	if errors.Is(err, errNotUsed) || r.expired() {
 		return failed()
 	}
 	if err != nil {
@@ -428,6 +450,9 @@ func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate
 	// had fail on their own, as in Puppet.
 	sources := filepath.Join(set.String("vardir"), "mgmt-puppet", "sources", cat.Environment)
 	n, unavailable := agent.SyncSources(ctx, r.server, cat, cat.Environment, sources)
+	if r.expired() {
+		return failed()
+	}
 	if n > 0 {
 		r.log.Printf(engine.Debug, "%d files of the sources changed on the server", n)
 	}
@@ -487,6 +512,7 @@ func (r *agentRun) apply(ctx, runCtx context.Context, ro *runOptions) (int, erro
 	}
 	if !r.runSetting(runCtx, "prerun_command") {
 		rec.Incomplete()
+		r.pastLimit()
 		r.runSetting(ctx, "postrun_command")
 		r.finish(ctx, rec, p.env)
 		return -1, nil
@@ -498,7 +524,8 @@ func (r *agentRun) apply(ctx, runCtx context.Context, ro *runOptions) (int, erro
 		return -1, err
 	}
 	result, err := eng.Run(runCtx, p.res.Graph)
-	if err != nil || r.abort.Err() != nil {
+	r.pastLimit()
+	if err != nil || r.expired() {
 		rec.Incomplete()
 		r.runSetting(ctx, "postrun_command")
 		r.finish(ctx, rec, p.env)
@@ -527,6 +554,9 @@ func (r *agentRun) pluginsync(ctx context.Context, env string) (synced bool, abo
 	// unless ignore_plugin_errors says otherwise, as in Puppet.
 	ignore, _ := r.set.Bool("ignore_plugin_errors")
 	exists, err := r.server.EnvironmentExists(ctx, env)
+	if r.expired() {
+		return false, nil // the run ends, without a line
+	}
 	if err != nil {
 		// Puppet's probe of the environment: a failure skips pluginsync, and
 		// the run goes on.
@@ -553,6 +583,9 @@ func (r *agentRun) pluginsync(ctx context.Context, env string) (synced bool, abo
 		}
 		for _, c := range changes {
 			r.log.Printf(engine.Notice, "/File[%s]/%s", c.Path, c.Message)
+		}
+		if r.expired() {
+			return false, nil
 		}
 		if err != nil {
 			if !ignore {
@@ -594,6 +627,9 @@ func (r *agentRun) environment(ctx context.Context) (env, initial string) {
 	node, err := r.server.NodeEnvironment(ctx, r.certname, env, env, r.uuid)
 	r.phases = append(r.phases, report.Phase{Name: "node_retrieval", Duration: time.Since(asked)})
 	if err != nil {
+		if r.expired() {
+			return env, env // prepare ends the run, quietly as Puppet's Timeout does
+		}
 		r.log.Printf(engine.Warning, "Unable to fetch my node definition, but the agent run will continue:")
 		r.log.Printf(engine.Warning, "%v", err)
 		return env, env
@@ -612,6 +648,9 @@ func (r *agentRun) catalog(ctx context.Context, env *string, synced, noCache boo
 	if synced {
 		for tries := 0; ; tries++ {
 			raw, cat, err = r.fetch(ctx, *env)
+			if err != nil && r.expired() {
+				return nil, nil, "", nil // no line and no cache: the run ends
+			}
 			if fe := (factsError{}); errors.As(err, &fe) {
 				// No facts, no catalog, and no cache either: Puppet stops here.
 				r.log.Printf(engine.Err, "Could not retrieve local facts: %v", err)
