@@ -422,11 +422,13 @@ func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate
 		synced := r.noPluginsync
 		if !synced {
 			var abort error
-			if synced, abort = r.pluginsync(ctx, env); abort != nil || r.expired() {
-				if !r.expired() {
-					// Raised in Puppet's run, which reports it and ends.
-					r.log.Printf(engine.Err, "Failed to apply catalog: %v", abort)
-				}
+			synced, abort = r.pluginsync(ctx, env)
+			if r.expired() {
+				return failed()
+			}
+			if abort != nil {
+				// Raised in Puppet's run, which reports it and ends.
+				r.log.Printf(engine.Err, "Failed to apply catalog: %v", abort)
 				return failed()
 			}
 		}

@@ -28,6 +28,6 @@
 //
 // The cache file is replaced as managed files are (atomicfile: durable before it
 // is renamed over the old one), and ends with a SHA-256 of its body: a torn or
-// foreign file is ignored whole, and every file is read again. It must be a regular file that belongs to the user
-// reading it and that no one else may write.
+// foreign file is ignored whole, and every file is read again. It must be a
+// regular file that belongs to the user reading it and that no one else may write.
 package filecache
