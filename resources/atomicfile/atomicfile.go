@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -49,7 +50,7 @@ func DirOf(path string) (DirID, error) {
 // of o, durable (fsync) before it appears. The error names path and the failed step.
 func Write(path, content string, o Options) error {
 	dir, base := filepath.Split(path)
-	dfd, err := openDir(dir, o.Dir)
+	dfd, dev, err := openDir(dir, o.Dir)
 	if err != nil {
 		return err
 	}
@@ -71,9 +72,9 @@ func Write(path, content string, o Options) error {
 		return fail("write", err)
 	}
 	if o.Yield != nil {
-		o.Yield(func() { err = durable(fd) })
+		o.Yield(func() { err = durable(fd, dev) })
 	} else {
-		err = durable(fd)
+		err = durable(fd, dev)
 	}
 	if err != nil {
 		return fail("sync", err)
@@ -141,7 +142,7 @@ func procFD(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
 // renamed over it.
 func Symlink(target, path string) error {
 	dir, base := filepath.Split(path)
-	dfd, err := openDir(dir, nil)
+	dfd, _, err := openDir(dir, nil)
 	if err != nil {
 		return err
 	}
@@ -164,24 +165,27 @@ func Symlink(target, path string) error {
 	return &fs.PathError{Op: "symlink", Path: path, Err: err}
 }
 
-// openDir opens dir for the *at calls, checking it against want.
-func openDir(dir string, want *DirID) (int, error) {
-	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+// openDir opens dir for the *at calls, checking it against want. With want set it
+// returns the directory's device too (the file system a file made in it is on),
+// else devUnknown.
+func openDir(dir string, want *DirID) (dfd int, dev uint64, err error) {
+	dfd, err = unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return -1, &fs.PathError{Op: "open", Path: dir, Err: err}
+		return -1, devUnknown, &fs.PathError{Op: "open", Path: dir, Err: err}
 	}
-	if want != nil {
-		var st unix.Stat_t
-		if err := unix.Fstat(dfd, &st); err != nil {
-			unix.Close(dfd)
-			return -1, &fs.PathError{Op: "stat", Path: dir, Err: err}
-		}
-		if (DirID{st.Dev, st.Ino}) != *want {
-			unix.Close(dfd)
-			return -1, fmt.Errorf("%s: %w; not writing", filepath.Clean(dir), ErrDirChanged)
-		}
+	if want == nil {
+		return dfd, devUnknown, nil
 	}
-	return dfd, nil
+	var st unix.Stat_t
+	if err := unix.Fstat(dfd, &st); err != nil {
+		unix.Close(dfd)
+		return -1, devUnknown, &fs.PathError{Op: "stat", Path: dir, Err: err}
+	}
+	if (DirID{st.Dev, st.Ino}) != *want {
+		unix.Close(dfd)
+		return -1, devUnknown, fmt.Errorf("%s: %w; not writing", filepath.Clean(dir), ErrDirChanged)
+	}
+	return dfd, st.Dev, nil
 }
 
 // noTmpfile forces the named fallback, for tests of file systems without O_TMPFILE.
@@ -225,11 +229,23 @@ func link(fd, dfd int, base string) (string, error) {
 	return "", err
 }
 
+// linkViaProc is set once linking by the descriptor itself (AT_EMPTY_PATH) was
+// refused and linking by its /proc link worked: from then on, only the latter.
+var linkViaProc atomic.Bool
+
 // linkAs names the unnamed file fd name in the directory dfd; EEXIST when taken.
+// It links by the descriptor itself, which needs CAP_DAC_READ_SEARCH (root has it)
+// and, refused, answers ENOENT; else by its link in /proc, a longer path lookup.
 func linkAs(fd, dfd int, name string) error {
+	if !linkViaProc.Load() {
+		err := unix.Linkat(fd, "", dfd, name, unix.AT_EMPTY_PATH)
+		if err != unix.ENOENT {
+			return err
+		}
+	}
 	err := unix.Linkat(unix.AT_FDCWD, procFD(fd), dfd, name, unix.AT_SYMLINK_FOLLOW)
-	if err == unix.ENOENT { // no /proc: this needs CAP_DAC_READ_SEARCH
-		err = unix.Linkat(fd, "", dfd, name, unix.AT_EMPTY_PATH)
+	if err == nil {
+		linkViaProc.Store(true)
 	}
 	return err
 }
@@ -260,7 +276,7 @@ func fill(fd int, content string, o Options) error {
 // dir, when set, is the directory the check looked in, as for Write.
 func Chmod(path string, mode uint32, dir *DirID) error {
 	d, base := filepath.Split(path)
-	dfd, err := openDir(d, dir)
+	dfd, _, err := openDir(d, dir)
 	if err != nil {
 		return err
 	}
@@ -288,7 +304,7 @@ func Chmod(path string, mode uint32, dir *DirID) error {
 // in the directory dir when set, as for Write.
 func Lchown(path string, uid, gid int, dir *DirID) error {
 	d, base := filepath.Split(path)
-	dfd, err := openDir(d, dir)
+	dfd, _, err := openDir(d, dir)
 	if err != nil {
 		return err
 	}

@@ -12,16 +12,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// modes runs f with O_TMPFILE and with the named fallback.
+// modes runs f with O_TMPFILE, linked by its descriptor and by its /proc link, and
+// with the named fallback.
 func modes(t *testing.T, f func(t *testing.T)) {
-	for _, named := range []bool{false, true} {
-		name := "tmpfile"
-		if named {
-			name = "named"
-		}
-		t.Run(name, func(t *testing.T) {
-			noTmpfile = named
-			t.Cleanup(func() { noTmpfile = false })
+	for _, m := range []struct {
+		name        string
+		named, proc bool
+	}{{"tmpfile", false, false}, {"tmpfile-proc", false, true}, {"named", true, false}} {
+		t.Run(m.name, func(t *testing.T) {
+			noTmpfile = m.named
+			linkViaProc.Store(m.proc)
+			t.Cleanup(func() { noTmpfile = false; linkViaProc.Store(false) })
 			f(t)
 		})
 	}

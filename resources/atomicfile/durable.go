@@ -34,16 +34,23 @@ var flushMode = FlushGroup
 // benchmarks compare both).
 func SetFlush(f Flush) { flushMode = f }
 
-// durable makes the complete file fd durable.
-func durable(fd int) error {
+// devUnknown stands for a device number not known yet.
+const devUnknown = ^uint64(0)
+
+// durable makes the complete file fd, on the device dev (devUnknown: to be looked
+// up), durable.
+func durable(fd int, dev uint64) error {
 	if flushMode == FlushFsync {
 		return unix.Fsync(fd)
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return err
+	if dev == devUnknown {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return err
+		}
+		dev = st.Dev
 	}
-	return groupFor(st.Dev).sync(func(n int) error {
+	return groupFor(dev).sync(func(n int) error {
 		if n == 1 {
 			return unix.Fsync(fd)
 		}
