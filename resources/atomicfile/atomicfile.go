@@ -234,8 +234,9 @@ func link(fd, dfd int, base string) (string, error) {
 var linkViaProc atomic.Bool
 
 // linkAs names the unnamed file fd name in the directory dfd; EEXIST when taken.
-// It links by the descriptor itself, which needs CAP_DAC_READ_SEARCH (root has it)
-// and, refused, answers ENOENT; else by its link in /proc, a longer path lookup.
+// It links by the descriptor itself, which before Linux 6.10 needs
+// CAP_DAC_READ_SEARCH (root has it) and, refused, answers ENOENT; else by its link
+// in /proc, a longer path lookup.
 func linkAs(fd, dfd int, name string) error {
 	if !linkViaProc.Load() {
 		err := unix.Linkat(fd, "", dfd, name, unix.AT_EMPTY_PATH)

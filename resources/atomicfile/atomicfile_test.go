@@ -3,9 +3,12 @@ package atomicfile
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -263,5 +266,66 @@ func TestSweep(t *testing.T) {
 	}
 	if _, err := os.Stat(inFlight); err != nil {
 		t.Error(err)
+	}
+}
+
+// As any user but root, a new file is linked too: by its descriptor where the
+// kernel allows it (Linux 6.10 and later: a file its caller opened), else by its
+// /proc link (CAP_DAC_READ_SEARCH is needed before 6.10: this kernel's refusal
+// cannot be shown on a newer one, so the child forces the /proc link once).
+// Run as root, the test runs itself again as nobody.
+func TestWriteUnprivileged(t *testing.T) {
+	if dir := os.Getenv("ATOMICFILE_UNPRIVILEGED_DIR"); dir != "" { // the child
+		for _, proc := range []bool{false, true} {
+			linkViaProc.Store(proc)
+			path := filepath.Join(dir, "f-"+strconv.FormatBool(proc))
+			if err := Write(path, "new\n", Options{Mode: 0o644, UID: -1, GID: -1}); err != nil {
+				t.Fatal(err)
+			}
+			if b, err := os.ReadFile(path); err != nil || string(b) != "new\n" {
+				t.Fatalf("%s: content %q, %v", path, b, err)
+			}
+		}
+		return
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to run as nobody")
+	}
+	// nobody must reach the copy of this binary and the directory written in.
+	root := t.TempDir()
+	for _, d := range []string{filepath.Dir(root), root} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(root, "atomicfile.test")
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "w")
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o777)
+	cmd := exec.Command(bin, "-test.run", "^TestWriteUnprivileged$", "-test.v")
+	cmd.Env = append(os.Environ(), "ATOMICFILE_UNPRIVILEGED_DIR="+dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("as nobody: %v\n%s", err, out)
+	}
+	for _, name := range []string{"f-false", "f-true"} {
+		var st unix.Stat_t
+		if err := unix.Stat(filepath.Join(dir, name), &st); err != nil || st.Uid != 65534 {
+			t.Errorf("%s: uid %d, %v; want nobody's", name, st.Uid, err)
+		}
 	}
 }
