@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mgmt-puppet/mgmt-puppet/internal/testenv"
 )
 
 // etcCopy is a throwaway copy of the host's /etc; run executes a command in a
@@ -21,12 +23,7 @@ type etcCopy struct{ dir string }
 
 func newEtcCopy(t *testing.T) *etcCopy {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true: the account tests need root (a private mount namespace over /etc)")
-		}
-		t.Skip("needs root: mounts a copy of /etc in a private mount namespace")
-	}
+	testenv.NeedRoot(t, "mounts a copy of /etc in a private mount namespace")
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Fatalf("unshare: %v (Debian package util-linux)", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mgmt-puppet/mgmt-puppet/compare"
+	"github.com/mgmt-puppet/mgmt-puppet/internal/testenv"
 )
 
 // fidelityCase is a fixture catalog applied with the same options by both tools.
@@ -345,18 +346,10 @@ func TestSysctlRuntimeMatchesPuppet(t *testing.T) {
 	requirePuppet(t)
 	for _, c := range []string{"unshare", "sysctl"} {
 		if _, err := exec.LookPath(c); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s not found", c)
-			}
-			t.Skipf("%s not found", c)
+			testenv.Missing(t, "%s not found", c)
 		}
 	}
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("needs root for network namespaces")
-		}
-		t.Skip("needs root for network namespaces")
-	}
+	testenv.NeedRoot(t, "network namespaces")
 	bin := binary(t)
 	catalog := fixtureCatalog(t, "sysctl-runtime", t.TempDir())
 	got := runCommand(t, "unshare", "--net", "--", bin, "run", "--color", "false", catalog)

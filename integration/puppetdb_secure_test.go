@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mgmt-puppet/mgmt-puppet/internal/testenv"
 )
 
 // requirePuppetCA skips without Puppet's CA code (the `puppetserver ca` tool),
@@ -19,10 +21,7 @@ import (
 func requirePuppetCA(t testing.TB) {
 	t.Helper()
 	if err := exec.Command("ruby", "-e", `require "puppetserver/ca/cli"`).Run(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Puppet's CA code is missing (%v); CI must install ruby-puppetserver-ca-cli", err)
-		}
-		t.Skip("Puppet's CA code is missing (apt-get install ruby-puppetserver-ca-cli)")
+		testenv.Missing(t, "Puppet's CA code is missing (apt-get install ruby-puppetserver-ca-cli): %v", err)
 	}
 }
 

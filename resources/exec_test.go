@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
+	"github.com/mgmt-puppet/mgmt-puppet/internal/testenv"
 )
 
 // execTestHandle records what a resource tells the engine.
@@ -468,12 +469,7 @@ func TestExecUmask(t *testing.T) {
 }
 
 func TestExecUserGroup(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true: TestExecUserGroup needs root")
-		}
-		t.Skip("needs root")
-	}
+	testenv.NeedRoot(t, "runs commands as another user")
 	e, h := newTestExec(t, "/usr/bin/id", func(e *Exec) { e.User = "nobody"; e.Group = "nogroup"; e.Logoutput = "true" })
 	if _, err := e.CheckApply(context.Background(), true); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
+	"github.com/mgmt-puppet/mgmt-puppet/internal/testenv"
 )
 
 // accountsRoot makes a minimal system root for the shadow tools' --root: the
@@ -16,12 +17,7 @@ import (
 // it, which needs root; without root the test skips, except in CI, where it fails.
 func accountsRoot(t *testing.T) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true: the account tests need root (useradd --root chroots)")
-		}
-		t.Skip("needs root: useradd --root chroots")
-	}
+	testenv.NeedRoot(t, "useradd --root chroots")
 	for _, tool := range []string{"useradd", "usermod", "userdel", "groupadd", "groupmod", "groupdel"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s: %v (Debian package passwd)", tool, err)

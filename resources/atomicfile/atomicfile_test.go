@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mgmt-puppet/mgmt-puppet/internal/testenv"
 )
 
 // modes runs f with O_TMPFILE, linked by its descriptor and by its /proc link, and
@@ -288,9 +290,7 @@ func TestWriteUnprivileged(t *testing.T) {
 		}
 		return
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root, to run as nobody")
-	}
+	testenv.NeedRoot(t, "runs itself again as nobody")
 	// nobody must reach the copy of this binary and the directory written in.
 	root := t.TempDir()
 	for _, d := range []string{filepath.Dir(root), root} {

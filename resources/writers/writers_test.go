@@ -2,23 +2,19 @@ package writers
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mgmt-puppet/mgmt-puppet/internal/testenv"
 )
 
 // requireRoot fails in CI, and skips elsewhere, without root.
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true: fanotify needs root")
-		}
-		t.Skip("fanotify needs root")
-	}
+	testenv.NeedRoot(t, "fanotify")
 }
 
 func TestWatchNamesTheWriter(t *testing.T) {
