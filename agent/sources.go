@@ -76,8 +76,10 @@ func (c *Client) FileMetadatas(ctx context.Context, path, env string, recurse bo
 }
 
 // SyncSources fetches the files that the catalog's File resources source from
-// puppet:///modules/ into dir, laid out as a module path (dir/M/files/P), so that
-// the Files find them there as puppet apply finds them in its module path. A
+// the server (puppet:///) into dir: those of puppet:///modules/ laid out as a
+// module path (dir/M/files/P), so that the Files find them there as puppet apply
+// finds them in its module path, and those of the server's other mounts
+// (fileserver.conf) as MOUNT/P under MountCopies(dir). A
 // file whose checksum the server gives is fetched only when the copy differs;
 // what the server does not have is left out, so that the File reports the
 // missing source as Puppet does. Files that recurse get their whole tree. It
@@ -92,7 +94,7 @@ func SyncSources(ctx context.Context, c *Client, cat *catalog.Catalog, env, dir 
 		}
 		recurse := isRecurse(r.Parameters["recurse"])
 		for _, src := range sourcesOf(r.Parameters["source"]) {
-			path, ok := modulesPath(src)
+			path, ok := servedPath(src)
 			key := fmt.Sprint(path, recurse)
 			if !ok || seen[key] {
 				continue
@@ -114,11 +116,20 @@ func SyncSources(ctx context.Context, c *Client, cat *catalog.Catalog, env, dir 
 	return changed, failed
 }
 
-// sourceCopy is where the copy of a served /modules/M/P lives: dir/M/files/P.
+// sourceCopy is where the copy of a served /modules/M/P lives, dir/M/files/P,
+// and that of another mount's /MOUNT/P, MOUNT/P under MountCopies(dir).
 func sourceCopy(dir, path string) string {
-	module, file, _ := strings.Cut(strings.TrimPrefix(path, "/modules/"), "/")
+	rest, ok := strings.CutPrefix(path, "/modules/")
+	if !ok {
+		return filepath.Join(MountCopies(dir), filepath.Clean(path))
+	}
+	module, file, _ := strings.Cut(rest, "/")
 	return filepath.Join(dir, module, "files", filepath.Clean("/"+file))
 }
+
+// MountCopies is where SyncSources puts, under its dir, the copies of mounts
+// other than modules: a name no module can have.
+func MountCopies(dir string) string { return filepath.Join(dir, ".mounts") }
 
 func syncOne(ctx context.Context, c *Client, path, env, dir string, recurse bool) (int, error) {
 	ms, err := c.FileMetadatas(ctx, path, env, recurse, metadataOptions{links: "manage", permissions: "ignore"})
@@ -276,10 +287,15 @@ func checksumOf(file string) (string, bool) {
 	return hex.EncodeToString(sum[:]), true
 }
 
-// modulesPath is the served path of a puppet:///modules/ source.
-func modulesPath(src string) (string, bool) {
+// servedPath is the served path of a puppet:/// source: /modules/M/P or
+// /MOUNT/P. Sources of other hosts (puppet://HOST/) are Puppet's.
+func servedPath(src string) (string, bool) {
 	u, err := url.Parse(src)
-	if err != nil || u.Scheme != "puppet" || u.Host != "" || !strings.HasPrefix(u.Path, "/modules/") {
+	if err != nil || u.Scheme != "puppet" || u.Host != "" {
+		return "", false
+	}
+	mount, rest, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
+	if mount == "" || mount == "modules" && rest == "" {
 		return "", false
 	}
 	return u.Path, true

@@ -18,7 +18,8 @@ import (
 )
 
 // fileServer serves a tree of files as Puppet Server's file_metadata(s) and
-// file_content do, for the mount "modules/demo" (that is, demo's files/).
+// file_content do, as the mount "modules/demo" (that is, demo's files/) and as a
+// mount of fileserver.conf, "site".
 type fileServer struct {
 	mu    sync.Mutex
 	files map[string]string // relative path -> content; a trailing / is a directory
@@ -41,7 +42,15 @@ func (s *fileServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return m
 	}
 	w.Header().Set("Content-Type", "application/json")
-	switch p := r.URL.Path; {
+	p := r.URL.Path
+	for _, mount := range []string{"modules/demo/", "site/"} {
+		for _, endpoint := range []string{"file_metadatas/", "file_metadata/", "file_content/"} {
+			if rest, ok := strings.CutPrefix(p, "/puppet/v3/"+endpoint+mount); ok {
+				p = "/puppet/v3/" + endpoint + "modules/demo/" + rest
+			}
+		}
+	}
+	switch {
 	case strings.HasPrefix(p, "/puppet/v3/file_metadatas/modules/demo/"):
 		root := strings.TrimPrefix(p, "/puppet/v3/file_metadatas/modules/demo/")
 		if _, ok := s.files[root+"/"]; !ok {
@@ -103,6 +112,8 @@ func TestSyncSources(t *testing.T) {
 		{Type: "File", Title: "/etc/hello", Parameters: map[string]any{"source": "puppet:///modules/demo/hello.txt"}},
 		{Type: "File", Title: "/etc/conf.d", Parameters: map[string]any{"source": []any{"puppet:///modules/demo/conf.d"}, "recurse": true}},
 		{Type: "File", Title: "/etc/local", Parameters: map[string]any{"source": "/srv/local"}},
+		{Type: "File", Title: "/etc/motd", Parameters: map[string]any{"source": "puppet:///site/hello.txt"}},
+		{Type: "File", Title: "/etc/other", Parameters: map[string]any{"source": "puppet://other.example/site/hello.txt"}},
 		{Type: "File", Title: "/etc/exported", Exported: true, Parameters: map[string]any{"source": "puppet:///modules/demo/secret"}},
 	}}
 	dir := t.TempDir()
@@ -113,19 +124,19 @@ func TestSyncSources(t *testing.T) {
 		err     bool
 		want    []string
 	}{
-		{"first", func() {}, 3, false,
-			[]string{"demo/", "demo/files/", "demo/files/conf.d/", "demo/files/conf.d/a.conf=a\n", "demo/files/conf.d/b.conf=b\n", "demo/files/hello.txt=hi\n"}},
+		{"first", func() {}, 4, false,
+			[]string{".mounts/", ".mounts/site/", ".mounts/site/hello.txt=hi\n", "demo/", "demo/files/", "demo/files/conf.d/", "demo/files/conf.d/a.conf=a\n", "demo/files/conf.d/b.conf=b\n", "demo/files/hello.txt=hi\n"}},
 		{"unchanged: nothing fetched", func() {}, 0, false,
-			[]string{"demo/", "demo/files/", "demo/files/conf.d/", "demo/files/conf.d/a.conf=a\n", "demo/files/conf.d/b.conf=b\n", "demo/files/hello.txt=hi\n"}},
+			[]string{".mounts/", ".mounts/site/", ".mounts/site/hello.txt=hi\n", "demo/", "demo/files/", "demo/files/conf.d/", "demo/files/conf.d/a.conf=a\n", "demo/files/conf.d/b.conf=b\n", "demo/files/hello.txt=hi\n"}},
 		{"changed and removed on the server", func() {
 			fs.files["hello.txt"] = "hello\n"
 			delete(fs.files, "conf.d/b.conf")
-		}, 2, false,
-			[]string{"demo/", "demo/files/", "demo/files/conf.d/", "demo/files/conf.d/a.conf=a\n", "demo/files/hello.txt=hello\n"}},
-		{"gone from the server", func() { delete(fs.files, "hello.txt") }, 1, false,
-			[]string{"demo/", "demo/files/", "demo/files/conf.d/", "demo/files/conf.d/a.conf=a\n"}},
+		}, 3, false,
+			[]string{".mounts/", ".mounts/site/", ".mounts/site/hello.txt=hello\n", "demo/", "demo/files/", "demo/files/conf.d/", "demo/files/conf.d/a.conf=a\n", "demo/files/hello.txt=hello\n"}},
+		{"gone from the server", func() { delete(fs.files, "hello.txt") }, 2, false,
+			[]string{".mounts/", ".mounts/site/", "demo/", "demo/files/", "demo/files/conf.d/", "demo/files/conf.d/a.conf=a\n"}},
 		{"server failing: no stale copy", func() { fs.down = true }, 0, true,
-			[]string{"demo/", "demo/files/"}},
+			[]string{".mounts/", ".mounts/site/", "demo/", "demo/files/"}},
 	}
 	for _, st := range steps {
 		fs.mu.Lock()
@@ -135,8 +146,12 @@ func TestSyncSources(t *testing.T) {
 		if (len(failed) > 0) != st.err || n != st.changed {
 			t.Errorf("%s: %d changes, failed %v; want %d, failures %v", st.name, n, failed, st.changed, st.err)
 		}
-		if st.err && (failed["puppet:///modules/demo/hello.txt"] == nil || failed["puppet:///modules/demo/conf.d"] == nil) {
-			t.Errorf("%s: failed %v, want both sources", st.name, failed)
+		if st.err && (failed["puppet:///modules/demo/hello.txt"] == nil || failed["puppet:///modules/demo/conf.d"] == nil ||
+			failed["puppet:///site/hello.txt"] == nil) {
+			t.Errorf("%s: failed %v, want every source of the server", st.name, failed)
+		}
+		if failed["puppet://other.example/site/hello.txt"] != nil {
+			t.Errorf("%s: a source of another host was asked of the server", st.name)
 		}
 		if got := listTree(t, dir); strings.Join(got, "|") != strings.Join(st.want, "|") {
 			t.Errorf("%s: copy\n got %q\nwant %q", st.name, got, st.want)

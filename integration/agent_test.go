@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mgmt-puppet/mgmt-puppet/internal/testenv"
 	"github.com/mgmt-puppet/mgmt-puppet/internal/testproxy"
 )
 
@@ -223,20 +224,15 @@ var (
 )
 
 // TestAgentMatchesPuppetAgent runs real puppet agent and mgmt-puppet agent as two
-// nodes of one real Puppet Server (fixtures/agent: files and a recursed
-// directory from puppet:///modules, an external and a custom fact from
+// nodes of one real Puppet Server (fixtures/agent: files and recursed
+// directories from puppet:///modules and from a mount of fileserver.conf, an external and a custom fact from
 // pluginsync, a type of Debian's inifile module, an exec), through a bootstrap
 // from nothing, a no-op, a drift, noop, agent --disable's lock, an environment
 // given on the command line, mgmt-puppet's daemon between runs, a revoked
 // certificate and a server gone with the catalog cached: the same exit codes,
 // the same log lines, the same files, and the reports stored by the server.
 func TestAgentMatchesPuppetAgent(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("needs root: Puppet Server chowns its files to user puppet")
-		}
-		t.Skip("needs root: Puppet Server chowns its files to user puppet")
-	}
+	testenv.NeedRoot(t, "Puppet Server chowns its files to user puppet")
 	root := t.TempDir()
 	srv := startRealServer(t, root)
 	bin := binary(t)

@@ -11,14 +11,18 @@ import (
 
 // A File's source: Puppet URLs resolved here, without a Puppet server.
 // puppet:///modules/M/P is M/files/P under the first module path entry that has
-// it; file:///P and /P are local paths. The first source that exists gives the
-// content, read at every check, so that a changed source is applied again; the
-// local sources are watched too.
+// it; puppet:///MOUNT/P, of another mount of the server (fileserver.conf), is
+// MOUNT/P under ModuleRoots.Mounts, where an agent put its copies; file:///P and
+// /P are local paths. The first source that exists gives the content, read at
+// every check, so that a changed source is applied again; the local sources are
+// watched too. Sources of other hosts or schemes (puppet://HOST/, http(s)://) are
+// Puppet's to fetch: UnfetchableSources names them, and translate hands such a
+// File to Puppet.
 
-// checkSource validates the source URLs.
+// checkSource validates the source URLs, but for those UnfetchableSources names.
 func (f *File) checkSource() error {
 	for _, s := range f.Source {
-		if _, err := f.sourceCandidates(s); err != nil {
+		if _, err := f.sourceCandidates(s); err != nil && !unfetchable(s, f.Modules) {
 			return err
 		}
 	}
@@ -26,6 +30,41 @@ func (f *File) checkSource() error {
 		return fmt.Errorf("You cannot specify more than one of content, source, target")
 	}
 	return nil
+}
+
+// UnfetchableSources lists the sources of f that it cannot have without Puppet,
+// with m as where it finds them: those of another host or scheme (puppet://HOST/,
+// http(s)://), and those of a mount other than modules unless m holds an agent's
+// copies of them (Mounts).
+func (f *File) UnfetchableSources(m *ModuleRoots) []string {
+	var out []string
+	for _, s := range f.Source {
+		if unfetchable(s, m) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// unfetchable says whether source s, a URL Puppet takes, is one File cannot have
+// itself with m.
+func unfetchable(s string, m *ModuleRoots) bool {
+	if strings.HasPrefix(s, "/") {
+		return false
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return false // invalid: Validate says so
+	case u.Scheme == "file":
+		return false
+	case u.Scheme == "puppet" && u.Host == "":
+		mount, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
+		return mount != "modules" && m.mounts() == ""
+	case u.Scheme == "puppet", u.Scheme == "http", u.Scheme == "https":
+		return true
+	}
+	return false // not a source Puppet takes either: Validate says so
 }
 
 // sourceCandidates are the local paths a source URL may name, in order.
@@ -41,9 +80,15 @@ func (f *File) sourceCandidates(s string) ([]string, error) {
 	case u.Scheme == "file" && filepath.IsAbs(u.Path):
 		return []string{filepath.Clean(u.Path)}, nil
 	case u.Scheme == "puppet" && u.Host == "":
-		rest, ok := strings.CutPrefix(u.Path, "/modules/")
+		mount, rest, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
+		if mount != "modules" {
+			if mount == "" || f.Modules.mounts() == "" {
+				return nil, fmt.Errorf("source %q: only puppet:///modules/MODULE/FILE is read without a server (an agent fetches the other mounts)", s)
+			}
+			return []string{filepath.Join(f.Modules.mounts(), filepath.Clean(u.Path))}, nil
+		}
 		module, file, found := strings.Cut(rest, "/")
-		if !ok || !found || module == "" || file == "" {
+		if !found || module == "" || file == "" {
 			return nil, fmt.Errorf("source %q: only puppet:///modules/MODULE/FILE is supported", s)
 		}
 		var out []string
@@ -51,10 +96,10 @@ func (f *File) sourceCandidates(s string) ([]string, error) {
 			out = append(out, filepath.Join(dir, module, "files", filepath.Clean("/"+file)))
 		}
 		return out, nil
-	case u.Scheme == "puppet":
-		return nil, fmt.Errorf("source %q: fetching from a Puppet server is not supported; use puppet:///modules/... with --modulepath", s)
+	case u.Scheme == "puppet", u.Scheme == "http", u.Scheme == "https":
+		return nil, fmt.Errorf("source %q: fetching from another host is Puppet's (mgmt-puppet hands such a File to Puppet when it is installed)", s)
 	}
-	return nil, fmt.Errorf("source %q: only puppet:///modules/..., file:// and absolute paths are supported", s)
+	return nil, fmt.Errorf("source %q: only puppet:///..., file:// and absolute paths are supported", s)
 }
 
 // findSource returns the local path of the first source that exists, and what it
@@ -128,8 +173,8 @@ func (f *File) loadSource() error {
 	return nil
 }
 
-// ModuleRoots says where puppet:///modules/ sources are found: the module path,
-// and the environment named in errors. One is shared by the Files of a catalog.
+// ModuleRoots says where puppet:/// sources are found: the module path, an
+// agent's copies of other mounts, and the environment named in errors. One is shared by the Files of a catalog.
 type ModuleRoots struct {
 	Dirs        []string
 	Environment string
@@ -137,6 +182,9 @@ type ModuleRoots struct {
 	// with the server gone), with why: a File with one fails as Puppet's does
 	// when it cannot have the source's metadata.
 	Unavailable map[string]error
+	// Mounts, when set, holds the copies of the server's other mounts that an
+	// agent fetched: puppet:///MOUNT/P is Mounts/MOUNT/P.
+	Mounts string
 }
 
 func (m *ModuleRoots) dirs() []string {
@@ -144,6 +192,13 @@ func (m *ModuleRoots) dirs() []string {
 		return nil
 	}
 	return m.Dirs
+}
+
+func (m *ModuleRoots) mounts() string {
+	if m == nil {
+		return ""
+	}
+	return m.Mounts
 }
 
 // SetModules sets where puppet:///modules/ sources are found.

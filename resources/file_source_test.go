@@ -21,9 +21,10 @@ func TestSourceCandidates(t *testing.T) {
 		{in: "puppet:///modules/m/d/f", want: []string{"/a/m/files/d/f", "/b/m/files/d/f"}},
 		{in: "puppet:///modules/m/../../../etc/shadow", want: []string{"/a/m/files/etc/shadow", "/b/m/files/etc/shadow"}},
 		{in: "puppet:///modules/m", err: "only puppet:///modules/MODULE/FILE"},
-		{in: "puppet://server/modules/m/f", err: "Puppet server is not supported"},
-		{in: "https://example.invalid/f", err: "only puppet:///modules/"},
-		{in: "relative", err: "only puppet:///modules/"},
+		{in: "puppet:///site/d/f", err: "only puppet:///modules/MODULE/FILE is read without a server"},
+		{in: "puppet://server/modules/m/f", err: "another host is Puppet's"},
+		{in: "https://example.invalid/f", err: "another host is Puppet's"},
+		{in: "relative", err: "only puppet:///..., file:// and absolute paths"},
 	} {
 		got, err := f.sourceCandidates(tc.in)
 		if tc.err != "" {
@@ -34,6 +35,38 @@ func TestSourceCandidates(t *testing.T) {
 		}
 		if err != nil || !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: %v %v, want %v", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+// With an agent's copies of the server's mounts, puppet:///MOUNT/P is read from
+// them; without, it is Puppet's to fetch, as are other hosts' and http(s) sources.
+func TestSourceMounts(t *testing.T) {
+	for _, c := range []struct {
+		mounts      string
+		in          string
+		want        []string
+		unfetchable bool
+	}{
+		{"/copies", "puppet:///site/d/f", []string{"/copies/site/d/f"}, false},
+		{"/copies", "puppet:///site/../../etc/shadow", []string{"/copies/etc/shadow"}, false},
+		{"/copies", "puppet:///modules/m/f", []string{"/a/m/files/f"}, false},
+		{"", "puppet:///site/d/f", nil, true},
+		{"", "puppet:///modules/m/f", []string{"/a/m/files/f"}, false},
+		{"/copies", "puppet://server/site/f", nil, true},
+		{"/copies", "https://example.invalid/f", nil, true},
+		{"/copies", "http://example.invalid/f", nil, true},
+		{"", "/etc/x", []string{"/etc/x"}, false},
+		{"", "relative", nil, false}, // invalid: Validate says so
+	} {
+		m := &ModuleRoots{Dirs: []string{"/a"}, Mounts: c.mounts}
+		f := &File{Source: []string{c.in}, Modules: m}
+		got, _ := f.sourceCandidates(c.in)
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("mounts %q, %s: candidates %v, want %v", c.mounts, c.in, got, c.want)
+		}
+		if u := f.UnfetchableSources(m); (len(u) == 1) != c.unfetchable {
+			t.Errorf("mounts %q, %s: unfetchable %v, want %v", c.mounts, c.in, u, c.unfetchable)
 		}
 	}
 }

@@ -17,7 +17,8 @@
 #       CODEDIR (environments/<env>/manifests, environments/<env>/modules, and
 #       CODEDIR/modules as the only basemodulepath, so Debian's
 #       /usr/share/puppet/modules are not pluginsynced), read again at each compile
-#       (environment_timeout = 0). Agents' reports are stored (reports = store) as
+#       (environment_timeout = 0), and CODEDIR/site, when it exists, as the mount
+#       "site" of fileserver.conf. Agents' reports are stored (reports = store) as
 #       DIR/var/reports/<certname>/<YYYYmmddHHMM>.yaml. Logs: DIR/log/puppetserver.log
 #       (Puppet Server and Puppet's own messages), DIR/log/puppetserver-access.log
 #       (every request), DIR/log/puppetserver.out (the JVM's stdout and stderr).
@@ -88,6 +89,15 @@ reportdir = $dir/var/reports
 environment_timeout = 0
 basemodulepath = $codedir/modules
 CONF
+
+# fileserver.conf: a mount of the server's own beside modules, "site", serving
+# CODEDIR/site when it exists (puppet:///site/...).
+if [ -d "$codedir/site" ]; then
+	cat >"$dir/conf/fileserver.conf" <<CONF
+[site]
+    path $codedir/site
+CONF
+fi
 
 # Trapperkeeper's configuration: Debian's conf.d, pointed at DIR's paths.
 cp /etc/puppet/puppetserver/conf.d/auth.conf /etc/puppet/puppetserver/conf.d/ca.conf \

@@ -84,6 +84,16 @@ func TestNeverRefusedWithPuppet(t *testing.T) {
 			refused: `File[/etc/x]: parameter backup: filebucket "puppet" is not supported yet`},
 		{typ: "User", title: "app", params: map[string]any{"provider": "ldap"}, delegated: true,
 			refused: "User[app]: parameter provider: ldap is not supported yet"},
+		// Sources only Puppet fetches: other hosts, http(s), and a mount of
+		// fileserver.conf without an agent's copies of it.
+		{typ: "File", title: "/etc/x", params: map[string]any{"source": "https://example.invalid/x"}, delegated: true,
+			warning: "File[/etc/x]: parameter source: https://example.invalid/x not supported natively yet: Puppet runs this resource",
+			refused: "File[/etc/x]: parameter source: https://example.invalid/x is not supported yet"},
+		{typ: "File", title: "/etc/x", params: map[string]any{"source": []any{"puppet:///modules/m/x", "puppet://other/modules/m/x"}}, delegated: true,
+			refused: "File[/etc/x]: parameter source: puppet://other/modules/m/x is not supported yet"},
+		{typ: "File", title: "/etc/x", params: map[string]any{"source": "puppet:///site/x"}, delegated: true,
+			refused: "File[/etc/x]: parameter source: puppet:///site/x is not supported yet"},
+		{typ: "File", title: "/etc/x", params: map[string]any{"source": "puppet:///modules/m/x"}},
 	} {
 		t.Run(tc.typ+" "+strings.Join(sortedKeys(tc.params), ","), func(t *testing.T) {
 			cat := &catalog.Catalog{Name: "n", Environment: "production", Resources: []catalog.Resource{
@@ -118,4 +128,20 @@ func sortedKeys(m map[string]any) []string {
 		out = append(out, k)
 	}
 	return uniqSorted(out)
+}
+
+// TestSourceMountsNative: with an agent's copies of the server's mounts, a File
+// sourcing one of them is native.
+func TestSourceMountsNative(t *testing.T) {
+	cat := &catalog.Catalog{Name: "n", Environment: "production", Resources: []catalog.Resource{
+		{Type: "File", Title: "/etc/motd", Kind: "compilable_type", Parameters: map[string]any{"source": "puppet:///site/motd"}},
+	}}
+	runner := delegate.NewRunner(delegate.Config{TypeDirs: []string{}})
+	res, err := Translate(cat, Options{Delegate: runner, Mounts: "/var/lib/puppet/mgmt-puppet/sources/production/.mounts"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := res.Graph.Vertex("File[/etc/motd]").Resource.(*delegate.Resource); ok || len(res.Warnings) > 0 {
+		t.Errorf("run by Puppet, warnings %q; want it native", res.Warnings)
+	}
 }

@@ -29,6 +29,9 @@ func translateFile(t *testing.T, r catalog.Resource) (*resources.File, []string)
 	for _, reason := range p.Unsupported() {
 		probs = append(probs, unsupportedProblem(r.Ref(), reason))
 	}
+	for _, src := range f.UnfetchableSources(nil) {
+		probs = append(probs, unsupportedProblem(r.Ref(), "parameter source: "+src))
+	}
 	if len(probs) == 0 {
 		if err := f.Validate(); err != nil {
 			probs = append(probs, fmt.Sprintf("%s: %v", r.Ref(), err))
@@ -156,7 +159,7 @@ func TestFileTranslateErrors(t *testing.T) {
 		{"/x", map[string]any{"force": "maybe"}, `File[/x]: parameter force: want true or false, got "maybe"`},
 		{"/x", map[string]any{"group": ""}, "File[/x]: parameter group: Invalid group name ''"},
 		{"/x", map[string]any{"content": []any{"a"}}, "File[/x]: parameter content: want a string, got a list"},
-		{"/x", map[string]any{"source": "puppet://server/modules/m/f"}, `File[/x]: source "puppet://server/modules/m/f": fetching from a Puppet server is not supported`},
+		{"/x", map[string]any{"source": "puppet://server/modules/m/f"}, "File[/x]: parameter source: puppet://server/modules/m/f is not supported yet"},
 		{"/x", map[string]any{"recurse": "inf"}, `File[/x]: parameter recurse: Invalid recurse value "inf"`},
 		{"/x", map[string]any{"recurse": json.Number("2")}, `File[/x]: parameter recurse: Invalid recurse value "2"`},
 		{"/x", map[string]any{"recurse": "remote"}, "File[/x]: You cannot specify a remote recursion without a source"},

@@ -29,6 +29,11 @@ type Options struct {
 	// UnavailableSources are puppet:/// sources that could not be fetched, with
 	// why (an agent's server gone): the Files with them fail.
 	UnavailableSources map[string]error
+	// Mounts, when set, is where an agent put its copies of the server's mounts
+	// other than modules (puppet:///MOUNT/P as MOUNT/P under it). Unset, a File
+	// with such a source, or one of another host or scheme (puppet://HOST/,
+	// http(s)://), is Puppet's to apply (Delegate), or a problem without it.
+	Mounts string
 	// Delegate, when set, runs the resources of types without a native
 	// implementation through Puppet itself; when nil such resources are an error.
 	Delegate *delegate.Runner
@@ -90,9 +95,15 @@ func (t *translation) modules() *resources.ModuleRoots {
 		for i, d := range t.opts.ModulePath {
 			dirs[i] = strings.ReplaceAll(d, "$environment", t.cat.Environment)
 		}
-		t.mods = &resources.ModuleRoots{Dirs: dirs, Environment: t.cat.Environment, Unavailable: t.opts.UnavailableSources}
+		t.mods = &resources.ModuleRoots{Dirs: dirs, Environment: t.cat.Environment, Unavailable: t.opts.UnavailableSources,
+			Mounts: t.opts.Mounts}
 	}
 	return t.mods
+}
+
+// sourced is a resource with sources, some of which only Puppet may fetch (File).
+type sourced interface {
+	UnfetchableSources(*resources.ModuleRoots) []string
 }
 
 // modulesUser is a resource that resolves puppet:///modules/ URLs (File).
@@ -633,6 +644,11 @@ func (t *translation) buildNative(it *item, used []string, mods *resources.Modul
 	}
 	used = it.params.settle()
 	reasons = append(reasons, it.params.Unsupported()...)
+	if s, ok := res.(sourced); ok {
+		for _, src := range s.UnfetchableSources(mods) {
+			reasons = append(reasons, "parameter source: "+src)
+		}
+	}
 	errs := it.params.Errs()
 	if len(reasons) > 0 && len(errs) == 0 && t.opts.Delegate != nil && !it.native.Together {
 		it.unbuilt = &unbuilt{reasons: reasons, delegate: true}

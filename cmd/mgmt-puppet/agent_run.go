@@ -447,9 +447,9 @@ func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate
 	}
 	header.Environment, header.CachedCatalogStatus = env, cached
 	header.ConfigurationVersion, header.CatalogUUID, header.CodeID = cat.Version, cat.CatalogUUID, cat.CodeID
-	// puppet:///modules/ sources come from the server, into a copy laid out as
-	// a module path that the Files read. The Files whose sources could not be
-	// had fail on their own, as in Puppet.
+	// puppet:/// sources come from the server, into a copy laid out as a
+	// module path (and one of its other mounts) that the Files read. The Files
+	// whose sources could not be had fail on their own, as in Puppet.
 	sources := filepath.Join(set.String("vardir"), "mgmt-puppet", "sources", cat.Environment)
 	n, unavailable := agent.SyncSources(ctx, r.server, cat, cat.Environment, sources)
 	if r.expired() {
@@ -464,7 +464,8 @@ func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate
 		return failed()
 	}
 	opts := translate.Options{Tags: set.List("tags"), SkipTags: set.List("skip_tags"), Noop: r.noop, ShowDiff: showDiff,
-		ModulePath: []string{sources}, UnavailableSources: unavailable, Delegate: runner, DelegateTypes: ro.delegate.types}
+		ModulePath: []string{sources}, Mounts: agent.MountCopies(sources), UnavailableSources: unavailable,
+		Delegate: runner, DelegateTypes: ro.delegate.types}
 	converting := time.Now()
 	res, err := translateCatalog(cat, "from "+set.String("server"), opts, os.Stdout, os.Stderr)
 	if err != nil {
