@@ -335,12 +335,49 @@ func (p benchPeakRSS) report(b *testing.B) {
 	b.ReportMetric(math.Round(float64(p)/1024*10)/10, "peak-RSS-MB")
 }
 
+// benchKeep holds the folders of the file benchmarks (benchDir) until the
+// benchmarks end (TestMain): on an ext4 without a journal (this VM's) the inode
+// allocator skips, reading an inode table block for each, the free inodes deleted
+// in the last minute (six once their block is dirty again: recently_deleted), so
+// a run that follows the removal of many files pays for it (16% of perf's samples
+// in a 100,000-file first apply made right after 100,000 files were removed).
+var benchKeep struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// benchDir is a new folder kept until the benchmarks end, for roots that the
+// next benchmarks must not pay to remove.
+func benchDir(b *testing.B) string {
+	b.Helper()
+	benchKeep.once.Do(func() { benchKeep.dir, benchKeep.err = os.MkdirTemp("", "mgmt-puppet-bench-roots-") })
+	if benchKeep.err != nil {
+		b.Fatal(benchKeep.err)
+	}
+	dir, err := os.MkdirTemp(benchKeep.dir, strings.ReplaceAll(b.Name(), "/", "_"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}
+
+// TestMain removes benchDir's folders once every test and benchmark has run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if benchKeep.dir != "" {
+		os.RemoveAll(benchKeep.dir)
+	}
+	os.Exit(code)
+}
+
 // BenchmarkFirstApply applies files1000 (one folder, 1000 files) to an empty root,
-// a fresh one at every iteration. Roots are removed only when the benchmark ends,
-// so that no timed run starts right after the removal of a thousand files.
+// a fresh one at every iteration. Roots are removed only when the benchmarks end
+// (benchDir), so that no timed run starts right after the removal of thousands of
+// files.
 func BenchmarkFirstApply(b *testing.B) {
 	benchEachTool(b, "catalog=files1000/", func(b *testing.B, tool string) {
-		base := b.TempDir()
+		base := benchDir(b)
 		var rss benchPeakRSS
 		for i := 0; i < b.N; i++ {
 			dir, root, catalog := benchIterDir(b, base)
@@ -356,7 +393,7 @@ func BenchmarkFirstApply(b *testing.B) {
 	for _, v := range []struct{ name, flag string }{{"order=serial", "--serial"}, {"sync=fsync-each", "--fsync-each"}} {
 		b.Run("catalog=files1000/"+v.name+"/tool="+toolMgmt, func(b *testing.B) {
 			b.StopTimer()
-			base := b.TempDir()
+			base := benchDir(b)
 			var rss benchPeakRSS
 			for i := 0; i < b.N; i++ {
 				_, root, catalog := benchIterDir(b, base)
@@ -373,7 +410,7 @@ func BenchmarkFirstApply(b *testing.B) {
 // find everything in sync.
 func BenchmarkNoopReapply(b *testing.B) {
 	benchEachTool(b, "catalog=files1000/", func(b *testing.B, tool string) {
-		dir := b.TempDir()
+		dir := benchDir(b)
 		root, catalog, state := filepath.Join(dir, "root"), filepath.Join(dir, "catalog.json"), filepath.Join(dir, "state")
 		benchFixture(b, "files1000", root, catalog)
 		benchApply(b, false, tool, catalog, state, 2)
@@ -390,7 +427,7 @@ func BenchmarkNoopReapply(b *testing.B) {
 // require chain and once on its own. Serial, that is 8 s; in parallel, 6 s.
 func BenchmarkSleepChains(b *testing.B) {
 	benchEachTool(b, "", func(b *testing.B, tool string) {
-		dir := b.TempDir()
+		dir := benchDir(b)
 		catalog := filepath.Join(dir, "catalog.json")
 		benchFixture(b, "sleep", filepath.Join(dir, "root"), catalog)
 		var rss benchPeakRSS
@@ -404,7 +441,7 @@ func BenchmarkSleepChains(b *testing.B) {
 	// saves.
 	b.Run("order=serial/tool="+toolMgmt, func(b *testing.B) {
 		b.StopTimer()
-		dir := b.TempDir()
+		dir := benchDir(b)
 		catalog := filepath.Join(dir, "catalog.json")
 		benchFixture(b, "sleep", filepath.Join(dir, "root"), catalog)
 		var rss benchPeakRSS
@@ -417,16 +454,12 @@ func BenchmarkSleepChains(b *testing.B) {
 
 // BenchmarkScale applies synthetic catalogs of many files with mgmt-puppet only
 // (puppet would take minutes): a first apply to an empty root (a fresh root and
-// catalog at every iteration, removed only at the end, as in BenchmarkFirstApply),
-// and a re-apply with everything in sync.
+// catalog at every iteration, removed only when the benchmarks end, as in
+// BenchmarkFirstApply), and a re-apply with everything in sync.
 func BenchmarkScale(b *testing.B) {
-	// One folder for both sizes, removed at the end, so that the 10,000-file
-	// roots are not removed just before the 100,000-file first apply: on an ext4
-	// without a journal (this VM's) the inode allocator skips, reading an inode
-	// table block for each, the inodes deleted in the last minute
-	// (recently_deleted, 16% of perf's samples in a 100,000-file first apply
-	// made right after 100,000 files were removed).
-	all := b.TempDir()
+	// Removed only when the benchmarks end (benchDir), so that the 10,000-file
+	// roots are not removed just before the 100,000-file first apply.
+	all := benchDir(b)
 	for _, files := range []int{10000, 100000} {
 		b.Run("files="+strconv.Itoa(files), func(b *testing.B) {
 			base, err := os.MkdirTemp(all, "files")
