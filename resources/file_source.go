@@ -174,7 +174,8 @@ func (f *File) loadSource() error {
 }
 
 // ModuleRoots says where puppet:/// sources are found: the module path, an
-// agent's copies of other mounts, and the environment named in errors. One is shared by the Files of a catalog.
+// agent's copies of other mounts, and the environment named in errors. One is
+// shared by the Files of a catalog.
 type ModuleRoots struct {
 	Dirs        []string
 	Environment string
@@ -201,7 +202,7 @@ func (m *ModuleRoots) mounts() string {
 	return m.Mounts
 }
 
-// SetModules sets where puppet:///modules/ sources are found.
+// SetModules sets where puppet:/// sources are found.
 func (f *File) SetModules(m *ModuleRoots) { f.Modules = m }
 
 // watchSources watches the local paths the sources may name, with the watcher
