@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/mgmt-puppet/mgmt-puppet/catalog"
+	"github.com/mgmt-puppet/mgmt-puppet/resources"
 	"github.com/mgmt-puppet/mgmt-puppet/resources/atomicfile"
 )
 
@@ -136,7 +137,9 @@ func syncOne(ctx context.Context, c *Client, path, env, dir string, recurse bool
 	if err != nil {
 		return 0, err
 	}
-	changes, err := c.mirror(ctx, path, env, ms, sourceCopy(dir, path), mirrorOptions{purge: true})
+	// Only a tree is purged: the copy of a directory that does not recurse
+	// holds the copies of the sources below it.
+	changes, err := c.mirror(ctx, path, env, ms, sourceCopy(dir, path), mirrorOptions{purge: recurse})
 	return len(changes), err
 }
 
@@ -148,14 +151,14 @@ type Change struct {
 }
 
 type mirrorOptions struct {
-	purge bool // remove what the server does not list
+	purge bool // remove what the server does not list under dest
 	modes bool // give files the server's mode (source_permissions use)
 }
 
 // mirror makes dest a copy of the served tree ms (from FileMetadatas of served):
-// directories made, files fetched when their checksum differs, links made, and,
-// with purge, what the server does not list removed (all of dest when ms is
-// empty: the server has no such source).
+// directories made, files fetched when their checksum differs, links made, all
+// of dest removed when ms is empty (the server has no such source), and, with
+// purge, what the server does not list under dest removed.
 func (c *Client) mirror(ctx context.Context, served, env string, ms []Metadata, dest string, o mirrorOptions) ([]Change, error) {
 	var changes []Change
 	listed := map[string]bool{}
@@ -224,14 +227,14 @@ func (c *Client) mirror(ctx context.Context, served, env string, ms []Metadata, 
 			changes = append(changes, Change{local, "ensure: created"})
 		}
 	}
-	if !o.purge {
-		return changes, nil
-	}
 	if len(ms) == 0 {
 		if _, err := os.Lstat(dest); err == nil {
 			os.RemoveAll(dest)
 			changes = append(changes, Change{dest, "ensure: removed"})
 		}
+		return changes, nil
+	}
+	if !o.purge {
 		return changes, nil
 	}
 	var stale []string
@@ -288,14 +291,16 @@ func checksumOf(file string) (string, bool) {
 }
 
 // servedPath is the served path of a puppet:/// source: /modules/M/P or
-// /MOUNT/P. Sources of other hosts (puppet://HOST/) are Puppet's.
+// /MOUNT/P. Sources of other hosts (puppet://HOST/) are Puppet's, and a path
+// Puppet's file server refuses (an invalid mount name, a ..) is never asked for:
+// its File fails on its own.
 func servedPath(src string) (string, bool) {
 	u, err := url.Parse(src)
-	if err != nil || u.Scheme != "puppet" || u.Host != "" {
+	if err != nil || u.Scheme != "puppet" || u.Host != "" || resources.ServedPathError(u.Path) != nil {
 		return "", false
 	}
 	mount, rest, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
-	if mount == "" || mount == "modules" && rest == "" {
+	if mount == "modules" && rest == "" {
 		return "", false
 	}
 	return u.Path, true

@@ -70,11 +70,16 @@ func (s *fileServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(p, "/puppet/v3/file_metadata/modules/demo/"):
 		f := strings.TrimPrefix(p, "/puppet/v3/file_metadata/modules/demo/")
 		c, ok := s.files[f]
+		dir := false
+		if !ok {
+			_, dir = s.files[f+"/"]
+			ok = dir
+		}
 		if !ok {
 			http.Error(w, "not found", 404)
 			return
 		}
-		json.NewEncoder(w).Encode(meta(".", c, false))
+		json.NewEncoder(w).Encode(meta(".", c, dir))
 	case strings.HasPrefix(p, "/puppet/v3/file_content/modules/demo/"):
 		f := strings.TrimPrefix(p, "/puppet/v3/file_content/modules/demo/")
 		w.Header().Set("Content-Type", "application/octet-stream")
@@ -155,6 +160,33 @@ func TestSyncSources(t *testing.T) {
 		}
 		if got := listTree(t, dir); strings.Join(got, "|") != strings.Join(st.want, "|") {
 			t.Errorf("%s: copy\n got %q\nwant %q", st.name, got, st.want)
+		}
+	}
+}
+
+// A directory sourced without recurse, and a file sourced below it: in either
+// order, syncing the directory keeps the file's copy (only a recursing source's
+// copy is purged), and a source whose path Puppet's file server refuses is never
+// asked for.
+func TestSyncSourcesNested(t *testing.T) {
+	fs := &fileServer{files: map[string]string{"conf.d/": "", "conf.d/a.conf": "a\n"}}
+	srv := httptest.NewServer(fs)
+	defer srv.Close()
+	c := NewClient(srv.URL, nil, DefaultHTTPOptions)
+	dirRes := catalog.Resource{Type: "File", Title: "/etc/conf.d", Parameters: map[string]any{"source": "puppet:///site/conf.d"}}
+	fileRes := catalog.Resource{Type: "File", Title: "/etc/conf.d/a.conf", Parameters: map[string]any{"source": "puppet:///site/conf.d/a.conf"}}
+	bad := catalog.Resource{Type: "File", Title: "/etc/bad", Parameters: map[string]any{"source": "puppet:///site/.."}}
+	for _, order := range [][]catalog.Resource{{dirRes, fileRes, bad}, {fileRes, dirRes, bad}} {
+		dir := t.TempDir()
+		for range 2 {
+			_, failed := SyncSources(context.Background(), c, &catalog.Catalog{Resources: order}, "production", dir)
+			if len(failed) > 0 {
+				t.Fatalf("%s first: failed %v", order[0].Title, failed)
+			}
+			want := []string{".mounts/", ".mounts/site/", ".mounts/site/conf.d/", ".mounts/site/conf.d/a.conf=a\n"}
+			if got := listTree(t, dir); strings.Join(got, "|") != strings.Join(want, "|") {
+				t.Errorf("%s first: copy\n got %q\nwant %q", order[0].Title, got, want)
+			}
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/mgmt-puppet/mgmt-puppet/catalog"
+	"github.com/mgmt-puppet/mgmt-puppet/resources"
 )
 
 func TestSubCatalog(t *testing.T) {
@@ -158,8 +159,9 @@ func TestOwner(t *testing.T) {
 	}
 }
 
-// A File run by Puppet gets its puppet:///modules/ sources as local files: puppet
-// apply --catalog has no file server.
+// A File run by Puppet gets its puppet:/// sources as local files, from the module
+// path and an agent's copies of its server's mounts: puppet apply --catalog has no
+// file server.
 func TestLocalSources(t *testing.T) {
 	mods := t.TempDir()
 	file := filepath.Join(mods, "m", "files", "f")
@@ -167,6 +169,15 @@ func TestLocalSources(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// An agent's copy of its server's mount "site".
+	mounts := filepath.Join(t.TempDir(), ".mounts")
+	motd := filepath.Join(mounts, "site", "motd")
+	if err := os.MkdirAll(filepath.Dir(motd), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(motd, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -177,8 +188,12 @@ func TestLocalSources(t *testing.T) {
 		{"puppet:///modules/m/missing", "puppet:///modules/m/missing", false},
 		{"/etc/x", "/etc/x", false},
 		{[]any{"puppet:///modules/m/missing", "puppet:///modules/m/f"}, []any{"puppet:///modules/m/missing", file}, true},
+		{"puppet:///site/motd", motd, true},
+		{"puppet:///site/missing", "puppet:///site/missing", false},
+		{"puppet:///site/../site/motd", "puppet:///site/../site/motd", false}, // Puppet's file server refuses ..
+		{[]any{"https://example.invalid/motd", "puppet:///site/motd"}, []any{"https://example.invalid/motd", motd}, true},
 	} {
-		got, ok := localSources(tc.in, []string{mods})
+		got, ok := localSources(tc.in, &resources.ModuleRoots{Dirs: []string{mods}, Mounts: mounts})
 		if ok != tc.ok || !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("localSources(%v) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
 		}

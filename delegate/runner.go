@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mgmt-puppet/mgmt-puppet/engine"
+	"github.com/mgmt-puppet/mgmt-puppet/resources"
 )
 
 // Config says how Puppet is run.
@@ -28,6 +29,12 @@ type Config struct {
 	// LibDir is passed as --libdir: the plugins an agent's pluginsync brought
 	// (the lib folders of the server's modules), whose types Puppet then loads.
 	LibDir string
+	// Sources, when set, is where an agent's copies of its server's puppet:///
+	// sources are ("$environment" standing for the catalog's): modules as a
+	// module path, the other mounts in Sources.Mounts. A File Puppet runs gets
+	// them from there, as the agent's own Files do, and puppet:///modules/
+	// sources are looked up in ModulePath too.
+	Sources *resources.ModuleRoots
 	// Gather is how long a request waits for others that become ready with it.
 	Gather time.Duration
 	// TypeDirs are the folders of Puppet's own types (lib/puppet/type), which tell
@@ -332,7 +339,7 @@ func (r *Runner) apply(ctx context.Context, batch []*request) (*report, error) {
 		r.dir = dir
 	}
 	head := batch[0].res.head
-	data, err := subCatalog(head, batch, r.modulePath(head.Environment))
+	data, err := subCatalog(head, batch, r.sourceRoots(head.Environment))
 	if err != nil {
 		return nil, err
 	}
@@ -422,6 +429,19 @@ func writeFacts(vardir, certname string) error {
 	name := strconv.Quote(certname)
 	data := "--- !ruby/object:Puppet::Node::Facts\nname: " + name + "\nvalues:\n  clientcert: " + name + "\n"
 	return os.WriteFile(path, []byte(data), 0o600)
+}
+
+// sourceRoots says where the puppet:/// sources of a catalog of environment env
+// are: Config.ModulePath, then Config.Sources.
+func (r *Runner) sourceRoots(env string) *resources.ModuleRoots {
+	roots := &resources.ModuleRoots{Dirs: r.modulePath(env), Environment: env}
+	if src := r.cfg.Sources; src != nil {
+		for _, d := range src.Dirs {
+			roots.Dirs = append(roots.Dirs, strings.ReplaceAll(d, "$environment", env))
+		}
+		roots.Mounts = strings.ReplaceAll(src.Mounts, "$environment", env)
+	}
+	return roots
 }
 
 // modulePath is Config.ModulePath for a catalog of environment env.

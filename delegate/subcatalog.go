@@ -46,9 +46,10 @@ type jsonEdge struct {
 
 // subCatalog is the catalog that one Puppet run applies: the requests' resources,
 // their containers and the edges between them, and a trigger per due refresh. A
-// File's puppet:///modules/ sources name the local files under modulePath: `puppet
-// apply --catalog` has no file server.
-func subCatalog(head *catalog.Catalog, reqs []*request, modulePath []string) ([]byte, error) {
+// File's puppet:/// sources name the local files that roots resolves them to (the
+// module path, an agent's copies of its server's files): `puppet apply --catalog`
+// has no file server.
+func subCatalog(head *catalog.Catalog, reqs []*request, roots *resources.ModuleRoots) ([]byte, error) {
 	c := jsonCatalog{
 		Tags: []string{"settings"}, Name: head.Name, Version: head.Version, CatalogUUID: head.CatalogUUID,
 		CatalogFormat: max(head.CatalogFormat, 1), Environment: head.Environment, Classes: []string{},
@@ -90,7 +91,7 @@ func subCatalog(head *catalog.Catalog, reqs []*request, modulePath []string) ([]
 			over["noop"] = true
 		}
 		if d.res.Type == "File" {
-			if src, ok := localSources(d.res.Parameters["source"], modulePath); ok {
+			if src, ok := localSources(d.res.Parameters["source"], roots); ok {
 				over["source"] = src
 			}
 		}
@@ -135,12 +136,12 @@ func subCatalog(head *catalog.Catalog, reqs []*request, modulePath []string) ([]
 	return json.Marshal(c)
 }
 
-// localSources is a File's source value with its puppet:///modules/ URLs replaced by
-// the local files they name; ok is false when none was.
-func localSources(v any, modulePath []string) (any, bool) {
+// localSources is a File's source value with its puppet:/// URLs replaced by the
+// local files roots resolves them to; ok is false when none was.
+func localSources(v any, roots *resources.ModuleRoots) (any, bool) {
 	switch x := v.(type) {
 	case string:
-		if p, ok := resources.ModuleFile(x, modulePath); ok {
+		if p, ok := resources.LocalSource(x, roots); ok {
 			return p, true
 		}
 	case []any:
@@ -149,7 +150,7 @@ func localSources(v any, modulePath []string) (any, bool) {
 		for i, e := range x {
 			out[i] = e
 			if s, ok := e.(string); ok {
-				if p, ok := resources.ModuleFile(s, modulePath); ok {
+				if p, ok := resources.LocalSource(s, roots); ok {
 					out[i], changed = p, true
 				}
 			}

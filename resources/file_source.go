@@ -2,10 +2,13 @@ package resources
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -19,10 +22,13 @@ import (
 // Puppet's to fetch: UnfetchableSources names them, and translate hands such a
 // File to Puppet.
 
-// checkSource validates the source URLs, but for those UnfetchableSources names.
+// checkSource validates the source URLs, but for those UnfetchableSources names
+// and those whose path Puppet's file server refuses (the File fails at its check,
+// as Puppet's, rather than the catalog).
 func (f *File) checkSource() error {
 	for _, s := range f.Source {
-		if _, err := f.sourceCandidates(s); err != nil && !unfetchable(s, f.Modules) {
+		_, err := f.sourceCandidates(s)
+		if err != nil && !unfetchable(s, f.Modules) && !errors.Is(err, errServedPath) {
 			return err
 		}
 	}
@@ -31,6 +37,27 @@ func (f *File) checkSource() error {
 	}
 	return nil
 }
+
+// errServedPath marks a puppet:/// path that Puppet's file server refuses.
+var errServedPath = errors.New("Cannot find file")
+
+// ServedPathError is the error Puppet's file server gives for the path of a
+// puppet:/// URL (/MOUNT/P), nil for one it serves: a mount name of letters,
+// digits, _ and -, and no .. in the rest. Such a path is never asked of a server
+// nor looked up in a copy, and its File fails at its check, as Puppet's does.
+func ServedPathError(path string) error {
+	mount, rest, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	if !mountName.MatchString(mount) {
+		return fmt.Errorf("%w: Invalid mount '%s'", errServedPath, mount)
+	}
+	if slices.Contains(strings.Split(rest, "/"), "..") {
+		return fmt.Errorf("%w: Invalid relative path '%s'", errServedPath, rest)
+	}
+	return nil
+}
+
+// mountName is what Puppet's file server takes as a mount's name.
+var mountName = regexp.MustCompile(`^[-\w]+$`)
 
 // UnfetchableSources lists the sources of f that it cannot have without Puppet,
 // with m as where it finds them: those of another host or scheme (puppet://HOST/,
@@ -80,6 +107,9 @@ func (f *File) sourceCandidates(s string) ([]string, error) {
 	case u.Scheme == "file" && filepath.IsAbs(u.Path):
 		return []string{filepath.Clean(u.Path)}, nil
 	case u.Scheme == "puppet" && u.Host == "":
+		if err := ServedPathError(u.Path); err != nil {
+			return nil, fmt.Errorf("source %q: %w", s, err)
+		}
 		mount, rest, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
 		if mount != "modules" {
 			if mount == "" || f.Modules.mounts() == "" {
@@ -229,14 +259,15 @@ func (f *File) watchSources(ctx context.Context) error {
 	return nil
 }
 
-// ModuleFile resolves a puppet:///modules/M/P source as File does: the first
-// M/files/P that exists under the module path. ok is false for other sources and
-// when none exists.
-func ModuleFile(source string, modulePath []string) (path string, ok bool) {
-	if !strings.HasPrefix(source, "puppet:///modules/") {
+// LocalSource resolves a puppet:/// source as File does with roots: the first of
+// its local paths that exists (a module's M/files/P under the module path, or an
+// agent's copy of another mount's). ok is false for other sources and when none
+// exists.
+func LocalSource(source string, roots *ModuleRoots) (path string, ok bool) {
+	if !strings.HasPrefix(source, "puppet:///") {
 		return "", false
 	}
-	f := &File{Modules: &ModuleRoots{Dirs: modulePath}}
+	f := &File{Modules: roots}
 	paths, err := f.sourceCandidates(source)
 	if err != nil {
 		return "", false

@@ -19,7 +19,9 @@ func TestSourceCandidates(t *testing.T) {
 		{in: "/etc/x", want: []string{"/etc/x"}},
 		{in: "file:///etc/x", want: []string{"/etc/x"}},
 		{in: "puppet:///modules/m/d/f", want: []string{"/a/m/files/d/f", "/b/m/files/d/f"}},
-		{in: "puppet:///modules/m/../../../etc/shadow", want: []string{"/a/m/files/etc/shadow", "/b/m/files/etc/shadow"}},
+		{in: "puppet:///modules/m/../../../etc/shadow", err: "Cannot find file: Invalid relative path 'm/../../../etc/shadow'"},
+		{in: "puppet:///modules/m/./d//f", want: []string{"/a/m/files/d/f", "/b/m/files/d/f"}},
+		{in: "puppet:///my%20mount/f", err: "Cannot find file: Invalid mount 'my mount'"},
 		{in: "puppet:///modules/m", err: "only puppet:///modules/MODULE/FILE"},
 		{in: "puppet:///site/d/f", err: "only puppet:///modules/MODULE/FILE is read without a server"},
 		{in: "puppet://server/modules/m/f", err: "another host is Puppet's"},
@@ -49,7 +51,7 @@ func TestSourceMounts(t *testing.T) {
 		unfetchable bool
 	}{
 		{"/copies", "puppet:///site/d/f", []string{"/copies/site/d/f"}, false},
-		{"/copies", "puppet:///site/../../etc/shadow", []string{"/copies/etc/shadow"}, false},
+		{"/copies", "puppet:///site/../../etc/shadow", nil, false}, // refused, as Puppet's file server does
 		{"/copies", "puppet:///modules/m/f", []string{"/a/m/files/f"}, false},
 		{"", "puppet:///site/d/f", nil, true},
 		{"", "puppet:///modules/m/f", []string{"/a/m/files/f"}, false},
@@ -125,5 +127,21 @@ func TestSourceUnavailable(t *testing.T) {
 	_, _, err := f.findSource()
 	if want := "Could not retrieve file metadata for puppet:///modules/m/x: No more routes to fileserver"; err == nil || err.Error() != want {
 		t.Errorf("unavailable: %v, want %q", err, want)
+	}
+}
+
+// A source whose path Puppet's file server refuses fails its File when checked,
+// as in Puppet, rather than the catalog when validated.
+func TestSourceServedPathRefused(t *testing.T) {
+	f := &File{Path: filepath.Join(t.TempDir(), "f"), Source: []string{"puppet:///modules/m/../x"},
+		Modules: &ModuleRoots{Dirs: []string{t.TempDir()}, Mounts: t.TempDir()}}
+	if err := f.Validate(); err != nil {
+		t.Fatalf("Validate: %v, want the File accepted", err)
+	}
+	f.Init(newFileHandle())
+	defer f.Close()
+	_, err := f.CheckApply(context.Background(), true)
+	if want := `source "puppet:///modules/m/../x": Cannot find file: Invalid relative path 'm/../x'`; err == nil || err.Error() != want {
+		t.Errorf("CheckApply: %v, want %s", err, want)
 	}
 }

@@ -654,15 +654,16 @@ func (t *translation) buildNative(it *item, used []string, mods *resources.Modul
 		it.unbuilt = &unbuilt{reasons: reasons, delegate: true}
 		return used
 	}
+	// Where its sources are, before Validate looks at them.
+	if m, ok := res.(modulesUser); ok {
+		m.SetModules(mods)
+	}
 	var invalid error
 	if res != nil && len(errs) == 0 {
 		invalid = res.Validate()
 	}
 	if len(reasons) > 0 || invalid != nil {
 		it.unbuilt = &unbuilt{reasons: reasons, invalid: invalid}
-	}
-	if m, ok := res.(modulesUser); ok {
-		m.SetModules(mods)
 	}
 	if d, ok := res.(diffShower); ok {
 		d.SetShowDiff(t.opts.ShowDiff)

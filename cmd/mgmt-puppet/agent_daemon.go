@@ -110,7 +110,7 @@ func (o *agentOptions) daemon(ctx context.Context, set *puppetconf.Settings, ro 
 			r.server.Close()
 		}
 	}()
-	d := &daemon{r: r, ro: ro, runner: ro.delegate.runner(nil, set.String("plugindest")), done: make(chan struct{}, 1), sslLoaded: true,
+	d := &daemon{r: r, ro: ro, runner: ro.delegate.runner(nil, set.String("plugindest"), agentSources(set.String("vardir"))), done: make(chan struct{}, 1), sslLoaded: true,
 		gate: agent.NewRunGate(set.String("agent_catalog_run_lockfile"), set.String("agent_disabled_lockfile"))}
 	d.gate.Waiting = func(why string) {
 		if why == "" {

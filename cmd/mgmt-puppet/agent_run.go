@@ -450,7 +450,7 @@ func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate
 	// puppet:/// sources come from the server, into a copy laid out as a
 	// module path (and one of its other mounts) that the Files read. The Files
 	// whose sources could not be had fail on their own, as in Puppet.
-	sources := filepath.Join(set.String("vardir"), "mgmt-puppet", "sources", cat.Environment)
+	sources := strings.ReplaceAll(agentSources(set.String("vardir")).Dirs[0], "$environment", cat.Environment)
 	n, unavailable := agent.SyncSources(ctx, r.server, cat, cat.Environment, sources)
 	if r.expired() {
 		return failed()
@@ -504,7 +504,7 @@ func skipped(res *translate.Result) []*engine.Vertex {
 // under runCtx; postrun_command and the report, which Puppet runs in an ensure
 // block, under ctx, so that they follow a run that reached runtimeout.
 func (r *agentRun) apply(ctx, runCtx context.Context, ro *runOptions) (int, error) {
-	runner := ro.delegate.runner(nil, r.set.String("plugindest"))
+	runner := ro.delegate.runner(nil, r.set.String("plugindest"), agentSources(r.set.String("vardir")))
 	if runner != nil {
 		defer runner.Close()
 	}
@@ -956,4 +956,13 @@ func puppetSettingsFacts(values map[string]any, customDirs []string, set *puppet
 		}
 		return
 	}
+}
+
+// agentSources says where the agent keeps its copies of the server's puppet:///
+// sources, per environment ("$environment"): those of modules laid out as a module
+// path, those of the other mounts under agent.MountCopies. Its Files read them
+// there, and so do the Files Puppet runs for it.
+func agentSources(vardir string) *resources.ModuleRoots {
+	dir := filepath.Join(vardir, "mgmt-puppet", "sources", "$environment")
+	return &resources.ModuleRoots{Dirs: []string{dir}, Mounts: agent.MountCopies(dir)}
 }

@@ -210,7 +210,7 @@ func localModuleSources(data []byte, modulePath []string) []byte {
 	changed := false
 	local := func(v any) any {
 		if s, ok := v.(string); ok {
-			if p, ok := resources.ModuleFile(s, modulePath); ok {
+			if p, ok := resources.LocalSource(s, &resources.ModuleRoots{Dirs: modulePath}); ok {
 				changed = true
 				return p
 			}

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/mgmt-puppet/mgmt-puppet/delegate"
+	"github.com/mgmt-puppet/mgmt-puppet/resources"
 )
 
 // delegateOptions are the flags of delegation to Puppet.
@@ -25,10 +26,13 @@ func (d *delegateOptions) flags(f *pflag.FlagSet) {
 
 // runner returns the runner for delegated resources, or nil when Puppet is not
 // installed: then the translation lists the resources that nothing can run.
-func (d *delegateOptions) runner(modulepath []string, libdir string) *delegate.Runner {
+// sources, when set, are an agent's copies of its server's files
+// (delegate.Config.Sources).
+func (d *delegateOptions) runner(modulepath []string, libdir string, sources *resources.ModuleRoots) *delegate.Runner {
 	path, err := exec.LookPath(d.puppet)
 	if err != nil {
 		return nil
 	}
-	return delegate.NewRunner(delegate.Config{Puppet: path, ModulePath: modulepath, LibDir: libdir, Interval: d.interval})
+	return delegate.NewRunner(delegate.Config{Puppet: path, ModulePath: modulepath, LibDir: libdir, Sources: sources,
+		Interval: d.interval})
 }

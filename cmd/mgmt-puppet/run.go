@@ -158,7 +158,7 @@ func (o *runOptions) run(ctx context.Context, path string) error {
 	}
 	log := o.logger()
 	modulepath := splitPath(o.modulepath)
-	runner := o.delegate.runner(modulepath, "")
+	runner := o.delegate.runner(modulepath, "", nil)
 	if runner != nil {
 		defer runner.Close()
 	}

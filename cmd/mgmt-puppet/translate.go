@@ -53,7 +53,7 @@ func (o *translateOptions) run(path string, stdout, stderr io.Writer) error {
 	}
 	modulepath := splitPath(o.modulepath)
 	_, res, loadErr := load(path, translate.Options{Tags: o.tags, SkipTags: o.skipTags, ModulePath: modulepath,
-		Delegate: o.delegate.runner(modulepath, ""), DelegateTypes: o.delegate.types, Serial: o.serial}, stderr, stderr)
+		Delegate: o.delegate.runner(modulepath, "", nil), DelegateTypes: o.delegate.types, Serial: o.serial}, stderr, stderr)
 	if res == nil {
 		return loadErr
 	}
