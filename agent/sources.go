@@ -299,7 +299,7 @@ func servedPath(src string) (string, bool) {
 	if err != nil || u.Scheme != "puppet" || u.Host != "" || resources.ServedPathError(u.Path) != nil {
 		return "", false
 	}
-	mount, rest, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
+	mount, rest := resources.SplitServed(u.Path)
 	if mount == "modules" && rest == "" {
 		return "", false
 	}

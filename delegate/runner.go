@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -434,14 +435,11 @@ func writeFacts(vardir, certname string) error {
 // sourceRoots says where the puppet:/// sources of a catalog of environment env
 // are: Config.ModulePath, then Config.Sources.
 func (r *Runner) sourceRoots(env string) *resources.ModuleRoots {
-	roots := &resources.ModuleRoots{Dirs: r.modulePath(env), Environment: env}
+	roots := resources.ModuleRoots{Dirs: r.cfg.ModulePath}
 	if src := r.cfg.Sources; src != nil {
-		for _, d := range src.Dirs {
-			roots.Dirs = append(roots.Dirs, strings.ReplaceAll(d, "$environment", env))
-		}
-		roots.Mounts = strings.ReplaceAll(src.Mounts, "$environment", env)
+		roots.Dirs, roots.Mounts = slices.Concat(r.cfg.ModulePath, src.Dirs), src.Mounts
 	}
-	return roots
+	return roots.In(env)
 }
 
 // modulePath is Config.ModulePath for a catalog of environment env.

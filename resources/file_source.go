@@ -46,7 +46,7 @@ var errServedPath = errors.New("Cannot find file")
 // digits, _ and -, and no .. in the rest. Such a path is never asked of a server
 // nor looked up in a copy, and its File fails at its check, as Puppet's does.
 func ServedPathError(path string) error {
-	mount, rest, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	mount, rest := SplitServed(path)
 	if !mountName.MatchString(mount) {
 		return fmt.Errorf("%w: Invalid mount '%s'", errServedPath, mount)
 	}
@@ -54,6 +54,13 @@ func ServedPathError(path string) error {
 		return fmt.Errorf("%w: Invalid relative path '%s'", errServedPath, rest)
 	}
 	return nil
+}
+
+// SplitServed splits the path of a puppet:/// URL (/MOUNT/P) into the mount's
+// name and the path in it.
+func SplitServed(path string) (mount, rest string) {
+	mount, rest, _ = strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	return mount, rest
 }
 
 // mountName is what Puppet's file server takes as a mount's name.
@@ -86,7 +93,7 @@ func unfetchable(s string, m *ModuleRoots) bool {
 	case u.Scheme == "file":
 		return false
 	case u.Scheme == "puppet" && u.Host == "":
-		mount, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
+		mount, _ := SplitServed(u.Path)
 		return mount != "modules" && m.mounts() == ""
 	case u.Scheme == "puppet", u.Scheme == "http", u.Scheme == "https":
 		return true
@@ -110,7 +117,7 @@ func (f *File) sourceCandidates(s string) ([]string, error) {
 		if err := ServedPathError(u.Path); err != nil {
 			return nil, fmt.Errorf("source %q: %w", s, err)
 		}
-		mount, rest, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
+		mount, rest := SplitServed(u.Path)
 		if mount != "modules" {
 			if mount == "" || f.Modules.mounts() == "" {
 				return nil, fmt.Errorf("source %q: only puppet:///modules/MODULE/FILE is read without a server (an agent fetches the other mounts)", s)
@@ -216,6 +223,19 @@ type ModuleRoots struct {
 	// Mounts, when set, holds the copies of the server's other mounts that an
 	// agent fetched: puppet:///MOUNT/P is Mounts/MOUNT/P.
 	Mounts string
+}
+
+// In is m for a catalog of environment env: "$environment" in its folders
+// replaced by env, as in Puppet's modulepath setting, and env named in errors.
+func (m *ModuleRoots) In(env string) *ModuleRoots {
+	out := *m
+	out.Dirs = make([]string, len(m.Dirs))
+	for i, d := range m.Dirs {
+		out.Dirs[i] = strings.ReplaceAll(d, "$environment", env)
+	}
+	out.Mounts = strings.ReplaceAll(m.Mounts, "$environment", env)
+	out.Environment = env
+	return &out
 }
 
 func (m *ModuleRoots) dirs() []string {

@@ -145,3 +145,17 @@ func TestSourceServedPathRefused(t *testing.T) {
 		t.Errorf("CheckApply: %v, want %s", err, want)
 	}
 }
+
+// In replaces $environment in the folders and names the environment, leaving the
+// roots it was called on as they were.
+func TestModuleRootsIn(t *testing.T) {
+	m := &ModuleRoots{Dirs: []string{"/e/$environment/modules", "/shared"}, Mounts: "/copies/$environment/.mounts"}
+	got := m.In("prod")
+	want := &ModuleRoots{Dirs: []string{"/e/prod/modules", "/shared"}, Mounts: "/copies/prod/.mounts", Environment: "prod"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("In: %+v, want %+v", got, want)
+	}
+	if m.Dirs[0] != "/e/$environment/modules" || m.Environment != "" {
+		t.Errorf("In changed its receiver: %+v", m)
+	}
+}

@@ -86,17 +86,13 @@ type Meta struct {
 	Loglevel engine.Level
 }
 
-// modules is where the catalog's puppet:///modules/ sources are found:
-// Options.ModulePath with $environment replaced, worked out once and shared by
+// modules is where the catalog's puppet:/// sources are found: Options.ModulePath
+// and Options.Mounts with $environment replaced, worked out once and shared by
 // every resource.
 func (t *translation) modules() *resources.ModuleRoots {
 	if t.mods == nil {
-		dirs := make([]string, len(t.opts.ModulePath))
-		for i, d := range t.opts.ModulePath {
-			dirs[i] = strings.ReplaceAll(d, "$environment", t.cat.Environment)
-		}
-		t.mods = &resources.ModuleRoots{Dirs: dirs, Environment: t.cat.Environment, Unavailable: t.opts.UnavailableSources,
-			Mounts: t.opts.Mounts}
+		roots := resources.ModuleRoots{Dirs: t.opts.ModulePath, Mounts: t.opts.Mounts, Unavailable: t.opts.UnavailableSources}
+		t.mods = roots.In(t.cat.Environment)
 	}
 	return t.mods
 }

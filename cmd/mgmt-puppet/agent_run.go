@@ -450,8 +450,8 @@ func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate
 	// puppet:/// sources come from the server, into a copy laid out as a
 	// module path (and one of its other mounts) that the Files read. The Files
 	// whose sources could not be had fail on their own, as in Puppet.
-	sources := strings.ReplaceAll(agentSources(set.String("vardir")).Dirs[0], "$environment", cat.Environment)
-	n, unavailable := agent.SyncSources(ctx, r.server, cat, cat.Environment, sources)
+	sources := agentSources(set.String("vardir")).In(cat.Environment)
+	n, unavailable := agent.SyncSources(ctx, r.server, cat, cat.Environment, sources.Dirs[0])
 	if r.expired() {
 		return failed()
 	}
@@ -464,7 +464,7 @@ func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate
 		return failed()
 	}
 	opts := translate.Options{Tags: set.List("tags"), SkipTags: set.List("skip_tags"), Noop: r.noop, ShowDiff: showDiff,
-		ModulePath: []string{sources}, Mounts: agent.MountCopies(sources), UnavailableSources: unavailable,
+		ModulePath: sources.Dirs, Mounts: sources.Mounts, UnavailableSources: unavailable,
 		Delegate: runner, DelegateTypes: ro.delegate.types}
 	converting := time.Now()
 	res, err := translateCatalog(cat, "from "+set.String("server"), opts, os.Stdout, os.Stderr)
