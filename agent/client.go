@@ -125,7 +125,9 @@ func NewClient(base string, conf *tls.Config, t HTTPOptions) *Client {
 	if retryMax <= 0 {
 		retryMax = DefaultHTTPOptions.RetryAfter
 	}
-	c := &Client{base: strings.TrimSuffix(base, "/"), hc: &http.Client{Transport: tr}, retryMax: retryMax, readTimeout: t.Read}
+	// Redirects are followed by do, as Puppet's client follows them.
+	hc := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c := &Client{base: strings.TrimSuffix(base, "/"), hc: hc, retryMax: retryMax, readTimeout: t.Read}
 	if t.Proxy.Host != "" {
 		c.via = t.Proxy.addr()
 	}
@@ -275,13 +277,30 @@ type request struct {
 
 // do sends r and returns the body of a 2xx response. A 429 or 503 response
 // with Retry-After is retried after the wait it asks for, as Puppet's client
-// retries it: at most runinterval, at most retryLimit times.
+// retries it: at most runinterval, at most retryLimit times. A 301, 302 or 307
+// is followed as Puppet's client follows it (Puppet::HTTP::Redirector): with the
+// same method, body and headers, at most redirectLimit times; a 303 or 308 is
+// an answer like any other.
 func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
-	for retries := 0; ; retries++ {
-		data, wait, err := c.once(ctx, r, retries)
-		if wait < 0 {
+	u := c.base + r.path
+	if len(r.query) > 0 {
+		u += "?" + encode(r.query)
+	}
+	redirects, retries := 0, 0
+	for {
+		data, next, wait, err := c.once(ctx, r, u, redirects > 0, retries)
+		switch {
+		case next != "":
+			if redirects >= redirectLimit {
+				return nil, fmt.Errorf("Too many HTTP redirections for %s", u)
+			}
+			u = next
+			redirects++
+			continue
+		case wait < 0:
 			return data, err
 		}
+		retries++
 		if c.Log != nil {
 			c.Log.Printf(engine.Warning, "Sleeping for %d seconds before retrying the request", int(wait.Seconds()))
 		}
@@ -291,6 +310,32 @@ func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// redirectLimit is how many redirects Puppet's client follows for a request.
+const redirectLimit = 10
+
+// redirectTo is where a redirect response sends the request to u: "" when the
+// response is not one Puppet's client follows.
+func redirectTo(resp *http.Response, u string) (string, error) {
+	switch resp.StatusCode {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect:
+	default:
+		return "", nil
+	}
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		return "", errors.New("Location response header is missing")
+	}
+	ref, err := url.Parse(loc)
+	if err != nil {
+		return "", fmt.Errorf("Location URI is invalid: %v", err)
+	}
+	base, err := url.Parse(u)
+	if err != nil {
+		return "", err
+	}
+	return base.ResolveReference(ref).String(), nil
 }
 
 // retryAfter is how long a response asks to be waited for before the request
@@ -317,13 +362,10 @@ func (c *Client) retryAfter(resp *http.Response, u string, retries int) (time.Du
 	return min(wait, c.retryMax), nil
 }
 
-// once sends r once: the body of a 2xx response, or the wait before a retry
-// (-1: none).
-func (c *Client) once(ctx context.Context, r request, retries int) ([]byte, time.Duration, error) {
-	u := c.base + r.path
-	if len(r.query) > 0 {
-		u += "?" + encode(r.query)
-	}
+// once sends r to u once: the body of a 2xx response, the URL a redirect sends
+// it to, or the wait before a retry (-1: none). redirected says u is where a
+// redirect sent it.
+func (c *Client) once(ctx context.Context, r request, u string, redirected bool, retries int) (data []byte, next string, wait time.Duration, err error) {
 	var body io.Reader
 	if r.body != nil {
 		body = bytes.NewReader(r.body)
@@ -332,7 +374,7 @@ func (c *Client) once(ctx context.Context, r request, retries int) ([]byte, time
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, r.method, u, body)
 	if err != nil {
-		return nil, -1, err
+		return nil, "", -1, err
 	}
 	req.Header.Set("X-Puppet-Version", PuppetVersion)
 	req.Header.Set("User-Agent", userAgent)
@@ -354,7 +396,7 @@ func (c *Client) once(ctx context.Context, r request, retries int) ([]byte, time
 			err = ue.Err
 		}
 		took := time.Since(start)
-		if connectFailed(err) {
+		if connectFailed(err) && !redirected {
 			// Puppet connects to a service before it sends a request, and says so
 			// when no route to it is left.
 			name, prefix := serviceOf(r.path)
@@ -362,27 +404,30 @@ func (c *Client) once(ctx context.Context, r request, retries int) ([]byte, time
 				c.Log.Printf(engine.Err, "Connection to %s%s failed, trying next route: %v",
 					c.base, prefix, &RequestError{URL: c.base + prefix, Took: took, Err: err, Via: c.via})
 			}
-			return nil, -1, &RouteError{Service: name, Err: &RequestError{URL: u, Took: took, Err: err, Via: c.via}}
+			return nil, "", -1, &RouteError{Service: name, Err: &RequestError{URL: u, Took: took, Err: err, Via: c.via}}
 		}
-		return nil, -1, &RequestError{URL: u, Took: took, Err: err, Via: c.via}
+		return nil, "", -1, &RequestError{URL: u, Took: took, Err: err, Via: c.via}
 	}
 	defer resp.Body.Close()
 	var rd io.Reader = resp.Body
 	if c.readTimeout > 0 {
 		rd = &timeoutBody{body: resp.Body, timeout: c.readTimeout, cancel: cancel}
 	}
-	data, err := io.ReadAll(rd)
+	data, err = io.ReadAll(rd)
 	if err != nil {
-		return nil, -1, &RequestError{URL: u, Took: time.Since(start), Err: err, Via: c.via}
+		return nil, "", -1, &RequestError{URL: u, Took: time.Since(start), Err: err, Via: c.via}
+	}
+	if next, err := redirectTo(resp, u); err != nil || next != "" {
+		return nil, next, -1, err
 	}
 	if wait, err := c.retryAfter(resp, u, retries); err != nil || wait >= 0 {
-		return nil, wait, err
+		return nil, "", wait, err
 	}
 	if resp.StatusCode/100 != 2 {
-		return nil, -1, &ResponseError{Code: resp.StatusCode, Reason: strings.TrimSpace(strings.TrimPrefix(resp.Status, strconv.Itoa(resp.StatusCode))),
+		return nil, "", -1, &ResponseError{Code: resp.StatusCode, Reason: strings.TrimSpace(strings.TrimPrefix(resp.Status, strconv.Itoa(resp.StatusCode))),
 			Message: errorMessage(resp, data)}
 	}
-	return data, -1, nil
+	return data, "", -1, nil
 }
 
 // errorMessage is the message of an error response: the "message" of Puppet

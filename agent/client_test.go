@@ -13,7 +13,10 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -173,6 +176,75 @@ func TestRetryAfter(t *testing.T) {
 	}
 	if _, err := c.do(t.Context(), request{method: "GET", path: "/puppet/v3/bad"}); err == nil || err.Error() != "Failed to parse Retry-After header 'soon' as an integer or RFC 2822 date" {
 		t.Errorf("bad Retry-After: %v", err)
+	}
+}
+
+// TestRedirects follows redirects as Puppet::HTTP::Redirector does (checked
+// against Puppet 7.23's client): 301, 302 and 307 are sent again to their
+// Location with the same method, body and headers, at most 10 times; 303 and
+// 308 are answers.
+func TestRedirects(t *testing.T) {
+	type sent struct{ method, path, body, ctype string }
+	var (
+		mu   sync.Mutex
+		got  []sent
+		srv  *httptest.Server
+		base string
+	)
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, sent{r.Method, r.URL.Path, string(b), r.Header.Get("Content-Type")})
+		mu.Unlock()
+		switch p := r.URL.Path; {
+		case strings.HasPrefix(p, "/r/"):
+			code, _ := strconv.Atoi(strings.TrimPrefix(p, "/r/"))
+			w.Header().Set("Location", "/final")
+			w.WriteHeader(code)
+		case p == "/absolute":
+			w.Header().Set("Location", base+"/final")
+			w.WriteHeader(http.StatusFound)
+		case p == "/loop":
+			w.Header().Set("Location", "/loop")
+			w.WriteHeader(http.StatusFound)
+		case p == "/noloc":
+			w.WriteHeader(http.StatusMovedPermanently)
+		default:
+			fmt.Fprint(w, "ok")
+		}
+	}))
+	defer srv.Close()
+	base = srv.URL
+	c := NewClient(srv.URL, nil, HTTPOptions{Connect: time.Second, Read: time.Second})
+	for _, tc := range []struct {
+		path    string
+		want    string // the answer's body, or its error
+		wantReq []sent // the requests after the first
+	}{
+		{"/r/301", "ok", []sent{{"PUT", "/final", "B", "text/plain"}}},
+		{"/r/302", "ok", []sent{{"PUT", "/final", "B", "text/plain"}}},
+		{"/r/307", "ok", []sent{{"PUT", "/final", "B", "text/plain"}}},
+		{"/absolute", "ok", []sent{{"PUT", "/final", "B", "text/plain"}}},
+		{"/r/303", "Error 303 on SERVER: 303 See Other", nil},
+		{"/r/308", "Error 308 on SERVER: 308 Permanent Redirect", nil},
+		{"/noloc", "Location response header is missing", nil},
+		{"/loop", "Too many HTTP redirections for " + srv.URL + "/loop", slices.Repeat([]sent{{"PUT", "/loop", "B", "text/plain"}}, 10)},
+	} {
+		got = nil
+		data, err := c.do(t.Context(), request{method: "PUT", path: tc.path, contentType: "text/plain", body: []byte("B")})
+		res := string(data)
+		if err != nil {
+			res = err.Error()
+		}
+		if res != tc.want {
+			t.Errorf("%s: %q, want %q", tc.path, res, tc.want)
+		}
+		if len(got) == 0 || got[0] != (sent{"PUT", tc.path, "B", "text/plain"}) {
+			t.Fatalf("%s: first request %v", tc.path, got)
+		}
+		if !reflect.DeepEqual(got[1:], tc.wantReq) && (len(got) > 1 || tc.wantReq != nil) {
+			t.Errorf("%s: then sent %v, want %v", tc.path, got[1:], tc.wantReq)
+		}
 	}
 }
 
