@@ -116,6 +116,15 @@ func (c *Client) Report(ctx context.Context, certname, env string, report []byte
 	return processors, nil
 }
 
+// PutFacts stores a node's facts on the server (PUT /puppet/v3/facts), as
+// puppet agent sends them again at the end of a run with resubmit_facts.
+func (c *Client) PutFacts(ctx context.Context, certname, env string, facts []byte) error {
+	_, err := c.do(ctx, request{method: http.MethodPut, path: "/puppet/v3/facts/" + pathEscape(certname),
+		query:  []param{{"environment", env}},
+		accept: acceptJSON, contentType: "application/json", body: facts})
+	return err
+}
+
 // FileContent fetches the content of a file served by the server: path is a
 // puppet:/// URI's path ("/modules/demo/hello.txt").
 func (c *Client) FileContent(ctx context.Context, path, env string) ([]byte, error) {

@@ -132,7 +132,7 @@ func (s SSL) attempt(ctx context.Context) (*tls.Config, error) {
 // verifyOwn checks the node's own certificate against the CA and the CRLs, as
 // Puppet does when it builds its SSL context: a revoked node does not run.
 func verifyOwn(d puppetssl.Dir, trust *puppetssl.Trust) error {
-	pair, err := tls.LoadX509KeyPair(d.Cert(), d.Key())
+	pair, err := d.KeyPair()
 	if err != nil {
 		return fmt.Errorf("the certificate and key of %s do not match: %w", d.Certname, err)
 	}
@@ -269,17 +269,17 @@ func (s SSL) downloadCRL(ctx context.Context, since time.Time) error {
 	return s.save(s.Dir.CRL(), pemData, 0o644, 0o771)
 }
 
-// key loads the node's private key or creates one.
+// key loads the node's private key or creates one: with a passfile, both as
+// Puppet does, decrypted and encrypted with its password.
 func (s SSL) key() (crypto.Signer, error) {
-	data, err := os.ReadFile(s.Dir.Key())
-	if err == nil {
-		return parseKey(s.Dir.Key(), data)
+	key, err := s.Dir.LoadKey()
+	if err == nil || !errors.Is(err, os.ErrNotExist) {
+		return key, err
 	}
-	if !os.IsNotExist(err) {
+	password, err := s.Dir.Password()
+	if err != nil {
 		return nil, err
 	}
-	var key crypto.Signer
-	var block *pem.Block
 	switch s.KeyType {
 	case "ec":
 		curve, ok := map[string]elliptic.Curve{"prime256v1": elliptic.P256(), "secp256r1": elliptic.P256(),
@@ -288,50 +288,22 @@ func (s SSL) key() (crypto.Signer, error) {
 			return nil, fmt.Errorf("named_curve %q: not one of prime256v1, secp384r1, secp521r1", s.Curve)
 		}
 		s.Log.Printf(engine.Info, "Creating a new EC SSL key for %s using curve %s", s.Dir.Certname, s.Curve)
-		k, err := ecdsa.GenerateKey(curve, rand.Reader)
-		if err != nil {
-			return nil, err
-		}
-		der, err := x509.MarshalECPrivateKey(k)
-		if err != nil {
-			return nil, err
-		}
-		key, block = k, &pem.Block{Type: "EC PRIVATE KEY", Bytes: der}
+		key, err = ecdsa.GenerateKey(curve, rand.Reader)
 	default:
 		s.Log.Printf(engine.Info, "Creating a new RSA SSL key for %s", s.Dir.Certname)
-		k, err := rsa.GenerateKey(rand.Reader, s.KeyLength)
-		if err != nil {
-			return nil, err
-		}
-		key, block = k, &pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)}
+		key, err = rsa.GenerateKey(rand.Reader, s.KeyLength)
 	}
-	if err := s.save(s.Dir.Key(), pem.EncodeToMemory(block), 0o640, 0o750); err != nil {
+	if err != nil {
+		return nil, err
+	}
+	data, err := puppetssl.KeyPEM(key, password)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.save(s.Dir.Key(), data, 0o640, 0o750); err != nil {
 		return nil, err
 	}
 	return key, nil
-}
-
-// parseKey reads a PEM key as OpenSSL::PKey.read does: PKCS#1, PKCS#8 or SEC 1.
-func parseKey(file string, data []byte) (crypto.Signer, error) {
-	b, _ := pem.Decode(data)
-	if b == nil {
-		return nil, fmt.Errorf("%s: no PEM key", file)
-	}
-	if k, err := x509.ParsePKCS1PrivateKey(b.Bytes); err == nil {
-		return k, nil
-	}
-	if k, err := x509.ParseECPrivateKey(b.Bytes); err == nil {
-		return k, nil
-	}
-	k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("%s: not a private key Puppet could read (encrypted keys are not supported): %w", file, err)
-	}
-	signer, ok := k.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("%s: a %T cannot sign", file, k)
-	}
-	return signer, nil
 }
 
 // certificate submits a CSR (unless the CA has one already) and fetches the signed

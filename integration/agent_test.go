@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mgmt-puppet/mgmt-puppet/internal/testdns"
 	"github.com/mgmt-puppet/mgmt-puppet/internal/testenv"
 	"github.com/mgmt-puppet/mgmt-puppet/internal/testproxy"
 )
@@ -118,6 +119,20 @@ func (s *realServer) revoke(t *testing.T, certnames ...string) {
 func (s *realServer) reports(certname string) []string {
 	files, _ := filepath.Glob(filepath.Join(s.dir, "server", "var", "reports", certname, "*.yaml"))
 	return files
+}
+
+// storedSince says whether one of the files was written since start and holds want.
+func storedSince(files []string, start time.Time, want string) bool {
+	for _, f := range files {
+		st, err := os.Stat(f)
+		if err != nil || st.ModTime().Before(start) {
+			continue
+		}
+		if data, err := os.ReadFile(f); err == nil && bytes.Contains(data, []byte(want)) {
+			return true
+		}
+	}
+	return false
 }
 
 func copyTree(t testing.TB, from, to string) {
@@ -422,6 +437,121 @@ func TestAgentMatchesPuppetAgent(t *testing.T) {
 		// None answers: the run fails (--test does not use the cached catalog).
 		r, g = both(t, "--test", "--server_list", "127.0.0.1:"+dead+",127.0.0.1:"+dead2)
 		same(t, "server_list, none answering", r, g, 1)
+	})
+	t.Run("prerun_command fails", func(t *testing.T) {
+		// Nothing is applied; postrun_command still runs; the report says the
+		// transaction did not complete, and goes to the server; exit 1.
+		for _, n := range []agentNode{ruby, goNode} {
+			os.Remove(filepath.Join(root, n.certname, "hello"))
+		}
+		// The server names a stored report by its minute: the newest is this run's.
+		start := time.Now().Add(-time.Second)
+		post := filepath.Join(work, "postrun-%s")
+		r := runCommand(t, "puppet", append([]string{"agent"}, ruby.args(srv, "--test", "--prerun_command", "/bin/false",
+			"--postrun_command", "/usr/bin/touch "+fmt.Sprintf(post, ruby.certname))...)...)
+		g := runCommand(t, bin, append([]string{"agent"}, goNode.args(srv, "--test", "--prerun_command", "/bin/false",
+			"--postrun_command", "/usr/bin/touch "+fmt.Sprintf(post, goNode.certname))...)...)
+		same(t, "prerun_command fails", outcome{r, agentLines(r.out, ruby)}, outcome{g, agentLines(g.out, goNode)}, 1)
+		for _, n := range []agentNode{ruby, goNode} {
+			if _, err := os.Stat(filepath.Join(root, n.certname, "hello")); err == nil {
+				t.Errorf("%s: applied after prerun_command failed", n.certname)
+			}
+			if _, err := os.Stat(fmt.Sprintf(post, n.certname)); err != nil {
+				t.Errorf("%s: postrun_command: %v", n.certname, err)
+			}
+			data, err := os.ReadFile(filepath.Join(n.statedir(), "last_run_report.yaml"))
+			if err != nil || !bytes.Contains(data, []byte("\nstatus: failed\n")) || !bytes.Contains(data, []byte("\ntransaction_completed: false\n")) {
+				t.Errorf("%s's report: not an incomplete, failed run (%v)", n.certname, err)
+			}
+			if !storedSince(srv.reports(n.certname), start, "\ntransaction_completed: false\n") {
+				t.Errorf("%s: the server stored no incomplete report", n.certname)
+			}
+		}
+		// The next run puts hello back.
+		r2, g2 := both(t, "--test")
+		same(t, "after prerun_command failed", r2, g2, 2)
+		sameTree(t, "after prerun_command failed")
+	})
+	t.Run("resubmit_facts", func(t *testing.T) {
+		// After the run, the facts go to the server again (PUT /puppet/v3/facts),
+		// and the report times it.
+		r, g := both(t, "--test", "--resubmit_facts")
+		same(t, "resubmit_facts", r, g, 0)
+		access, err := os.ReadFile(filepath.Join(srv.dir, "server", "log", "puppetserver-access.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []agentNode{ruby, goNode} {
+			if want := `"PUT /puppet/v3/facts/` + n.certname + `?environment=production HTTP/1.1" 200 `; !bytes.Contains(access, []byte(want)) {
+				t.Errorf("%s: the server's access log has no %s", n.certname, want)
+			}
+			data, err := os.ReadFile(filepath.Join(n.statedir(), "last_run_report.yaml"))
+			if err != nil || !bytes.Contains(data, []byte("- resubmit_facts\n")) {
+				t.Errorf("%s's report has no resubmit_facts time (%v)", n.certname, err)
+			}
+		}
+	})
+	t.Run("use_srv_records", func(t *testing.T) {
+		// The server is found by DNS: a DNS server of the test's answers
+		// _x-puppet._tcp.srv.test with a dead port first (priority 0), then the
+		// server (priority 1); serverport is a port nobody listens on (server
+		// stays, as stdlib's puppet_server fact, which a file shows). Each agent
+		// runs with a resolv.conf naming that DNS server only, in a mount
+		// namespace of its own.
+		dead := freePort(t)
+		testdns.Serve(t, "127.0.0.54:53", map[string][]testdns.SRV{
+			"_x-puppet._tcp.srv.test": {
+				{Priority: 0, Weight: 0, Port: uint16(mustAtoi(t, dead)), Target: "localhost"},
+				{Priority: 1, Weight: 0, Port: uint16(mustAtoi(t, srv.port)), Target: "localhost"},
+			},
+		})
+		resolv := filepath.Join(work, "resolv.conf")
+		if err := os.WriteFile(resolv, []byte("nameserver 127.0.0.54\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		inNamespace := func(n agentNode, name string) result {
+			args := append([]string{"-m", "sh", "-c", `mount --bind "$0" /etc/resolv.conf && exec "$@"`, resolv, name, "agent"},
+				n.args(srv, "--test", "--use_srv_records", "--srv_domain", "srv.test", "--serverport", freePort(t))...)
+			return runCommand(t, "unshare", args...)
+		}
+		r, g := inNamespace(ruby, "puppet"), inNamespace(goNode, bin)
+		rb, gb := outcome{r, agentLines(r.out, ruby)}, outcome{g, agentLines(g.out, goNode)}
+		same(t, "use_srv_records", rb, gb, 0)
+		want := "Error: Connection to https://localhost:" + dead + "/puppet/v3 failed, trying next route"
+		if !strings.Contains(g.out, want) {
+			t.Errorf("mgmt-puppet agent did not try the first target: no %q in\n%s", want, g.out)
+		}
+	})
+	t.Run("passfile", func(t *testing.T) {
+		// Two new nodes with a passfile: each agent saves its new key encrypted
+		// with the password (AES-128-CBC, as Puppet's CertProvider does), and
+		// reads it back at the next run.
+		rubyPW := agentNode{certname: "ruby-pw.test", dir: filepath.Join(work, "ruby-pw")}
+		goPW := agentNode{certname: "go-pw.test", dir: filepath.Join(work, "go-pw")}
+		for _, n := range []agentNode{rubyPW, goPW} {
+			private := filepath.Join(n.dir, "ssl", "private")
+			if err := os.MkdirAll(private, 0o750); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(private, "password"), []byte("key password\n"), 0o640); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pair := func(extra ...string) (outcome, outcome) {
+			r := runCommand(t, "puppet", append([]string{"agent"}, rubyPW.args(srv, extra...)...)...)
+			g := runCommand(t, bin, append([]string{"agent"}, goPW.args(srv, extra...)...)...)
+			return outcome{r, agentLines(r.out, rubyPW)}, outcome{g, agentLines(g.out, goPW)}
+		}
+		r, g := pair("--test")
+		same(t, "passfile, bootstrap", r, g, 2)
+		for _, n := range []agentNode{rubyPW, goPW} {
+			key, err := os.ReadFile(filepath.Join(n.dir, "ssl", "private_keys", n.certname+".pem"))
+			if err != nil || !bytes.Contains(key, []byte("Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,")) {
+				t.Errorf("%s's key is not encrypted as Puppet encrypts it (%v):\n%.80s", n.certname, err, key)
+			}
+		}
+		r, g = pair("--test")
+		same(t, "passfile, the key read back", r, g, 0)
 	})
 	t.Run("http proxy", func(t *testing.T) {
 		// http_proxy_* settings: every request goes through the proxy as a
@@ -784,4 +914,13 @@ func processGone(cmd *exec.Cmd) bool {
 	// A zombie (state Z) has exited and waits to be reaped.
 	fields := strings.Fields(string(data))
 	return len(fields) > 2 && fields[2] == "Z"
+}
+
+func mustAtoi(t testing.TB, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -101,6 +101,8 @@ var settings = map[string]setting{
 	"hostcsr":                {kind: kindPath, def: "$requestdir/$certname.pem"},
 	"ssl_lockfile":           {def: "$ssldir/ssl.lock"},
 	"csr_attributes":         {kind: kindPath, def: "$confdir/csr_attributes.yaml"},
+	"privatedir":             {kind: kindPath, def: "$ssldir/private"},
+	"passfile":               {kind: kindPath, def: "$privatedir/password"},
 	"certificate_revocation": {kind: kindRevocation, def: "chain"},
 	"crl_refresh_interval":   {kind: kindDuration, none: true},
 	"ca_fingerprint":         {none: true},
@@ -117,6 +119,8 @@ var settings = map[string]setting{
 	"masterport":                     {kind: kindPort, def: "8140"},
 	"serverport":                     {kind: kindPort, alias: "masterport"}, // masterport's unless set itself
 	"server_list":                    {kind: kindList},
+	"use_srv_records":                {kind: kindBool, def: "false"},
+	"srv_domain":                     {}, // default: the host's domain, see hostNames
 	"ca_server":                      {def: "$server"},
 	"ca_port":                        {kind: kindPort, def: "$serverport"},
 	"report_server":                  {def: "$server"},

@@ -14,7 +14,7 @@ func fakeHost(home string, ownsSystemSSL bool) host {
 	return host{
 		home:          func() (string, error) { return home, nil },
 		cwd:           func() (string, error) { return "/tmp", nil },
-		certname:      func() (string, error) { return "vm", nil },
+		names:         func() (string, string, error) { return "vm", "", nil },
 		ownsSystemSSL: func() bool { return ownsSystemSSL },
 	}
 }
@@ -107,6 +107,8 @@ runinterval = 1800
 runtimeout = 3600
 server = puppet
 server_list = 
+srv_domain = 
+use_srv_records = false
 serverport = 8140
 show_diff = false
 skip_tags = 
@@ -114,6 +116,8 @@ splay = false
 splaylimit = 1800
 ssl_lockfile = /var/lib/puppet/ssl/ssl.lock
 ssldir = /var/lib/puppet/ssl
+privatedir = /var/lib/puppet/ssl/private
+passfile = /var/lib/puppet/ssl/private/password
 statedir = /var/cache/puppet/state
 statefile = /var/cache/puppet/state/state.yaml
 statettl = 2764800
@@ -217,6 +221,8 @@ runinterval = 1800
 runtimeout = 3600
 server = puppet
 server_list = 
+srv_domain = 
+use_srv_records = false
 serverport = 8140
 show_diff = false
 skip_tags = 
@@ -224,6 +230,8 @@ splay = false
 splaylimit = 1800
 ssl_lockfile = /home/agent/.puppet/etc/ssl/ssl.lock
 ssldir = /home/agent/.puppet/etc/ssl
+privatedir = /home/agent/.puppet/etc/ssl/private
+passfile = /home/agent/.puppet/etc/ssl/private/password
 statedir = /home/agent/.puppet/cache/state
 statefile = /home/agent/.puppet/cache/state/state.yaml
 statettl = 2764800
@@ -329,6 +337,8 @@ runinterval = 3600
 runtimeout = 3600
 server = agent.example.com
 server_list = a.example.com:8141 , b.example.com
+srv_domain = 
+use_srv_records = false
 serverport = 8160
 show_diff = false
 skip_tags = x,Y
@@ -336,6 +346,8 @@ splay = false
 splaylimit = 3600
 ssl_lockfile = /srv/pv/ssl/ssl.lock
 ssldir = /srv/pv/ssl
+privatedir = /srv/pv/ssl/private
+passfile = /srv/pv/ssl/private/password
 statedir = /srv/pv/state
 statefile = /srv/pv/state/state.yaml
 statettl = 2764800
@@ -424,6 +436,8 @@ report_server = web.example.com.9001
 server = aagent
 serverport = 9001
 ssldir = /x
+privatedir = /x/private
+passfile = /x/private/password
 statedir = /q/v/t
 vardir = /q/v
 `

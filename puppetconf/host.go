@@ -13,7 +13,7 @@ import (
 type host struct {
 	home          func() (string, error) // for ~ and the non-root defaults
 	cwd           func() (string, error) // for relative paths
-	certname      func() (string, error) // the default certname
+	names         func() (hostname, domain string, err error) // Facter's hostname and domain facts
 	ownsSystemSSL func() bool            // whether this process owns /var/lib/puppet/ssl
 }
 
@@ -30,13 +30,14 @@ func realHost() host {
 			return u.HomeDir, nil
 		},
 		cwd: os.Getwd,
-		certname: func() (string, error) {
+		names: func() (string, string, error) {
 			h, err := os.Hostname()
 			if err != nil {
-				return "", err
+				return "", "", err
 			}
 			conf, _ := os.ReadFile("/etc/resolv.conf") // Facter reads it "safely" too
-			return defaultCertname(h, net.LookupCNAME, conf), nil
+			name, domain := hostNames(h, net.LookupCNAME, conf)
+			return name, domain, nil
 		},
 		ownsSystemSSL: func() bool { // Ruby's File.owned?
 			fi, err := os.Stat(systemSSLDir)
@@ -54,15 +55,14 @@ var (
 	resolvSearch = regexp.MustCompile(`(?m)^search\s+(\S+)`)
 )
 
-// defaultCertname is Puppet's default certname: Facter's hostname and domain facts
-// joined and lowercased (Puppet::Settings.default_certname). As Facter 4 on Linux
-// finds them (resolvers/linux/hostname.rb): the host name up to its first dot and
-// the domain after it; for a name without a domain, the domain of its canonical
-// name (getaddrinfo's AI_CANONNAME there, net.LookupCNAME here: /etc/hosts, then
-// DNS) when that starts with the name and a dot, else resolv.conf's domain, else
-// the first of its search domains.
-func defaultCertname(hostname string, canonical func(string) (string, error), resolvConf []byte) string {
-	name, domain := splitFQDN(hostname)
+// hostNames are Facter's hostname and domain facts, as Facter 4 on Linux finds
+// them (resolvers/linux/hostname.rb): the host name up to its first dot and the
+// domain after it; for a name without a domain, the domain of its canonical name
+// (getaddrinfo's AI_CANONNAME there, net.LookupCNAME here: /etc/hosts, then DNS)
+// when that starts with the name and a dot, else resolv.conf's domain, else the
+// first of its search domains.
+func hostNames(hostname string, canonical func(string) (string, error), resolvConf []byte) (name, domain string) {
+	name, domain = splitFQDN(hostname)
 	if domain == "" && name != "" {
 		if fqdn, err := canonical(name); err == nil {
 			fqdn = strings.TrimSuffix(fqdn, ".")
@@ -78,6 +78,12 @@ func defaultCertname(hostname string, canonical func(string) (string, error), re
 			domain = string(m[1])
 		}
 	}
+	return name, strings.TrimSuffix(domain, ".")
+}
+
+// defaultCertname is Puppet's default certname: Facter's hostname and domain
+// facts joined and lowercased (Puppet::Settings.default_certname).
+func defaultCertname(name, domain string) string {
 	if domain != "" {
 		name += "." + domain
 	}

@@ -182,11 +182,18 @@ func (r *resolver) defaultOf(name string) (source, error) {
 	s := settings[name]
 	switch dirs, ok := runModeDirs[name]; {
 	case name == "certname":
-		c, err := r.host.certname()
+		h, d, err := r.host.names()
 		if err != nil {
 			return src, fmt.Errorf("no default, the host's name: %w", err)
 		}
-		src.value = c
+		src.value = defaultCertname(h, d)
+	case name == "srv_domain":
+		// Puppet::Settings.domain_fact: Facter's domain.
+		_, d, err := r.host.names()
+		if err != nil {
+			return src, fmt.Errorf("no default, the host's domain: %w", err)
+		}
+		src.value, src.none = d, d == ""
 	case ok && r.root:
 		src.value = dirs[0]
 	case name == "ssldir" && r.host.ownsSystemSSL():

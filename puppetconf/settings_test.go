@@ -226,7 +226,7 @@ func TestDefaultCertname(t *testing.T) {
 		{"trailing dot", "vm.", noCNAME, "", "vm"},
 	}
 	for _, tt := range tests {
-		if got := defaultCertname(tt.hostname, tt.canonical, []byte(tt.resolvConf)); got != tt.want {
+		if got := defaultCertname(hostNames(tt.hostname, tt.canonical, []byte(tt.resolvConf))); got != tt.want {
 			t.Errorf("%s: defaultCertname(%q) = %q, want %q", tt.name, tt.hostname, got, tt.want)
 		}
 	}

@@ -83,7 +83,7 @@ func (s *source) current() *Trust {
 }
 
 func (s *source) pair() (tls.Certificate, error) {
-	pair, err := tls.LoadX509KeyPair(s.dir.Cert(), s.dir.Key())
+	pair, err := s.dir.KeyPair()
 	if err != nil {
 		return pair, fmt.Errorf("ssldir %s: certificate of %q: %w", s.dir.Path, s.dir.Certname, err)
 	}

@@ -15,6 +15,9 @@ type Dir struct {
 	Path string
 	// Certname names this host's certificate and key.
 	Certname string
+	// Passfile holds the password of the key when it is encrypted (Puppet's
+	// passfile); "" is Puppet's default, $ssldir/private/password.
+	Passfile string
 }
 
 // CA is the CA bundle (Puppet's localcacert).

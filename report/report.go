@@ -230,6 +230,14 @@ func (r *Recorder) SetRun(run Run) {
 	}
 }
 
+// AddPhase adds a timed step to the run's (one timed after the catalog's
+// application: resubmit_facts).
+func (r *Recorder) AddPhase(p Phase) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.run.Phases = append(r.run.Phases, p)
+}
+
 // InSync records vertices that no event told about as evaluated and in sync:
 // an agent's run swaps a catalog in and re-evaluates only what changed, the rest
 // being kept in sync by its watches, and Puppet's report lists every resource.

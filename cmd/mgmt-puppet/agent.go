@@ -29,6 +29,7 @@ var agentSettings = []struct{ name, usage string }{
 	{"ca_server", "the CA server"},
 	{"ca_port", "its port"},
 	{"server_list", "servers to try in turn (host[:port],...): the first that answers serves the run"},
+	{"srv_domain", "the domain whose SRV records name the servers (with --use_srv_records)"},
 	{"report_server", "the server reports go to"},
 	{"report_port", "its port"},
 	{"certname", "this node's certificate name"},
@@ -71,6 +72,8 @@ var agentBools = []struct{ name, usage string }{
 	{"daemonize", "run in the background (only --no-daemonize is supported)"},
 	{"onetime", "one run, then exit"},
 	{"show_diff", "log a unified diff of a file's content before it changes (on with --test)"},
+	{"use_srv_records", "find the servers by DNS SRV records (_x-puppet._tcp.DOMAIN...) first"},
+	{"resubmit_facts", "send the facts to the server again after the run"},
 }
 
 type agentOptions struct {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,6 +41,9 @@ type agentRun struct {
 	uuid      string
 	server    *agent.Client
 	servers   *servers
+	// fileserver is the client of the fileserver service when SRV records put
+	// it on another server than the run's (see files).
+	fileserver *agent.Client
 	// serverUsed is the server:port of the run, for its report;
 	// noPluginsync says pluginsync is skipped (no server of server_list answered).
 	serverUsed   string
@@ -165,10 +169,33 @@ func (r *agentRun) connect(ctx context.Context) error {
 	if r.server != nil {
 		r.server.Close()
 	}
+	if r.fileserver != nil {
+		r.fileserver.Close()
+		r.fileserver = nil
+	}
 	r.server = agent.NewClient(url, r.tls, r.httpOpts)
 	r.server.Log = r.log
 	r.serverUsed, r.noPluginsync = used, !sync
 	return nil
+}
+
+// files is the client of the fileserver service (pluginsync, puppet:///
+// sources): the run's server, but with use_srv_records, the first target of
+// _x-puppet-fileserver's records that takes a connection, when there are any.
+func (r *agentRun) files(ctx context.Context) *agent.Client {
+	c, ok := r.servers.srv(ctx, "fileserver", r.tls)
+	if !ok {
+		return r.server
+	}
+	url := serviceURL(c.Host, c.Port)
+	if url == r.server.Base() {
+		return r.server
+	}
+	if r.fileserver == nil || r.fileserver.Base() != url {
+		r.fileserver = agent.NewClient(url, r.tls, r.httpOpts)
+		r.fileserver.Log = r.log
+	}
+	return r.fileserver
 }
 
 // noRoute says, as Puppet's SSL bootstrap says twice, that no route to a
@@ -329,7 +356,7 @@ func (r *agentRun) ssl(ctx context.Context) (*tls.Config, error) {
 		crlRefresh = 0
 	}
 	s := agent.SSL{
-		Dir:           puppetssl.Dir{Path: set.String("ssldir"), Certname: r.certname},
+		Dir:           puppetssl.Dir{Path: set.String("ssldir"), Certname: r.certname, Passfile: set.String("passfile")},
 		ResolveCA:     r.servers.ca,
 		Revocation:    mode,
 		KeyType:       set.String("key_type"),
@@ -451,7 +478,7 @@ func (r *agentRun) prepare(ctx context.Context, ro *runOptions, runner *delegate
 	// module path (and one of its other mounts) that the Files read. The Files
 	// whose sources could not be had fail on their own, as in Puppet.
 	sources := agentSources(set.String("vardir")).In(cat.Environment)
-	n, unavailable := agent.SyncSources(ctx, r.server, cat, cat.Environment, sources.Dirs[0])
+	n, unavailable := agent.SyncSources(ctx, r.files(ctx), cat, cat.Environment, sources.Dirs[0])
 	if r.expired() {
 		return failed()
 	}
@@ -556,7 +583,7 @@ func (r *agentRun) pluginsync(ctx context.Context, env string) (synced bool, abo
 	// A failed pluginsync stops the run (facts and types would be missing),
 	// unless ignore_plugin_errors says otherwise, as in Puppet.
 	ignore, _ := r.set.Bool("ignore_plugin_errors")
-	exists, err := r.server.EnvironmentExists(ctx, env)
+	exists, err := r.files(ctx).EnvironmentExists(ctx, env)
 	if r.expired() {
 		return false, nil // the run ends, without a line
 	}
@@ -578,7 +605,7 @@ func (r *agentRun) pluginsync(ctx context.Context, env string) (synced bool, abo
 		{"plugins", "plugin", r.set.String("plugindest")},
 	} {
 		r.log.Printf(engine.Info, "Retrieving %s", m.name)
-		changes, err := agent.Pluginsync(ctx, r.server, m.mount, env, m.dest)
+		changes, err := agent.Pluginsync(ctx, r.files(ctx), m.mount, env, m.dest)
 		if len(changes) > 0 || err != nil {
 			// Facter may read what changed: the facts started early are not
 			// those of the synced plugins.
@@ -761,20 +788,60 @@ func (r *agentRun) facts(ctx context.Context) ([]byte, error) {
 	} else {
 		g = r.gatherFacts(ctx, custom)
 	}
-	for _, m := range agent.FacterMessages(g.stderr) {
-		// Puppet runs Facter in its own process and logs its messages as its own.
-		level := map[string]engine.Level{"ERROR": engine.Err, "WARN": engine.Warning, "INFO": engine.Info}[m.Level]
-		if m.Level == "DEBUG" {
-			level = engine.Debug
-		}
-		r.log.Printf(level, "Facter: %s", m.Message)
-	}
+	r.logFacter(g.stderr)
 	if g.err != nil {
 		return nil, factsError{g.err}
 	}
 	puppetSettingsFacts(g.facts.Values, custom, r.set)
 	r.phases = append(r.phases, report.Phase{Name: "fact_generation", Duration: time.Since(t)})
 	return g.facts.JSON()
+}
+
+// logFacter logs the messages Facter wrote: Puppet runs Facter in its own
+// process and logs its messages as its own.
+func (r *agentRun) logFacter(stderr []byte) {
+	for _, m := range agent.FacterMessages(stderr) {
+		level := map[string]engine.Level{"ERROR": engine.Err, "WARN": engine.Warning, "INFO": engine.Info}[m.Level]
+		if m.Level == "DEBUG" {
+			level = engine.Debug
+		}
+		r.log.Printf(level, "Facter: %s", m.Message)
+	}
+}
+
+// resubmitFacts gathers the facts again and stores them on the server, as puppet
+// agent does at the end of every run when resubmit_facts is set, so that what
+// the run changed (a package's version fact...) reaches the server and PuppetDB
+// before the next run. Its time is the report's resubmit_facts.
+func (r *agentRun) resubmitFacts(ctx context.Context, rec *report.Recorder, env string) {
+	if on, err := r.set.Bool("resubmit_facts"); err != nil || !on || r.server == nil {
+		return
+	}
+	start := time.Now()
+	defer func() { rec.AddPhase(report.Phase{Name: "resubmit_facts", Duration: time.Since(start)}) }()
+	custom := r.customFactDirs()
+	for range custom {
+		r.log.Printf(engine.Info, "Loading facts")
+	}
+	g := r.gatherFacts(ctx, custom)
+	r.logFacter(g.stderr)
+	if g.err != nil {
+		r.log.Printf(engine.Err, "Failed to submit facts: Could not retrieve local facts: %v", g.err)
+		return
+	}
+	puppetSettingsFacts(g.facts.Values, custom, r.set)
+	body, err := g.facts.JSON()
+	if err == nil {
+		host := r.server.Base()
+		if u, perr := url.Parse(host); perr == nil {
+			host = u.Hostname()
+		}
+		r.log.Printf(engine.Info, "Uploading facts for %s to %s", r.certname, host)
+		err = r.server.PutFacts(ctx, r.certname, env, body)
+	}
+	if err != nil {
+		r.log.Printf(engine.Err, "Failed to submit facts: %v", err)
+	}
 }
 
 // customFactDirs are the folders of factpath that exist.
@@ -840,9 +907,11 @@ func (r *agentRun) dropEarlyFacts() {
 	}
 }
 
-// finish writes last_run_summary.yaml and last_run_report.yaml, then sends the
-// report, as puppet agent does (the summary first, whatever the sending gives).
+// finish sends the facts again (resubmit_facts), writes last_run_summary.yaml and
+// last_run_report.yaml, then sends the report, as puppet agent does (the summary
+// first, whatever the sending gives).
 func (r *agentRun) finish(ctx context.Context, rec *report.Recorder, env string) {
+	r.resubmitFacts(ctx, rec, env)
 	set := r.set
 	if err := replaceFileMode(set.String("lastrunfile"), 0o640, func(w io.Writer) error { return rec.WriteSummary(w) }); err != nil {
 		r.log.Printf(engine.Err, "Could not save last run local report: %v", err)
@@ -859,7 +928,7 @@ func (r *agentRun) finish(ctx context.Context, rec *report.Recorder, env string)
 		r.log.Printf(engine.Err, "Could not send report: %v", err)
 		return
 	}
-	c := agent.NewClient(r.servers.report(), r.tls, r.httpOpts)
+	c := agent.NewClient(r.servers.report(ctx), r.tls, r.httpOpts)
 	c.Log = r.log
 	defer c.Close()
 	if _, err := c.Report(ctx, r.certname, env, []byte(body.String())); err != nil && !agent.NotFound(err) {
