@@ -11,10 +11,10 @@ import (
 
 // host is what Load needs to know of the machine; tests give their own.
 type host struct {
-	home          func() (string, error) // for ~ and the non-root defaults
-	cwd           func() (string, error) // for relative paths
+	home          func() (string, error)                      // for ~ and the non-root defaults
+	cwd           func() (string, error)                      // for relative paths
 	names         func() (hostname, domain string, err error) // Facter's hostname and domain facts
-	ownsSystemSSL func() bool            // whether this process owns /var/lib/puppet/ssl
+	ownsSystemSSL func() bool                                 // whether this process owns /var/lib/puppet/ssl
 }
 
 func realHost() host {
