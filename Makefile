@@ -48,7 +48,7 @@ demo: build
 bench: deps
 	set -o pipefail; $(GO) test -run '^$$' -bench . -benchtime 3x -timeout 90m ./integration/ | tee bench.out
 	$(GO) run ./integration/benchtable < bench.out
-	set -o pipefail; $(GO) test -run '^$$' -bench ScaleNodes -benchtime 1x ./collect/ | tee bench-exported.out
+	set -o pipefail; $(GO) test -run '^$$' -bench 'ScaleNodes|WatchFloor' -benchtime 1x ./collect/ | tee bench-exported.out
 
 # differential applies every fidelity case with real puppet apply and mgmt-puppet, one
 # after another, and writes the agreement and time table to differential.md (README).
