@@ -36,10 +36,9 @@ func LookupSRV(ctx context.Context, r *net.Resolver, domain, service string, log
 		return nil
 	}
 	log.Printf(engine.Debug, "Searching for SRV records for domain: %s", domain)
-	_, recs, err := r.LookupSRV(ctx, srvService(service), "tcp", domain)
-	if err != nil {
-		recs = nil
-	}
+	// With some records invalid, Go returns the valid ones and an error; Ruby's
+	// Resolv would use the valid ones too.
+	_, recs, _ := r.LookupSRV(ctx, srvService(service), "tcp", domain)
 	log.Printf(engine.Debug, "Found %d SRV records for: _%s._tcp.%s", len(recs), srvService(service), domain)
 	if len(recs) == 0 && service != "puppet" {
 		return LookupSRV(ctx, r, domain, "puppet", log)

@@ -65,8 +65,9 @@ func resolverFor(addr string) *net.Resolver {
 // takes _x-puppet's, and names without any.
 func TestLookupSRV(t *testing.T) {
 	dns := testdns.Serve(t, "127.0.0.1:0", map[string][]testdns.SRV{
-		"_x-puppet._tcp.site.test":    {{Priority: 0, Weight: 5, Port: 8140, Target: "puppet1.site.test"}},
-		"_x-puppet-ca._tcp.site.test": {{Priority: 0, Weight: 0, Port: 8141, Target: "ca.site.test."}},
+		"_x-puppet._tcp.site.test":            {{Priority: 0, Weight: 5, Port: 8140, Target: "puppet1.site.test"}},
+		"_x-puppet-ca._tcp.site.test":         {{Priority: 0, Weight: 0, Port: 8141, Target: "ca.site.test."}},
+		"_x-puppet-fileserver._tcp.site.test": {{Priority: 0, Weight: 0, Port: 8142, Target: "files.site.test"}},
 	})
 	r := resolverFor(dns)
 	var log lines
@@ -77,7 +78,7 @@ func TestLookupSRV(t *testing.T) {
 		{"site.test", "puppet", []Server{{"puppet1.site.test", "8140"}}},
 		{"site.test", "ca", []Server{{"ca.site.test", "8141"}}},
 		{"site.test", "report", []Server{{"puppet1.site.test", "8140"}}},
-		{"site.test", "fileserver", []Server{{"puppet1.site.test", "8140"}}},
+		{"site.test", "fileserver", []Server{{"files.site.test", "8142"}}},
 		{"other.test", "ca", nil},
 		{"", "puppet", nil},
 	} {

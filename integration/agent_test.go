@@ -553,6 +553,35 @@ func TestAgentMatchesPuppetAgent(t *testing.T) {
 		r, g = pair("--test")
 		same(t, "passfile, the key read back", r, g, 0)
 	})
+	t.Run("daemonize", func(t *testing.T) {
+		// --onetime without --no-daemonize: both go into the background (the
+		// daemonize setting's default), the command exits 0 at once, and the
+		// daemon, logging to its logdest, makes the run: hello comes back.
+		for _, n := range []agentNode{ruby, goNode} {
+			os.Remove(filepath.Join(root, n.certname, "hello"))
+		}
+		for _, c := range []struct {
+			name string
+			n    agentNode
+		}{{"puppet", ruby}, {bin, goNode}} {
+			logFile := filepath.Join(work, c.n.certname+"-daemonized.log")
+			res := runCommand(t, c.name, append([]string{"agent"}, c.n.args(srv, "--onetime", "--logdest", logFile)...)...)
+			if res.code != 0 || strings.TrimSpace(res.out) != "" {
+				t.Errorf("%s: exited %d, printed %q; want 0 and nothing", c.n.certname, res.code, res.out)
+			}
+			hello := filepath.Join(root, c.n.certname, "hello")
+			pidfile := filepath.Join(c.n.dir, "run", "agent.pid")
+			mustWait(t, c.n.certname+"'s daemonized run", 3*time.Minute, func() bool {
+				_, errHello := os.Stat(hello)
+				_, errPID := os.Stat(pidfile)
+				return errHello == nil && os.IsNotExist(errPID)
+			})
+			data, _ := os.ReadFile(logFile)
+			if !bytes.Contains(data, []byte("/File["+hello+"]/ensure")) {
+				t.Errorf("%s's daemon did not log the repair:\n%s", c.n.certname, data)
+			}
+		}
+	})
 	t.Run("http proxy", func(t *testing.T) {
 		// http_proxy_* settings: every request goes through the proxy as a
 		// CONNECT tunnel to the server, with the proxy's Basic credentials

@@ -33,13 +33,34 @@ type result struct {
 // look the raw value up, replace $name and ${name} by those settings' values,
 // then check and normalize it for its kind.
 type resolver struct {
-	host    host
-	root    bool
-	section string
-	layers  []layer
-	done    map[string]result
-	active  []frame // the settings being resolved, outermost first
-	errs    []*valueError
+	host      host
+	hostNames *hostNamesOnce
+	root      bool
+	section   string
+	layers    []layer
+	done      map[string]result
+	active    []frame // the settings being resolved, outermost first
+	errs      []*valueError
+}
+
+// hostNamesOnce keeps the host's names once asked (they may take DNS).
+type hostNamesOnce struct {
+	asked        bool
+	name, domain string
+	err          error
+}
+
+// names are the host's name and domain, asked of the host once a load.
+func (r *resolver) names() (string, string, error) {
+	if r.hostNames == nil {
+		r.hostNames = &hostNamesOnce{}
+	}
+	n := r.hostNames
+	if !n.asked {
+		n.asked = true
+		n.name, n.domain, n.err = r.host.names()
+	}
+	return n.name, n.domain, n.err
 }
 
 // frame is a setting being resolved and where its raw value came from.
@@ -182,14 +203,20 @@ func (r *resolver) defaultOf(name string) (source, error) {
 	s := settings[name]
 	switch dirs, ok := runModeDirs[name]; {
 	case name == "certname":
-		h, d, err := r.host.names()
+		h, d, err := r.names()
 		if err != nil {
 			return src, fmt.Errorf("no default, the host's name: %w", err)
 		}
 		src.value = defaultCertname(h, d)
 	case name == "srv_domain":
-		// Puppet::Settings.domain_fact: Facter's domain.
-		_, d, err := r.host.names()
+		// Puppet::Settings.domain_fact: Facter's domain. Puppet asks for it
+		// only to look SRV records up; so does this, so that a node that does
+		// not use them never waits for DNS here.
+		if use := r.resolve("use_srv_records"); use.failed || use.value != "true" {
+			src.none = true
+			break
+		}
+		_, d, err := r.names()
 		if err != nil {
 			return src, fmt.Errorf("no default, the host's domain: %w", err)
 		}

@@ -254,3 +254,30 @@ func TestGiven(t *testing.T) {
 		}
 	}
 }
+
+// TestSRVDomain: srv_domain defaults to the host's domain when use_srv_records is
+// on; otherwise the host's names are not asked for it (they may take DNS), and
+// with certname given, not at all.
+func TestSRVDomain(t *testing.T) {
+	for _, tt := range []struct {
+		overrides map[string]string
+		want      string
+		asks      int
+	}{
+		{map[string]string{"certname": "n.test"}, "", 0},
+		{map[string]string{"certname": "n.test", "use_srv_records": "true"}, "site.test", 1},
+		{map[string]string{"use_srv_records": "true"}, "site.test", 1}, // certname's default asks too: once a load
+		{map[string]string{"use_srv_records": "true", "srv_domain": "other.test"}, "other.test", 1},
+	} {
+		asks := 0
+		h := fakeHost("/root", false)
+		h.names = func() (string, string, error) { asks++; return "vm", "site.test", nil }
+		s, err := load("testdata/missing.conf", "agent", tt.overrides, true, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.String("srv_domain"); got != tt.want || asks != tt.asks {
+			t.Errorf("%v: srv_domain %q after %d asks, want %q after %d", tt.overrides, got, asks, tt.want, tt.asks)
+		}
+	}
+}

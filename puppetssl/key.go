@@ -75,6 +75,11 @@ func KeyPEM(key crypto.Signer, password []byte) ([]byte, error) {
 		return nil, fmt.Errorf("a %T key cannot be saved", key)
 	}
 	if password != nil {
+		if len(password) == 0 {
+			// Ruby's PKey#export refuses an empty password, and so Puppet's
+			// bootstrap fails.
+			return nil, errors.New("the passfile is empty: a key cannot be encrypted with an empty password")
+		}
 		var err error
 		// OpenSSL's traditional PEM encryption, Puppet's own format for an
 		// encrypted key (deprecated in Go as unauthenticated).

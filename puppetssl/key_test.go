@@ -82,6 +82,9 @@ func TestParseKeyEncrypted(t *testing.T) {
 			t.Errorf("%s without a passfile: %v", tt.name, err)
 		}
 	}
+	if _, err := KeyPEM(mustParse(t, plain), []byte{}); err == nil {
+		t.Error("a key was encrypted with an empty passfile's password; Ruby's PKey#export refuses it")
+	}
 	if _, err := ParseKey("plain.pem", plain, []byte("ignored")); err != nil {
 		t.Errorf("an unencrypted key with a password: %v", err)
 	}
@@ -121,4 +124,13 @@ func TestKeyPEMReadByRuby(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
+}
+
+func mustParse(t *testing.T, data []byte) crypto.Signer {
+	t.Helper()
+	k, err := ParseKey("k.pem", data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

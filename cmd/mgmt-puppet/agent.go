@@ -69,7 +69,7 @@ var agentBools = []struct{ name, usage string }{
 	{"use_cached_catalog", "apply the cached catalog without asking the server for one"},
 	{"strict_environment_mode", "run in the environment given, never the server's"},
 	{"report", "send the report to the server"},
-	{"daemonize", "run in the background (only --no-daemonize is supported)"},
+	{"daemonize", "run in the background (the default, as puppet agent's; --test is --no-daemonize)"},
 	{"onetime", "one run, then exit"},
 	{"show_diff", "log a unified diff of a file's content before it changes (on with --test)"},
 	{"use_srv_records", "find the servers by DNS SRV records (_x-puppet._tcp.DOMAIN...) first"},
@@ -241,6 +241,25 @@ func (o *agentOptions) run(ctx context.Context) error {
 	onetime, err := set.Bool("onetime")
 	if err != nil {
 		return err
+	}
+	if background, _ := set.Bool("daemonize"); background {
+		if !daemonized() {
+			return daemonize()
+		}
+		if l := o.daemonLogger(ro, set, log); l != log {
+			defer l.Close()
+			log = l
+		}
+		if err := os.Chdir("/"); err != nil {
+			return err
+		}
+		if onetime {
+			unlock, err := lockOnetimePID(set, log)
+			if err != nil {
+				return err
+			}
+			defer unlock()
+		}
 	}
 	detailed := o.detailedExitcodes || o.test
 	ctx, stop := stopOnSignal(ctx, log)

@@ -105,11 +105,7 @@ func (o *agentOptions) daemon(ctx context.Context, set *puppetconf.Settings, ro 
 		return err
 	}
 	r.tls = tlsConf
-	defer func() {
-		if r.server != nil {
-			r.server.Close()
-		}
-	}()
+	defer r.closeClients()
 	d := &daemon{r: r, ro: ro, runner: ro.delegate.runner(nil, set.String("plugindest"), agentSources(set.String("vardir"))), done: make(chan struct{}, 1), sslLoaded: true,
 		gate: agent.NewRunGate(set.String("agent_catalog_run_lockfile"), set.String("agent_disabled_lockfile"))}
 	d.gate.Waiting = func(why string) {
@@ -310,6 +306,7 @@ func (d *daemon) run(ctx context.Context) {
 		rec.Incomplete()
 		r.pastLimit()
 		r.runSetting(ctx, "postrun_command")
+		r.resubmitFacts(ctx, rec, p.env) // into this run's report, before the next one's recorder
 		d.newRecorder(p.env)
 		r.finish(ctx, rec, p.env)
 		r.timedOut()
@@ -373,6 +370,7 @@ func (d *daemon) run(ctx context.Context) {
 	}
 	rec.InSync(p.res.Graph.Vertices())
 	r.runSetting(ctx, "postrun_command")
+	r.resubmitFacts(ctx, rec, p.env) // into this run's report, before the next one's recorder
 	d.newRecorder(p.env)
 	r.finish(ctx, rec, p.env)
 	result := "success"
@@ -388,5 +386,10 @@ func restart() error {
 	if err != nil {
 		return err
 	}
-	return syscall.Exec(self, os.Args, os.Environ())
+	env := os.Environ()
+	if wasDaemonized {
+		// Already in the background: the new image must not fork again.
+		env = append(env, daemonizedEnv+"=1")
+	}
+	return syscall.Exec(self, os.Args, env)
 }

@@ -44,6 +44,9 @@ type agentRun struct {
 	// fileserver is the client of the fileserver service when SRV records put
 	// it on another server than the run's (see files).
 	fileserver *agent.Client
+	// resubmitted: this run's facts were sent again (resubmit_facts), before
+	// the daemon's next recorder took over its log.
+	resubmitted bool
 	// serverUsed is the server:port of the run, for its report;
 	// noPluginsync says pluginsync is skipped (no server of server_list answered).
 	serverUsed   string
@@ -99,7 +102,7 @@ func (o *agentOptions) once(ctx context.Context, set *puppetconf.Settings, ro *r
 		log.Printf(engine.Err, "Could not run Puppet configuration client: %v", err)
 		return -1, nil
 	}
-	defer r.server.Close()
+	defer r.closeClients()
 	runCtx, stop, err := r.limit(ctx)
 	if err != nil {
 		return -1, err
@@ -162,6 +165,7 @@ func (r *agentRun) timedOut() bool {
 // connect makes the client of the run's server (server_list asked again).
 func (r *agentRun) connect(ctx context.Context) error {
 	r.servers.next()
+	r.resubmitted = false
 	url, used, sync, err := r.servers.puppet(ctx, r.tls)
 	if err != nil {
 		return err
@@ -177,6 +181,16 @@ func (r *agentRun) connect(ctx context.Context) error {
 	r.server.Log = r.log
 	r.serverUsed, r.noPluginsync = used, !sync
 	return nil
+}
+
+// closeClients closes the clients of the run's services.
+func (r *agentRun) closeClients() {
+	if r.server != nil {
+		r.server.Close()
+	}
+	if r.fileserver != nil {
+		r.fileserver.Close()
+	}
 }
 
 // files is the client of the fileserver service (pluginsync, puppet:///
@@ -814,9 +828,10 @@ func (r *agentRun) logFacter(stderr []byte) {
 // the run changed (a package's version fact...) reaches the server and PuppetDB
 // before the next run. Its time is the report's resubmit_facts.
 func (r *agentRun) resubmitFacts(ctx context.Context, rec *report.Recorder, env string) {
-	if on, err := r.set.Bool("resubmit_facts"); err != nil || !on || r.server == nil {
+	if on, err := r.set.Bool("resubmit_facts"); err != nil || !on || r.server == nil || r.resubmitted {
 		return
 	}
+	r.resubmitted = true
 	start := time.Now()
 	defer func() { rec.AddPhase(report.Phase{Name: "resubmit_facts", Duration: time.Since(start)}) }()
 	custom := r.customFactDirs()

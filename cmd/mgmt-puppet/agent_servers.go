@@ -98,11 +98,13 @@ func (s *servers) ca(ctx context.Context, conf *tls.Config) (string, error) {
 // the list's first server (and no pluginsync), as Puppet's does.
 func (s *servers) puppet(ctx context.Context, conf *tls.Config) (url, used string, pluginsync bool, err error) {
 	set := s.r.set
+	// The report's server_used names the server only when server_list chose it,
+	// as Puppet's configurer sets it.
 	if c, ok := s.srv(ctx, "puppet", conf); ok {
-		return serviceURL(c.Host, c.Port), c.String(), true, nil
+		return serviceURL(c.Host, c.Port), "", true, nil
 	}
 	if len(s.list) == 0 {
-		return serviceURL(set.String("server"), set.String("serverport")), net.JoinHostPort(set.String("server"), set.String("serverport")), true, nil
+		return serviceURL(set.String("server"), set.String("serverport")), "", true, nil
 	}
 	c, ok := s.pick(ctx, conf)
 	if ok {
@@ -115,7 +117,7 @@ func (s *servers) puppet(ctx context.Context, conf *tls.Config) (url, used strin
 	}
 	s.r.log.Printf(engine.Err, "%s", msg)
 	first := s.list[0]
-	return serviceURL(first.Host, first.Port), first.String(), false, nil
+	return serviceURL(first.Host, first.Port), "", false, nil
 }
 
 // report is the URL reports go to.
