@@ -499,14 +499,15 @@ func TestAgentMatchesPuppetAgent(t *testing.T) {
 		// runs with a resolv.conf naming that DNS server only, in a mount
 		// namespace of its own.
 		dead := freePort(t)
-		testdns.Serve(t, "127.0.0.54:53", map[string][]testdns.SRV{
+		// (127.0.0.53 and .54 are systemd-resolved's.)
+		testdns.Serve(t, "127.0.0.79:53", map[string][]testdns.SRV{
 			"_x-puppet._tcp.srv.test": {
 				{Priority: 0, Weight: 0, Port: uint16(mustAtoi(t, dead)), Target: "localhost"},
 				{Priority: 1, Weight: 0, Port: uint16(mustAtoi(t, srv.port)), Target: "localhost"},
 			},
 		})
 		resolv := filepath.Join(work, "resolv.conf")
-		if err := os.WriteFile(resolv, []byte("nameserver 127.0.0.54\n"), 0o644); err != nil {
+		if err := os.WriteFile(resolv, []byte("nameserver 127.0.0.79\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		inNamespace := func(n agentNode, name string) result {
