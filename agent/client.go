@@ -84,13 +84,29 @@ func (e *RouteError) Unwrap() error { return e.Err }
 func serviceOf(path string) (name, prefix string) {
 	switch {
 	case strings.HasPrefix(path, "/puppet-ca/"):
-		return "ca", "/puppet-ca/v1"
+		name = "ca"
 	case strings.HasPrefix(path, "/puppet/v3/report/"):
-		return "report", "/puppet/v3"
+		name = "report"
 	case strings.HasPrefix(path, "/puppet/v3/file_"), strings.HasPrefix(path, "/puppet/v3/static_file_content/"):
-		return "fileserver", "/puppet/v3"
+		name = "fileserver"
+	default:
+		name = "puppet"
 	}
-	return "puppet", "/puppet/v3"
+	return name, servicePrefix(name)
+}
+
+// servicePrefix is the base path of a Puppet service.
+func servicePrefix(service string) string {
+	if service == "ca" {
+		return "/puppet-ca/v1"
+	}
+	return "/puppet/v3"
+}
+
+// logRouteFailed logs, as Puppet's resolvers do, that the service at base could
+// not be connected to (err, after took; via is the proxy, if any).
+func logRouteFailed(log Logger, base string, took time.Duration, err error, via string) {
+	log.Printf(engine.Err, "Connection to %s failed, trying next route: %v", base, &RequestError{URL: base, Took: took, Err: err, Via: via})
 }
 
 // connectFailed says whether err happened before a request could be sent:
@@ -401,8 +417,7 @@ func (c *Client) once(ctx context.Context, r request, u string, redirected bool,
 			// when no route to it is left.
 			name, prefix := serviceOf(r.path)
 			if c.Log != nil {
-				c.Log.Printf(engine.Err, "Connection to %s%s failed, trying next route: %v",
-					c.base, prefix, &RequestError{URL: c.base + prefix, Took: took, Err: err, Via: c.via})
+				logRouteFailed(c.Log, c.base+prefix, took, err, c.via)
 			}
 			return nil, "", -1, &RouteError{Service: name, Err: &RequestError{URL: u, Took: took, Err: err, Via: c.via}}
 		}

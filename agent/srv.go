@@ -98,15 +98,6 @@ func CheckConnection(ctx context.Context, s Server, service string, conf *tls.Co
 		conn.Close()
 		return true
 	}
-	base := "https://" + net.JoinHostPort(s.Host, s.Port) + servicePrefix(service)
-	log.Printf(engine.Err, "Connection to %s failed, trying next route: %v", base, &RequestError{URL: base, Took: time.Since(start), Err: err})
+	logRouteFailed(log, "https://"+net.JoinHostPort(s.Host, s.Port)+servicePrefix(service), time.Since(start), err, "")
 	return false
-}
-
-// servicePrefix is the base path of a Puppet service.
-func servicePrefix(service string) string {
-	if service == "ca" {
-		return "/puppet-ca/v1"
-	}
-	return "/puppet/v3"
 }

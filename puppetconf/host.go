@@ -55,6 +55,22 @@ var (
 	resolvSearch = regexp.MustCompile(`(?m)^search\s+(\S+)`)
 )
 
+// askedOnce is names asking the host once, whoever asks again.
+func askedOnce(names func() (string, string, error)) func() (string, string, error) {
+	var (
+		asked        bool
+		name, domain string
+		err          error
+	)
+	return func() (string, string, error) {
+		if !asked {
+			asked = true
+			name, domain, err = names()
+		}
+		return name, domain, err
+	}
+}
+
 // hostNames are Facter's hostname and domain facts, as Facter 4 on Linux finds
 // them (resolvers/linux/hostname.rb): the host name up to its first dot and the
 // domain after it; for a name without a domain, the domain of its canonical name

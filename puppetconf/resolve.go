@@ -33,34 +33,13 @@ type result struct {
 // look the raw value up, replace $name and ${name} by those settings' values,
 // then check and normalize it for its kind.
 type resolver struct {
-	host      host
-	hostNames *hostNamesOnce
-	root      bool
-	section   string
-	layers    []layer
-	done      map[string]result
-	active    []frame // the settings being resolved, outermost first
-	errs      []*valueError
-}
-
-// hostNamesOnce keeps the host's names once asked (they may take DNS).
-type hostNamesOnce struct {
-	asked        bool
-	name, domain string
-	err          error
-}
-
-// names are the host's name and domain, asked of the host once a load.
-func (r *resolver) names() (string, string, error) {
-	if r.hostNames == nil {
-		r.hostNames = &hostNamesOnce{}
-	}
-	n := r.hostNames
-	if !n.asked {
-		n.asked = true
-		n.name, n.domain, n.err = r.host.names()
-	}
-	return n.name, n.domain, n.err
+	host    host
+	root    bool
+	section string
+	layers  []layer
+	done    map[string]result
+	active  []frame // the settings being resolved, outermost first
+	errs    []*valueError
 }
 
 // frame is a setting being resolved and where its raw value came from.
@@ -203,7 +182,7 @@ func (r *resolver) defaultOf(name string) (source, error) {
 	s := settings[name]
 	switch dirs, ok := runModeDirs[name]; {
 	case name == "certname":
-		h, d, err := r.names()
+		h, d, err := r.host.names()
 		if err != nil {
 			return src, fmt.Errorf("no default, the host's name: %w", err)
 		}
@@ -216,7 +195,7 @@ func (r *resolver) defaultOf(name string) (source, error) {
 			src.none = true
 			break
 		}
-		_, d, err := r.names()
+		_, d, err := r.host.names()
 		if err != nil {
 			return src, fmt.Errorf("no default, the host's domain: %w", err)
 		}

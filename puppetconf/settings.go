@@ -63,6 +63,7 @@ func load(file, section string, overrides map[string]string, root bool, h host) 
 	if err != nil {
 		return nil, err
 	}
+	h.names = askedOnce(h.names) // certname's and srv_domain's defaults; it may take DNS
 	r := &resolver{host: h, root: root, section: section, done: map[string]result{}}
 	r.layers = append(r.layers, layer{values: cli})
 	for _, s := range searched(section) {

@@ -788,39 +788,46 @@ func (r *agentRun) fetch(ctx context.Context, env string) ([]byte, *catalog.Cata
 // is a factsError when Facter gave none.
 func (r *agentRun) facts(ctx context.Context) ([]byte, error) {
 	t := time.Now()
-	// Custom facts come from factpath ($vardir/lib/facter, where pluginsync puts
-	// the modules' lib/facter); Puppet says "Loading facts" for each folder there.
+	e := r.early
+	r.early = nil
+	facts, err := r.findFacts(ctx, e)
+	if err != nil {
+		return nil, factsError{err}
+	}
+	r.phases = append(r.phases, report.Phase{Name: "fact_generation", Duration: time.Since(t)})
+	return facts.JSON()
+}
+
+// findFacts gathers the facts as Puppet's facts terminus finds them: custom
+// facts come from factpath ($vardir/lib/facter, where pluginsync puts the
+// modules' lib/facter), and Puppet says "Loading facts" for each folder there;
+// Facter runs (or early's run, started before, is taken), its messages are
+// logged as Puppet's own (Puppet runs Facter in its process), and stdlib's
+// facts of Puppet's settings are set.
+func (r *agentRun) findFacts(ctx context.Context, early *earlyFacts) (*agent.Facts, error) {
 	custom := r.customFactDirs()
 	for range custom {
 		r.log.Printf(engine.Info, "Loading facts")
 	}
 	var g gathered
-	if e := r.early; e != nil {
-		r.early = nil
-		g = <-e.done
-		e.cancel()
+	if early != nil {
+		g = <-early.done
+		early.cancel()
 	} else {
 		g = r.gatherFacts(ctx, custom)
 	}
-	r.logFacter(g.stderr)
-	if g.err != nil {
-		return nil, factsError{g.err}
-	}
-	puppetSettingsFacts(g.facts.Values, custom, r.set)
-	r.phases = append(r.phases, report.Phase{Name: "fact_generation", Duration: time.Since(t)})
-	return g.facts.JSON()
-}
-
-// logFacter logs the messages Facter wrote: Puppet runs Facter in its own
-// process and logs its messages as its own.
-func (r *agentRun) logFacter(stderr []byte) {
-	for _, m := range agent.FacterMessages(stderr) {
+	for _, m := range agent.FacterMessages(g.stderr) {
 		level := map[string]engine.Level{"ERROR": engine.Err, "WARN": engine.Warning, "INFO": engine.Info}[m.Level]
 		if m.Level == "DEBUG" {
 			level = engine.Debug
 		}
 		r.log.Printf(level, "Facter: %s", m.Message)
 	}
+	if g.err != nil {
+		return nil, g.err
+	}
+	puppetSettingsFacts(g.facts.Values, custom, r.set)
+	return g.facts, nil
 }
 
 // resubmitFacts gathers the facts again and stores them on the server, as puppet
@@ -834,18 +841,12 @@ func (r *agentRun) resubmitFacts(ctx context.Context, rec *report.Recorder, env 
 	r.resubmitted = true
 	start := time.Now()
 	defer func() { rec.AddPhase(report.Phase{Name: "resubmit_facts", Duration: time.Since(start)}) }()
-	custom := r.customFactDirs()
-	for range custom {
-		r.log.Printf(engine.Info, "Loading facts")
-	}
-	g := r.gatherFacts(ctx, custom)
-	r.logFacter(g.stderr)
-	if g.err != nil {
-		r.log.Printf(engine.Err, "Failed to submit facts: Could not retrieve local facts: %v", g.err)
+	facts, err := r.findFacts(ctx, nil)
+	if err != nil {
+		r.log.Printf(engine.Err, "Failed to submit facts: Could not retrieve local facts: %v", err)
 		return
 	}
-	puppetSettingsFacts(g.facts.Values, custom, r.set)
-	body, err := g.facts.JSON()
+	body, err := facts.JSON()
 	if err == nil {
 		host := r.server.Base()
 		if u, perr := url.Parse(host); perr == nil {
